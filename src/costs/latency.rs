@@ -1,0 +1,320 @@
+//! Per-layer latency and energy: the roofline model, and profiled tables that override it.
+//!
+//! Roofline: a layer that does `flop` FLOP and moves `bytes` bytes takes
+//! `max(flop / (peak * compute_efficiency), bytes / (bandwidth * memory_efficiency))` seconds:
+//! compute bound in prefill and training, memory bound in decode. Energy is busy power times that
+//! time. A profiled table (`layer,phase,tokens,latency_s,energy_j`, DESIGN.md section 1) measured on
+//! the device wins wherever it has the layer and phase: values are interpolated linearly in
+//! `tokens` between measured points and extrapolated linearly from the nearest two.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::device::Device;
+use super::table::{csv_error, LayerCost, LayerKind};
+use crate::error::{Error, Result};
+
+/// Seconds and joules of some piece of work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Cost {
+    /// Latency, s.
+    pub latency_s: f64,
+    /// Energy, J.
+    pub energy_j: f64,
+}
+
+impl std::ops::AddAssign for Cost {
+    fn add_assign(&mut self, other: Cost) {
+        self.latency_s += other.latency_s;
+        self.energy_j += other.energy_j;
+    }
+}
+
+/// The phase a profiled row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Phase {
+    /// Prompt processing of `tokens` tokens.
+    Prefill,
+    /// One decode step at context length `tokens` (tokens already in the KV cache).
+    Decode,
+}
+
+/// Measured points of one layer and phase: `(tokens, latency_s, energy_j)`, sorted by tokens.
+type Curve = Vec<(f64, f64, Option<f64>)>;
+
+/// A profiled per-layer table of one model on one device.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    curves: BTreeMap<(usize, Phase), Curve>,
+}
+
+impl Profile {
+    /// Reads `layer,phase,tokens,latency_s,energy_j` (energy may be empty). `layers` is the number
+    /// of rows of the model's cost table; a layer index outside it is an error.
+    pub fn load(path: &Path, layers: usize) -> Result<Profile> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(file);
+        let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+        let col = |name: &str| {
+            headers.iter().position(|h| h == name).ok_or_else(|| Error::CsvLine {
+                path: path.to_path_buf(),
+                line: 1,
+                message: format!(
+                    "missing column `{name}`; required: layer,phase,tokens,latency_s (energy_j optional)"
+                ),
+            })
+        };
+        let (c_layer, c_phase, c_tokens, c_lat) = (
+            col("layer")?,
+            col("phase")?,
+            col("tokens")?,
+            col("latency_s")?,
+        );
+        let c_energy = headers.iter().position(|h| h == "energy_j");
+        let mut profile = Profile::default();
+        for record in reader.records() {
+            let record = record.map_err(|e| csv_error(path, e))?;
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let bad = |message: String| Error::CsvLine {
+                path: path.to_path_buf(),
+                line,
+                message,
+            };
+            let num = |i: usize, name: &str| -> Result<f64> {
+                let t = record.get(i).unwrap_or("");
+                match t.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+                    _ => Err(bad(format!(
+                        "column `{name}`: expected a finite non-negative number, got `{t}`"
+                    ))),
+                }
+            };
+            let layer = num(c_layer, "layer")? as usize;
+            if layer >= layers {
+                return Err(bad(format!(
+                    "layer {layer} does not exist: the model has {layers} layers (0..={})",
+                    layers - 1
+                )));
+            }
+            let phase = match record.get(c_phase).unwrap_or("") {
+                "prefill" => Phase::Prefill,
+                "decode" => Phase::Decode,
+                other => {
+                    return Err(bad(format!(
+                        "column `phase`: expected prefill or decode, got `{other}`"
+                    )))
+                }
+            };
+            let tokens = num(c_tokens, "tokens")?;
+            let latency = num(c_lat, "latency_s")?;
+            let energy = match c_energy {
+                Some(i) if !record.get(i).unwrap_or("").is_empty() => Some(num(i, "energy_j")?),
+                _ => None,
+            };
+            profile
+                .curves
+                .entry((layer, phase))
+                .or_default()
+                .push((tokens, latency, energy));
+        }
+        for curve in profile.curves.values_mut() {
+            curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        Ok(profile)
+    }
+
+    /// Measured cost of `layer` in `phase` at `tokens`, when the profile has that layer and phase.
+    pub fn lookup(
+        &self,
+        layer: usize,
+        phase: Phase,
+        tokens: f64,
+        busy_power_w: f64,
+    ) -> Option<Cost> {
+        let curve = self.curves.get(&(layer, phase))?;
+        let interpolate = |value: &dyn Fn(&(f64, f64, Option<f64>)) -> f64| -> f64 {
+            if curve.len() == 1 {
+                // One point: scale proportionally for prefill, flat for decode.
+                let (t0, ..) = curve[0];
+                let v0 = value(&curve[0]);
+                return match phase {
+                    Phase::Prefill if t0 > 0.0 => v0 * tokens / t0,
+                    _ => v0,
+                };
+            }
+            let i = curve
+                .windows(2)
+                .position(|w| tokens <= w[1].0)
+                .unwrap_or(curve.len() - 2);
+            let (a, b) = (&curve[i], &curve[i + 1]);
+            let (va, vb) = (value(a), value(b));
+            if b.0 == a.0 {
+                return va;
+            }
+            (va + (vb - va) * (tokens - a.0) / (b.0 - a.0)).max(0.0)
+        };
+        let latency_s = interpolate(&|p| p.1);
+        let energy_j = if curve.iter().all(|p| p.2.is_some()) {
+            interpolate(&|p| p.2.unwrap_or(0.0))
+        } else {
+            busy_power_w * latency_s
+        };
+        Some(Cost {
+            latency_s,
+            energy_j,
+        })
+    }
+
+    /// Number of (layer, phase) curves.
+    pub fn curves(&self) -> usize {
+        self.curves.len()
+    }
+}
+
+/// Which weights a fine-tuning step trains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Training {
+    /// All weights (mixed-precision Adam).
+    Full,
+    /// Frozen weights plus LoRA adapters with this many trainable parameters in the layer.
+    Lora {
+        /// Adapter parameters of this layer.
+        adapter_params: f64,
+    },
+}
+
+/// Latency and energy of layers on one device.
+#[derive(Debug, Clone)]
+pub struct LayerTimer<'a> {
+    /// The device.
+    pub device: &'a Device,
+    /// Its profiled table for this model, if any.
+    pub profile: Option<&'a Profile>,
+}
+
+impl LayerTimer<'_> {
+    /// Roofline cost of `flop` FLOP moving `bytes` bytes.
+    pub fn roofline(&self, flop: f64, bytes: f64) -> Cost {
+        let d = self.device;
+        let compute = flop / (d.peak_flops * d.compute_efficiency);
+        let memory = bytes / (d.mem_bw_bytes_per_s * d.memory_efficiency);
+        let latency_s = compute.max(memory);
+        Cost {
+            latency_s,
+            energy_j: latency_s * d.power_busy_w,
+        }
+    }
+
+    /// Weight bytes read when `tokens` tokens pass through the layer in one batch.
+    fn weight_bytes_read(layer: &LayerCost, tokens: f64) -> f64 {
+        let all = (layer.param_bytes + layer.tied_param_bytes).max(layer.active_param_bytes);
+        all.min(tokens * layer.active_param_bytes)
+    }
+
+    /// Prefill of `prompt` tokens. The head computes logits of the last prompt token only
+    /// (as llama.cpp does), every other layer processes all of them.
+    pub fn prefill(&self, layer: &LayerCost, prompt: usize) -> Cost {
+        if let Some(p) = self.profile {
+            if let Some(c) = p.lookup(
+                layer.layer,
+                Phase::Prefill,
+                prompt as f64,
+                self.device.power_busy_w,
+            ) {
+                return c;
+            }
+        }
+        let p = prompt as f64;
+        let computed = if layer.kind == LayerKind::Head {
+            1.0
+        } else {
+            p
+        };
+        let flop = computed * layer.fwd_flop_per_token
+            + layer.attn_flop_per_token_per_ctx * p * (p + 1.0) / 2.0;
+        let bytes = Self::weight_bytes_read(layer, computed) + p * layer.kv_bytes_per_token;
+        self.roofline(flop, bytes)
+    }
+
+    /// One decode step with `context` tokens already cached (the new token attends to
+    /// `context + 1` keys and reads the whole cache).
+    pub fn decode(&self, layer: &LayerCost, context: usize) -> Cost {
+        if let Some(p) = self.profile {
+            if let Some(c) = p.lookup(
+                layer.layer,
+                Phase::Decode,
+                context as f64,
+                self.device.power_busy_w,
+            ) {
+                return c;
+            }
+        }
+        let keys = context as f64 + 1.0;
+        let flop = layer.fwd_flop_per_token + layer.attn_flop_per_token_per_ctx * keys;
+        let bytes = layer.active_param_bytes + layer.kv_bytes_per_token * keys;
+        self.roofline(flop, bytes)
+    }
+
+    /// Sum of `steps` decode steps starting at context `prompt` (contexts prompt..prompt+steps).
+    pub fn decode_steps(&self, layer: &LayerCost, prompt: usize, steps: usize) -> Cost {
+        let mut total = Cost::default();
+        for i in 0..steps {
+            total += self.decode(layer, prompt + i);
+        }
+        total
+    }
+
+    /// Forward pass of a training step: `batch` sequences of `seq` tokens (all logits computed).
+    pub fn train_forward(
+        &self,
+        layer: &LayerCost,
+        batch: usize,
+        seq: usize,
+        training: Training,
+    ) -> Cost {
+        let (b, s) = (batch as f64, seq as f64);
+        let tokens = b * s;
+        let adapter = match training {
+            Training::Lora { adapter_params } => 2.0 * adapter_params,
+            Training::Full => 0.0,
+        };
+        let flop = tokens * (layer.fwd_flop_per_token + adapter)
+            + b * layer.attn_flop_per_token_per_ctx * s * (s + 1.0) / 2.0;
+        let bytes = Self::weight_bytes_read(layer, tokens);
+        self.roofline(flop, bytes)
+    }
+
+    /// Backward pass of a training step. Full fine-tuning computes input and weight gradients
+    /// (`bwd_flop_per_token`) and writes the gradients; LoRA computes input gradients only through
+    /// the frozen weights (one forward's worth of matmul FLOP), plus the adapters' gradients
+    /// (4 FLOP per adapter parameter per token). The frozen embedding needs no backward under
+    /// LoRA. Attention backward is counted as twice its forward.
+    pub fn train_backward(
+        &self,
+        layer: &LayerCost,
+        batch: usize,
+        seq: usize,
+        training: Training,
+    ) -> Cost {
+        let (b, s) = (batch as f64, seq as f64);
+        let tokens = b * s;
+        let attn = 2.0 * b * layer.attn_flop_per_token_per_ctx * s * (s + 1.0) / 2.0;
+        let (flop, bytes) = match training {
+            Training::Full => (
+                tokens * layer.bwd_flop_per_token + attn,
+                2.0 * Self::weight_bytes_read(layer, tokens),
+            ),
+            Training::Lora { .. } if layer.kind == LayerKind::Embed => (0.0, 0.0),
+            Training::Lora { adapter_params } => (
+                tokens * (layer.fwd_flop_per_token + 4.0 * adapter_params) + attn,
+                Self::weight_bytes_read(layer, tokens),
+            ),
+        };
+        self.roofline(flop, bytes)
+    }
+}

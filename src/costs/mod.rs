@@ -1,0 +1,11 @@
+//! Per-layer cost tables: architecture configs, device profiles and the latency model.
+
+pub mod arch;
+pub mod device;
+pub mod latency;
+pub mod table;
+
+pub use arch::{ArchConfig, Dtype, LoraTarget, ModelConfig};
+pub use device::{Device, DeviceCatalog};
+pub use latency::{Cost, LayerTimer, Phase, Profile};
+pub use table::{CostTable, LayerCost, LayerKind};

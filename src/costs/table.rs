@@ -1,0 +1,304 @@
+//! The per-layer model cost table and its CSV form.
+//!
+//! Required columns (DESIGN.md section 1, plus the context-dependent attention term):
+//! `layer,kind,params,param_bytes,fwd_flop_per_token,bwd_flop_per_token,
+//! attn_flop_per_token_per_ctx,out_bytes_per_token,kv_bytes_per_token`.
+//! Optional columns (default in brackets): `active_param_bytes` [param_bytes] (weight bytes one
+//! decode token reads; smaller than `param_bytes` for MoE blocks and the embedding lookup),
+//! `tied_param_bytes` [0] (bytes of the embedding matrix a tied head needs when it runs on
+//! another tier than the embedding), `train_act_bytes_per_token` [0] and
+//! `train_act_bytes_per_token_per_ctx` [0] (activation memory kept for the backward pass).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::arch::Dtype;
+use crate::error::{Error, Result};
+
+/// What a row of the table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// Token (and position) embedding.
+    Embed,
+    /// A transformer block (attention + MLP).
+    Block,
+    /// Final norm and LM head.
+    Head,
+}
+
+impl LayerKind {
+    fn name(self) -> &'static str {
+        match self {
+            LayerKind::Embed => "embed",
+            LayerKind::Block => "block",
+            LayerKind::Head => "head",
+        }
+    }
+}
+
+/// Costs of one layer. Units: bytes, FLOP; "per token" means per processed token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerCost {
+    /// Position in execution order, 0 = embedding.
+    pub layer: usize,
+    /// Layer kind.
+    pub kind: LayerKind,
+    /// Unique parameters of this layer.
+    pub params: u64,
+    /// Bytes of those parameters in the table's dtype.
+    pub param_bytes: f64,
+    /// Forward FLOP per token, excluding the context-dependent attention term.
+    pub fwd_flop_per_token: f64,
+    /// Backward FLOP per token for full fine-tuning (input and weight gradients).
+    pub bwd_flop_per_token: f64,
+    /// Forward attention FLOP per token per context token it attends to.
+    pub attn_flop_per_token_per_ctx: f64,
+    /// Bytes of this layer's output per token (what crosses a cut placed after it).
+    pub out_bytes_per_token: f64,
+    /// KV-cache bytes this layer stores per cached token.
+    pub kv_bytes_per_token: f64,
+    /// Weight bytes one decode token reads.
+    pub active_param_bytes: f64,
+    /// Bytes of a weight shared with the embedding (tied head), needed again on the head's tier
+    /// when the embedding runs elsewhere.
+    pub tied_param_bytes: f64,
+    /// Activation bytes kept per token for the backward pass.
+    pub train_act_bytes_per_token: f64,
+    /// Activation bytes kept per token per context token (attention scores).
+    pub train_act_bytes_per_token_per_ctx: f64,
+}
+
+/// The cost table of a model: one row per layer in execution order (embed, blocks, head).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostTable {
+    /// Model name.
+    pub model: String,
+    /// Weight dtype, when known (tables generated from a config).
+    pub dtype: Option<Dtype>,
+    /// The rows.
+    pub layers: Vec<LayerCost>,
+}
+
+const REQUIRED: [&str; 9] = [
+    "layer",
+    "kind",
+    "params",
+    "param_bytes",
+    "fwd_flop_per_token",
+    "bwd_flop_per_token",
+    "attn_flop_per_token_per_ctx",
+    "out_bytes_per_token",
+    "kv_bytes_per_token",
+];
+const OPTIONAL: [&str; 4] = [
+    "active_param_bytes",
+    "tied_param_bytes",
+    "train_act_bytes_per_token",
+    "train_act_bytes_per_token_per_ctx",
+];
+
+impl CostTable {
+    /// Number of rows (blocks + 2).
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// True when the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Total unique parameters.
+    pub fn total_params(&self) -> u64 {
+        self.layers.iter().map(|l| l.params).sum()
+    }
+
+    /// Total parameter bytes.
+    pub fn total_param_bytes(&self) -> f64 {
+        self.layers.iter().map(|l| l.param_bytes).sum()
+    }
+
+    /// Writes the table as CSV (all columns).
+    pub fn write_csv<W: Write>(&self, out: W) -> std::io::Result<()> {
+        let mut writer = csv::Writer::from_writer(out);
+        let header: Vec<&str> = REQUIRED.iter().chain(OPTIONAL.iter()).copied().collect();
+        writer.write_record(&header)?;
+        for l in &self.layers {
+            writer.write_record([
+                l.layer.to_string(),
+                l.kind.name().to_string(),
+                l.params.to_string(),
+                fmt_num(l.param_bytes),
+                fmt_num(l.fwd_flop_per_token),
+                fmt_num(l.bwd_flop_per_token),
+                fmt_num(l.attn_flop_per_token_per_ctx),
+                fmt_num(l.out_bytes_per_token),
+                fmt_num(l.kv_bytes_per_token),
+                fmt_num(l.active_param_bytes),
+                fmt_num(l.tied_param_bytes),
+                fmt_num(l.train_act_bytes_per_token),
+                fmt_num(l.train_act_bytes_per_token_per_ctx),
+            ])?;
+        }
+        writer.flush()
+    }
+
+    /// Reads a cost table CSV, checking columns, numbers and the layer order
+    /// (embed first, then blocks, head last, `layer` = 0, 1, 2, ...).
+    pub fn read_csv(path: &Path, model: &str) -> Result<CostTable> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(file);
+        let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+        let column = |name: &str| headers.iter().position(|h| h == name);
+        let mut required = [0usize; REQUIRED.len()];
+        for (slot, name) in required.iter_mut().zip(REQUIRED) {
+            *slot = column(name).ok_or_else(|| Error::CsvLine {
+                path: path.to_path_buf(),
+                line: 1,
+                message: format!(
+                    "missing column `{name}`; required columns: {}",
+                    REQUIRED.join(",")
+                ),
+            })?;
+        }
+        let optional: Vec<Option<usize>> = OPTIONAL.iter().map(|n| column(n)).collect();
+
+        let mut layers = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| csv_error(path, e))?;
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let bad = |message: String| Error::CsvLine {
+                path: path.to_path_buf(),
+                line,
+                message,
+            };
+            let number = |idx: usize, name: &str| -> Result<f64> {
+                let text = record.get(idx).unwrap_or("");
+                let value: f64 = text.parse().map_err(|_| {
+                    bad(format!("column `{name}`: expected a number, got `{text}`"))
+                })?;
+                if !value.is_finite() || value < 0.0 {
+                    return Err(bad(format!(
+                        "column `{name}`: expected a finite non-negative number, got `{text}`"
+                    )));
+                }
+                Ok(value)
+            };
+            let layer_text = record.get(required[0]).unwrap_or("");
+            let layer: usize = layer_text.parse().map_err(|_| {
+                bad(format!(
+                    "column `layer`: expected a layer index, got `{layer_text}`"
+                ))
+            })?;
+            if layer != layers.len() {
+                return Err(bad(format!(
+                    "expected layer {} (rows must be in execution order 0, 1, 2, ...), got {layer}",
+                    layers.len()
+                )));
+            }
+            let kind_text = record.get(required[1]).unwrap_or("");
+            let kind = match kind_text {
+                "embed" => LayerKind::Embed,
+                "block" => LayerKind::Block,
+                "head" => LayerKind::Head,
+                other => {
+                    return Err(bad(format!(
+                        "column `kind`: expected embed, block or head, got `{other}`"
+                    )))
+                }
+            };
+            let params_f = number(required[2], "params")?;
+            let param_bytes = number(required[3], "param_bytes")?;
+            let opt = |i: usize, default: f64| -> Result<f64> {
+                match optional[i] {
+                    Some(idx) if !record.get(idx).unwrap_or("").is_empty() => {
+                        number(idx, OPTIONAL[i])
+                    }
+                    _ => Ok(default),
+                }
+            };
+            layers.push(LayerCost {
+                layer,
+                kind,
+                params: params_f.round() as u64,
+                param_bytes,
+                fwd_flop_per_token: number(required[4], "fwd_flop_per_token")?,
+                bwd_flop_per_token: number(required[5], "bwd_flop_per_token")?,
+                attn_flop_per_token_per_ctx: number(required[6], "attn_flop_per_token_per_ctx")?,
+                out_bytes_per_token: number(required[7], "out_bytes_per_token")?,
+                kv_bytes_per_token: number(required[8], "kv_bytes_per_token")?,
+                active_param_bytes: opt(0, param_bytes)?,
+                tied_param_bytes: opt(1, 0.0)?,
+                train_act_bytes_per_token: opt(2, 0.0)?,
+                train_act_bytes_per_token_per_ctx: opt(3, 0.0)?,
+            });
+        }
+        let table = CostTable {
+            model: model.to_string(),
+            dtype: None,
+            layers,
+        };
+        table.check_shape().map_err(|message| Error::CsvLine {
+            path: path.to_path_buf(),
+            line: table.len() as u64 + 1,
+            message,
+        })?;
+        Ok(table)
+    }
+
+    /// Checks that the rows are embed, block..., head.
+    pub fn check_shape(&self) -> Result<(), String> {
+        let n = self.layers.len();
+        if n < 3 {
+            return Err(format!(
+                "a cost table needs an embed row, at least one block and a head row; got {n} rows"
+            ));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let expected = if i == 0 {
+                LayerKind::Embed
+            } else if i + 1 == n {
+                LayerKind::Head
+            } else {
+                LayerKind::Block
+            };
+            if l.kind != expected {
+                return Err(format!(
+                    "layer {i} is `{}` but expected `{}` (embed first, head last, blocks between)",
+                    l.kind.name(),
+                    expected.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if x == x.trunc() && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    match e.kind() {
+        csv::ErrorKind::Io(_) => Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        },
+        _ => Error::CsvLine {
+            path: path.to_path_buf(),
+            line,
+            message: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,624 @@
+//! Schema of a split (cut-layer selection) instance file and its validation.
+//!
+//! ```toml
+//! problem = "split"
+//! name = "llama2-7b-jetson"
+//! model = "llama-2-7b"          # a config in models_dir, a .toml config path, or a .csv table
+//! dtype = "q4"                  # fp32 | fp16 | int8 | q4 (configs only)
+//!
+//! [workload]
+//! mode = "inference"            # or "finetune"
+//! prompt_tokens = 512
+//! generate_tokens = 128
+//!
+//! [device]
+//! device = "jetson-orin-nano-8gb"   # a row of devices.csv
+//! memory_bytes = 6.0e9              # optional: usable memory, default the device's
+//!
+//! [edge]
+//! device = "rtx-4090"
+//!
+//! [links.wireless]              # device <-> edge
+//! uplink_bps = 50e6
+//! downlink_bps = 200e6
+//! rtt_s = 0.01
+//!
+//! [objective]
+//! kind = "latency"              # latency | energy | weighted
+//!
+//! [constraints]
+//! deadline_s = 30.0
+//! embed_on_device = true
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{read_structured, resolve};
+use crate::costs::{
+    arch::{Dtype, LoraTarget, ModelConfig},
+    device::DeviceCatalog,
+    latency::Profile,
+    table::CostTable,
+};
+use crate::error::{check_nonneg, Error, Result};
+use crate::problems::split::{
+    Link, Objective, Rules, SplitProblem, Tier, TierResource, Training, Workload,
+};
+
+/// The split instance file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitInstanceFile {
+    /// Must be `"split"`.
+    pub problem: String,
+    /// Instance name (default: the file stem).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Free-text description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Model: a config name, a `.toml` config path or a `.csv` cost-table path.
+    pub model: String,
+    /// Weight dtype (for model configs).
+    #[serde(default)]
+    pub dtype: Option<String>,
+    /// Directory of model configs (default `../models`).
+    #[serde(default)]
+    pub models_dir: Option<String>,
+    /// Devices CSV (default `../devices.csv`).
+    #[serde(default)]
+    pub devices: Option<String>,
+    /// Directory of profiled tables (default `../profiles`).
+    #[serde(default)]
+    pub profiles_dir: Option<String>,
+    /// The workload.
+    pub workload: WorkloadSpec,
+    /// The user's device.
+    pub device: TierSpec,
+    /// The edge server, if any.
+    #[serde(default)]
+    pub edge: Option<TierSpec>,
+    /// The cloud, if any.
+    #[serde(default)]
+    pub cloud: Option<TierSpec>,
+    /// Links.
+    #[serde(default)]
+    pub links: LinksSpec,
+    /// Objective.
+    #[serde(default)]
+    pub objective: ObjectiveSpec,
+    /// Constraints and placement rules.
+    #[serde(default)]
+    pub constraints: ConstraintsSpec,
+}
+
+/// `[workload]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// `inference` or `finetune`.
+    pub mode: String,
+    /// Inference: prompt length P.
+    #[serde(default)]
+    pub prompt_tokens: Option<i64>,
+    /// Inference: generated tokens G (decode steps).
+    #[serde(default)]
+    pub generate_tokens: Option<i64>,
+    /// Fine-tuning: sequences per step.
+    #[serde(default)]
+    pub batch_size: Option<i64>,
+    /// Fine-tuning: tokens per sequence.
+    #[serde(default)]
+    pub seq_len: Option<i64>,
+    /// Fine-tuning: training steps (default 1).
+    #[serde(default)]
+    pub steps: Option<i64>,
+    /// Fine-tuning: `lora` (default) or `full`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// LoRA rank (default 8).
+    #[serde(default)]
+    pub lora_rank: Option<i64>,
+    /// LoRA target matrices (default `["q", "v"]`).
+    #[serde(default)]
+    pub lora_targets: Option<Vec<String>>,
+    /// Adapter parameters per block, for cost tables given as CSV (no architecture).
+    #[serde(default)]
+    pub adapter_params_per_block: Option<f64>,
+}
+
+/// `[device]`, `[edge]`, `[cloud]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSpec {
+    /// Row of devices.csv.
+    pub device: String,
+    /// Usable memory in bytes (default: the device's memory).
+    #[serde(default)]
+    pub memory_bytes: Option<f64>,
+    /// Use a profiled table when one exists (default true).
+    #[serde(default = "yes")]
+    pub use_profile: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[links]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksSpec {
+    /// Device <-> edge (the radio link).
+    #[serde(default)]
+    pub wireless: Option<LinkSpec>,
+    /// Edge <-> cloud.
+    #[serde(default)]
+    pub backhaul: Option<LinkSpec>,
+}
+
+/// One link.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Rate towards the cloud, bit/s.
+    pub uplink_bps: f64,
+    /// Rate towards the device, bit/s.
+    pub downlink_bps: f64,
+    /// Round-trip time, s (each crossing pays half).
+    pub rtt_s: f64,
+    /// Device radio power while transmitting, W (wireless only; default the device's).
+    #[serde(default)]
+    pub tx_power_w: Option<f64>,
+    /// Device radio power while receiving, W (wireless only; default the device's idle power).
+    #[serde(default)]
+    pub rx_power_w: Option<f64>,
+}
+
+/// `[objective]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveSpec {
+    /// `latency`, `energy` or `weighted`.
+    #[serde(default = "latency")]
+    pub kind: String,
+    /// Weight of latency (s) in `weighted`.
+    #[serde(default)]
+    pub latency_weight: Option<f64>,
+    /// Weight of device energy (J) in `weighted`.
+    #[serde(default)]
+    pub energy_weight: Option<f64>,
+}
+
+fn latency() -> String {
+    "latency".into()
+}
+
+impl Default for ObjectiveSpec {
+    fn default() -> Self {
+        ObjectiveSpec {
+            kind: latency(),
+            latency_weight: None,
+            energy_weight: None,
+        }
+    }
+}
+
+/// `[constraints]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConstraintsSpec {
+    /// End-to-end latency limit, s.
+    #[serde(default)]
+    pub deadline_s: Option<f64>,
+    /// Device energy limit, J.
+    #[serde(default)]
+    pub device_energy_budget_j: Option<f64>,
+    /// Keep the embedding on the device (privacy: raw tokens never leave it).
+    #[serde(default)]
+    pub embed_on_device: bool,
+    /// At least this many layers (rows of the cost table, embedding included) on the device.
+    #[serde(default)]
+    pub min_device_layers: Option<i64>,
+    /// At most this many layers on the device.
+    #[serde(default)]
+    pub max_device_layers: Option<i64>,
+    /// Layers that must run on a tier.
+    #[serde(default)]
+    pub pin: Vec<LayerTierSpec>,
+    /// Layers that must not run on a tier.
+    #[serde(default)]
+    pub forbid: Vec<LayerTierSpec>,
+}
+
+/// `{ layer = 3, tier = "device" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerTierSpec {
+    /// Layer index (0 = embedding).
+    pub layer: i64,
+    /// `device`, `edge` or `cloud`.
+    pub tier: String,
+}
+
+/// Loads and validates a split instance.
+pub fn load(path: &Path) -> Result<SplitProblem> {
+    let file: SplitInstanceFile = read_structured(path)?;
+    file.into_problem(path)
+}
+
+fn positive_int(
+    path: &Path,
+    field: &str,
+    value: Option<i64>,
+    default: Option<i64>,
+) -> Result<usize> {
+    match value.or(default) {
+        None => Err(Error::field(
+            path,
+            field,
+            "missing: expected a positive integer",
+        )),
+        Some(v) if v <= 0 => Err(Error::field(
+            path,
+            field,
+            format!("expected a positive integer, got {v}"),
+        )),
+        Some(v) => Ok(v as usize),
+    }
+}
+
+impl SplitInstanceFile {
+    /// Validates the file and resolves the tables it references.
+    pub fn into_problem(self, path: &Path) -> Result<SplitProblem> {
+        if self.problem != "split" {
+            return Err(Error::field(
+                path,
+                "problem",
+                format!("expected \"split\", got \"{}\"", self.problem),
+            ));
+        }
+        let name = self.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        let dtype = match &self.dtype {
+            None => Dtype::Fp16,
+            Some(text) => Dtype::parse(text).ok_or_else(|| {
+                Error::field(
+                    path,
+                    "dtype",
+                    format!("expected fp32, fp16, int8 or q4, got \"{text}\""),
+                )
+            })?,
+        };
+
+        // The model: a config (architecture known) or a CSV table.
+        let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
+        let (table, arch, model_name) = if self.model.ends_with(".csv") {
+            let csv_path = resolve(path, &self.model);
+            let stem = csv_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (CostTable::read_csv(&csv_path, &stem)?, None, stem)
+        } else {
+            let config_path = if self.model.ends_with(".toml") {
+                resolve(path, &self.model)
+            } else {
+                ModelConfig::resolve(&models_dir, &self.model)?
+            };
+            let config = ModelConfig::load(&config_path)?;
+            let table = config.architecture.cost_table(&config.name, dtype);
+            (table, Some(config.architecture), config.name)
+        };
+        let n = table.len();
+
+        let workload = self.workload(path, arch.as_ref(), &table, dtype)?;
+
+        let devices_path = resolve(path, self.devices.as_deref().unwrap_or("../devices.csv"));
+        let catalog = DeviceCatalog::load(&devices_path)?;
+        let profiles_dir = resolve(path, self.profiles_dir.as_deref().unwrap_or("../profiles"));
+        let tier = |spec: &TierSpec, field: &str| -> Result<TierResource> {
+            let device = catalog.get(&spec.device, &devices_path)?.clone();
+            let memory_bytes = match spec.memory_bytes {
+                Some(m) => {
+                    check_nonneg(path, &format!("{field}.memory_bytes"), m, true)?;
+                    m
+                }
+                None => device.memory_bytes,
+            };
+            let profile_path = profiles_dir.join(format!("{}@{}.csv", model_name, device.name));
+            let profile = if spec.use_profile && profile_path.exists() {
+                Some(Profile::load(&profile_path, n)?)
+            } else {
+                None
+            };
+            let profile_path = profile.as_ref().map(|_| profile_path);
+            Ok(TierResource {
+                device,
+                memory_bytes,
+                profile,
+                profile_path,
+            })
+        };
+        let device = tier(&self.device, "device")?;
+        let edge = self.edge.as_ref().map(|s| tier(s, "edge")).transpose()?;
+        let cloud = self.cloud.as_ref().map(|s| tier(s, "cloud")).transpose()?;
+
+        let link = |spec: &Option<LinkSpec>, field: &str| -> Result<Option<Link>> {
+            let Some(s) = spec else { return Ok(None) };
+            check_nonneg(
+                path,
+                &format!("links.{field}.uplink_bps"),
+                s.uplink_bps,
+                true,
+            )?;
+            check_nonneg(
+                path,
+                &format!("links.{field}.downlink_bps"),
+                s.downlink_bps,
+                true,
+            )?;
+            check_nonneg(path, &format!("links.{field}.rtt_s"), s.rtt_s, false)?;
+            if let Some(p) = s.tx_power_w {
+                check_nonneg(path, &format!("links.{field}.tx_power_w"), p, false)?;
+            }
+            if let Some(p) = s.rx_power_w {
+                check_nonneg(path, &format!("links.{field}.rx_power_w"), p, false)?;
+            }
+            Ok(Some(Link {
+                uplink_bps: s.uplink_bps,
+                downlink_bps: s.downlink_bps,
+                rtt_s: s.rtt_s,
+            }))
+        };
+        let wireless = link(&self.links.wireless, "wireless")?;
+        let backhaul = link(&self.links.backhaul, "backhaul")?;
+        if (edge.is_some() || cloud.is_some()) && wireless.is_none() {
+            return Err(Error::field(
+                path,
+                "links.wireless",
+                "missing: an edge or cloud tier needs the device <-> edge radio link",
+            ));
+        }
+        if cloud.is_some() && backhaul.is_none() {
+            return Err(Error::field(
+                path,
+                "links.backhaul",
+                "missing: a cloud tier needs the edge <-> cloud backhaul link",
+            ));
+        }
+        let wireless_spec = self.links.wireless.as_ref();
+        let tx_power_w = match wireless_spec.and_then(|w| w.tx_power_w) {
+            Some(p) => p,
+            None => match (&wireless, device.device.tx_power_w) {
+                (None, _) => 0.0,
+                (Some(_), Some(p)) => p,
+                (Some(_), None) => {
+                    return Err(Error::field(
+                        path,
+                        "links.wireless.tx_power_w",
+                        format!(
+                            "missing, and device `{}` has no tx_power_w in devices.csv",
+                            device.device.name
+                        ),
+                    ))
+                }
+            },
+        };
+        let rx_power_w = wireless_spec
+            .and_then(|w| w.rx_power_w)
+            .unwrap_or(device.device.power_idle_w);
+
+        let objective = match self.objective.kind.as_str() {
+            "latency" => Objective::Latency,
+            "energy" => Objective::Energy,
+            "weighted" => {
+                let lw = self.objective.latency_weight.unwrap_or(1.0);
+                let ew = self.objective.energy_weight.ok_or_else(|| {
+                    Error::field(
+                        path,
+                        "objective.energy_weight",
+                        "missing: weighted needs energy_weight (per joule)",
+                    )
+                })?;
+                check_nonneg(path, "objective.latency_weight", lw, false)?;
+                check_nonneg(path, "objective.energy_weight", ew, false)?;
+                Objective::Weighted {
+                    latency_weight: lw,
+                    energy_weight: ew,
+                }
+            }
+            other => {
+                return Err(Error::field(
+                    path,
+                    "objective.kind",
+                    format!("expected latency, energy or weighted, got \"{other}\""),
+                ))
+            }
+        };
+
+        let c = &self.constraints;
+        if let Some(d) = c.deadline_s {
+            check_nonneg(path, "constraints.deadline_s", d, true)?;
+        }
+        if let Some(e) = c.device_energy_budget_j {
+            check_nonneg(path, "constraints.device_energy_budget_j", e, true)?;
+        }
+        let count = |field: &str, v: Option<i64>| -> Result<Option<usize>> {
+            match v {
+                None => Ok(None),
+                Some(v) if v < 0 || v as usize > n => Err(Error::field(
+                    path,
+                    field,
+                    format!("expected 0..={n} (the model has {n} layers), got {v}"),
+                )),
+                Some(v) => Ok(Some(v as usize)),
+            }
+        };
+        let min_device_layers = count("constraints.min_device_layers", c.min_device_layers)?;
+        let max_device_layers = count("constraints.max_device_layers", c.max_device_layers)?;
+        let layer_tiers = |list: &[LayerTierSpec], field: &str| -> Result<Vec<(usize, Tier)>> {
+            list.iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    let f = format!("constraints.{field}[{i}]");
+                    if spec.layer < 0 || spec.layer as usize >= n {
+                        return Err(Error::field(
+                            path,
+                            format!("{f}.layer"),
+                            format!(
+                                "layer {} does not exist: the model has layers 0..={}",
+                                spec.layer,
+                                n - 1
+                            ),
+                        ));
+                    }
+                    let tier = Tier::parse(&spec.tier).ok_or_else(|| {
+                        Error::field(
+                            path,
+                            format!("{f}.tier"),
+                            format!("expected device, edge or cloud, got \"{}\"", spec.tier),
+                        )
+                    })?;
+                    Ok((spec.layer as usize, tier))
+                })
+                .collect()
+        };
+        let rules = Rules {
+            embed_on_device: c.embed_on_device,
+            min_device_layers,
+            max_device_layers,
+            pinned: layer_tiers(&c.pin, "pin")?,
+            forbidden: layer_tiers(&c.forbid, "forbid")?,
+        };
+
+        Ok(SplitProblem {
+            name,
+            description: self.description.clone(),
+            source: Some(path.to_path_buf()),
+            table,
+            workload,
+            tiers: [Some(device), edge, cloud],
+            wireless,
+            backhaul,
+            tx_power_w,
+            rx_power_w,
+            objective,
+            deadline_s: c.deadline_s,
+            device_energy_budget_j: c.device_energy_budget_j,
+            rules,
+        })
+    }
+
+    fn workload(
+        &self,
+        path: &Path,
+        arch: Option<&crate::costs::arch::ArchConfig>,
+        table: &CostTable,
+        dtype: Dtype,
+    ) -> Result<Workload> {
+        let w = &self.workload;
+        let max_context = arch.and_then(|a| a.max_context);
+        let check_context = |tokens: usize, field: &str| -> Result<()> {
+            match max_context {
+                Some(m) if tokens > m => Err(Error::field(
+                    path,
+                    field,
+                    format!("{tokens} tokens exceed the model's maximum context of {m}"),
+                )),
+                _ => Ok(()),
+            }
+        };
+        match w.mode.as_str() {
+            "inference" => {
+                let prompt_tokens =
+                    positive_int(path, "workload.prompt_tokens", w.prompt_tokens, None)?;
+                let generate_tokens = match w.generate_tokens {
+                    Some(g) if g < 0 => {
+                        return Err(Error::field(
+                            path,
+                            "workload.generate_tokens",
+                            format!("expected a non-negative integer, got {g}"),
+                        ))
+                    }
+                    Some(g) => g as usize,
+                    None => {
+                        return Err(Error::field(
+                            path,
+                            "workload.generate_tokens",
+                            "missing: expected a non-negative integer",
+                        ))
+                    }
+                };
+                check_context(prompt_tokens + generate_tokens, "workload.generate_tokens")?;
+                Ok(Workload::Inference {
+                    prompt_tokens,
+                    generate_tokens,
+                })
+            }
+            "finetune" => {
+                let batch_size = positive_int(path, "workload.batch_size", w.batch_size, None)?;
+                let seq_len = positive_int(path, "workload.seq_len", w.seq_len, None)?;
+                let steps = positive_int(path, "workload.steps", w.steps, Some(1))?;
+                check_context(seq_len, "workload.seq_len")?;
+                let training = match w.method.as_deref().unwrap_or("lora") {
+                    "full" => {
+                        if matches!(dtype, Dtype::Int8 | Dtype::Q4) && arch.is_some() {
+                            return Err(Error::field(path, "workload.method", "full fine-tuning needs fp16 or fp32 weights; use method = \"lora\" (QLoRA) with quantized weights"));
+                        }
+                        Training::Full
+                    }
+                    "lora" => {
+                        let adapter_params_per_block = match (w.adapter_params_per_block, arch) {
+                            (Some(a), _) => {
+                                check_nonneg(path, "workload.adapter_params_per_block", a, false)?;
+                                a
+                            }
+                            (None, Some(arch)) => {
+                                let rank = positive_int(path, "workload.lora_rank", w.lora_rank, Some(8))?;
+                                let names = w.lora_targets.clone().unwrap_or_else(|| vec!["q".into(), "v".into()]);
+                                let mut targets = Vec::new();
+                                for (i, t) in names.iter().enumerate() {
+                                    targets.push(LoraTarget::parse(t).ok_or_else(|| {
+                                        Error::field(path, format!("workload.lora_targets[{i}]"), format!("expected q, k, v, o, gate, up or down, got \"{t}\""))
+                                    })?);
+                                }
+                                arch.lora_params_per_block(rank, &targets)
+                                    .map_err(|m| Error::field(path, "workload.lora_targets", m))? as f64
+                            }
+                            (None, None) => {
+                                return Err(Error::field(path, "workload.adapter_params_per_block", format!("missing: the model is a CSV table ({} rows) without an architecture, so LoRA adapter sizes cannot be derived from lora_rank", table.len())))
+                            }
+                        };
+                        Training::Lora {
+                            adapter_params_per_block,
+                        }
+                    }
+                    other => {
+                        return Err(Error::field(
+                            path,
+                            "workload.method",
+                            format!("expected lora or full, got \"{other}\""),
+                        ))
+                    }
+                };
+                Ok(Workload::Finetune {
+                    batch_size,
+                    seq_len,
+                    steps,
+                    training,
+                })
+            }
+            other => Err(Error::field(
+                path,
+                "workload.mode",
+                format!("expected inference or finetune, got \"{other}\""),
+            )),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per problem. Each has a MILP builder (`model`), heuristics and an independent
+//! evaluator.
+
+pub mod split;
