@@ -4,5 +4,6 @@ pub mod costs;
 pub mod error;
 pub mod instance;
 pub mod problems;
+pub mod solve;
 
 pub use error::{Error, Result};

@@ -30,6 +30,7 @@
 pub mod evaluate;
 pub mod heuristics;
 pub mod model;
+pub mod solve;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,161 @@
+//! Solving a split instance with a preset, and the report.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::evaluate::{evaluate, Evaluation};
+use super::heuristics::{baseline, enumerate, explain_infeasible};
+use super::model::build;
+use super::{Coefficients, SplitPlan, SplitProblem, Tier};
+use crate::error::{Error, Result};
+use crate::solve::milp::MipOptions;
+use crate::solve::report::{PrimalStatus, SolveStats, Termination};
+use crate::solve::SolverPreset;
+
+/// Solvers the split problem understands.
+pub const SOLVERS: [&str; 5] = ["highs", "enumerate", "all-device", "all-edge", "all-cloud"];
+
+/// The result of solving a split instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitReport {
+    /// Instance name.
+    pub instance: String,
+    /// Model name.
+    pub model: String,
+    /// Status, objective, bound, gap and times.
+    pub stats: SolveStats,
+    /// The plan, if any.
+    pub plan: Option<SplitPlan>,
+    /// The independent evaluation of the plan.
+    pub evaluation: Option<Evaluation>,
+    /// Why the instance is infeasible, in its own terms (empty otherwise).
+    pub explanation: Vec<String>,
+}
+
+/// Extra knobs that do not belong in a preset.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// HiGHS log file.
+    pub log_file: Option<std::path::PathBuf>,
+    /// Write the MILP (LP or MPS by extension) before solving.
+    pub write_model: Option<std::path::PathBuf>,
+}
+
+/// Solves `problem` with `preset`.
+pub fn solve(
+    problem: &SplitProblem,
+    preset: &SolverPreset,
+    run: &RunOptions,
+) -> Result<SplitReport> {
+    let start = Instant::now();
+    let coef = Coefficients::new(problem);
+    let (mut stats, plan) = match preset.solver.as_str() {
+        "highs" => {
+            let model = build(problem, &coef);
+            let build_s = start.elapsed().as_secs_f64();
+            let options = MipOptions {
+                time_limit_s: preset.time_limit_s,
+                mip_rel_gap: preset.mip_rel_gap,
+                mip_abs_gap: preset.mip_abs_gap,
+                threads: preset.threads,
+                seed: preset.seed,
+                log_file: run.log_file.clone(),
+                write_model: run.write_model.clone(),
+            };
+            let result = model.milp.minimise(model.objective, &options)?;
+            let plan = result.values.as_ref().map(|v| model.decoder.decode(v));
+            (
+                SolveStats {
+                    solver: preset.name.clone(),
+                    termination: result.termination,
+                    primal_status: result.primal_status,
+                    objective: result.objective,
+                    bound: result.bound,
+                    gap: result.gap,
+                    build_s,
+                    solve_s: result.solve_s,
+                    nodes: result.nodes,
+                },
+                plan,
+            )
+        }
+        "enumerate" => {
+            let best = enumerate(problem, &coef);
+            let solve_s = start.elapsed().as_secs_f64();
+            let n = problem.layers();
+            (
+                SolveStats {
+                    solver: preset.name.clone(),
+                    termination: if best.is_some() {
+                        Termination::Optimal
+                    } else {
+                        Termination::Infeasible
+                    },
+                    primal_status: if best.is_some() {
+                        PrimalStatus::Feasible
+                    } else {
+                        PrimalStatus::NoPlan
+                    },
+                    objective: best.map(|b| b.objective),
+                    bound: best.map(|b| b.objective),
+                    gap: best.map(|_| 0.0),
+                    build_s: 0.0,
+                    solve_s,
+                    nodes: None,
+                },
+                best.map(|b| SplitPlan::from_cuts(n, b.c1, b.c2)),
+            )
+        }
+        name @ ("all-device" | "all-edge" | "all-cloud") => {
+            let tier = Tier::parse(&name[4..]).expect("baseline names end in a tier");
+            let plan = baseline(problem, tier);
+            let solve_s = start.elapsed().as_secs_f64();
+            (
+                SolveStats {
+                    solver: preset.name.clone(),
+                    termination: Termination::HeuristicDone,
+                    primal_status: PrimalStatus::Feasible,
+                    objective: None,
+                    bound: None,
+                    gap: None,
+                    build_s: 0.0,
+                    solve_s,
+                    nodes: None,
+                },
+                Some(plan),
+            )
+        }
+        other => {
+            return Err(Error::Unknown {
+                what: "solver for the split problem",
+                name: other.to_string(),
+                hint: format!("the split problem supports {}", SOLVERS.join(", ")),
+            })
+        }
+    };
+    let evaluation = plan.as_ref().map(|p| evaluate(problem, p)).transpose()?;
+    if let Some(ev) = &evaluation {
+        if stats.objective.is_none() {
+            stats.objective = Some(ev.objective);
+        }
+        if !ev.feasible() {
+            stats.primal_status = PrimalStatus::Infeasible;
+        }
+    }
+    let explanation = if stats.termination == Termination::Infeasible
+        || stats.primal_status == PrimalStatus::Infeasible
+    {
+        explain_infeasible(problem, &coef)
+    } else {
+        Vec::new()
+    };
+    Ok(SplitReport {
+        instance: problem.name.clone(),
+        model: problem.table.model.clone(),
+        stats,
+        plan,
+        evaluation,
+        explanation,
+    })
+}

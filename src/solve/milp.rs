@@ -1,0 +1,243 @@
+//! The HiGHS backend: a thin wrapper over `good_lp` that keeps the column of every variable, so
+//! the solved `highs::Model` can be read directly (status, bound, gap, node count) rather than
+//! through `good_lp`'s coarser result type.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use good_lp::solvers::highs::highs;
+use good_lp::{
+    Constraint, Expression, IntoAffineExpression, ProblemVariables, Solution, SolutionStatus,
+    SolverModel, Variable, VariableDefinition,
+};
+use highs::{HighsModelStatus, HighsSolutionStatus};
+
+use super::report::{relative_gap, PrimalStatus, Termination};
+use crate::error::{Error, Result};
+
+/// HiGHS options of one solve.
+#[derive(Debug, Clone)]
+pub struct MipOptions {
+    /// Wall-clock limit, s.
+    pub time_limit_s: Option<f64>,
+    /// Relative gap at which branch and bound stops.
+    pub mip_rel_gap: f64,
+    /// Absolute gap at which branch and bound stops.
+    pub mip_abs_gap: f64,
+    /// Threads.
+    pub threads: u32,
+    /// Random seed.
+    pub seed: u64,
+    /// Write the HiGHS log to this file.
+    pub log_file: Option<PathBuf>,
+    /// Write the model to this file before solving (`.lp` or `.mps`, by extension).
+    pub write_model: Option<PathBuf>,
+}
+
+impl Default for MipOptions {
+    fn default() -> Self {
+        MipOptions {
+            time_limit_s: None,
+            mip_rel_gap: 1e-9,
+            mip_abs_gap: 1e-12,
+            threads: 1,
+            seed: 0,
+            log_file: None,
+            write_model: None,
+        }
+    }
+}
+
+/// A MILP under construction.
+#[derive(Default)]
+pub struct Milp {
+    vars: ProblemVariables,
+    cols: HashMap<Variable, usize>,
+    constraints: Vec<Constraint>,
+}
+
+/// Variable values of a solved MILP.
+#[derive(Debug, Clone)]
+pub struct Values {
+    cols: HashMap<Variable, usize>,
+    x: Vec<f64>,
+}
+
+impl Solution for Values {
+    fn status(&self) -> SolutionStatus {
+        SolutionStatus::Optimal
+    }
+
+    fn value(&self, variable: Variable) -> f64 {
+        self.cols.get(&variable).map_or(f64::NAN, |&c| self.x[c])
+    }
+}
+
+impl Values {
+    /// Whether a binary variable is set (rounded at 0.5).
+    pub fn is_set(&self, variable: Variable) -> bool {
+        self.value(variable) > 0.5
+    }
+}
+
+/// Outcome of [`Milp::minimise`].
+#[derive(Debug, Clone)]
+pub struct MipResult {
+    /// Why HiGHS stopped.
+    pub termination: Termination,
+    /// Whether an incumbent exists.
+    pub primal_status: PrimalStatus,
+    /// Objective of the incumbent (with the constant term).
+    pub objective: Option<f64>,
+    /// Best bound (with the constant term).
+    pub bound: Option<f64>,
+    /// Relative gap.
+    pub gap: Option<f64>,
+    /// Wall-clock time inside HiGHS, s.
+    pub solve_s: f64,
+    /// Branch-and-bound nodes.
+    pub nodes: Option<i64>,
+    /// The incumbent.
+    pub values: Option<Values>,
+}
+
+impl Milp {
+    /// An empty model.
+    pub fn new() -> Milp {
+        Milp::default()
+    }
+
+    /// Adds a variable.
+    pub fn add(&mut self, def: VariableDefinition) -> Variable {
+        let col = self.vars.len();
+        let v = self.vars.add(def);
+        self.cols.insert(v, col);
+        v
+    }
+
+    /// Adds a constraint.
+    pub fn constrain(&mut self, constraint: Constraint) {
+        self.constraints.push(constraint);
+    }
+
+    /// Number of variables.
+    pub fn num_vars(&self) -> usize {
+        self.vars.len()
+    }
+
+    /// Number of constraints.
+    pub fn num_constraints(&self) -> usize {
+        self.constraints.len()
+    }
+
+    /// Minimises `objective` with HiGHS.
+    pub fn minimise(self, objective: Expression, options: &MipOptions) -> Result<MipResult> {
+        let offset = objective.constant();
+        let Milp {
+            vars,
+            cols,
+            constraints,
+        } = self;
+        let problem = vars.minimise(objective).using(highs).with_all(constraints);
+        let mut model = problem
+            .try_into_inner()
+            .map_err(|e| Error::Solver(format!("HiGHS rejected the model: {e}")))?;
+        macro_rules! set {
+            ($key:expr, $value:expr) => {
+                model.try_set_option($key, $value).map_err(|e| {
+                    Error::Solver(format!("HiGHS rejected option `{}`: {e:?}", $key))
+                })?
+            };
+        }
+        model.make_quiet();
+        set!("mip_rel_gap", options.mip_rel_gap);
+        set!("mip_abs_gap", options.mip_abs_gap);
+        set!("threads", options.threads as i32);
+        set!("random_seed", (options.seed % (i32::MAX as u64)) as i32);
+        if let Some(t) = options.time_limit_s {
+            set!("time_limit", t);
+        }
+        if let Some(log) = &options.log_file {
+            let name = log.to_string_lossy().into_owned();
+            set!("log_file", name.as_str());
+            set!("output_flag", true);
+            set!("log_to_console", false);
+        }
+        if let Some(path) = &options.write_model {
+            write_model(&mut model, path)?;
+        }
+
+        let start = Instant::now();
+        let solved = model
+            .try_solve()
+            .map_err(|e| Error::Solver(format!("HiGHS failed: {e:?}")))?;
+        let solve_s = start.elapsed().as_secs_f64();
+
+        let has_primal = solved.primal_solution_status() == HighsSolutionStatus::Feasible;
+        let termination = match solved.status() {
+            HighsModelStatus::Optimal => Termination::Optimal,
+            HighsModelStatus::Infeasible => Termination::Infeasible,
+            HighsModelStatus::Unbounded => Termination::Unbounded,
+            // Binary variables bound every MILP built here, so "unbounded or infeasible" means
+            // infeasible.
+            HighsModelStatus::UnboundedOrInfeasible => Termination::Infeasible,
+            HighsModelStatus::ReachedTimeLimit
+            | HighsModelStatus::ReachedIterationLimit
+            | HighsModelStatus::ReachedSolutionLimit
+            | HighsModelStatus::ReachedInterrupt
+            | HighsModelStatus::ReachedMemoryLimit
+            | HighsModelStatus::ObjectiveBound
+            | HighsModelStatus::ObjectiveTarget => Termination::LimitReached,
+            _ => Termination::NoSolutionFound,
+        };
+        let nodes = solved.int_info_value(c"mip_node_count").ok();
+        let values = has_primal.then(|| Values {
+            cols,
+            x: solved.get_solution().columns().to_vec(),
+        });
+        let objective = has_primal.then(|| solved.objective_value() + offset);
+        let bound = solved
+            .double_info_value(c"mip_dual_bound")
+            .ok()
+            .filter(|b| b.is_finite())
+            .map(|b| b + offset);
+        let gap = match (objective, bound) {
+            (Some(o), Some(b)) => Some(relative_gap(o, b)),
+            _ => None,
+        };
+        Ok(MipResult {
+            termination,
+            primal_status: if has_primal {
+                PrimalStatus::Feasible
+            } else {
+                PrimalStatus::NoPlan
+            },
+            objective,
+            bound,
+            gap,
+            solve_s,
+            nodes,
+            values,
+        })
+    }
+}
+
+/// Writes the model in LP or MPS format (HiGHS picks the format from the extension).
+fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
+    let name = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| Error::Option {
+        field: "--write-model".into(),
+        message: format!("{} contains a NUL byte", path.display()),
+    })?;
+    // SAFETY: the model pointer is valid for the lifetime of `model`, and `name` is a valid
+    // NUL-terminated string that outlives the call.
+    let status = unsafe { highs_sys::Highs_writeModel(model.as_mut_ptr(), name.as_ptr()) };
+    if status == highs_sys::STATUS_ERROR {
+        return Err(Error::Solver(format!(
+            "HiGHS could not write the model to {}",
+            path.display()
+        )));
+    }
+    Ok(())
+}

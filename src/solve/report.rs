@@ -1,0 +1,103 @@
+//! Report types shared by every problem.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a solve stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Termination {
+    /// Proven optimal (within the requested gap for a MILP; exactly for an exhaustive search).
+    Optimal,
+    /// A time, iteration or node limit stopped the search; a plan exists if the primal status
+    /// says so.
+    LimitReached,
+    /// Proven infeasible.
+    Infeasible,
+    /// Proven unbounded.
+    Unbounded,
+    /// Stopped without a plan and without a proof (solver error or limit before any incumbent).
+    NoSolutionFound,
+    /// A heuristic or baseline finished; it makes no optimality claim.
+    HeuristicDone,
+}
+
+impl Termination {
+    /// Lower-case name used in text and CSV output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Termination::Optimal => "optimal",
+            Termination::LimitReached => "limit_reached",
+            Termination::Infeasible => "infeasible",
+            Termination::Unbounded => "unbounded",
+            Termination::NoSolutionFound => "no_solution_found",
+            Termination::HeuristicDone => "heuristic_done",
+        }
+    }
+}
+
+impl std::fmt::Display for Termination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether the solve returned a plan and whether that plan satisfies every constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimalStatus {
+    /// A plan that satisfies every constraint.
+    Feasible,
+    /// A plan was produced (e.g. by a baseline) but it violates constraints.
+    Infeasible,
+    /// No plan.
+    NoPlan,
+}
+
+impl PrimalStatus {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PrimalStatus::Feasible => "feasible",
+            PrimalStatus::Infeasible => "infeasible",
+            PrimalStatus::NoPlan => "no_plan",
+        }
+    }
+}
+
+impl std::fmt::Display for PrimalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Solver-independent statistics of one solve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolveStats {
+    /// Preset name.
+    pub solver: String,
+    /// Why it stopped.
+    pub termination: Termination,
+    /// Whether a (feasible) plan exists.
+    pub primal_status: PrimalStatus,
+    /// Objective of the returned plan.
+    pub objective: Option<f64>,
+    /// Best proven lower bound (minimisation) or upper bound (maximisation).
+    pub bound: Option<f64>,
+    /// Relative gap `|objective - bound| / max(|objective|, 1e-12)`.
+    pub gap: Option<f64>,
+    /// Model build time, s.
+    pub build_s: f64,
+    /// Solve time, s.
+    pub solve_s: f64,
+    /// Branch-and-bound nodes, for MILP solves.
+    pub nodes: Option<i64>,
+}
+
+/// Relative gap between an objective and a bound, as HiGHS defines it.
+pub fn relative_gap(objective: f64, bound: f64) -> f64 {
+    if objective == bound {
+        0.0
+    } else {
+        (objective - bound).abs() / objective.abs().max(1e-12)
+    }
+}
