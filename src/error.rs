@@ -79,7 +79,8 @@ impl Error {
         !matches!(self, Error::Solver(_))
     }
 
-    pub(crate) fn field(
+    /// A [`Error::Field`] error.
+    pub fn field(
         path: impl Into<PathBuf>,
         field: impl Into<String>,
         message: impl Into<String>,
@@ -91,7 +92,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An [`Error::Io`] error.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,

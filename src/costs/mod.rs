@@ -4,6 +4,7 @@ pub mod arch;
 pub mod device;
 pub mod latency;
 pub mod table;
+pub mod validate;
 
 pub use arch::{ArchConfig, Dtype, LoraTarget, ModelConfig};
 pub use device::{Device, DeviceCatalog};

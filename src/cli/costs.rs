@@ -1,0 +1,128 @@
+//! `edgeplan costs`: the per-layer cost table of a model, or `--validate` against measurements.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use edgeplan::costs::validate::{compare, load_measurements, median_abs_error};
+use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig};
+use edgeplan::Error;
+
+/// Options of `edgeplan costs`.
+#[derive(clap::Args)]
+pub struct CostsArgs {
+    /// Model name (a config in --models-dir) or path of a model TOML. Not needed with --validate.
+    pub model: Option<String>,
+    /// Weight type: fp32, fp16, int8 (Q8_0) or q4 (Q4_0).
+    #[arg(long, default_value = "fp16")]
+    pub dtype: String,
+    /// Directory of model configs.
+    #[arg(long, default_value = "instances/models")]
+    pub models_dir: PathBuf,
+    /// Write the CSV here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Print predicted vs measured throughput for every row of the measurements file.
+    #[arg(long)]
+    pub validate: bool,
+    /// Device catalog used by --validate.
+    #[arg(long, default_value = "instances/devices.csv")]
+    pub devices: PathBuf,
+    /// Measurements used by --validate.
+    #[arg(long, default_value = "instances/measurements.csv")]
+    pub measurements: PathBuf,
+}
+
+pub fn run(args: &CostsArgs) -> anyhow::Result<ExitCode> {
+    if args.validate {
+        return validate(args);
+    }
+    let Some(model) = &args.model else {
+        return Err(Error::Option {
+            field: "MODEL".into(),
+            message: "give a model name (e.g. llama-2-7b) or --validate".into(),
+        }
+        .into());
+    };
+    let dtype = Dtype::parse(&args.dtype).ok_or_else(|| Error::Option {
+        field: "--dtype".into(),
+        message: format!("expected fp32, fp16, int8 or q4, got `{}`", args.dtype),
+    })?;
+    let path = if model.ends_with(".toml") || Path::new(model).is_file() {
+        PathBuf::from(model)
+    } else {
+        ModelConfig::resolve(&args.models_dir, model)?
+    };
+    let config = ModelConfig::load(&path)?;
+    let table = config.architecture.cost_table(&config.name, dtype);
+    match &args.output {
+        Some(out) => {
+            let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
+            table.write_csv(file).map_err(|e| Error::io(out, e))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            table.write_csv(&mut lock)?;
+            lock.flush()?;
+        }
+    }
+    let total = table.total_params() as f64;
+    let published = config.published_params.map_or(String::new(), |p| {
+        format!(" ({:+.2}% vs published {p:.4e})", 100.0 * (total - p) / p)
+    });
+    eprintln!(
+        "{} ({dtype}): {} layers, {total:.4e} parameters{published}, {:.3} GB of weights",
+        config.name,
+        table.len(),
+        table.total_param_bytes() / 1e9
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
+    let catalog = DeviceCatalog::load(&args.devices)?;
+    let rows = load_measurements(&args.measurements)?;
+    let cmp = compare(&rows, &args.models_dir, &catalog, &args.devices)?;
+    println!(
+        "{:<16} {:<5} {:<22} {:<7} {:>6} {:>11} {:>11} {:>8}  framework",
+        "model", "dtype", "device", "phase", "tokens", "measured", "predicted", "error"
+    );
+    for c in &cmp {
+        let m = &c.measurement;
+        println!(
+            "{:<16} {:<5} {:<22} {:<7} {:>6} {:>11.1} {:>11.1} {:>+7.1}%  {}",
+            m.model,
+            m.dtype.to_string(),
+            m.device,
+            match m.phase {
+                edgeplan::costs::Phase::Prefill => "prefill",
+                edgeplan::costs::Phase::Decode => "decode",
+            },
+            m.tokens,
+            m.tokens_per_s,
+            c.predicted_tokens_per_s,
+            100.0 * c.relative_error,
+            m.framework
+        );
+    }
+    for (name, filter) in [
+        ("all", None),
+        ("prefill", Some(edgeplan::costs::Phase::Prefill)),
+        ("decode", Some(edgeplan::costs::Phase::Decode)),
+    ] {
+        let subset: Vec<_> = cmp
+            .iter()
+            .filter(|c| filter.is_none_or(|p| c.measurement.phase == p))
+            .cloned()
+            .collect();
+        if let Some(e) = median_abs_error(&subset) {
+            println!(
+                "median absolute error ({name}, {} rows): {:.1}%",
+                subset.len(),
+                100.0 * e
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,139 @@
+//! Argument parsing and exit codes: 0 success, 1 infeasible (or a plan that violates
+//! constraints), 2 bad input (file, field, CSV line or option), 3 solver or internal failure.
+
+mod costs;
+mod split;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Plans LLM deployment at the mobile edge.
+#[derive(Parser)]
+#[command(name = "edgeplan", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Solve an instance and print the plan.
+    Solve(SolveArgs),
+    /// Check a plan against an instance: latency, energy, memory and violated constraints.
+    Evaluate(EvaluateArgs),
+    /// Write the per-layer cost table of a model, or validate the latency model.
+    Costs(costs::CostsArgs),
+}
+
+/// Options of `edgeplan solve`.
+#[derive(clap::Args)]
+pub struct SolveArgs {
+    /// Instance file (TOML or JSON).
+    pub instance: PathBuf,
+    /// Solver preset: a name (highs, highs-1pct, enumerate, all-device, all-edge, all-cloud) or a
+    /// preset TOML file.
+    #[arg(long, default_value = "highs")]
+    pub solver: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Time limit in seconds (overrides the preset).
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+    /// Relative MIP gap (overrides the preset).
+    #[arg(long, value_name = "G")]
+    pub gap: Option<f64>,
+    /// HiGHS threads (overrides the preset).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Write the HiGHS log to this file.
+    #[arg(long, value_name = "FILE")]
+    pub solver_log: Option<PathBuf>,
+    /// Export the MILP before solving (.lp or .mps).
+    #[arg(long, value_name = "FILE")]
+    pub write_model: Option<PathBuf>,
+}
+
+/// Options of `edgeplan evaluate`.
+#[derive(clap::Args)]
+pub struct EvaluateArgs {
+    /// Instance file.
+    pub instance: PathBuf,
+    /// Plan JSON: `{"assignment": ["device", ...]}`, `{"cuts": [c1, c2]}`, or the JSON output of
+    /// `edgeplan solve --json`.
+    pub plan: PathBuf,
+    /// Print the evaluation as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the command line and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Solve(args) => solve(&args),
+        Command::Evaluate(args) => evaluate(&args),
+        Command::Costs(args) => costs::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let bad_input = err
+                .downcast_ref::<edgeplan::Error>()
+                .is_some_and(edgeplan::Error::is_bad_input);
+            eprintln!("error: {}", one_line(&format!("{err:#}")));
+            ExitCode::from(if bad_input { 2 } else { 3 })
+        }
+    }
+}
+
+/// Collapses a message onto one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
+    let kind = edgeplan::instance::problem_kind(&args.instance)?;
+    let mut preset = edgeplan::solve::SolverPreset::resolve(&args.solver)?;
+    if let Some(t) = args.time_limit {
+        preset.time_limit_s = Some(t);
+    }
+    if let Some(g) = args.gap {
+        preset.mip_rel_gap = g;
+    }
+    if let Some(t) = args.threads {
+        preset.threads = t;
+    }
+    preset.validate(std::path::Path::new("command line"))?;
+    match kind.as_str() {
+        "split" => split::solve(args, &preset),
+        other => Err(edgeplan::Error::field(
+            &args.instance,
+            "problem",
+            format!("unknown problem \"{other}\"; supported: split"),
+        )
+        .into()),
+    }
+}
+
+fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let kind = edgeplan::instance::problem_kind(&args.instance)?;
+    match kind.as_str() {
+        "split" => split::evaluate(args),
+        other => Err(edgeplan::Error::field(
+            &args.instance,
+            "problem",
+            format!("unknown problem \"{other}\"; supported: split"),
+        )
+        .into()),
+    }
+}
