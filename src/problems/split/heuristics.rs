@@ -284,13 +284,19 @@ pub fn explain_infeasible(problem: &SplitProblem, coef: &Coefficients) -> Vec<St
         Limit::Energy => format!("{v:.4} J"),
     };
     let plan_text = |p: &CutPlan| {
+        let n = problem.layers();
+        let part = |lo: usize, hi: usize, tier: &str| {
+            if lo == hi {
+                format!("none on the {tier}")
+            } else {
+                format!("layers {lo}..{hi} on the {tier}")
+            }
+        };
         format!(
-            "device layers 0..{}, edge {}..{}, cloud {}..{}",
-            p.c1,
-            p.c1,
-            p.c2,
-            p.c2,
-            problem.layers()
+            "{}, {}, {}",
+            part(0, p.c1, "device"),
+            part(p.c1, p.c2, "edge"),
+            part(p.c2, n, "cloud")
         )
     };
     if best.is_empty() {
