@@ -14,7 +14,7 @@ use crate::costs::latency::Cost;
 use crate::error::{Error, Result};
 
 /// Relative tolerance when comparing a quantity against its limit.
-pub const TOLERANCE: f64 = 1e-7;
+pub const TOLERANCE: f64 = 1e-6;
 
 /// Whether `value <= limit` up to [`TOLERANCE`].
 pub fn within(value: f64, limit: f64) -> bool {

@@ -28,6 +28,7 @@
 //! exact; the all-device, all-edge and all-cloud baselines), [`evaluate`] (the independent check).
 
 pub mod evaluate;
+pub mod generate;
 pub mod heuristics;
 pub mod model;
 pub mod solve;

@@ -156,13 +156,17 @@ pub fn build(problem: &SplitProblem, coef: &Coefficients) -> SplitMilp {
             m.constrain(constraint!(w >= x(n - 1, t) - x(0, t)));
             used += coef.tied_extra * w;
         }
-        m.constrain(constraint!(used <= res.memory_bytes));
+        // Limits are normalised to 1 so that HiGHS's absolute feasibility tolerance acts as a
+        // relative one, whatever the units.
+        if res.memory_bytes.is_finite() {
+            m.constrain(constraint!((1.0 / res.memory_bytes) * used <= 1));
+        }
     }
     if let Some(deadline) = problem.deadline_s {
-        m.constrain(constraint!(latency.clone() <= deadline));
+        m.constrain(constraint!((1.0 / deadline) * latency.clone() <= 1));
     }
     if let Some(budget) = problem.device_energy_budget_j {
-        m.constrain(constraint!(energy.clone() <= budget));
+        m.constrain(constraint!((1.0 / budget) * energy.clone() <= 1));
     }
 
     // Rules.

@@ -1,0 +1,237 @@
+//! Seeded random split instances, for the MILP-vs-enumeration tests, benchmarks and sweeps.
+//!
+//! Everything is drawn from a ChaCha generator seeded with `seed`, so an instance is reproducible
+//! from its seed and parameters alone. Architectures, devices and links are synthetic but span
+//! realistic ranges (hidden 256-4096, devices from 0.1 to 1000 TFLOP/s, radio links from 1 Mbit/s
+//! to 1 Gbit/s); deadlines and energy budgets are set around the cost of a random plan so that a
+//! fair share of instances has binding constraints or is infeasible.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::evaluate::evaluate;
+use super::{
+    Link, Objective, Rules, SplitPlan, SplitProblem, Tier, TierResource, Training, Workload,
+};
+use crate::costs::arch::{ArchConfig, Dtype, LoraTarget, MlpKind, NormKind};
+use crate::costs::device::Device;
+
+/// Parameters of [`random_problem`].
+#[derive(Debug, Clone)]
+pub struct GenParams {
+    /// Transformer blocks (the table has two more rows: embed and head). `None`: 1 to 12.
+    pub blocks: Option<usize>,
+    /// Probability that the workload is fine-tuning rather than inference.
+    pub finetune_prob: f64,
+    /// Probability of each optional constraint or rule.
+    pub constraint_prob: f64,
+}
+
+impl Default for GenParams {
+    fn default() -> Self {
+        GenParams {
+            blocks: None,
+            finetune_prob: 0.3,
+            constraint_prob: 0.3,
+        }
+    }
+}
+
+fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    (rng.gen_range(lo.ln()..hi.ln())).exp()
+}
+
+fn random_device(rng: &mut ChaCha8Rng, name: &str, peak_lo: f64, peak_hi: f64) -> Device {
+    let idle = log_uniform(rng, 0.3, 60.0);
+    Device {
+        name: name.into(),
+        class: "synthetic".into(),
+        peak_flops: log_uniform(rng, peak_lo, peak_hi),
+        mem_bw_bytes_per_s: log_uniform(rng, 1e10, 3e12),
+        memory_bytes: 1e12,
+        power_idle_w: idle,
+        power_busy_w: idle + log_uniform(rng, 1.0, 600.0),
+        compute_efficiency: rng.gen_range(0.2..0.9),
+        memory_efficiency: rng.gen_range(0.3..0.9),
+        tx_power_w: None,
+        source: "synthetic".into(),
+    }
+}
+
+fn random_link(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> Link {
+    let up = log_uniform(rng, lo, hi);
+    Link {
+        uplink_bps: up,
+        downlink_bps: up * rng.gen_range(1.0..8.0),
+        rtt_s: log_uniform(rng, 5e-4, 6e-2),
+    }
+}
+
+/// A random split instance.
+pub fn random_problem(seed: u64, params: &GenParams) -> SplitProblem {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let blocks = params.blocks.unwrap_or_else(|| rng.gen_range(1..=12));
+    let heads = rng.gen_range(4..=32usize);
+    let head_dim = [32usize, 64, 128][rng.gen_range(0..3)];
+    let kv_heads = *[heads, (heads / 2).max(1), (heads / 4).max(1), 1]
+        .iter()
+        .filter(|&&k| heads % k == 0)
+        .nth(rng.gen_range(0..2))
+        .unwrap_or(&heads);
+    let hidden = heads * head_dim;
+    let swiglu = rng.gen_bool(0.6);
+    let arch = ArchConfig {
+        layers: blocks,
+        hidden,
+        intermediate: (hidden as f64 * rng.gen_range(2.5..4.0)) as usize,
+        heads,
+        kv_heads,
+        head_dim: Some(head_dim),
+        vocab: rng.gen_range(1000..160_000),
+        mlp: if swiglu {
+            MlpKind::Swiglu
+        } else {
+            MlpKind::Gelu
+        },
+        norm: if swiglu {
+            NormKind::Rmsnorm
+        } else {
+            NormKind::Layernorm
+        },
+        tied_embeddings: rng.gen_bool(0.4),
+        position_embeddings: if swiglu { 0 } else { 1024 },
+        qkv_bias: rng.gen_bool(0.3),
+        o_bias: !swiglu,
+        mlp_bias: !swiglu,
+        experts: 1,
+        experts_per_token: 1,
+        max_context: None,
+    };
+    let dtype = [Dtype::Fp32, Dtype::Fp16, Dtype::Int8, Dtype::Q4][rng.gen_range(0..4)];
+    let table = arch.cost_table(&format!("synthetic-{seed}"), dtype);
+
+    let workload = if rng.gen_bool(params.finetune_prob) {
+        let training = if rng.gen_bool(0.6) {
+            let rank = [4usize, 8, 16, 64][rng.gen_range(0..4)];
+            let targets = [LoraTarget::Q, LoraTarget::V];
+            Training::Lora {
+                adapter_params_per_block: arch.lora_params_per_block(rank, &targets).unwrap_or(0)
+                    as f64,
+            }
+        } else {
+            Training::Full
+        };
+        Workload::Finetune {
+            batch_size: rng.gen_range(1..=16),
+            seq_len: rng.gen_range(16..=512),
+            steps: rng.gen_range(1..=20),
+            training,
+        }
+    } else {
+        Workload::Inference {
+            prompt_tokens: rng.gen_range(1..=2048),
+            generate_tokens: rng.gen_range(0..=48),
+        }
+    };
+
+    let device = random_device(&mut rng, "synthetic-device", 1e11, 2e13);
+    let edge = random_device(&mut rng, "synthetic-edge", 1e13, 3e14);
+    let cloud = random_device(&mut rng, "synthetic-cloud", 1e14, 1e15);
+    let has_edge = rng.gen_bool(0.85);
+    let has_cloud = rng.gen_bool(0.7);
+    let mut problem = SplitProblem {
+        name: format!("random-{seed}"),
+        description: Some(format!("seeded random instance, seed {seed}")),
+        source: None,
+        table,
+        workload,
+        tiers: [
+            Some(TierResource {
+                device,
+                memory_bytes: f64::INFINITY,
+                profile: None,
+                profile_path: None,
+            }),
+            has_edge.then(|| TierResource {
+                device: edge,
+                memory_bytes: f64::INFINITY,
+                profile: None,
+                profile_path: None,
+            }),
+            has_cloud.then(|| TierResource {
+                device: cloud,
+                memory_bytes: f64::INFINITY,
+                profile: None,
+                profile_path: None,
+            }),
+        ],
+        wireless: Some(random_link(&mut rng, 1e6, 1e9)),
+        backhaul: has_cloud.then(|| random_link(&mut rng, 1e8, 1e10)),
+        tx_power_w: log_uniform(&mut rng, 0.1, 3.0),
+        rx_power_w: log_uniform(&mut rng, 0.05, 1.5),
+        objective: match rng.gen_range(0..3) {
+            0 => Objective::Latency,
+            1 => Objective::Energy,
+            _ => Objective::Weighted {
+                latency_weight: log_uniform(&mut rng, 0.01, 10.0),
+                energy_weight: log_uniform(&mut rng, 0.01, 10.0),
+            },
+        },
+        deadline_s: None,
+        device_energy_budget_j: None,
+        rules: Rules::default(),
+    };
+
+    // Memory limits around the model's footprint.
+    let total: f64 = problem
+        .table
+        .layers
+        .iter()
+        .map(|l| problem.layer_memory_bytes(l))
+        .sum::<f64>()
+        + problem.tied_extra_bytes();
+    let fractions = [(0.02, 1.5), (0.3, 2.0), (0.8, 4.0)];
+    for (t, (lo, hi)) in Tier::ALL.into_iter().zip(fractions) {
+        let limit = total * rng.gen_range(lo..hi);
+        if let Some(res) = problem.tiers[t.index()].as_mut() {
+            res.memory_bytes = limit;
+            res.device.memory_bytes = limit;
+        }
+    }
+
+    // Deadline and energy budget around the cost of a random contiguous plan.
+    let n = problem.layers();
+    let c1 = rng.gen_range(0..=n);
+    let c2 = if has_edge { rng.gen_range(c1..=n) } else { c1 };
+    let c2 = if has_cloud { c2 } else { n };
+    let c1 = if has_edge || has_cloud { c1 } else { n };
+    let reference = SplitPlan::from_cuts(n, c1.min(c2), c2);
+    if let Ok(ev) = evaluate(&problem, &reference) {
+        if rng.gen_bool(params.constraint_prob) {
+            problem.deadline_s = Some(ev.latency_s * rng.gen_range(0.6..1.5));
+        }
+        if rng.gen_bool(params.constraint_prob) {
+            problem.device_energy_budget_j = Some(ev.energy_j * rng.gen_range(0.6..1.5));
+        }
+    }
+
+    // Rules.
+    let p = params.constraint_prob;
+    problem.rules.embed_on_device = rng.gen_bool(p);
+    if rng.gen_bool(p / 2.0) {
+        problem.rules.min_device_layers = Some(rng.gen_range(0..=n.min(4)));
+    }
+    if rng.gen_bool(p / 2.0) {
+        problem.rules.max_device_layers = Some(rng.gen_range(0..=n));
+    }
+    let random_pair = |rng: &mut ChaCha8Rng| (rng.gen_range(0..n), Tier::ALL[rng.gen_range(0..3)]);
+    if rng.gen_bool(p / 2.0) {
+        let pair = random_pair(&mut rng);
+        problem.rules.pinned.push(pair);
+    }
+    if rng.gen_bool(p / 2.0) {
+        let pair = random_pair(&mut rng);
+        problem.rules.forbidden.push(pair);
+    }
+    problem
+}
