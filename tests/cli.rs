@@ -1,0 +1,392 @@
+//! The command line: shipped instances, plan round trips, and bad input (one-line error, exit 2).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn edgeplan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run edgeplan")
+}
+
+fn shipped() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/split"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml" || x == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_shipped_instance_solves_and_its_plan_evaluates() {
+    let files = shipped();
+    assert!(files.len() >= 6);
+    let dir = tempfile::tempdir().unwrap();
+    let mut infeasible = 0;
+    for f in &files {
+        let path = f.to_str().unwrap();
+        let out = edgeplan(&["solve", path, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{path}: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+        let termination = report["stats"]["termination"].as_str().unwrap();
+        if termination == "infeasible" {
+            infeasible += 1;
+            assert_eq!(out.status.code(), Some(1), "{path}");
+            assert!(
+                !report["explanation"].as_array().unwrap().is_empty(),
+                "{path}"
+            );
+            continue;
+        }
+        assert_eq!(termination, "optimal", "{path}");
+        assert_eq!(out.status.code(), Some(0), "{path}");
+        // The same objective from the exact enumeration.
+        let en = edgeplan(&["solve", path, "--json", "--solver", "enumerate"]);
+        let en: serde_json::Value = serde_json::from_slice(&en.stdout).unwrap();
+        let (a, b) = (
+            report["stats"]["objective"].as_f64().unwrap(),
+            en["stats"]["objective"].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= 1e-6 * a.abs().max(b.abs()),
+            "{path}: {a} vs {b}"
+        );
+        // The whole report is accepted as a plan by `evaluate`.
+        let plan = dir.path().join("plan.json");
+        std::fs::write(&plan, &out.stdout).unwrap();
+        let ev = edgeplan(&["evaluate", path, plan.to_str().unwrap(), "--json"]);
+        assert_eq!(ev.status.code(), Some(0), "{path}");
+        let ev: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+        let o = ev["objective"].as_f64().unwrap();
+        assert!((o - a).abs() <= 1e-9 * a.abs(), "{path}");
+        // Text output names the tiers.
+        let text = edgeplan(&["solve", path]);
+        let text = String::from_utf8(text.stdout).unwrap();
+        assert!(
+            text.contains("latency breakdown") && text.contains("device"),
+            "{path}"
+        );
+    }
+    assert!(infeasible >= 1, "ship at least one infeasible instance");
+}
+
+#[test]
+fn infeasible_instance_explains_the_deadline() {
+    let out = edgeplan(&["solve", "instances/split/llama2-13b-phone-infeasible.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("deadline"), "{text}");
+    assert!(text.contains("the best plan needs"), "{text}");
+}
+
+#[test]
+fn memory_bound_instance_cannot_run_on_the_device() {
+    let path = "instances/split/llama2-7b-phone-memory-bound.toml";
+    let out = edgeplan(&["solve", path, "--solver", "all-device", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let violations = r["evaluation"]["violations"].as_array().unwrap();
+    assert!(
+        violations
+            .iter()
+            .any(|v| v["constraint"] == "memory.device"),
+        "{violations:?}"
+    );
+    let ok = edgeplan(&["solve", path, "--json"]);
+    assert_eq!(ok.status.code(), Some(0));
+}
+
+#[test]
+fn evaluate_accepts_cuts_and_flags_violations() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("cuts.json");
+    // Jetson instance: everything on the device breaks the 6 GB limit? Q4 7B is 3.8 GB, so it
+    // fits; but putting the embedding on the edge breaks embed_on_device.
+    std::fs::write(&plan, r#"{"cuts": [0, 34]}"#).unwrap();
+    let out = edgeplan(&[
+        "evaluate",
+        "instances/split/llama2-7b-jetson.toml",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("embed_on_device"), "{text}");
+}
+
+#[test]
+fn lp_export_and_time_limit_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let lp = dir.path().join("model.lp");
+    let log = dir.path().join("highs.log");
+    let out = edgeplan(&[
+        "solve",
+        "instances/split/llama2-7b-jetson.toml",
+        "--write-model",
+        lp.to_str().unwrap(),
+        "--solver-log",
+        log.to_str().unwrap(),
+        "--time-limit",
+        "5",
+        "--gap",
+        "0.001",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&lp).unwrap();
+    assert!(
+        text.to_lowercase().contains("subject to") || text.contains("st"),
+        "{text}"
+    );
+    assert!(std::fs::metadata(&log).unwrap().len() > 0);
+}
+
+#[test]
+fn costs_writes_the_table() {
+    let out = edgeplan(&["costs", "llama-3.2-1b", "--dtype", "q4"]);
+    assert_eq!(out.status.code(), Some(0));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("layer,kind,params,param_bytes,fwd_flop_per_token,bwd_flop_per_token")
+    );
+    assert_eq!(lines.len(), 1 + 18);
+    let v = edgeplan(&["costs", "--validate"]);
+    assert_eq!(v.status.code(), Some(0));
+    assert!(String::from_utf8(v.stdout)
+        .unwrap()
+        .contains("median absolute error"));
+}
+
+// ---------------------------------------------------------------- bad input
+
+/// A valid instance with absolute paths, so it can live in a temporary directory.
+fn instance(extra_top: &str, body: &str) -> String {
+    let r = root();
+    format!(
+        r#"problem = "split"
+models_dir = "{}"
+devices = "{}"
+{extra_top}
+[workload]
+mode = "inference"
+prompt_tokens = 128
+generate_tokens = 16
+
+[device]
+device = "phone-sd8gen3"
+
+[edge]
+device = "l4"
+
+[links.wireless]
+uplink_bps = 20e6
+downlink_bps = 100e6
+rtt_s = 0.02
+{body}
+"#,
+        r.join("instances/models").display(),
+        r.join("instances/devices.csv").display()
+    )
+}
+
+fn bad(dir: &Path, name: &str, text: &str, args_after: &[&str], expect: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let mut args = vec!["solve", path.to_str().unwrap()];
+    args.extend_from_slice(args_after);
+    expect_bad(&args, expect);
+}
+
+fn expect_bad(args: &[&str], expect: &str) {
+    let out = edgeplan(args);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(expect),
+        "{args:?}: expected `{expect}` in: {err}"
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let model = "model = \"llama-3.2-1b\"";
+    expect_bad(&["solve", "no/such/instance.toml"], "no/such/instance.toml");
+    bad(
+        dir,
+        "syntax.toml",
+        "problem = \"split\"\nmodel = [",
+        &[],
+        "invalid TOML",
+    );
+    bad(
+        dir,
+        "json.json",
+        "{\"problem\": \"split\",",
+        &[],
+        "invalid JSON",
+    );
+    bad(
+        dir,
+        "unknown-model.toml",
+        &instance("model = \"llama-9\"", ""),
+        &[],
+        "unknown model `llama-9`",
+    );
+    bad(
+        dir,
+        "unknown-device.toml",
+        &instance(model, "").replace("\"l4\"", "\"tpu9\""),
+        &[],
+        "unknown device `tpu9`",
+    );
+    bad(
+        dir,
+        "negative.toml",
+        &instance(model, "").replace("uplink_bps = 20e6", "uplink_bps = -20e6"),
+        &[],
+        "links.wireless.uplink_bps",
+    );
+    bad(
+        dir,
+        "nan.toml",
+        &instance(model, "").replace("rtt_s = 0.02", "rtt_s = nan"),
+        &[],
+        "links.wireless.rtt_s",
+    );
+    bad(
+        dir,
+        "zero-prompt.toml",
+        &instance(model, "").replace("prompt_tokens = 128", "prompt_tokens = 0"),
+        &[],
+        "workload.prompt_tokens",
+    );
+    bad(
+        dir,
+        "typo.toml",
+        &instance(model, "\n[constraints]\ndeadline = 3.0\n"),
+        &[],
+        "deadline",
+    );
+    bad(
+        dir,
+        "negative-deadline.toml",
+        &instance(model, "\n[constraints]\ndeadline_s = -1.0\n"),
+        &[],
+        "constraints.deadline_s",
+    );
+    bad(
+        dir,
+        "pin.toml",
+        &instance(
+            model,
+            "\n[constraints]\npin = [{ layer = 99, tier = \"edge\" }]\n",
+        ),
+        &[],
+        "pin",
+    );
+    bad(
+        dir,
+        "problem.toml",
+        &instance(model, "").replace("problem = \"split\"", "problem = \"knapsack\""),
+        &[],
+        "problem",
+    );
+    bad(
+        dir,
+        "ok.toml",
+        &instance(model, ""),
+        &["--solver", "gurobi"],
+        "unknown solver preset `gurobi`",
+    );
+    bad(
+        dir,
+        "ok2.toml",
+        &instance(model, ""),
+        &["--gap=-1"],
+        "mip_rel_gap",
+    );
+
+    // A cost table CSV with a missing column, and one with a bad number on line 3.
+    let table = dir.join("table.csv");
+    std::fs::write(&table, "layer,kind,params,param_bytes\n0,embed,10,20\n").unwrap();
+    let with_table = instance(&format!("model = \"{}\"", table.display()), "");
+    bad(dir, "table.toml", &with_table, &[], "missing column");
+    let out = edgeplan(&["costs", "llama-3.2-1b"]);
+    let mut csv = String::from_utf8(out.stdout).unwrap();
+    csv = csv.replacen("\n1,block,", "\n1,block,-5", 1);
+    std::fs::write(&table, &csv).unwrap();
+    bad(dir, "table2.toml", &with_table, &[], "line 3");
+
+    // A devices CSV with a missing column.
+    let devices = dir.join("devices.csv");
+    std::fs::write(&devices, "device,class,peak_flops\nx,phone,1e12\n").unwrap();
+    let text = instance(model, "").replace(
+        &root().join("instances/devices.csv").display().to_string(),
+        &devices.display().to_string(),
+    );
+    bad(
+        dir,
+        "devices.toml",
+        &text,
+        &[],
+        "missing column `mem_bw_bytes_per_s`",
+    );
+
+    // A profile with a layer the model does not have.
+    let profiles = dir.join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(
+        profiles.join("llama-3.2-1b@phone-sd8gen3.csv"),
+        "layer,phase,tokens,latency_s,energy_j\n0,prefill,128,0.01,\n40,decode,128,0.001,\n",
+    )
+    .unwrap();
+    let text = instance(
+        &format!("{model}\nprofiles_dir = \"{}\"", profiles.display()),
+        "",
+    );
+    bad(dir, "profile.toml", &text, &[], "layer");
+
+    // A plan with the wrong number of layers.
+    let ok = dir.join("ok.toml");
+    let plan = dir.join("plan.json");
+    std::fs::write(&plan, r#"{"assignment": ["device", "edge"]}"#).unwrap();
+    expect_bad(
+        &["evaluate", ok.to_str().unwrap(), plan.to_str().unwrap()],
+        "18",
+    );
+    std::fs::write(&plan, r#"{"assignment": ["device", "moon"]}"#).unwrap();
+    expect_bad(
+        &["evaluate", ok.to_str().unwrap(), plan.to_str().unwrap()],
+        "assignment[1]",
+    );
+    std::fs::write(&plan, r#"{"cuts": [5, 2]}"#).unwrap();
+    expect_bad(
+        &["evaluate", ok.to_str().unwrap(), plan.to_str().unwrap()],
+        "cuts",
+    );
+
+    // costs: unknown model, bad dtype.
+    expect_bad(&["costs", "gpt-5"], "unknown model `gpt-5`");
+    expect_bad(&["costs", "gpt2", "--dtype", "fp8"], "--dtype");
+}
