@@ -1,4 +1,35 @@
-//! edgeplan: plans large-language-model deployment at the mobile edge.
+//! edgeplan plans how large language models are deployed at the mobile edge.
+//!
+//! The foundation is a per-layer cost table of a model ([`costs`]): parameters, bytes, forward
+//! and backward FLOP per token, context-dependent attention FLOP, activation and KV-cache bytes,
+//! generated from an architecture config, plus a roofline latency and energy model of devices
+//! (overridden by profiled tables where present). Problems ([`problems`]) are built as MILPs with
+//! `good_lp` and solved by HiGHS ([`solve`]), or by heuristics, and every plan is checked by an
+//! independent evaluator.
+//!
+//! Implemented problems: cut-layer selection for split inference and split fine-tuning across
+//! device | edge | cloud ([`problems::split`]).
+//!
+//! # Example
+//!
+//! Load a shipped instance, solve it exactly with HiGHS, and check the plan independently:
+//!
+//! ```
+//! use edgeplan::problems::split::{self, evaluate::evaluate, solve::RunOptions, Tier};
+//! use edgeplan::solve::{SolverPreset, Termination};
+//!
+//! let problem = edgeplan::instance::split::load("instances/split/llama2-7b-jetson.toml".as_ref())?;
+//! let report = split::solve::solve(&problem, &SolverPreset::resolve("highs")?, &RunOptions::default())?;
+//! assert_eq!(report.stats.termination, Termination::Optimal);
+//!
+//! let plan = report.plan.expect("a feasible instance has a plan");
+//! // The embedding stays on the device (the instance's privacy rule).
+//! assert_eq!(plan.assignment[0], Tier::Device);
+//! let check = evaluate(&problem, &plan)?;
+//! assert!(check.feasible());
+//! println!("latency {:.3} s, device energy {:.2} J", check.latency_s, check.energy_j);
+//! # Ok::<(), edgeplan::Error>(())
+//! ```
 
 pub mod costs;
 pub mod error;

@@ -244,7 +244,7 @@ impl ArchConfig {
                 ));
             }
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(Error::field(
                 path,
                 "architecture.kv_heads",
@@ -254,7 +254,7 @@ impl ArchConfig {
                 ),
             ));
         }
-        if self.head_dim.is_none() && self.hidden % self.heads != 0 {
+        if self.head_dim.is_none() && !self.hidden.is_multiple_of(self.heads) {
             return Err(Error::field(
                 path,
                 "architecture.head_dim",

@@ -41,8 +41,11 @@ pub enum Phase {
     Decode,
 }
 
-/// Measured points of one layer and phase: `(tokens, latency_s, energy_j)`, sorted by tokens.
-type Curve = Vec<(f64, f64, Option<f64>)>;
+/// A measured point: `(tokens, latency_s, energy_j)`.
+type Point = (f64, f64, Option<f64>);
+
+/// Measured points of one layer and phase, sorted by tokens.
+type Curve = Vec<Point>;
 
 /// A profiled per-layer table of one model on one device.
 #[derive(Debug, Clone, Default)]
@@ -137,7 +140,7 @@ impl Profile {
         busy_power_w: f64,
     ) -> Option<Cost> {
         let curve = self.curves.get(&(layer, phase))?;
-        let interpolate = |value: &dyn Fn(&(f64, f64, Option<f64>)) -> f64| -> f64 {
+        let interpolate = |value: &dyn Fn(&Point) -> f64| -> f64 {
             if curve.len() == 1 {
                 // One point: scale proportionally for prefill, flat for decode.
                 let (t0, ..) = curve[0];

@@ -152,13 +152,13 @@ pub fn random_problem(seed: u64, params: &GenParams) -> SplitProblem {
                 profile: None,
                 profile_path: None,
             }),
-            has_edge.then(|| TierResource {
+            has_edge.then_some(TierResource {
                 device: edge,
                 memory_bytes: f64::INFINITY,
                 profile: None,
                 profile_path: None,
             }),
-            has_cloud.then(|| TierResource {
+            has_cloud.then_some(TierResource {
                 device: cloud,
                 memory_bytes: f64::INFINITY,
                 profile: None,

@@ -48,8 +48,8 @@ pub fn cut_plans(problem: &SplitProblem, coef: &Coefficients) -> Vec<CutPlan> {
     let mut busy = vec![0.0; n + 1];
     let mut mem = vec![0.0; n + 1];
     for l in 0..n {
-        for t in 0..3 {
-            lat[t][l + 1] = lat[t][l] + coef.compute[l][t].map_or(0.0, |c| c.latency_s);
+        for (t, prefix) in lat.iter_mut().enumerate() {
+            prefix[l + 1] = prefix[l] + coef.compute[l][t].map_or(0.0, |c| c.latency_s);
         }
         let dev = coef.compute[l][0].unwrap_or_default();
         busy[l + 1] = busy[l] + dev.energy_j - idle * dev.latency_s;
@@ -258,7 +258,7 @@ pub fn explain_infeasible(problem: &SplitProblem, coef: &Coefficients) -> Vec<St
             }
         }
     }
-    best.sort_by(|a, b| a.0.cmp(&b.0));
+    best.sort_by_key(|b| b.0);
     let describe = |limit: Limit| -> (String, f64) {
         match limit {
             Limit::Memory(t) => {
