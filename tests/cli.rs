@@ -390,3 +390,36 @@ fn bad_inputs_exit_2_with_one_line() {
     expect_bad(&["costs", "gpt-5"], "unknown model `gpt-5`");
     expect_bad(&["costs", "gpt2", "--dtype", "fp8"], "--dtype");
 }
+
+/// JSON instances are accepted with the same fields as TOML.
+#[test]
+fn json_instance_gives_the_same_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml_path = dir.path().join("i.toml");
+    let json_path = dir.path().join("i.json");
+    let text = instance(
+        "model = \"tinyllama-1.1b\"\ndtype = \"q4\"",
+        "\n[objective]\nkind = \"energy\"\n",
+    );
+    std::fs::write(&toml_path, &text).unwrap();
+    let value: toml::Value = toml::from_str(&text).unwrap();
+    std::fs::write(&json_path, serde_json::to_string(&value).unwrap()).unwrap();
+    let a = edgeplan(&["solve", toml_path.to_str().unwrap(), "--json"]);
+    let b = edgeplan(&["solve", json_path.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let a: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(a["plan"], b["plan"]);
+    assert_eq!(a["stats"]["objective"], b["stats"]["objective"]);
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::table::csv_error;
+use super::table::{csv_error, CsvFile};
 use crate::error::{Error, Result};
 
 /// A compute device: datasheet peaks, power and the efficiency factors of the roofline model.
@@ -47,38 +47,25 @@ impl DeviceCatalog {
     /// memory_bytes,power_idle_w,power_busy_w,efficiency`; optional: `compute_efficiency,
     /// memory_efficiency` (default `efficiency`), `tx_power_w`, `source`.
     pub fn load(path: &Path) -> Result<DeviceCatalog> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(file);
-        let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
-        let column = |name: &str| headers.iter().position(|h| h == name);
-        const REQUIRED: [&str; 8] = [
-            "device",
-            "class",
-            "peak_flops",
-            "mem_bw_bytes_per_s",
-            "memory_bytes",
-            "power_idle_w",
-            "power_busy_w",
-            "efficiency",
-        ];
-        let mut idx = [0usize; 8];
-        for (slot, name) in idx.iter_mut().zip(REQUIRED) {
-            *slot = column(name).ok_or_else(|| Error::CsvLine {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!(
-                    "missing column `{name}`; required columns: {}",
-                    REQUIRED.join(",")
-                ),
-            })?;
-        }
-        let compute_col = column("compute_efficiency");
-        let memory_col = column("memory_efficiency");
-        let tx_col = column("tx_power_w");
-        let source_col = column("source");
+        let mut csv = CsvFile::open(path)?;
+        let idx = csv.require(
+            path,
+            [
+                "device",
+                "class",
+                "peak_flops",
+                "mem_bw_bytes_per_s",
+                "memory_bytes",
+                "power_idle_w",
+                "power_busy_w",
+                "efficiency",
+            ],
+        )?;
+        let compute_col = csv.column("compute_efficiency");
+        let memory_col = csv.column("memory_efficiency");
+        let tx_col = csv.column("tx_power_w");
+        let source_col = csv.column("source");
+        let reader = &mut csv.reader;
 
         let mut catalog = DeviceCatalog::default();
         for record in reader.records() {

@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::device::Device;
-use super::table::{csv_error, LayerCost, LayerKind};
+use super::table::{csv_error, CsvFile, LayerCost, LayerKind};
 use crate::error::{Error, Result};
 
 /// Seconds and joules of some piece of work.
@@ -57,28 +57,11 @@ impl Profile {
     /// Reads `layer,phase,tokens,latency_s,energy_j` (energy may be empty). `layers` is the number
     /// of rows of the model's cost table; a layer index outside it is an error.
     pub fn load(path: &Path, layers: usize) -> Result<Profile> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(file);
-        let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
-        let col = |name: &str| {
-            headers.iter().position(|h| h == name).ok_or_else(|| Error::CsvLine {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!(
-                    "missing column `{name}`; required: layer,phase,tokens,latency_s (energy_j optional)"
-                ),
-            })
-        };
-        let (c_layer, c_phase, c_tokens, c_lat) = (
-            col("layer")?,
-            col("phase")?,
-            col("tokens")?,
-            col("latency_s")?,
-        );
-        let c_energy = headers.iter().position(|h| h == "energy_j");
+        let mut csv = CsvFile::open(path)?;
+        let [c_layer, c_phase, c_tokens, c_lat] =
+            csv.require(path, ["layer", "phase", "tokens", "latency_s"])?;
+        let c_energy = csv.column("energy_j");
+        let reader = &mut csv.reader;
         let mut profile = Profile::default();
         for record in reader.records() {
             let record = record.map_err(|e| csv_error(path, e))?;

@@ -149,25 +149,10 @@ impl CostTable {
     /// Reads a cost table CSV, checking columns, numbers and the layer order
     /// (embed first, then blocks, head last, `layer` = 0, 1, 2, ...).
     pub fn read_csv(path: &Path, model: &str) -> Result<CostTable> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(file);
-        let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
-        let column = |name: &str| headers.iter().position(|h| h == name);
-        let mut required = [0usize; REQUIRED.len()];
-        for (slot, name) in required.iter_mut().zip(REQUIRED) {
-            *slot = column(name).ok_or_else(|| Error::CsvLine {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!(
-                    "missing column `{name}`; required columns: {}",
-                    REQUIRED.join(",")
-                ),
-            })?;
-        }
-        let optional: Vec<Option<usize>> = OPTIONAL.iter().map(|n| column(n)).collect();
+        let mut csv = CsvFile::open(path)?;
+        let required = csv.require(path, REQUIRED)?;
+        let optional: Vec<Option<usize>> = OPTIONAL.iter().map(|n| csv.column(n)).collect();
+        let reader = &mut csv.reader;
 
         let mut layers = Vec::new();
         for record in reader.records() {
@@ -285,6 +270,49 @@ fn fmt_num(x: f64) -> String {
         format!("{}", x as i64)
     } else {
         format!("{x}")
+    }
+}
+
+/// An opened CSV file (trimmed fields, `#` comment lines) with its header.
+pub(crate) struct CsvFile {
+    /// Record reader, positioned after the header.
+    pub reader: csv::Reader<std::fs::File>,
+    /// The header row.
+    pub headers: csv::StringRecord,
+}
+
+impl CsvFile {
+    /// Opens `path` and reads its header.
+    pub fn open(path: &Path) -> Result<CsvFile> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(file);
+        let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+        Ok(CsvFile { reader, headers })
+    }
+
+    /// Index of an optional column.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h == name)
+    }
+
+    /// Indices of the required columns, in order; a missing one is an error on line 1 that
+    /// lists them all.
+    pub fn require<const N: usize>(&self, path: &Path, names: [&str; N]) -> Result<[usize; N]> {
+        let mut idx = [0usize; N];
+        for (slot, name) in idx.iter_mut().zip(names) {
+            *slot = self.column(name).ok_or_else(|| Error::CsvLine {
+                path: path.to_path_buf(),
+                line: 1,
+                message: format!(
+                    "missing column `{name}`; required columns: {}",
+                    names.join(",")
+                ),
+            })?;
+        }
+        Ok(idx)
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::arch::{Dtype, ModelConfig};
 use super::device::DeviceCatalog;
 use super::latency::{LayerTimer, Phase};
-use super::table::csv_error;
+use super::table::{csv_error, CsvFile};
 use crate::error::{Error, Result};
 
 /// One published measurement.
@@ -52,33 +52,21 @@ pub struct Comparison {
 
 /// Reads `model,dtype,device,phase,tokens,tokens_per_s,framework,source[,notes]`.
 pub fn load_measurements(path: &Path) -> Result<Vec<Measurement>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(file);
-    let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
-    const REQUIRED: [&str; 8] = [
-        "model",
-        "dtype",
-        "device",
-        "phase",
-        "tokens",
-        "tokens_per_s",
-        "framework",
-        "source",
-    ];
-    let mut idx = [0usize; 8];
-    for (slot, name) in idx.iter_mut().zip(REQUIRED) {
-        *slot = headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| Error::CsvLine {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!("missing column `{name}`; required: {}", REQUIRED.join(",")),
-            })?;
-    }
+    let mut csv = CsvFile::open(path)?;
+    let idx = csv.require(
+        path,
+        [
+            "model",
+            "dtype",
+            "device",
+            "phase",
+            "tokens",
+            "tokens_per_s",
+            "framework",
+            "source",
+        ],
+    )?;
+    let reader = &mut csv.reader;
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(path, e))?;

@@ -5,7 +5,7 @@
 //! from prefix sums of the per-layer [`Coefficients`], so a whole instance costs O(n^2).
 
 use super::evaluate::within;
-use super::{Coefficients, SplitPlan, SplitProblem, Tier};
+use super::{tier_at, Coefficients, SplitPlan, SplitProblem, Tier};
 
 /// Metrics of one contiguous plan computed from the coefficients.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,17 +81,9 @@ pub fn cut_plans(problem: &SplitProblem, coef: &Coefficients) -> Vec<CutPlan> {
             }
             let energy = idle * latency + busy[c1] + radio_energy;
             let mut memory = [mem[c1], mem[c2] - mem[c1], mem[n] - mem[c2]];
-            let tier_of = |l: usize| {
-                if l < c1 {
-                    0
-                } else if l < c2 {
-                    1
-                } else {
-                    2
-                }
-            };
-            if tier_of(n - 1) != tier_of(0) {
-                memory[tier_of(n - 1)] += coef.tied_extra;
+            let head = tier_at(c1, c2, n - 1);
+            if head != tier_at(c1, c2, 0) {
+                memory[head.index()] += coef.tied_extra;
             }
             plans.push(CutPlan {
                 c1,
@@ -114,15 +106,7 @@ pub fn satisfies_rules(problem: &SplitProblem, c1: usize, c2: usize) -> bool {
 /// Names of the placement rules a cut pair breaks.
 fn rule_violations(problem: &SplitProblem, c1: usize, c2: usize) -> Vec<String> {
     let r = &problem.rules;
-    let tier = |l: usize| {
-        if l < c1 {
-            Tier::Device
-        } else if l < c2 {
-            Tier::Edge
-        } else {
-            Tier::Cloud
-        }
-    };
+    let tier = |l: usize| tier_at(c1, c2, l);
     let mut out = Vec::new();
     if r.embed_on_device && c1 == 0 {
         out.push("embed_on_device".to_string());

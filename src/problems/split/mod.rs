@@ -250,6 +250,17 @@ pub struct SplitProblem {
     pub rules: Rules,
 }
 
+/// The tier of layer `l` in the contiguous plan with cuts `(c1, c2)`.
+pub fn tier_at(c1: usize, c2: usize, l: usize) -> Tier {
+    if l < c1 {
+        Tier::Device
+    } else if l < c2 {
+        Tier::Edge
+    } else {
+        Tier::Cloud
+    }
+}
+
 /// A plan: the tier of every layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitPlan {
@@ -261,17 +272,7 @@ impl SplitPlan {
     /// The plan with layers `0..c1` on the device, `c1..c2` on the edge and the rest on the cloud.
     pub fn from_cuts(layers: usize, c1: usize, c2: usize) -> SplitPlan {
         debug_assert!(c1 <= c2 && c2 <= layers);
-        let assignment = (0..layers)
-            .map(|l| {
-                if l < c1 {
-                    Tier::Device
-                } else if l < c2 {
-                    Tier::Edge
-                } else {
-                    Tier::Cloud
-                }
-            })
-            .collect();
+        let assignment = (0..layers).map(|l| tier_at(c1, c2, l)).collect();
         SplitPlan { assignment }
     }
 
