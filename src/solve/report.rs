@@ -93,6 +93,24 @@ pub struct SolveStats {
     pub nodes: Option<i64>,
 }
 
+impl SolveStats {
+    /// Statistics of a heuristic run that produced a plan (`heuristic_done`, `feasible` until the
+    /// evaluator says otherwise, no bound).
+    pub fn heuristic(solver: &str, build_s: f64, solve_s: f64) -> SolveStats {
+        SolveStats {
+            solver: solver.to_string(),
+            termination: Termination::HeuristicDone,
+            primal_status: PrimalStatus::Feasible,
+            objective: None,
+            bound: None,
+            gap: None,
+            build_s,
+            solve_s,
+            nodes: None,
+        }
+    }
+}
+
 /// Relative gap between an objective and a bound, as HiGHS defines it.
 pub fn relative_gap(objective: f64, bound: f64) -> f64 {
     if objective == bound {

@@ -50,6 +50,8 @@ pub fn solve(
 ) -> Result<SplitReport> {
     let start = Instant::now();
     let coef = Coefficients::new(problem);
+    let coef_s = start.elapsed().as_secs_f64();
+    let n = problem.layers();
     let (mut stats, plan) = match preset.solver.as_str() {
         "highs" => {
             let model = build(problem, &coef);
@@ -65,66 +67,41 @@ pub fn solve(
             };
             let result = model.milp.minimise(model.objective, &options)?;
             let plan = result.values.as_ref().map(|v| model.decoder.decode(v));
-            (
-                SolveStats {
-                    solver: preset.name.clone(),
-                    termination: result.termination,
-                    primal_status: result.primal_status,
-                    objective: result.objective,
-                    bound: result.bound,
-                    gap: result.gap,
-                    build_s,
-                    solve_s: result.solve_s,
-                    nodes: result.nodes,
-                },
-                plan,
-            )
+            let stats = SolveStats {
+                termination: result.termination,
+                primal_status: result.primal_status,
+                objective: result.objective,
+                bound: result.bound,
+                gap: result.gap,
+                nodes: result.nodes,
+                ..SolveStats::heuristic(&preset.name, build_s, result.solve_s)
+            };
+            (stats, plan)
         }
         "enumerate" => {
             let best = enumerate(problem, &coef);
-            let solve_s = start.elapsed().as_secs_f64();
-            let n = problem.layers();
-            (
-                SolveStats {
-                    solver: preset.name.clone(),
-                    termination: if best.is_some() {
-                        Termination::Optimal
-                    } else {
-                        Termination::Infeasible
-                    },
-                    primal_status: if best.is_some() {
-                        PrimalStatus::Feasible
-                    } else {
-                        PrimalStatus::NoPlan
-                    },
-                    objective: best.map(|b| b.objective),
-                    bound: best.map(|b| b.objective),
-                    gap: best.map(|_| 0.0),
-                    build_s: 0.0,
-                    solve_s,
-                    nodes: None,
-                },
-                best.map(|b| SplitPlan::from_cuts(n, b.c1, b.c2)),
-            )
+            let mut stats =
+                SolveStats::heuristic(&preset.name, coef_s, start.elapsed().as_secs_f64() - coef_s);
+            match best {
+                Some(b) => {
+                    stats.termination = Termination::Optimal;
+                    stats.objective = Some(b.objective);
+                    stats.bound = Some(b.objective);
+                    stats.gap = Some(0.0);
+                }
+                None => {
+                    stats.termination = Termination::Infeasible;
+                    stats.primal_status = PrimalStatus::NoPlan;
+                }
+            }
+            (stats, best.map(|b| SplitPlan::from_cuts(n, b.c1, b.c2)))
         }
         name @ ("all-device" | "all-edge" | "all-cloud") => {
             let tier = Tier::parse(&name[4..]).expect("baseline names end in a tier");
             let plan = baseline(problem, tier);
-            let solve_s = start.elapsed().as_secs_f64();
-            (
-                SolveStats {
-                    solver: preset.name.clone(),
-                    termination: Termination::HeuristicDone,
-                    primal_status: PrimalStatus::Feasible,
-                    objective: None,
-                    bound: None,
-                    gap: None,
-                    build_s: 0.0,
-                    solve_s,
-                    nodes: None,
-                },
-                Some(plan),
-            )
+            let stats =
+                SolveStats::heuristic(&preset.name, coef_s, start.elapsed().as_secs_f64() - coef_s);
+            (stats, Some(plan))
         }
         other => {
             return Err(Error::Unknown {
