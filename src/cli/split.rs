@@ -217,6 +217,7 @@ fn render_plan(problem: &SplitProblem, plan: &SplitPlan, ev: &Evaluation) -> Str
             .map_or("(none)".to_string(), |r| r.device.name.clone());
         let layers: Vec<usize> = (0..n).filter(|&l| plan.assignment[l] == t).collect();
         let range = match (layers.first(), layers.last()) {
+            (Some(&a), Some(&b)) if a == b => format!("{a} ({})", layer_name(a, n)),
             (Some(&a), Some(&b)) if b + 1 - a == layers.len() => {
                 format!("{a}..={b} ({} .. {})", layer_name(a, n), layer_name(b, n))
             }
