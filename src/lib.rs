@@ -31,6 +31,8 @@
 //! # Ok::<(), edgeplan::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod costs;
 pub mod error;
 pub mod instance;
