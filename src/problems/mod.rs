@@ -1,4 +1,5 @@
 //! One module per problem. Each has a MILP builder (`model`), heuristics and an independent
 //! evaluator.
 
+pub mod alloc;
 pub mod split;

@@ -1,0 +1,1 @@
+//! Closed-form resource allocation for fixed cuts, local search over cuts, and baselines.

@@ -1,0 +1,1 @@
+//! The exact allocation MILP.
