@@ -1,1 +1,219 @@
 //! The independent evaluator of allocation plans.
+//!
+//! Every user's latency is recomputed by the split evaluator's pass-by-pass simulation
+//! ([`crate::problems::split::evaluate`]) on a two-tier problem whose radio link runs at the
+//! user's `n_k` blocks and whose server has the user's share of the compute (peak and bandwidth
+//! scaled by `phi_k`), so it does not use the per-option coefficients of the MILP and the
+//! heuristics. Server memory is recomputed from the layers each plan puts there, with shared
+//! parameters counted once per model.
+
+use serde::Serialize;
+
+use super::{AllocPlan, AllocProblem};
+use crate::error::{Error, Result};
+use crate::problems::split::evaluate::{evaluate as evaluate_split, within, Violation};
+use crate::problems::split::SplitPlan;
+
+/// One user's recomputed figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserEvaluation {
+    /// End-to-end latency, s.
+    pub latency_s: f64,
+    /// Device compute, s.
+    pub device_s: f64,
+    /// Radio link (airtime plus round trips), s.
+    pub link_s: f64,
+    /// Server compute at the user's share, s.
+    pub server_s: f64,
+    /// Device energy, J.
+    pub energy_j: f64,
+}
+
+/// Per-server use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerUse {
+    /// Blocks handed out.
+    pub resource_blocks: usize,
+    /// Compute shares handed out.
+    pub compute_share: f64,
+    /// Memory used, bytes.
+    pub memory_bytes: f64,
+    /// Shared parameter bytes among them (stored once).
+    pub shared_bytes: f64,
+}
+
+/// The evaluation of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AllocEvaluation {
+    /// Per user.
+    pub users: Vec<UserEvaluation>,
+    /// Per server.
+    pub servers: Vec<ServerUse>,
+    /// Objective value.
+    pub objective: f64,
+    /// Violated constraints.
+    pub violations: Vec<Violation>,
+}
+
+impl AllocEvaluation {
+    /// Whether every constraint holds.
+    pub fn feasible(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Evaluates `plan`; errors only when its shape does not match the instance.
+pub fn evaluate(problem: &AllocProblem, plan: &AllocPlan) -> Result<AllocEvaluation> {
+    let users = problem.users.len();
+    if plan.users.len() != users {
+        return Err(Error::Option {
+            field: "users".into(),
+            message: format!(
+                "the plan has {} users, the instance {users}",
+                plan.users.len()
+            ),
+        });
+    }
+    let mut violations = Vec::new();
+    let mut out = Vec::with_capacity(users);
+    let mut servers: Vec<ServerUse> = problem
+        .servers
+        .iter()
+        .map(|_| ServerUse {
+            resource_blocks: 0,
+            compute_share: 0.0,
+            memory_bytes: 0.0,
+            shared_bytes: 0.0,
+        })
+        .collect();
+    // Shared layers stored per (server, model key): the lowest cut of its users.
+    let mut lowest_cut: std::collections::BTreeMap<(usize, String), (usize, usize)> =
+        Default::default();
+    for (k, (u, p)) in problem.users.iter().zip(&plan.users).enumerate() {
+        let n = u.table.len();
+        let bad = |what: String| Violation {
+            constraint: format!("users[{k}]"),
+            message: format!("user {}: {what}", u.name),
+        };
+        if p.cut > n {
+            return Err(Error::Option {
+                field: format!("users[{k}].cut"),
+                message: format!("cut {} beyond the model's {n} layers", p.cut),
+            });
+        }
+        if let Some(s) = p.server {
+            if s >= problem.servers.len() {
+                return Err(Error::Option {
+                    field: format!("users[{k}].server"),
+                    message: format!("server {s} does not exist"),
+                });
+            }
+        }
+        let offloads = p.server.is_some() && p.cut < n;
+        if offloads && p.resource_blocks == 0 {
+            violations.push(bad("offloads with no resource block".into()));
+        }
+        if offloads && p.compute_share <= 0.0 {
+            violations.push(bad("offloads with no compute share".into()));
+        }
+        let r = &u.rules;
+        if r.embed_on_device && p.cut == 0 {
+            violations.push(bad("the embedding must stay on the device".into()));
+        }
+        if r.min_device_layers.is_some_and(|m| p.cut < m)
+            || r.max_device_layers.is_some_and(|m| p.cut > m)
+        {
+            violations.push(bad(format!(
+                "{} device layers break the min/max rule",
+                p.cut
+            )));
+        }
+        let server = if offloads { p.server } else { None };
+        let split = problem.user_split(
+            k,
+            server,
+            p.resource_blocks.max(1) as f64,
+            p.compute_share.max(1e-300),
+        );
+        let ev = evaluate_split(&split, &SplitPlan::from_cuts(n, p.cut.min(n), n))?;
+        for v in ev.violations {
+            violations.push(bad(v.message));
+        }
+        if let Some(d) = u.deadline_s {
+            if !within(ev.latency_s, d) {
+                violations.push(bad(format!(
+                    "latency {:.6} s exceeds the deadline {d} s",
+                    ev.latency_s
+                )));
+            }
+        }
+        out.push(UserEvaluation {
+            latency_s: ev.latency_s,
+            device_s: ev.compute_s[0],
+            link_s: ev.wireless.time_s,
+            server_s: ev.compute_s[1],
+            energy_j: ev.energy_j,
+        });
+        if let Some(s) = server {
+            servers[s].resource_blocks += p.resource_blocks;
+            servers[s].compute_share += p.compute_share;
+            for l in p.cut..n {
+                servers[s].memory_bytes += problem.layer_bytes(k, l).1;
+            }
+            let key = (s, problem.sharing_key(k));
+            let entry = lowest_cut.entry(key).or_insert((p.cut, k));
+            if p.cut < entry.0 {
+                *entry = (p.cut, k);
+            }
+        }
+    }
+    for ((s, _), (cut, k)) in &lowest_cut {
+        let u = &problem.users[*k];
+        let n = u.table.len();
+        let mut shared: f64 = (*cut..n).map(|l| problem.layer_bytes(*k, l).0).sum();
+        if *cut > 0 && shared > 0.0 {
+            // The head is here but the embedding is not: a tied matrix is stored again.
+            shared += problem.user_split(*k, None, 1.0, 1.0).tied_extra_bytes();
+        }
+        servers[*s].shared_bytes += shared;
+        servers[*s].memory_bytes += shared;
+    }
+    for (s, (srv, used)) in problem.servers.iter().zip(&servers).enumerate() {
+        if used.resource_blocks > srv.resource_blocks {
+            violations.push(Violation {
+                constraint: format!("servers[{s}].resource_blocks"),
+                message: format!(
+                    "server {}: {} blocks handed out, {} available",
+                    srv.name, used.resource_blocks, srv.resource_blocks
+                ),
+            });
+        }
+        if !within(used.compute_share, 1.0) {
+            violations.push(Violation {
+                constraint: format!("servers[{s}].compute"),
+                message: format!(
+                    "server {}: compute shares sum to {:.6}",
+                    srv.name, used.compute_share
+                ),
+            });
+        }
+        if !within(used.memory_bytes, srv.memory_bytes) {
+            violations.push(Violation {
+                constraint: format!("servers[{s}].memory"),
+                message: format!(
+                    "server {}: needs {:.3} GB, has {:.3} GB",
+                    srv.name,
+                    used.memory_bytes / 1e9,
+                    srv.memory_bytes / 1e9
+                ),
+            });
+        }
+    }
+    let latencies: Vec<f64> = out.iter().map(|u| u.latency_s).collect();
+    Ok(AllocEvaluation {
+        objective: problem.objective.value(&problem.users, &latencies),
+        users: out,
+        servers,
+        violations,
+    })
+}

@@ -1,1 +1,550 @@
-//! Closed-form resource allocation for fixed cuts, local search over cuts, and baselines.
+//! Heuristics and baselines for the allocation problem.
+//!
+//! **Fixed cuts.** With every user's option fixed, the latency `r_k + S_k / n_k + w_k / phi_k` is
+//! convex in the resources, and each resource alone has a closed-form optimum ([`divide`]):
+//! min-sum gives each user a share proportional to `sqrt(weight_k * demand_k)` (KKT, with
+//! deadline lower bounds by bisection on the multiplier); min-max finds by bisection the
+//! smallest round time `T` with `sum_k demand_k / (min(T, deadline_k) - r_k) <= total`.
+//! [`allocate`] alternates the two resources (block-coordinate descent on a convex problem),
+//! rounds the blocks to integers (at least one per offloading user, leftovers to the largest
+//! gain) and re-optimises the shares exactly for those integers ([`optimal_shares`]).
+//!
+//! **Cuts.** [`local_search`] starts from each user's best option under an equal split and
+//! moves one user at a time to the option that most improves the objective, until no move helps
+//! or the pass limit is reached. All deterministic.
+//!
+//! **Baselines.** Equal split (best option per user under equal resources, resources split
+//! equally), all on the device, all on the server (the lowest allowed cut), and a fixed cut.
+
+use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserPlan};
+
+/// How one divisible resource is shared: `time_k = demand_k / amount_k`.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    /// Work that the resource divides (s at the whole resource).
+    pub demand: f64,
+    /// The rest of the user's latency, s.
+    pub rest: f64,
+    /// Latency limit, s (infinite when none).
+    pub limit: f64,
+    /// Objective weight (min-sum).
+    pub weight: f64,
+}
+
+/// Splits `total` among the claims (claims with zero demand get nothing). Returns `None` when the
+/// deadlines cannot all be met.
+pub fn divide(claims: &[Claim], total: f64, objective: AllocObjective) -> Option<Vec<f64>> {
+    let active: Vec<usize> = (0..claims.len())
+        .filter(|&k| claims[k].demand > 0.0)
+        .collect();
+    let mut out = vec![0.0; claims.len()];
+    if active.is_empty() {
+        return Some(out);
+    }
+    // Deadline lower bounds.
+    let mut lower = vec![0.0; claims.len()];
+    for &k in &active {
+        let c = &claims[k];
+        if c.limit.is_finite() {
+            if c.limit <= c.rest {
+                return None;
+            }
+            lower[k] = c.demand / (c.limit - c.rest);
+        }
+    }
+    if active.iter().map(|&k| lower[k]).sum::<f64>() > total * (1.0 + 1e-12) {
+        return None;
+    }
+    match objective {
+        AllocObjective::MinMax => {
+            let need = |t: f64| -> f64 {
+                active
+                    .iter()
+                    .map(|&k| {
+                        let c = &claims[k];
+                        let horizon = t.min(c.limit) - c.rest;
+                        if horizon <= 0.0 {
+                            f64::INFINITY
+                        } else {
+                            c.demand / horizon
+                        }
+                    })
+                    .sum()
+            };
+            let lo0 = active.iter().map(|&k| claims[k].rest).fold(0.0, f64::max);
+            let mut hi = lo0 + active.iter().map(|&k| claims[k].demand).sum::<f64>() / total;
+            while need(hi) > total {
+                hi = lo0 + 2.0 * (hi - lo0);
+                if !hi.is_finite() {
+                    return None;
+                }
+            }
+            let mut lo = lo0;
+            for _ in 0..100 {
+                let mid = 0.5 * (lo + hi);
+                if need(mid) > total {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let mut used = 0.0;
+            for &k in &active {
+                let c = &claims[k];
+                out[k] = c.demand / (hi.min(c.limit) - c.rest);
+                used += out[k];
+            }
+            // Hand out what is left in proportion: it only lowers latencies.
+            let scale = total / used;
+            for &k in &active {
+                out[k] *= scale.max(1.0);
+            }
+        }
+        AllocObjective::Sum | AllocObjective::WeightedSum => {
+            let weight = |k: usize| {
+                if objective == AllocObjective::Sum {
+                    1.0
+                } else {
+                    claims[k].weight
+                }
+            };
+            let root: Vec<f64> = (0..claims.len())
+                .map(|k| (weight(k) * claims[k].demand).sqrt())
+                .collect();
+            let used =
+                |nu: f64| -> f64 { active.iter().map(|&k| lower[k].max(root[k] * nu)).sum() };
+            let (mut lo, mut hi) = (0.0, 1.0);
+            while used(hi) < total {
+                hi *= 2.0;
+            }
+            for _ in 0..100 {
+                let mid = 0.5 * (lo + hi);
+                if used(mid) > total {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            for &k in &active {
+                out[k] = lower[k].max(root[k] * lo);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Resource blocks and compute shares for fixed options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    /// Integer resource blocks per user.
+    pub resource_blocks: Vec<usize>,
+    /// Compute share per user.
+    pub compute_share: Vec<f64>,
+    /// Latency per user, s.
+    pub latency_s: Vec<f64>,
+    /// Objective value.
+    pub objective: f64,
+}
+
+fn weight_of(problem: &AllocProblem, k: usize) -> f64 {
+    problem.users[k].weight
+}
+
+/// The optimal compute shares for fixed options and integer blocks (exact: the problem in the
+/// shares alone is [`divide`]), or `None` when deadlines cannot be met.
+pub fn optimal_shares(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    blocks: &[usize],
+) -> Option<Allocation> {
+    let users = problem.users.len();
+    let mut share = vec![0.0; users];
+    for s in 0..problem.servers.len() {
+        let claims: Vec<Claim> = (0..users)
+            .map(|k| {
+                let o = &opts.options[k][choice[k]];
+                if o.server != Some(s) {
+                    return Claim {
+                        demand: 0.0,
+                        rest: 0.0,
+                        limit: f64::INFINITY,
+                        weight: 0.0,
+                    };
+                }
+                let rest = o.device_s
+                    + o.fixed_s
+                    + if o.airtime_rb_s > 0.0 {
+                        o.airtime_rb_s / blocks[k] as f64
+                    } else {
+                        0.0
+                    };
+                Claim {
+                    demand: o.server_s,
+                    rest,
+                    limit: problem.users[k].deadline_s.unwrap_or(f64::INFINITY),
+                    weight: weight_of(problem, k),
+                }
+            })
+            .collect();
+        let part = divide(&claims, 1.0, problem.objective)?;
+        for k in 0..users {
+            if opts.options[k][choice[k]].server == Some(s) {
+                share[k] = part[k];
+            }
+        }
+    }
+    let latency_s: Vec<f64> = (0..users)
+        .map(|k| opts.options[k][choice[k]].latency(blocks[k] as f64, share[k]))
+        .collect();
+    if (0..users).any(|k| {
+        problem.users[k]
+            .deadline_s
+            .is_some_and(|d| latency_s[k] > d * (1.0 + 1e-9))
+    }) {
+        return None;
+    }
+    Some(Allocation {
+        resource_blocks: blocks.to_vec(),
+        compute_share: share,
+        objective: problem.objective.value(&problem.users, &latency_s),
+        latency_s,
+    })
+}
+
+/// Blocks and shares for fixed options: block-coordinate descent on the continuous problem,
+/// integer rounding of the blocks, exact shares. `None` when no allocation meets the limits
+/// (too many offloading users for the blocks, or deadlines).
+pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Option<Allocation> {
+    let users = problem.users.len();
+    let servers = problem.servers.len();
+    let option = |k: usize| &opts.options[k][choice[k]];
+    // Offloading users per server must fit one block each.
+    let mut count = vec![0usize; servers];
+    for k in 0..users {
+        if let Some(s) = option(k).server {
+            if option(k).airtime_rb_s > 0.0 {
+                count[s] += 1;
+            }
+        }
+    }
+    if (0..servers).any(|s| count[s] > problem.servers[s].resource_blocks) {
+        return None;
+    }
+    let mut blocks_c: Vec<f64> = (0..users)
+        .map(|k| match option(k).server {
+            Some(s) if option(k).airtime_rb_s > 0.0 => {
+                problem.servers[s].resource_blocks as f64 / count[s] as f64
+            }
+            _ => 0.0,
+        })
+        .collect();
+    let mut share: Vec<f64> = vec![0.0; users];
+    for _ in 0..12 {
+        // Shares given blocks.
+        for s in 0..servers {
+            let claims: Vec<Claim> = (0..users)
+                .map(|k| {
+                    let o = option(k);
+                    if o.server != Some(s) {
+                        return Claim {
+                            demand: 0.0,
+                            rest: 0.0,
+                            limit: f64::INFINITY,
+                            weight: 0.0,
+                        };
+                    }
+                    let air = if o.airtime_rb_s > 0.0 {
+                        o.airtime_rb_s / blocks_c[k]
+                    } else {
+                        0.0
+                    };
+                    Claim {
+                        demand: o.server_s,
+                        rest: o.device_s + o.fixed_s + air,
+                        limit: f64::INFINITY,
+                        weight: weight_of(problem, k),
+                    }
+                })
+                .collect();
+            let part = divide(&claims, 1.0, problem.objective)?;
+            for k in 0..users {
+                if option(k).server == Some(s) {
+                    share[k] = part[k];
+                }
+            }
+            // Blocks given shares.
+            let claims: Vec<Claim> = (0..users)
+                .map(|k| {
+                    let o = option(k);
+                    if o.server != Some(s) {
+                        return Claim {
+                            demand: 0.0,
+                            rest: 0.0,
+                            limit: f64::INFINITY,
+                            weight: 0.0,
+                        };
+                    }
+                    let comp = if o.server_s > 0.0 {
+                        o.server_s / share[k]
+                    } else {
+                        0.0
+                    };
+                    Claim {
+                        demand: o.airtime_rb_s,
+                        rest: o.device_s + o.fixed_s + comp,
+                        limit: f64::INFINITY,
+                        weight: weight_of(problem, k),
+                    }
+                })
+                .collect();
+            let part = divide(
+                &claims,
+                problem.servers[s].resource_blocks as f64,
+                problem.objective,
+            )?;
+            for k in 0..users {
+                if option(k).server == Some(s) {
+                    blocks_c[k] = part[k];
+                }
+            }
+        }
+    }
+    // Round: floor (at least 1), then leftovers one by one to the largest gain.
+    let mut blocks: Vec<usize> = (0..users)
+        .map(|k| {
+            if option(k).airtime_rb_s > 0.0 {
+                (blocks_c[k].floor() as usize).max(1)
+            } else {
+                0
+            }
+        })
+        .collect();
+    for s in 0..servers {
+        let members: Vec<usize> = (0..users)
+            .filter(|&k| option(k).server == Some(s) && option(k).airtime_rb_s > 0.0)
+            .collect();
+        let cap = problem.servers[s].resource_blocks;
+        // Too many after the max(1): take back from the largest.
+        while members.iter().map(|&k| blocks[k]).sum::<usize>() > cap {
+            let Some(&k) = members
+                .iter()
+                .filter(|&&k| blocks[k] > 1)
+                .max_by_key(|&&k| blocks[k])
+            else {
+                return None;
+            };
+            blocks[k] -= 1;
+        }
+        let mut left = cap - members.iter().map(|&k| blocks[k]).sum::<usize>();
+        while left > 0 && !members.is_empty() {
+            let gain = |k: usize| {
+                let o = option(k);
+                let comp = if o.server_s > 0.0 {
+                    o.server_s / share[k].max(1e-12)
+                } else {
+                    0.0
+                };
+                let now = o.device_s + o.fixed_s + comp + o.airtime_rb_s / blocks[k] as f64;
+                let cut =
+                    o.airtime_rb_s / blocks[k] as f64 - o.airtime_rb_s / (blocks[k] + 1) as f64;
+                match problem.objective {
+                    // Min-max: feed the slowest user.
+                    AllocObjective::MinMax => now,
+                    AllocObjective::Sum => cut,
+                    AllocObjective::WeightedSum => weight_of(problem, k) * cut,
+                }
+            };
+            let Some(&best) = members
+                .iter()
+                .max_by(|&&a, &&b| gain(a).total_cmp(&gain(b)))
+            else {
+                break;
+            };
+            blocks[best] += 1;
+            left -= 1;
+        }
+    }
+    optimal_shares(problem, opts, choice, &blocks)
+}
+
+/// Each user's best option if it got an equal split of its server.
+fn equal_split_choice(problem: &AllocProblem, opts: &Options) -> Vec<usize> {
+    let users = problem.users.len().max(1) as f64;
+    opts.options
+        .iter()
+        .map(|options| {
+            options
+                .iter()
+                .enumerate()
+                .min_by(|a, b| {
+                    let l = |o: &super::UserOption| match o.server {
+                        Some(s) => o.latency(
+                            (problem.servers[s].resource_blocks as f64 / users).max(1.0),
+                            1.0 / users,
+                        ),
+                        None => o.latency(0.0, 0.0),
+                    };
+                    l(a.1).total_cmp(&l(b.1))
+                })
+                .map_or(0, |(o, _)| o)
+        })
+        .collect()
+}
+
+/// Turns choices and an allocation into a plan.
+pub fn to_plan(opts: &Options, choice: &[usize], a: &Allocation) -> AllocPlan {
+    AllocPlan {
+        users: choice
+            .iter()
+            .enumerate()
+            .map(|(k, &o)| {
+                let opt = &opts.options[k][o];
+                UserPlan {
+                    server: opt.server,
+                    cut: opt.cut,
+                    resource_blocks: a.resource_blocks[k],
+                    compute_share: a.compute_share[k],
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Local search over options with [`allocate`] for the resources; at most `passes` sweeps over
+/// the users. Returns the choices and their allocation, or `None` when no start is feasible.
+pub fn local_search(
+    problem: &AllocProblem,
+    opts: &Options,
+    passes: usize,
+) -> Option<(Vec<usize>, Allocation)> {
+    let starts = [
+        Some(equal_split_choice(problem, opts)),
+        fixed_choice(opts, |o| o.server.is_none()),
+        fixed_choice(opts, |o| o.server.is_some()),
+    ];
+    let mut best: Option<(Vec<usize>, Allocation)> = None;
+    for start in starts.into_iter().flatten() {
+        if let Some(a) = allocate(problem, opts, &start) {
+            if best.as_ref().is_none_or(|b| a.objective < b.1.objective) {
+                best = Some((start, a));
+            }
+        }
+    }
+    let (mut choice, mut current) = best?;
+    for _ in 0..passes {
+        let mut improved = false;
+        for k in 0..problem.users.len() {
+            let mut best_option = choice[k];
+            for o in 0..opts.options[k].len() {
+                if o == best_option {
+                    continue;
+                }
+                choice[k] = o;
+                if let Some(a) = allocate(problem, opts, &choice) {
+                    if a.objective < current.objective * (1.0 - 1e-12) {
+                        current = a;
+                        best_option = o;
+                        improved = true;
+                    }
+                }
+                choice[k] = best_option;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    Some((choice, current))
+}
+
+/// For every user, the first option satisfying `pred` (None when a user has none).
+fn fixed_choice(opts: &Options, pred: impl Fn(&super::UserOption) -> bool) -> Option<Vec<usize>> {
+    opts.options
+        .iter()
+        .map(|options| options.iter().position(&pred))
+        .collect()
+}
+
+/// A named baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// Best option per user under an equal split; resources split equally.
+    EqualSplit,
+    /// Everything on the device.
+    AllDevice,
+    /// Everything on the (first reachable) server, at the lowest allowed cut.
+    AllEdge,
+    /// The cut closest to the middle of the model, resources allocated optimally.
+    FixedCut,
+}
+
+/// Runs a baseline; `None` when it has no plan for some user or no allocation meets the limits.
+pub fn baseline(
+    problem: &AllocProblem,
+    opts: &Options,
+    which: Baseline,
+) -> Option<(Vec<usize>, Allocation)> {
+    let choice = match which {
+        Baseline::EqualSplit => equal_split_choice(problem, opts),
+        Baseline::AllDevice => fixed_choice(opts, |o| o.server.is_none())?,
+        Baseline::AllEdge => fixed_choice(opts, |o| o.server.is_some())?,
+        Baseline::FixedCut => opts
+            .options
+            .iter()
+            .enumerate()
+            .map(|(k, options)| {
+                let mid = problem.users[k].table.len() / 2;
+                options
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.server.is_some())
+                    .min_by_key(|(_, o)| o.cut.abs_diff(mid))
+                    .map(|(i, _)| i)
+            })
+            .collect::<Option<Vec<_>>>()?,
+    };
+    if which != Baseline::EqualSplit {
+        let a = allocate(problem, opts, &choice)?;
+        return Some((choice, a));
+    }
+    // Equal split: blocks and shares divided equally among each server's offloading users.
+    let users = problem.users.len();
+    let mut count = vec![0usize; problem.servers.len()];
+    for k in 0..users {
+        if let Some(s) = opts.options[k][choice[k]].server {
+            count[s] += 1;
+        }
+    }
+    let mut blocks = vec![0usize; users];
+    let mut share = vec![0.0; users];
+    for k in 0..users {
+        let o = &opts.options[k][choice[k]];
+        if let Some(s) = o.server {
+            blocks[k] = problem.servers[s].resource_blocks / count[s];
+            if blocks[k] == 0 {
+                return None;
+            }
+            share[k] = 1.0 / count[s] as f64;
+        }
+    }
+    let latency_s: Vec<f64> = (0..users)
+        .map(|k| opts.options[k][choice[k]].latency(blocks[k] as f64, share[k]))
+        .collect();
+    if (0..users).any(|k| {
+        problem.users[k]
+            .deadline_s
+            .is_some_and(|d| latency_s[k] > d)
+    }) {
+        return None;
+    }
+    Some((
+        choice,
+        Allocation {
+            resource_blocks: blocks,
+            compute_share: share,
+            objective: problem.objective.value(&problem.users, &latency_s),
+            latency_s,
+        },
+    ))
+}

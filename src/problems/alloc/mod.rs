@@ -21,6 +21,7 @@
 pub mod evaluate;
 pub mod heuristics;
 pub mod model;
+pub mod solve;
 
 use serde::{Deserialize, Serialize};
 
@@ -312,7 +313,7 @@ impl AllocProblem {
 
     /// Users share server-side parameters when they run the same model in the same weight type
     /// and do not train all of its weights.
-    fn sharing_key(&self, k: usize) -> String {
+    pub(crate) fn sharing_key(&self, k: usize) -> String {
         let u = &self.users[k];
         match u.workload {
             Workload::Finetune {

@@ -1,0 +1,220 @@
+//! Solving an allocation instance with a preset, and the report.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::evaluate::{evaluate, AllocEvaluation};
+use super::heuristics::{baseline, local_search, optimal_shares, to_plan, Allocation, Baseline};
+use super::model::build;
+use super::{AllocPlan, AllocProblem};
+use crate::error::{Error, Result};
+use crate::solve::milp::MipOptions;
+use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
+use crate::solve::SolverPreset;
+
+/// Solvers the allocation problem understands.
+pub const SOLVERS: [&str; 6] = [
+    "highs",
+    "local-search",
+    "equal-split",
+    "all-device",
+    "all-edge",
+    "fixed-cut",
+];
+
+/// Largest number of outer-approximation rounds of the exact solve.
+pub const MAX_ROUNDS: usize = 60;
+
+/// The result of solving an allocation instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocReport {
+    /// Instance name.
+    pub instance: String,
+    /// Status, objective, bound, gap and times.
+    pub stats: SolveStats,
+    /// Outer-approximation rounds (exact solve only).
+    pub rounds: usize,
+    /// The plan.
+    pub plan: Option<AllocPlan>,
+    /// Its independent evaluation.
+    pub evaluation: Option<AllocEvaluation>,
+    /// Why the instance is infeasible, when it is.
+    pub explanation: Vec<String>,
+}
+
+/// Solves `problem` with `preset`.
+pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocReport> {
+    let start = Instant::now();
+    let opts = problem.options();
+    let build_s = start.elapsed().as_secs_f64();
+    let mut explanation: Vec<String> = problem
+        .users
+        .iter()
+        .zip(&opts.options)
+        .filter(|(_, o)| o.is_empty())
+        .map(|(u, _)| {
+            format!(
+                "user {}: no placement fits the device memory ({:.2} GB on {}) and the placement rules",
+                u.name,
+                u.device.memory_bytes / 1e9,
+                u.device.device.name
+            )
+        })
+        .collect();
+    let mut stats = SolveStats::heuristic(&preset.name, build_s, 0.0);
+    let mut rounds = 0;
+    let mut found: Option<(Vec<usize>, Allocation)> = None;
+    if explanation.is_empty() {
+        match preset.solver.as_str() {
+            "highs" => {
+                let tolerance = preset.mip_rel_gap.max(1e-6);
+                found = local_search(problem, &opts, 2);
+                let mut lower = f64::NEG_INFINITY;
+                let mut tangents: Vec<(usize, usize, f64)> = Vec::new();
+                stats.termination = Termination::LimitReached;
+                let mut build_total = build_s;
+                loop {
+                    if rounds >= MAX_ROUNDS {
+                        break;
+                    }
+                    let remaining = preset
+                        .time_limit_s
+                        .map(|t| t - start.elapsed().as_secs_f64());
+                    if remaining.is_some_and(|r| r <= 0.0) {
+                        break;
+                    }
+                    rounds += 1;
+                    let t0 = Instant::now();
+                    let mut model = build(problem, &opts);
+                    for &(k, o, p) in &tangents {
+                        model.add_tangent(k, o, p);
+                    }
+                    build_total += t0.elapsed().as_secs_f64();
+                    let options = MipOptions {
+                        time_limit_s: remaining,
+                        mip_rel_gap: preset.mip_rel_gap,
+                        mip_abs_gap: preset.mip_abs_gap,
+                        threads: preset.threads,
+                        seed: preset.seed,
+                        log_file: None,
+                        write_model: None,
+                    };
+                    let decoder = model.decoder.clone();
+                    let result = model.milp.minimise(model.objective, &options)?;
+                    stats.nodes = Some(stats.nodes.unwrap_or(0) + result.nodes.unwrap_or(0));
+                    if result.termination == Termination::Infeasible {
+                        // The relaxation is infeasible, so the problem is.
+                        if found.is_none() {
+                            stats.termination = Termination::Infeasible;
+                        }
+                        break;
+                    }
+                    let Some(values) = result.values.as_ref() else {
+                        break;
+                    };
+                    if let Some(b) = result.bound.or(result.objective) {
+                        lower = lower.max(b);
+                    }
+                    let d = decoder.decode(values);
+                    let exact = optimal_shares(problem, &opts, &d.option, &d.resource_blocks);
+                    if let Some(a) = &exact {
+                        if found.as_ref().is_none_or(|f| a.objective < f.1.objective) {
+                            found = Some((d.option.clone(), a.clone()));
+                        }
+                    }
+                    if let Some(f) = &found {
+                        if relative_gap(f.1.objective, lower) <= tolerance
+                            && result.termination == Termination::Optimal
+                        {
+                            stats.termination = Termination::Optimal;
+                            break;
+                        }
+                    }
+                    // Tangents where the relaxation underestimates, and at the exact shares.
+                    let before = tangents.len();
+                    for k in 0..problem.users.len() {
+                        let o = d.option[k];
+                        if opts.options[k][o].server_s <= 0.0 {
+                            continue;
+                        }
+                        let mut points = vec![d.compute_share[k]];
+                        if let Some(a) = &exact {
+                            points.push(a.compute_share[k]);
+                        }
+                        for p in points {
+                            let p = p.clamp(1e-9, 1.0);
+                            if !tangents
+                                .iter()
+                                .any(|t| t.0 == k && t.1 == o && (t.2 - p).abs() <= 1e-12 * p)
+                            {
+                                tangents.push((k, o, p));
+                            }
+                        }
+                    }
+                    if tangents.len() == before {
+                        break;
+                    }
+                }
+                stats.build_s = build_total;
+                stats.bound = lower.is_finite().then_some(lower);
+            }
+            "local-search" => found = local_search(problem, &opts, 10),
+            name => {
+                let which = match name {
+                    "equal-split" => Baseline::EqualSplit,
+                    "all-device" => Baseline::AllDevice,
+                    "all-edge" => Baseline::AllEdge,
+                    "fixed-cut" => Baseline::FixedCut,
+                    other => {
+                        return Err(Error::Unknown {
+                            what: "solver for the alloc problem",
+                            name: other.to_string(),
+                            hint: format!("the alloc problem supports {}", SOLVERS.join(", ")),
+                        })
+                    }
+                };
+                found = baseline(problem, &opts, which);
+            }
+        }
+    } else {
+        stats.termination = Termination::Infeasible;
+    }
+    stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
+    let plan = found.as_ref().map(|(c, a)| to_plan(&opts, c, a));
+    let evaluation = plan.as_ref().map(|p| evaluate(problem, p)).transpose()?;
+    match (&found, &evaluation) {
+        (Some((_, a)), Some(ev)) => {
+            stats.objective = Some(a.objective);
+            stats.primal_status = if ev.feasible() {
+                PrimalStatus::Feasible
+            } else {
+                PrimalStatus::Infeasible
+            };
+            if let Some(b) = stats.bound {
+                stats.gap = Some(relative_gap(a.objective, b));
+            }
+        }
+        _ => {
+            stats.primal_status = PrimalStatus::NoPlan;
+            if stats.termination == Termination::HeuristicDone {
+                stats.termination = Termination::NoSolutionFound;
+            }
+        }
+    }
+    if stats.termination == Termination::Infeasible && explanation.is_empty() {
+        explanation.push(
+            "no assignment of cuts, resource blocks and compute shares meets every deadline and server limit; \
+             try `--solver local-search` to see which users miss their deadlines"
+                .into(),
+        );
+    }
+    Ok(AllocReport {
+        instance: problem.name.clone(),
+        stats,
+        rounds,
+        plan,
+        evaluation,
+        explanation,
+    })
+}
