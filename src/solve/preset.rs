@@ -49,13 +49,22 @@ fn default_threads() -> u32 {
 
 /// The presets shipped in `solvers/`, compiled into the binary so that `--solver NAME` works from
 /// any directory.
-const BUILTIN: [(&str, &str); 6] = [
+const BUILTIN: [(&str, &str); 9] = [
     ("highs", include_str!("../../solvers/highs.toml")),
     ("highs-1pct", include_str!("../../solvers/highs-1pct.toml")),
     ("enumerate", include_str!("../../solvers/enumerate.toml")),
     ("all-device", include_str!("../../solvers/all-device.toml")),
     ("all-edge", include_str!("../../solvers/all-edge.toml")),
     ("all-cloud", include_str!("../../solvers/all-cloud.toml")),
+    (
+        "local-search",
+        include_str!("../../solvers/local-search.toml"),
+    ),
+    (
+        "equal-split",
+        include_str!("../../solvers/equal-split.toml"),
+    ),
+    ("fixed-cut", include_str!("../../solvers/fixed-cut.toml")),
 ];
 
 impl Default for SolverPreset {

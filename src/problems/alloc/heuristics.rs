@@ -231,6 +231,9 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
     if (0..servers).any(|s| count[s] > problem.servers[s].resource_blocks) {
         return None;
     }
+    if !fits_memory(problem, opts, choice) {
+        return None;
+    }
     let mut blocks_c: Vec<f64> = (0..users)
         .map(|k| match option(k).server {
             Some(s) if option(k).airtime_rb_s > 0.0 => {
@@ -327,13 +330,10 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
         let cap = problem.servers[s].resource_blocks;
         // Too many after the max(1): take back from the largest.
         while members.iter().map(|&k| blocks[k]).sum::<usize>() > cap {
-            let Some(&k) = members
+            let &k = members
                 .iter()
                 .filter(|&&k| blocks[k] > 1)
-                .max_by_key(|&&k| blocks[k])
-            else {
-                return None;
-            };
+                .max_by_key(|&&k| blocks[k])?;
             blocks[k] -= 1;
         }
         let mut left = cap - members.iter().map(|&k| blocks[k]).sum::<usize>();
@@ -366,6 +366,15 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
         }
     }
     optimal_shares(problem, opts, choice, &blocks)
+}
+
+/// Whether the options fit every server's memory.
+fn fits_memory(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> bool {
+    problem
+        .server_memory(opts, choice)
+        .iter()
+        .zip(&problem.servers)
+        .all(|(used, s)| *used <= s.memory_bytes * (1.0 + 1e-9))
 }
 
 /// Each user's best option if it got an equal split of its server.
@@ -511,8 +520,8 @@ pub fn baseline(
     // Equal split: blocks and shares divided equally among each server's offloading users.
     let users = problem.users.len();
     let mut count = vec![0usize; problem.servers.len()];
-    for k in 0..users {
-        if let Some(s) = opts.options[k][choice[k]].server {
+    for (options, &o) in opts.options.iter().zip(&choice) {
+        if let Some(s) = options[o].server {
             count[s] += 1;
         }
     }
@@ -527,6 +536,9 @@ pub fn baseline(
             }
             share[k] = 1.0 / count[s] as f64;
         }
+    }
+    if !fits_memory(problem, opts, &choice) {
+        return None;
     }
     let latency_s: Vec<f64> = (0..users)
         .map(|k| opts.options[k][choice[k]].latency(blocks[k] as f64, share[k]))

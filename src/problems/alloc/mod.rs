@@ -311,6 +311,34 @@ impl AllocProblem {
         }
     }
 
+    /// Bytes each server holds for the given options: shared parameters once per model (from the
+    /// lowest cut of its users there, plus a tied embedding copy when the embedding stays on the
+    /// devices) and every user's private bytes.
+    pub fn server_memory(&self, opts: &Options, choice: &[usize]) -> Vec<f64> {
+        let mut used = vec![0.0; self.servers.len()];
+        let mut lowest: Vec<Vec<Option<usize>>> =
+            vec![vec![None; opts.models.len()]; self.servers.len()];
+        for (k, &o) in choice.iter().enumerate() {
+            let opt = &opts.options[k][o];
+            if let Some(s) = opt.server {
+                used[s] += opt.server_private_bytes;
+                let slot = &mut lowest[s][opts.user_model[k]];
+                *slot = Some(slot.map_or(opt.cut, |c| c.min(opt.cut)));
+            }
+        }
+        for (s, models) in lowest.iter().enumerate() {
+            for (i, cut) in models.iter().enumerate() {
+                if let Some(c) = *cut {
+                    used[s] += opts.shared[i][c..].iter().sum::<f64>();
+                    if c > 0 {
+                        used[s] += opts.tied[i];
+                    }
+                }
+            }
+        }
+        used
+    }
+
     /// Users share server-side parameters when they run the same model in the same weight type
     /// and do not train all of its weights.
     pub(crate) fn sharing_key(&self, k: usize) -> String {

@@ -117,6 +117,9 @@ pub struct AllocMilp {
     tangent_slots: Vec<(usize, usize, Variable, Variable, Variable, f64)>,
 }
 
+/// Smallest tangent point: steeper tangents (`w / p^2`) would exceed HiGHS's coefficient range.
+pub const MIN_TANGENT: f64 = 1e-4;
+
 /// Initial tangent points of `w / phi`: a geometric grid from `1 / (4 K_m)` to 1.
 pub fn initial_tangents(users_on_server: usize) -> Vec<f64> {
     let mut points = vec![1.0];
@@ -139,7 +142,7 @@ impl AllocMilp {
         else {
             return false;
         };
-        let p = point.clamp(1e-9, 1.0);
+        let p = point.clamp(MIN_TANGENT, 1.0);
         self.milp.constrain(constraint!(
             sigma >= (2.0 * w / p) * x - (w / (p * p)) * phi
         ));
@@ -164,9 +167,9 @@ pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
     // Users per server (for the tangent grid).
     let mut offloaders = vec![0usize; servers];
     for options in &opts.options {
-        for s in 0..servers {
+        for (s, count) in offloaders.iter_mut().enumerate() {
             if options.iter().any(|o| o.server == Some(s)) {
-                offloaders[s] += 1;
+                *count += 1;
             }
         }
     }
@@ -280,12 +283,12 @@ pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
     }
 
     // Memory with shared parameters.
-    for s in 0..servers {
+    for (s, used) in memory.into_iter().enumerate() {
+        let mut used = used;
         let limit = problem.servers[s].memory_bytes;
         if !limit.is_finite() {
             continue;
         }
-        let mut used = std::mem::take(&mut memory[s]);
         for (i, shared) in opts.shared.iter().enumerate() {
             let members: Vec<usize> = (0..users)
                 .filter(|&k| opts.user_model[k] == i)
@@ -299,14 +302,14 @@ pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
                 .map(|_| m.add(variable().min(0).max(1)))
                 .collect();
             for &k in &members {
-                for l in 0..layers {
+                for (l, &z_l) in z.iter().enumerate() {
                     let mut on_server = Expression::from(0);
                     for (o, opt) in opts.options[k].iter().enumerate() {
                         if opt.server == Some(s) && opt.cut <= l {
                             on_server.add_mul(1.0, x[k][o]);
                         }
                     }
-                    m.constrain(constraint!(z[l] >= on_server));
+                    m.constrain(constraint!(z_l >= on_server));
                 }
             }
             for l in 0..layers {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::evaluate::{evaluate, AllocEvaluation};
 use super::heuristics::{baseline, local_search, optimal_shares, to_plan, Allocation, Baseline};
-use super::model::build;
+use super::model::{build, MIN_TANGENT};
 use super::{AllocPlan, AllocProblem};
 use crate::error::{Error, Result};
 use crate::solve::milp::MipOptions;
@@ -105,9 +105,8 @@ pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocRepor
                     stats.nodes = Some(stats.nodes.unwrap_or(0) + result.nodes.unwrap_or(0));
                     if result.termination == Termination::Infeasible {
                         // The relaxation is infeasible, so the problem is.
-                        if found.is_none() {
-                            stats.termination = Termination::Infeasible;
-                        }
+                        stats.termination = Termination::Infeasible;
+                        found = None;
                         break;
                     }
                     let Some(values) = result.values.as_ref() else {
@@ -143,7 +142,7 @@ pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocRepor
                             points.push(a.compute_share[k]);
                         }
                         for p in points {
-                            let p = p.clamp(1e-9, 1.0);
+                            let p = p.clamp(MIN_TANGENT, 1.0);
                             if !tangents
                                 .iter()
                                 .any(|t| t.0 == k && t.1 == o && (t.2 - p).abs() <= 1e-12 * p)

@@ -1,0 +1,304 @@
+//! The allocation MILP against brute force on tiny instances: every option of every user, every
+//! integer split of the resource blocks, and the exact compute shares for each.
+
+use std::path::Path;
+
+use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig};
+use edgeplan::problems::alloc::evaluate::evaluate;
+use edgeplan::problems::alloc::heuristics::{divide, optimal_shares, Claim};
+use edgeplan::problems::alloc::solve::solve;
+use edgeplan::problems::alloc::{AllocObjective, AllocProblem, Options, Server, User};
+use edgeplan::problems::split::{Rules, TierResource, Workload};
+use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn tiny(seed: u64) -> AllocProblem {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
+    let catalog = DeviceCatalog::load(&root.join("devices.csv")).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let servers: Vec<Server> = (0..rng.gen_range(1..=2))
+        .map(|m| {
+            let dev = ["l4", "rtx-4090", "jetson-agx-orin-64gb"][rng.gen_range(0..3)];
+            Server {
+                name: format!("s{m}"),
+                device: catalog.devices[dev].clone(),
+                memory_bytes: rng.gen_range(0.5e9..4e9),
+                resource_blocks: rng.gen_range(2..=6),
+                rb_bandwidth_hz: 180e3,
+                rtt_s: rng.gen_range(0.002..0.03),
+            }
+        })
+        .collect();
+    let users = (0..rng.gen_range(2..=3))
+        .map(|k| {
+            let model = ["gpt2", "qwen2.5-0.5b"][rng.gen_range(0..2)];
+            let dtype = [Dtype::Fp16, Dtype::Q4][rng.gen_range(0..2)];
+            let c = ModelConfig::load(&ModelConfig::resolve(&root.join("models"), model).unwrap())
+                .unwrap();
+            let dev = ["phone-sd8gen3", "rpi5", "jetson-orin-nano-8gb"][rng.gen_range(0..3)];
+            let device = catalog.devices[dev].clone();
+            let snr: Vec<f64> = servers
+                .iter()
+                .map(|_| 10f64.powf(rng.gen_range(-0.5..3.0)))
+                .collect();
+            User {
+                name: format!("u{k}"),
+                table: c.architecture.cost_table(&c.name, dtype),
+                model_key: format!("{model}@{dtype}"),
+                workload: Workload::Inference {
+                    prompt_tokens: rng.gen_range(16..256),
+                    generate_tokens: rng.gen_range(0..8),
+                },
+                device: TierResource {
+                    memory_bytes: rng.gen_range(0.05e9..1.2e9),
+                    device,
+                    profile: None,
+                    profile_path: None,
+                },
+                snr_down: snr.iter().map(|s| s * 4.0).collect(),
+                snr_up: snr,
+                deadline_s: rng.gen_bool(0.3).then(|| rng.gen_range(0.5..20.0)),
+                weight: rng.gen_range(0.5..2.0),
+                rules: Rules {
+                    embed_on_device: rng.gen_bool(0.3),
+                    ..Rules::default()
+                },
+                tx_power_w: 0.2,
+                rx_power_w: 0.1,
+            }
+        })
+        .collect();
+    AllocProblem {
+        name: format!("tiny-{seed}"),
+        description: None,
+        servers,
+        users,
+        objective: [
+            AllocObjective::MinMax,
+            AllocObjective::Sum,
+            AllocObjective::WeightedSum,
+        ][rng.gen_range(0..3)],
+    }
+}
+
+/// Best objective over every option combination and every integer block split, with the exact
+/// shares for each; also checks server memory through the evaluator.
+fn brute_force(problem: &AllocProblem, opts: &Options) -> Option<f64> {
+    let users = problem.users.len();
+    let mut best: Option<f64> = None;
+    let mut choice = vec![0usize; users];
+    loop {
+        // Enumerate block vectors for this choice.
+        let caps: Vec<usize> = (0..users)
+            .map(|k| match opts.options[k][choice[k]].server {
+                Some(s) if opts.options[k][choice[k]].airtime_rb_s > 0.0 => {
+                    problem.servers[s].resource_blocks
+                }
+                _ => 0,
+            })
+            .collect();
+        let mut blocks: Vec<usize> = caps.iter().map(|&c| c.min(1)).collect();
+        loop {
+            let ok = (0..problem.servers.len()).all(|s| {
+                (0..users)
+                    .filter(|&k| opts.options[k][choice[k]].server == Some(s))
+                    .map(|k| blocks[k])
+                    .sum::<usize>()
+                    <= problem.servers[s].resource_blocks
+            });
+            if ok {
+                if let Some(a) = optimal_shares(problem, opts, &choice, &blocks) {
+                    if best.is_none_or(|b| a.objective < b) {
+                        // Server memory is checked by the independent evaluator.
+                        let plan =
+                            edgeplan::problems::alloc::heuristics::to_plan(opts, &choice, &a);
+                        if evaluate(problem, &plan).unwrap().feasible() {
+                            best = Some(a.objective);
+                        }
+                    }
+                }
+            }
+            // Next block vector.
+            let mut i = 0;
+            while i < users {
+                if caps[i] > 0 && blocks[i] < caps[i] {
+                    blocks[i] += 1;
+                    break;
+                }
+                blocks[i] = caps[i].min(1);
+                i += 1;
+            }
+            if i == users {
+                break;
+            }
+        }
+        // Next option combination.
+        let mut i = 0;
+        while i < users {
+            choice[i] += 1;
+            if choice[i] < opts.options[i].len() {
+                break;
+            }
+            choice[i] = 0;
+            i += 1;
+        }
+        if i == users {
+            break;
+        }
+    }
+    best
+}
+
+/// The exact solve brackets the brute-force optimum: bound <= optimum <= objective, and the
+/// objective is within the tolerance of the optimum; its plan passes the evaluator.
+#[test]
+fn milp_matches_brute_force_on_tiny_instances() {
+    let preset = SolverPreset::builtin("highs").unwrap();
+    let heuristics: Vec<SolverPreset> = [
+        "local-search",
+        "equal-split",
+        "all-device",
+        "all-edge",
+        "fixed-cut",
+    ]
+    .iter()
+    .map(|n| SolverPreset::builtin(n).unwrap())
+    .collect();
+    let (mut feasible, mut infeasible) = (0, 0);
+    for seed in 0..40u64 {
+        let problem = tiny(seed);
+        let opts = problem.options();
+        if opts.options.iter().any(|o| o.is_empty()) {
+            continue;
+        }
+        let exact = brute_force(&problem, &opts);
+        let report = solve(&problem, &preset).unwrap();
+        match exact {
+            None => {
+                infeasible += 1;
+                assert_eq!(
+                    report.stats.termination,
+                    Termination::Infeasible,
+                    "seed {seed}"
+                );
+            }
+            Some(opt) => {
+                feasible += 1;
+                assert_eq!(
+                    report.stats.termination,
+                    Termination::Optimal,
+                    "seed {seed}: {:?}",
+                    report.stats
+                );
+                assert_eq!(
+                    report.stats.primal_status,
+                    PrimalStatus::Feasible,
+                    "seed {seed}: {:?}",
+                    report.evaluation.map(|e| e.violations)
+                );
+                let obj = report.stats.objective.unwrap();
+                let bound = report.stats.bound.unwrap();
+                assert!(
+                    bound <= opt * (1.0 + 1e-6),
+                    "seed {seed}: bound {bound} above the optimum {opt}"
+                );
+                assert!(
+                    obj >= opt * (1.0 - 1e-9),
+                    "seed {seed}: objective {obj} below the optimum {opt}"
+                );
+                assert!(
+                    obj <= opt * (1.0 + 1e-5),
+                    "seed {seed}: objective {obj} vs optimum {opt}"
+                );
+                let ev = report.evaluation.unwrap();
+                assert!(
+                    (ev.objective - obj).abs() <= 1e-6 * obj,
+                    "seed {seed}: evaluator {} vs {obj}",
+                    ev.objective
+                );
+                for h in &heuristics {
+                    let r = solve(&problem, h).unwrap();
+                    if let (Some(o), Some(ev)) = (r.stats.objective, r.evaluation) {
+                        assert!(ev.feasible(), "seed {seed} {}: {:?}", h.name, ev.violations);
+                        assert!(
+                            o >= opt * (1.0 - 1e-9),
+                            "seed {seed}: {} beats the optimum",
+                            h.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{feasible} feasible, {infeasible} infeasible");
+    assert!(feasible >= 20, "only {feasible} feasible tiny instances");
+}
+
+/// Min-sum shares are proportional to sqrt(weight * demand): demands 1 and 4, weights 1 -> 1/3
+/// and 2/3 (sqrt 1 : sqrt 4). Min-max with equal rests equalises demand / share: 1/5 and 4/5.
+#[test]
+fn divide_closed_forms() {
+    let c = |demand: f64| Claim {
+        demand,
+        rest: 0.0,
+        limit: f64::INFINITY,
+        weight: 1.0,
+    };
+    let s = divide(&[c(1.0), c(4.0)], 1.0, AllocObjective::Sum).unwrap();
+    assert!(
+        (s[0] - 1.0 / 3.0).abs() < 1e-9 && (s[1] - 2.0 / 3.0).abs() < 1e-9,
+        "{s:?}"
+    );
+    let m = divide(&[c(1.0), c(4.0)], 1.0, AllocObjective::MinMax).unwrap();
+    assert!(
+        (m[0] - 0.2).abs() < 1e-9 && (m[1] - 0.8).abs() < 1e-9,
+        "{m:?}"
+    );
+    // A deadline forces user 0 to at least demand / (limit - rest) = 1 / 1.25 = 0.8.
+    let tight = Claim {
+        limit: 1.25,
+        ..c(1.0)
+    };
+    let d = divide(&[tight, c(4.0)], 1.0, AllocObjective::Sum).unwrap();
+    assert!(
+        (d[0] - 0.8).abs() < 1e-9 && (d[1] - 0.2).abs() < 1e-9,
+        "{d:?}"
+    );
+    assert!(divide(
+        &[
+            Claim {
+                limit: 0.5,
+                ..c(1.0)
+            },
+            Claim {
+                limit: 0.5,
+                ..c(1.0)
+            }
+        ],
+        1.0,
+        AllocObjective::Sum
+    )
+    .is_none());
+}
+
+#[test]
+#[ignore]
+fn debug_seed() {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let problem = tiny(seed);
+    let opts = problem.options();
+    let t = std::time::Instant::now();
+    let exact = brute_force(&problem, &opts);
+    eprintln!(
+        "brute {:?} in {:?}; options {:?}",
+        exact,
+        t.elapsed(),
+        opts.options.iter().map(|o| o.len()).collect::<Vec<_>>()
+    );
+    let r = solve(&problem, &SolverPreset::builtin("highs").unwrap()).unwrap();
+    eprintln!("{:?} rounds {}", r.stats, r.rounds);
+    for u in &problem.users {
+        eprintln!("deadline {:?}", u.deadline_s);
+    }
+}
