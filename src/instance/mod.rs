@@ -5,6 +5,7 @@
 //! `instances/split/` finds model configs in `../models`, devices in `../devices.csv` and profiled
 //! tables in `../profiles`.
 
+pub mod alloc;
 pub mod split;
 
 use std::path::{Path, PathBuf};

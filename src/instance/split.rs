@@ -33,11 +33,11 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{read_structured, resolve};
 use crate::costs::{
-    arch::{Dtype, LoraTarget, ModelConfig},
+    arch::{ArchConfig, Dtype, LoraTarget, ModelConfig},
     device::DeviceCatalog,
     latency::Profile,
     table::CostTable,
@@ -95,7 +95,7 @@ pub struct SplitInstanceFile {
 }
 
 /// `[workload]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// `inference` or `finetune`.
@@ -249,7 +249,8 @@ pub fn load(path: &Path) -> Result<SplitProblem> {
     file.into_problem(path)
 }
 
-fn positive_int(
+/// A positive integer field, or `default` when absent.
+pub(crate) fn positive_int(
     path: &Path,
     field: &str,
     value: Option<i64>,
@@ -270,81 +271,167 @@ fn positive_int(
     }
 }
 
-impl SplitInstanceFile {
-    /// Validates the file and resolves the tables it references.
-    pub fn into_problem(self, path: &Path) -> Result<SplitProblem> {
-        if self.problem != "split" {
-            return Err(Error::field(
-                path,
-                "problem",
-                format!("expected \"split\", got \"{}\"", self.problem),
-            ));
-        }
-        let name = self.name.clone().unwrap_or_else(|| {
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
-        let dtype = match &self.dtype {
-            None => Dtype::Fp16,
-            Some(text) => Dtype::parse(text).ok_or_else(|| {
-                Error::field(
-                    path,
-                    "dtype",
-                    format!("expected fp32, fp16, int8 or q4, got \"{text}\""),
-                )
-            })?,
-        };
+/// Checks the `problem` field against `expected`; returns the instance name (default: the file
+/// stem).
+pub(crate) fn instance_name(
+    path: &Path,
+    problem: &str,
+    expected: &str,
+    name: Option<&str>,
+) -> Result<String> {
+    if problem != expected {
+        return Err(Error::field(
+            path,
+            "problem",
+            format!("expected \"{expected}\", got \"{problem}\""),
+        ));
+    }
+    Ok(name.map(String::from).unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }))
+}
 
-        // The model: a config (architecture known) or a CSV table.
-        let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
-        let (table, arch, model_name) = if self.model.ends_with(".csv") {
-            let csv_path = resolve(path, &self.model);
+/// A `dtype` field (default fp16).
+pub(crate) fn parse_dtype(path: &Path, field: &str, text: Option<&str>) -> Result<Dtype> {
+    match text {
+        None => Ok(Dtype::Fp16),
+        Some(text) => Dtype::parse(text).ok_or_else(|| {
+            Error::field(
+                path,
+                field,
+                format!("expected fp32, fp16, int8 or q4, got \"{text}\""),
+            )
+        }),
+    }
+}
+
+/// A count of device layers: `0..=n` for a model with `n` layers.
+pub(crate) fn layer_count(
+    path: &Path,
+    field: &str,
+    value: Option<i64>,
+    n: usize,
+) -> Result<Option<usize>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v < 0 || v as usize > n => Err(Error::field(
+            path,
+            field,
+            format!("expected 0..={n} (the model has {n} layers), got {v}"),
+        )),
+        Some(v) => Ok(Some(v as usize)),
+    }
+}
+
+/// The model an instance names: its cost table, its architecture (`None` for a CSV table) and
+/// its name (the key of profiled tables).
+pub(crate) struct InstanceModel {
+    pub(crate) table: CostTable,
+    pub(crate) arch: Option<ArchConfig>,
+    pub(crate) name: String,
+}
+
+impl InstanceModel {
+    /// Loads `model`: a config name in `models_dir`, a `.toml` config or a `.csv` cost table
+    /// (paths relative to the instance file `path`).
+    pub(crate) fn load(
+        path: &Path,
+        models_dir: &Path,
+        model: &str,
+        dtype: Dtype,
+    ) -> Result<InstanceModel> {
+        if model.ends_with(".csv") {
+            let csv_path = resolve(path, model);
             let stem = csv_path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (CostTable::read_csv(&csv_path, &stem)?, None, stem)
+            return Ok(InstanceModel {
+                table: CostTable::read_csv(&csv_path, &stem)?,
+                arch: None,
+                name: stem,
+            });
+        }
+        let config_path = if model.ends_with(".toml") {
+            resolve(path, model)
         } else {
-            let config_path = if self.model.ends_with(".toml") {
-                resolve(path, &self.model)
-            } else {
-                ModelConfig::resolve(&models_dir, &self.model)?
-            };
-            let config = ModelConfig::load(&config_path)?;
-            let table = config.architecture.cost_table(&config.name, dtype);
-            (table, Some(config.architecture), config.name)
+            ModelConfig::resolve(models_dir, model)?
         };
+        let config = ModelConfig::load(&config_path)?;
+        Ok(InstanceModel {
+            table: config.architecture.cost_table(&config.name, dtype),
+            arch: Some(config.architecture),
+            name: config.name,
+        })
+    }
+}
+
+/// What a device tier of an instance is resolved against.
+pub(crate) struct TierContext<'a> {
+    /// The instance file (for errors).
+    pub(crate) path: &'a Path,
+    pub(crate) catalog: &'a DeviceCatalog,
+    pub(crate) devices_path: &'a Path,
+    /// Where profiled tables `<model>@<device>.csv` are looked for (`None`: roofline only).
+    pub(crate) profiles_dir: Option<&'a Path>,
+    pub(crate) model: &'a InstanceModel,
+}
+
+impl TierContext<'_> {
+    /// The device, its usable memory (`{field}.memory_bytes`) and its profiled table if any.
+    pub(crate) fn resource(&self, spec: &TierSpec, field: &str) -> Result<TierResource> {
+        let device = self.catalog.get(&spec.device, self.devices_path)?.clone();
+        let memory_bytes = match spec.memory_bytes {
+            Some(m) => {
+                check_nonneg(self.path, &format!("{field}.memory_bytes"), m, true)?;
+                m
+            }
+            None => device.memory_bytes,
+        };
+        let profile_path = self
+            .profiles_dir
+            .map(|dir| dir.join(format!("{}@{}.csv", self.model.name, device.name)))
+            .filter(|p| spec.use_profile && p.exists());
+        let profile = match &profile_path {
+            Some(p) => Some(Profile::load(p, self.model.table.len())?),
+            None => None,
+        };
+        Ok(TierResource {
+            device,
+            memory_bytes,
+            profile,
+            profile_path,
+        })
+    }
+}
+
+impl SplitInstanceFile {
+    /// Validates the file and resolves the tables it references.
+    pub fn into_problem(self, path: &Path) -> Result<SplitProblem> {
+        let name = instance_name(path, &self.problem, "split", self.name.as_deref())?;
+        let dtype = parse_dtype(path, "dtype", self.dtype.as_deref())?;
+        let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
+        let model = InstanceModel::load(path, &models_dir, &self.model, dtype)?;
+        let (table, arch) = (&model.table, model.arch.as_ref());
         let n = table.len();
 
-        let workload = self.workload(path, arch.as_ref(), &table, dtype)?;
+        let workload = self
+            .workload
+            .workload(path, "workload", arch, table, dtype)?;
 
         let devices_path = resolve(path, self.devices.as_deref().unwrap_or("../devices.csv"));
         let catalog = DeviceCatalog::load(&devices_path)?;
         let profiles_dir = resolve(path, self.profiles_dir.as_deref().unwrap_or("../profiles"));
-        let tier = |spec: &TierSpec, field: &str| -> Result<TierResource> {
-            let device = catalog.get(&spec.device, &devices_path)?.clone();
-            let memory_bytes = match spec.memory_bytes {
-                Some(m) => {
-                    check_nonneg(path, &format!("{field}.memory_bytes"), m, true)?;
-                    m
-                }
-                None => device.memory_bytes,
-            };
-            let profile_path = profiles_dir.join(format!("{}@{}.csv", model_name, device.name));
-            let profile = if spec.use_profile && profile_path.exists() {
-                Some(Profile::load(&profile_path, n)?)
-            } else {
-                None
-            };
-            let profile_path = profile.as_ref().map(|_| profile_path);
-            Ok(TierResource {
-                device,
-                memory_bytes,
-                profile,
-                profile_path,
-            })
+        let tiers = TierContext {
+            path,
+            catalog: &catalog,
+            devices_path: &devices_path,
+            profiles_dir: Some(&profiles_dir),
+            model: &model,
         };
+        let tier = |spec: &TierSpec, field: &str| tiers.resource(spec, field);
         let device = tier(&self.device, "device")?;
         let edge = self.edge.as_ref().map(|s| tier(s, "edge")).transpose()?;
         let cloud = self.cloud.as_ref().map(|s| tier(s, "cloud")).transpose()?;
@@ -449,17 +536,7 @@ impl SplitInstanceFile {
         if let Some(e) = c.device_energy_budget_j {
             check_nonneg(path, "constraints.device_energy_budget_j", e, true)?;
         }
-        let count = |field: &str, v: Option<i64>| -> Result<Option<usize>> {
-            match v {
-                None => Ok(None),
-                Some(v) if v < 0 || v as usize > n => Err(Error::field(
-                    path,
-                    field,
-                    format!("expected 0..={n} (the model has {n} layers), got {v}"),
-                )),
-                Some(v) => Ok(Some(v as usize)),
-            }
-        };
+        let count = |field: &str, v: Option<i64>| layer_count(path, field, v, n);
         let min_device_layers = count("constraints.min_device_layers", c.min_device_layers)?;
         let max_device_layers = count("constraints.max_device_layers", c.max_device_layers)?;
         let layer_tiers = |list: &[LayerTierSpec], field: &str| -> Result<Vec<(usize, Tier)>> {
@@ -501,7 +578,7 @@ impl SplitInstanceFile {
             name,
             description: self.description.clone(),
             source: Some(path.to_path_buf()),
-            table,
+            table: model.table,
             workload,
             tiers: [Some(device), edge, cloud],
             wireless,
@@ -514,15 +591,21 @@ impl SplitInstanceFile {
             rules,
         })
     }
+}
 
-    fn workload(
+impl WorkloadSpec {
+    /// Validates the workload of a model with `table` (and `arch` when known) in `dtype`; errors
+    /// name the fields `{field}.prompt_tokens` etc.
+    pub(crate) fn workload(
         &self,
         path: &Path,
-        arch: Option<&crate::costs::arch::ArchConfig>,
+        field: &str,
+        arch: Option<&ArchConfig>,
         table: &CostTable,
         dtype: Dtype,
     ) -> Result<Workload> {
-        let w = &self.workload;
+        let w = self;
+        let f = |name: &str| format!("{field}.{name}");
         let max_context = arch.and_then(|a| a.max_context);
         let check_context = |tokens: usize, field: &str| -> Result<()> {
             match max_context {
@@ -536,13 +619,12 @@ impl SplitInstanceFile {
         };
         match w.mode.as_str() {
             "inference" => {
-                let prompt_tokens =
-                    positive_int(path, "workload.prompt_tokens", w.prompt_tokens, None)?;
+                let prompt_tokens = positive_int(path, &f("prompt_tokens"), w.prompt_tokens, None)?;
                 let generate_tokens = match w.generate_tokens {
                     Some(g) if g < 0 => {
                         return Err(Error::field(
                             path,
-                            "workload.generate_tokens",
+                            f("generate_tokens"),
                             format!("expected a non-negative integer, got {g}"),
                         ))
                     }
@@ -550,49 +632,49 @@ impl SplitInstanceFile {
                     None => {
                         return Err(Error::field(
                             path,
-                            "workload.generate_tokens",
+                            f("generate_tokens"),
                             "missing: expected a non-negative integer",
                         ))
                     }
                 };
-                check_context(prompt_tokens + generate_tokens, "workload.generate_tokens")?;
+                check_context(prompt_tokens + generate_tokens, &f("generate_tokens"))?;
                 Ok(Workload::Inference {
                     prompt_tokens,
                     generate_tokens,
                 })
             }
             "finetune" => {
-                let batch_size = positive_int(path, "workload.batch_size", w.batch_size, None)?;
-                let seq_len = positive_int(path, "workload.seq_len", w.seq_len, None)?;
-                let steps = positive_int(path, "workload.steps", w.steps, Some(1))?;
-                check_context(seq_len, "workload.seq_len")?;
+                let batch_size = positive_int(path, &f("batch_size"), w.batch_size, None)?;
+                let seq_len = positive_int(path, &f("seq_len"), w.seq_len, None)?;
+                let steps = positive_int(path, &f("steps"), w.steps, Some(1))?;
+                check_context(seq_len, &f("seq_len"))?;
                 let training = match w.method.as_deref().unwrap_or("lora") {
                     "full" => {
                         if matches!(dtype, Dtype::Int8 | Dtype::Q4) && arch.is_some() {
-                            return Err(Error::field(path, "workload.method", "full fine-tuning needs fp16 or fp32 weights; use method = \"lora\" (QLoRA) with quantized weights"));
+                            return Err(Error::field(path, f("method"), "full fine-tuning needs fp16 or fp32 weights; use method = \"lora\" (QLoRA) with quantized weights"));
                         }
                         Training::Full
                     }
                     "lora" => {
                         let adapter_params_per_block = match (w.adapter_params_per_block, arch) {
                             (Some(a), _) => {
-                                check_nonneg(path, "workload.adapter_params_per_block", a, false)?;
+                                check_nonneg(path, &f("adapter_params_per_block"), a, false)?;
                                 a
                             }
                             (None, Some(arch)) => {
-                                let rank = positive_int(path, "workload.lora_rank", w.lora_rank, Some(8))?;
+                                let rank = positive_int(path, &f("lora_rank"), w.lora_rank, Some(8))?;
                                 let names = w.lora_targets.clone().unwrap_or_else(|| vec!["q".into(), "v".into()]);
                                 let mut targets = Vec::new();
                                 for (i, t) in names.iter().enumerate() {
                                     targets.push(LoraTarget::parse(t).ok_or_else(|| {
-                                        Error::field(path, format!("workload.lora_targets[{i}]"), format!("expected q, k, v, o, gate, up or down, got \"{t}\""))
+                                        Error::field(path, f(&format!("lora_targets[{i}]")), format!("expected q, k, v, o, gate, up or down, got \"{t}\""))
                                     })?);
                                 }
                                 arch.lora_params_per_block(rank, &targets)
-                                    .map_err(|m| Error::field(path, "workload.lora_targets", m))? as f64
+                                    .map_err(|m| Error::field(path, f("lora_targets"), m))? as f64
                             }
                             (None, None) => {
-                                return Err(Error::field(path, "workload.adapter_params_per_block", format!("missing: the model is a CSV table ({} rows) without an architecture, so LoRA adapter sizes cannot be derived from lora_rank", table.len())))
+                                return Err(Error::field(path, f("adapter_params_per_block"), format!("missing: the model is a CSV table ({} rows) without an architecture, so LoRA adapter sizes cannot be derived from lora_rank", table.len())))
                             }
                         };
                         Training::Lora {
@@ -602,7 +684,7 @@ impl SplitInstanceFile {
                     other => {
                         return Err(Error::field(
                             path,
-                            "workload.method",
+                            f("method"),
                             format!("expected lora or full, got \"{other}\""),
                         ))
                     }
@@ -616,7 +698,7 @@ impl SplitInstanceFile {
             }
             other => Err(Error::field(
                 path,
-                "workload.mode",
+                f("mode"),
                 format!("expected inference or finetune, got \"{other}\""),
             )),
         }

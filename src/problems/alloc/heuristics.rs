@@ -18,6 +18,20 @@
 
 use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserPlan};
 
+/// Bisection steps of [`divide`] (the bracket shrinks by 2^-60).
+const BISECTION_STEPS: usize = 60;
+
+/// Most block-coordinate rounds of [`allocate`]; it stops earlier when the continuous objective
+/// improves by less than [`BCD_TOLERANCE`] (relative).
+const BCD_ROUNDS: usize = 12;
+
+/// See [`BCD_ROUNDS`].
+const BCD_TOLERANCE: f64 = 1e-4;
+
+/// Options tried per user and pass by [`local_search`]: the best ones by latency at the user's
+/// current resources.
+const CANDIDATES: usize = 4;
+
 /// How one divisible resource is shared: `time_k = demand_k / amount_k`.
 #[derive(Debug, Clone, Copy)]
 pub struct Claim {
@@ -80,7 +94,7 @@ pub fn divide(claims: &[Claim], total: f64, objective: AllocObjective) -> Option
                 }
             }
             let mut lo = lo0;
-            for _ in 0..100 {
+            for _ in 0..BISECTION_STEPS {
                 let mid = 0.5 * (lo + hi);
                 if need(mid) > total {
                     lo = mid;
@@ -117,7 +131,7 @@ pub fn divide(claims: &[Claim], total: f64, objective: AllocObjective) -> Option
             while used(hi) < total {
                 hi *= 2.0;
             }
-            for _ in 0..100 {
+            for _ in 0..BISECTION_STEPS {
                 let mid = 0.5 * (lo + hi);
                 if used(mid) > total {
                     hi = mid;
@@ -243,7 +257,8 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
         })
         .collect();
     let mut share: Vec<f64> = vec![0.0; users];
-    for _ in 0..12 {
+    let mut previous = f64::INFINITY;
+    for _ in 0..BCD_ROUNDS {
         // Shares given blocks.
         for s in 0..servers {
             let claims: Vec<Claim> = (0..users)
@@ -312,6 +327,14 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
                 }
             }
         }
+        let latencies: Vec<f64> = (0..users)
+            .map(|k| option(k).latency(blocks_c[k], share[k]))
+            .collect();
+        let value = problem.objective.value(&problem.users, &latencies);
+        if value >= previous * (1.0 - BCD_TOLERANCE) {
+            break;
+        }
+        previous = value;
     }
     // Round: floor (at least 1), then leftovers one by one to the largest gain.
     let mut blocks: Vec<usize> = (0..users)
@@ -445,10 +468,29 @@ pub fn local_search(
         let mut improved = false;
         for k in 0..problem.users.len() {
             let mut best_option = choice[k];
-            for o in 0..opts.options[k].len() {
-                if o == best_option {
-                    continue;
+            // Rank the alternatives by latency at this user's current resources (an equal
+            // split when it runs locally now) and try the best few with a full re-allocation.
+            let (n_now, phi_now) = match current.resource_blocks[k] {
+                0 => {
+                    let users = problem.users.len() as f64;
+                    let blocks = problem
+                        .servers
+                        .iter()
+                        .map(|s| s.resource_blocks)
+                        .max()
+                        .unwrap_or(1);
+                    ((blocks as f64 / users).max(1.0), 1.0 / users)
                 }
+                n => (n as f64, current.compute_share[k].max(1e-9)),
+            };
+            let mut ranked: Vec<(f64, usize)> = opts.options[k]
+                .iter()
+                .enumerate()
+                .filter(|&(o, _)| o != best_option)
+                .map(|(o, opt)| (opt.latency(n_now, phi_now), o))
+                .collect();
+            ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for o in ranked.into_iter().take(CANDIDATES).map(|(_, o)| o) {
                 choice[k] = o;
                 if let Some(a) = allocate(problem, opts, &choice) {
                     if a.objective < current.objective * (1.0 - 1e-12) {

@@ -19,6 +19,7 @@
 //! [`heuristics`], and checked by [`evaluate`].
 
 pub mod evaluate;
+pub mod generate;
 pub mod heuristics;
 pub mod model;
 pub mod solve;

@@ -1,0 +1,485 @@
+//! Seeded allocation instances on a 3GPP-style macro-cell layout.
+//!
+//! The generator writes an instance *file* ([`AllocInstanceFile`]): [`generate_spec`] draws it,
+//! [`write_instance`] renders it as TOML with a comment line of the parameters, and
+//! [`generate`] turns it into an [`AllocProblem`] through the ordinary loader, so a saved instance
+//! loads back to the same problem. Every draw comes from a ChaCha8 generator seeded with
+//! [`GenParams::seed`], in a fixed order, so an instance is reproducible from its parameters.
+//!
+//! **Layout.** Servers stand on a line, [`GenParams::server_spacing_m`] apart (1 km by default).
+//! Each user picks a home server uniformly and stands uniformly in the disc of radius
+//! [`GenParams::cell_radius_m`] (500 m) around it (radius `R sqrt(u)`, angle `2 pi v`). It draws
+//! its model, weight dtype and device uniformly from the lists, fine-tunes with probability
+//! [`GenParams::finetune_fraction`] (LoRA, default rank and targets, one step) and otherwise runs
+//! inference, with token counts uniform in the given ranges.
+//!
+//! **Channel**, per user and server, at distance `d` (clamped to at least 10 m):
+//!
+//! ```text
+//! PL(d)   = 128.1 + 37.6 log10(d / 1 km) + X,   X ~ N(0, 8 dB)
+//! N       = -174 dBm/Hz + 10 log10(B_rb) + 9 dB
+//! SNR_up  = 23 dBm - PL - N,   SNR_down = 46 dBm - PL - N          (dB, per resource block)
+//! ```
+//!
+//! | constant | value | source |
+//! |---|---|---|
+//! | path loss | `128.1 + 37.6 log10(d[km])` | 3GPP TR 36.814 V9.0.0, Table A.2.1.1-2 (macro cell, 2 GHz) |
+//! | shadowing | log-normal, 8 dB standard deviation | TR 36.814, Table A.2.1.1-2 |
+//! | minimum distance | 10 m | lower end of the UMa validity range, 3GPP TR 38.901, Table 7.4.1-1 |
+//! | uplink transmit power | 23 dBm (0.2 W) | UE power class 3; TR 36.814, Table A.2.1.1-2 |
+//! | downlink transmit power | 46 dBm (40 W) | macro BS total power, 10 MHz carrier; TR 36.814, Table A.2.1.1-2 |
+//! | thermal noise | -174 dBm/Hz | `kT` at 290 K |
+//! | noise figure | 9 dB | UE receiver, TR 36.814, Table A.2.1.1-2 (used both ways) |
+//! | bandwidth | one resource block, [`GenParams::rb_bandwidth_hz`] | 12 subcarriers x 15 kHz = 180 kHz by default |
+//!
+//! The shadowing of a user-server link is drawn once and holds for both directions (large-scale
+//! fading is reciprocal). The SNR is per resource block with the whole transmit power in that
+//! block, the model of [`crate::problems::alloc`] (rate `n B_rb log2(1 + SNR)`); this is
+//! optimistic: spreading the power over `n` blocks would lower the per-block SNR by `10 log10 n`
+//! dB, and the BS receiver's noise figure is 5 dB in TR 36.814, so the uplink is 4 dB
+//! pessimistic on that account. SNRs are rounded to 0.01 dB. No interference is modelled.
+//!
+//! **Deadlines** (optional): a user's deadline is [`GenParams::deadline_factor`] times its best
+//! latency when its home server's resource blocks and compute are split equally among the users
+//! that call it home, rounded up to four significant digits.
+
+use std::f64::consts::PI;
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use statrs::distribution::Normal;
+
+use super::{AllocObjective, AllocProblem};
+use crate::costs::device::DeviceCatalog;
+use crate::error::{Error, Result};
+use crate::instance::alloc::{AllocInstanceFile, ServerSpec, SnrSpec, Sources, UserSpec};
+use crate::instance::split::WorkloadSpec;
+
+/// Path loss at 1 km, dB (TR 36.814 macro cell).
+pub const PATH_LOSS_1KM_DB: f64 = 128.1;
+/// Path loss slope, dB per decade of distance (TR 36.814 macro cell).
+pub const PATH_LOSS_SLOPE_DB: f64 = 37.6;
+/// Shadowing standard deviation, dB (TR 36.814 macro cell).
+pub const SHADOWING_STD_DB: f64 = 8.0;
+/// Distances are clamped to at least this, m (TR 38.901 UMa validity range).
+pub const MIN_DISTANCE_M: f64 = 10.0;
+/// User transmit power, dBm (UE power class 3).
+pub const UPLINK_POWER_DBM: f64 = 23.0;
+/// Base-station transmit power, dBm (TR 36.814 macro BS).
+pub const DOWNLINK_POWER_DBM: f64 = 46.0;
+/// Thermal noise density at 290 K, dBm/Hz.
+pub const NOISE_DENSITY_DBM_HZ: f64 = -174.0;
+/// Receiver noise figure, dB (TR 36.814 UE).
+pub const NOISE_FIGURE_DB: f64 = 9.0;
+
+/// Parameters of [`generate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenParams {
+    /// Users K.
+    pub users: usize,
+    /// Servers M.
+    pub servers: usize,
+    /// Seed of the random generator.
+    pub seed: u64,
+    /// Resource blocks N of each server.
+    pub resource_blocks: usize,
+    /// Bandwidth of one resource block, Hz.
+    pub rb_bandwidth_hz: f64,
+    /// Radius of the disc of users around each server, m.
+    pub cell_radius_m: f64,
+    /// Distance between neighbouring servers on their line, m.
+    pub server_spacing_m: f64,
+    /// Round-trip time between a user and a server, s.
+    pub rtt_s: f64,
+    /// Model config names users draw from.
+    pub models: Vec<String>,
+    /// Weight dtypes users draw from.
+    pub dtypes: Vec<String>,
+    /// Devices (rows of devices.csv) users draw from.
+    pub user_devices: Vec<String>,
+    /// The servers' device.
+    pub server_device: String,
+    /// Probability that a user fine-tunes (LoRA) rather than runs inference.
+    pub finetune_fraction: f64,
+    /// Inference prompt tokens, inclusive range.
+    pub prompt_tokens: (usize, usize),
+    /// Inference generated tokens, inclusive range.
+    pub generate_tokens: (usize, usize),
+    /// Fine-tuning sequences per step, inclusive range.
+    pub batch_size: (usize, usize),
+    /// Fine-tuning tokens per sequence, inclusive range.
+    pub seq_len: (usize, usize),
+    /// Deadline as a multiple of the user's best latency under an equal split (`None`: no
+    /// deadlines).
+    pub deadline_factor: Option<f64>,
+    /// Objective.
+    pub objective: AllocObjective,
+    /// Instance name (default `alloc-<K>-users`, with `-<M>-servers` when M > 1).
+    pub name: Option<String>,
+}
+
+impl Default for GenParams {
+    fn default() -> Self {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        GenParams {
+            users: 10,
+            servers: 1,
+            seed: 0,
+            resource_blocks: 100,
+            rb_bandwidth_hz: 180e3,
+            cell_radius_m: 500.0,
+            server_spacing_m: 1000.0,
+            rtt_s: 0.010,
+            models: names(&[
+                "llama-3.2-1b",
+                "qwen2.5-0.5b",
+                "tinyllama-1.1b",
+                "gpt2-medium",
+            ]),
+            dtypes: names(&["q4", "fp16"]),
+            user_devices: names(&[
+                "phone-sd8gen3",
+                "rpi5",
+                "jetson-orin-nano-8gb",
+                "laptop-m2-pro",
+            ]),
+            server_device: "l4".into(),
+            finetune_fraction: 0.0,
+            prompt_tokens: (64, 512),
+            generate_tokens: (16, 128),
+            batch_size: (1, 8),
+            seq_len: (128, 512),
+            deadline_factor: None,
+            objective: AllocObjective::MinMax,
+            name: None,
+        }
+    }
+}
+
+fn objective_name(objective: AllocObjective) -> &'static str {
+    match objective {
+        AllocObjective::MinMax => "min-max",
+        AllocObjective::Sum => "sum",
+        AllocObjective::WeightedSum => "weighted-sum",
+    }
+}
+
+impl GenParams {
+    /// Checks every parameter; the error names the bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, message: String| {
+            Err(Error::Option {
+                field: field.into(),
+                message,
+            })
+        };
+        let positive = [
+            ("users", self.users as f64),
+            ("servers", self.servers as f64),
+            ("resource_blocks", self.resource_blocks as f64),
+            ("rb_bandwidth_hz", self.rb_bandwidth_hz),
+            ("cell_radius_m", self.cell_radius_m),
+            ("server_spacing_m", self.server_spacing_m),
+        ];
+        for (field, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return bad(field, format!("expected a positive number, got {value}"));
+            }
+        }
+        if !(self.rtt_s.is_finite() && self.rtt_s >= 0.0) {
+            return bad(
+                "rtt_s",
+                format!("expected a non-negative number, got {}", self.rtt_s),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.finetune_fraction) {
+            return bad(
+                "finetune_fraction",
+                format!("expected 0..=1, got {}", self.finetune_fraction),
+            );
+        }
+        if let Some(f) = self.deadline_factor {
+            if !(f.is_finite() && f > 0.0) {
+                return bad(
+                    "deadline_factor",
+                    format!("expected a positive number, got {f}"),
+                );
+            }
+        }
+        for (field, list) in [
+            ("models", &self.models),
+            ("dtypes", &self.dtypes),
+            ("user_devices", &self.user_devices),
+        ] {
+            if list.is_empty() {
+                return bad(field, "expected at least one name".into());
+            }
+        }
+        let ranges = [
+            ("prompt_tokens", self.prompt_tokens, 1),
+            ("generate_tokens", self.generate_tokens, 0),
+            ("batch_size", self.batch_size, 1),
+            ("seq_len", self.seq_len, 1),
+        ];
+        for (field, (lo, hi), least) in ranges {
+            if lo < least || lo > hi {
+                return bad(
+                    field,
+                    format!("expected {least} <= low <= high, got {lo}..={hi}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The instance name.
+    pub fn instance_name(&self) -> String {
+        match (&self.name, self.servers) {
+            (Some(name), _) => name.clone(),
+            (None, 1) => format!("alloc-{}-users", self.users),
+            (None, m) => format!("alloc-{}-users-{m}-servers", self.users),
+        }
+    }
+
+    /// The parameters on one line (the comment heading a written instance).
+    pub fn summary(&self) -> String {
+        let deadline = self
+            .deadline_factor
+            .map_or("none".into(), |f| f.to_string());
+        format!(
+            "users={} servers={} seed={} resource_blocks={} rb_bandwidth_hz={} cell_radius_m={} \
+             server_spacing_m={} rtt_s={} server_device={} models={} dtypes={} user_devices={} \
+             finetune_fraction={} prompt_tokens={}..={} generate_tokens={}..={} batch_size={}..={} \
+             seq_len={}..={} deadline_factor={deadline} objective={}",
+            self.users,
+            self.servers,
+            self.seed,
+            self.resource_blocks,
+            self.rb_bandwidth_hz,
+            self.cell_radius_m,
+            self.server_spacing_m,
+            self.rtt_s,
+            self.server_device,
+            self.models.join(","),
+            self.dtypes.join(","),
+            self.user_devices.join(","),
+            self.finetune_fraction,
+            self.prompt_tokens.0,
+            self.prompt_tokens.1,
+            self.generate_tokens.0,
+            self.generate_tokens.1,
+            self.batch_size.0,
+            self.batch_size.1,
+            self.seq_len.0,
+            self.seq_len.1,
+            objective_name(self.objective),
+        )
+    }
+}
+
+/// Where a generated instance lives: its files name `../models` and `../devices.csv`, as the
+/// shipped instances in `instances/alloc/` do.
+const GENERATED: &str = "generated alloc instance";
+
+fn sources<'a>(catalog: &'a DeviceCatalog, models_dir: &'a Path) -> Sources<'a> {
+    Sources {
+        catalog,
+        devices_path: Path::new("the device catalog"),
+        models_dir,
+        profiles_dir: None,
+    }
+}
+
+/// Per-resource-block uplink and downlink SNR, dB, at `distance_m` with shadowing
+/// `shadowing_db`, over resource blocks of `rb_bandwidth_hz`.
+pub fn snr_db(distance_m: f64, shadowing_db: f64, rb_bandwidth_hz: f64) -> (f64, f64) {
+    let d_km = distance_m.max(MIN_DISTANCE_M) / 1000.0;
+    let path_loss = PATH_LOSS_1KM_DB + PATH_LOSS_SLOPE_DB * d_km.log10() + shadowing_db;
+    let noise = NOISE_DENSITY_DBM_HZ + 10.0 * rb_bandwidth_hz.log10() + NOISE_FIGURE_DB;
+    (
+        UPLINK_POWER_DBM - path_loss - noise,
+        DOWNLINK_POWER_DBM - path_loss - noise,
+    )
+}
+
+/// Rounds to `digits` decimals (dividing by a power of ten keeps the short decimal form).
+fn round_decimals(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+/// Rounds up to four significant digits.
+fn ceil_4_digits(value: f64) -> f64 {
+    let digits = 3 - value.log10().floor() as i32;
+    if digits >= 0 {
+        let scale = 10f64.powi(digits);
+        (value * scale).ceil() / scale
+    } else {
+        let scale = 10f64.powi(-digits);
+        (value / scale).ceil() * scale
+    }
+}
+
+/// Draws the instance file described by `params` (without deadlines).
+fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    let shadowing = Normal::new(0.0, SHADOWING_STD_DB).expect("a positive standard deviation");
+    let pick = |rng: &mut ChaCha8Rng, list: &[String]| list[rng.gen_range(0..list.len())].clone();
+    let range =
+        |rng: &mut ChaCha8Rng, (lo, hi): (usize, usize)| Some(rng.gen_range(lo..=hi) as i64);
+    let server_x = |m: usize| m as f64 * params.server_spacing_m;
+    let mut homes = Vec::with_capacity(params.users);
+    let users = (0..params.users)
+        .map(|k| {
+            let home = rng.gen_range(0..params.servers);
+            let radius = params.cell_radius_m * rng.gen::<f64>().sqrt();
+            let angle = 2.0 * PI * rng.gen::<f64>();
+            let (x, y) = (server_x(home) + radius * angle.cos(), radius * angle.sin());
+            let model = pick(&mut rng, &params.models);
+            let dtype = pick(&mut rng, &params.dtypes);
+            let device = pick(&mut rng, &params.user_devices);
+            let workload = if rng.gen::<f64>() < params.finetune_fraction {
+                WorkloadSpec {
+                    mode: "finetune".into(),
+                    batch_size: range(&mut rng, params.batch_size),
+                    seq_len: range(&mut rng, params.seq_len),
+                    steps: Some(1),
+                    method: Some("lora".into()),
+                    ..WorkloadSpec::default()
+                }
+            } else {
+                WorkloadSpec {
+                    mode: "inference".into(),
+                    prompt_tokens: range(&mut rng, params.prompt_tokens),
+                    generate_tokens: range(&mut rng, params.generate_tokens),
+                    ..WorkloadSpec::default()
+                }
+            };
+            let (up, down): (Vec<f64>, Vec<f64>) = (0..params.servers)
+                .map(|m| {
+                    let distance = (x - server_x(m)).hypot(y);
+                    let shadow = rng.sample(shadowing);
+                    let (up, down) = snr_db(distance, shadow, params.rb_bandwidth_hz);
+                    (round_decimals(up, 2), round_decimals(down, 2))
+                })
+                .unzip();
+            let snr = |list: Vec<f64>| match list.as_slice() {
+                [one] => SnrSpec::All(*one),
+                _ => SnrSpec::PerServer(list),
+            };
+            let weight = (params.objective == AllocObjective::WeightedSum)
+                .then(|| rng.gen_range(1..=3) as f64);
+            homes.push(home);
+            UserSpec {
+                name: Some(format!("u{k}")),
+                device,
+                memory_bytes: None,
+                model,
+                dtype: Some(dtype),
+                workload,
+                snr_db: snr(up),
+                downlink_snr_db: Some(snr(down)),
+                deadline_s: None,
+                weight,
+                embed_on_device: false,
+                min_device_layers: None,
+                max_device_layers: None,
+                tx_power_w: None,
+                rx_power_w: None,
+            }
+        })
+        .collect();
+    let servers = (0..params.servers)
+        .map(|m| ServerSpec {
+            name: Some(format!("bs-{m}")),
+            device: params.server_device.clone(),
+            memory_bytes: None,
+            resource_blocks: params.resource_blocks as i64,
+            rb_bandwidth_hz: params.rb_bandwidth_hz,
+            rtt_s: params.rtt_s,
+        })
+        .collect();
+    let file = AllocInstanceFile {
+        problem: "alloc".into(),
+        name: Some(params.instance_name()),
+        description: Some(format!(
+            "{} users uniform in discs of {} m around {} {} server(s) {} m apart ({} resource \
+             blocks of {} Hz each), 3GPP TR 36.814 macro-cell channel; seed {}",
+            params.users,
+            params.cell_radius_m,
+            params.servers,
+            params.server_device,
+            params.server_spacing_m,
+            params.resource_blocks,
+            params.rb_bandwidth_hz,
+            params.seed
+        )),
+        models_dir: Some("../models".into()),
+        devices: Some("../devices.csv".into()),
+        profiles_dir: None,
+        objective: Some(objective_name(params.objective).into()),
+        servers,
+        users,
+    };
+    (file, homes)
+}
+
+/// The instance file described by `params`, checked against `catalog` and the model configs in
+/// `models_dir`.
+pub fn generate_spec(
+    params: &GenParams,
+    catalog: &DeviceCatalog,
+    models_dir: &Path,
+) -> Result<AllocInstanceFile> {
+    params.validate()?;
+    let (mut file, homes) = draw(params);
+    // Loading checks every name; the deadlines need the priced options.
+    let problem = file.build(Path::new(GENERATED), sources(catalog, models_dir))?;
+    if let Some(factor) = params.deadline_factor {
+        let mut at_home = vec![0usize; params.servers];
+        for &m in &homes {
+            at_home[m] += 1;
+        }
+        let options = problem.options();
+        for (k, user) in file.users.iter_mut().enumerate() {
+            let best = options.options[k]
+                .iter()
+                .map(|o| match o.server {
+                    None => o.latency(1.0, 1.0),
+                    Some(m) => {
+                        let users = at_home[m].max(1) as f64;
+                        o.latency(
+                            problem.servers[m].resource_blocks as f64 / users,
+                            1.0 / users,
+                        )
+                    }
+                })
+                .fold(f64::INFINITY, f64::min);
+            if best.is_finite() && best > 0.0 {
+                user.deadline_s = Some(ceil_4_digits(factor * best));
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// The instance described by `params`: [`generate_spec`] loaded with the roofline model (profiled
+/// tables are applied only when a written instance is loaded from disk).
+pub fn generate(
+    params: &GenParams,
+    catalog: &DeviceCatalog,
+    models_dir: &Path,
+) -> Result<AllocProblem> {
+    generate_spec(params, catalog, models_dir)?
+        .build(Path::new(GENERATED), sources(catalog, models_dir))
+}
+
+/// `file` as TOML, headed by a comment line with `params`.
+pub fn write_instance(params: &GenParams, file: &AllocInstanceFile) -> String {
+    format!(
+        "# generated by edgeplan::problems::alloc::generate: {}\n{}",
+        params.summary(),
+        file.to_toml()
+    )
+}
