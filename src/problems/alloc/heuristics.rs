@@ -16,7 +16,7 @@
 //! **Baselines.** Equal split (best option per user under equal resources, resources split
 //! equally), all on the device, all on the server (the lowest allowed cut), and a fixed cut.
 
-use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserPlan};
+use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserOption, UserPlan};
 
 /// Bisection steps of [`divide`] (the bracket shrinks by 2^-60).
 const BISECTION_STEPS: usize = 60;
@@ -164,6 +164,44 @@ fn weight_of(problem: &AllocProblem, k: usize) -> f64 {
     problem.users[k].weight
 }
 
+/// Divides `total` of server `s`'s resource among the users the options put there, with the
+/// claim each makes, and writes their amounts into `out` (other users are left untouched).
+fn divide_on_server(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    s: usize,
+    total: f64,
+    out: &mut [f64],
+    claim: impl Fn(usize, &UserOption) -> Claim,
+) -> Option<()> {
+    let idle = Claim {
+        demand: 0.0,
+        rest: 0.0,
+        limit: f64::INFINITY,
+        weight: 0.0,
+    };
+    let claims: Vec<Claim> = choice
+        .iter()
+        .enumerate()
+        .map(|(k, &o)| {
+            let opt = &opts.options[k][o];
+            if opt.server == Some(s) {
+                claim(k, opt)
+            } else {
+                idle
+            }
+        })
+        .collect();
+    let part = divide(&claims, total, problem.objective)?;
+    for (k, &o) in choice.iter().enumerate() {
+        if opts.options[k][o].server == Some(s) {
+            out[k] = part[k];
+        }
+    }
+    Some(())
+}
+
 /// The optimal compute shares for fixed options and integer blocks (exact: the problem in the
 /// shares alone is [`divide`]), or `None` when deadlines cannot be met.
 pub fn optimal_shares(
@@ -175,38 +213,19 @@ pub fn optimal_shares(
     let users = problem.users.len();
     let mut share = vec![0.0; users];
     for s in 0..problem.servers.len() {
-        let claims: Vec<Claim> = (0..users)
-            .map(|k| {
-                let o = &opts.options[k][choice[k]];
-                if o.server != Some(s) {
-                    return Claim {
-                        demand: 0.0,
-                        rest: 0.0,
-                        limit: f64::INFINITY,
-                        weight: 0.0,
-                    };
-                }
-                let rest = o.device_s
-                    + o.fixed_s
-                    + if o.airtime_rb_s > 0.0 {
-                        o.airtime_rb_s / blocks[k] as f64
-                    } else {
-                        0.0
-                    };
-                Claim {
-                    demand: o.server_s,
-                    rest,
-                    limit: problem.users[k].deadline_s.unwrap_or(f64::INFINITY),
-                    weight: weight_of(problem, k),
-                }
-            })
-            .collect();
-        let part = divide(&claims, 1.0, problem.objective)?;
-        for k in 0..users {
-            if opts.options[k][choice[k]].server == Some(s) {
-                share[k] = part[k];
+        divide_on_server(problem, opts, choice, s, 1.0, &mut share, |k, o| {
+            let air = if o.airtime_rb_s > 0.0 {
+                o.airtime_rb_s / blocks[k] as f64
+            } else {
+                0.0
+            };
+            Claim {
+                demand: o.server_s,
+                rest: o.device_s + o.fixed_s + air,
+                limit: problem.users[k].deadline_s.unwrap_or(f64::INFINITY),
+                weight: weight_of(problem, k),
             }
-        }
+        })?;
     }
     let latency_s: Vec<f64> = (0..users)
         .map(|k| opts.options[k][choice[k]].latency(blocks[k] as f64, share[k]))
@@ -261,71 +280,34 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
     for _ in 0..BCD_ROUNDS {
         // Shares given blocks.
         for s in 0..servers {
-            let claims: Vec<Claim> = (0..users)
-                .map(|k| {
-                    let o = option(k);
-                    if o.server != Some(s) {
-                        return Claim {
-                            demand: 0.0,
-                            rest: 0.0,
-                            limit: f64::INFINITY,
-                            weight: 0.0,
-                        };
-                    }
-                    let air = if o.airtime_rb_s > 0.0 {
-                        o.airtime_rb_s / blocks_c[k]
-                    } else {
-                        0.0
-                    };
-                    Claim {
-                        demand: o.server_s,
-                        rest: o.device_s + o.fixed_s + air,
-                        limit: f64::INFINITY,
-                        weight: weight_of(problem, k),
-                    }
-                })
-                .collect();
-            let part = divide(&claims, 1.0, problem.objective)?;
-            for k in 0..users {
-                if option(k).server == Some(s) {
-                    share[k] = part[k];
+            divide_on_server(problem, opts, choice, s, 1.0, &mut share, |k, o| {
+                let air = if o.airtime_rb_s > 0.0 {
+                    o.airtime_rb_s / blocks_c[k]
+                } else {
+                    0.0
+                };
+                Claim {
+                    demand: o.server_s,
+                    rest: o.device_s + o.fixed_s + air,
+                    limit: f64::INFINITY,
+                    weight: weight_of(problem, k),
                 }
-            }
+            })?;
             // Blocks given shares.
-            let claims: Vec<Claim> = (0..users)
-                .map(|k| {
-                    let o = option(k);
-                    if o.server != Some(s) {
-                        return Claim {
-                            demand: 0.0,
-                            rest: 0.0,
-                            limit: f64::INFINITY,
-                            weight: 0.0,
-                        };
-                    }
-                    let comp = if o.server_s > 0.0 {
-                        o.server_s / share[k]
-                    } else {
-                        0.0
-                    };
-                    Claim {
-                        demand: o.airtime_rb_s,
-                        rest: o.device_s + o.fixed_s + comp,
-                        limit: f64::INFINITY,
-                        weight: weight_of(problem, k),
-                    }
-                })
-                .collect();
-            let part = divide(
-                &claims,
-                problem.servers[s].resource_blocks as f64,
-                problem.objective,
-            )?;
-            for k in 0..users {
-                if option(k).server == Some(s) {
-                    blocks_c[k] = part[k];
+            let total = problem.servers[s].resource_blocks as f64;
+            divide_on_server(problem, opts, choice, s, total, &mut blocks_c, |k, o| {
+                let comp = if o.server_s > 0.0 {
+                    o.server_s / share[k]
+                } else {
+                    0.0
+                };
+                Claim {
+                    demand: o.airtime_rb_s,
+                    rest: o.device_s + o.fixed_s + comp,
+                    limit: f64::INFINITY,
+                    weight: weight_of(problem, k),
                 }
-            }
+            })?;
         }
         let latencies: Vec<f64> = (0..users)
             .map(|k| option(k).latency(blocks_c[k], share[k]))
@@ -410,7 +392,7 @@ fn equal_split_choice(problem: &AllocProblem, opts: &Options) -> Vec<usize> {
                 .iter()
                 .enumerate()
                 .min_by(|a, b| {
-                    let l = |o: &super::UserOption| match o.server {
+                    let l = |o: &UserOption| match o.server {
                         Some(s) => o.latency(
                             (problem.servers[s].resource_blocks as f64 / users).max(1.0),
                             1.0 / users,
@@ -510,7 +492,7 @@ pub fn local_search(
 }
 
 /// For every user, the first option satisfying `pred` (None when a user has none).
-fn fixed_choice(opts: &Options, pred: impl Fn(&super::UserOption) -> bool) -> Option<Vec<usize>> {
+fn fixed_choice(opts: &Options, pred: impl Fn(&UserOption) -> bool) -> Option<Vec<usize>> {
     opts.options
         .iter()
         .map(|options| options.iter().position(&pred))
