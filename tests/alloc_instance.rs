@@ -231,21 +231,31 @@ fn generated_instance_round_trips_through_toml_and_json() {
     assert_eq!(parsed, spec);
 }
 
-/// The channel of the generator: 23 dBm (uplink) and 46 dBm (downlink) against the TR 36.814
-/// macro-cell path loss and -174 dBm/Hz + 9 dB of noise in one 180 kHz block. At 1 km without
-/// shadowing the path loss is 128.1 dB and the noise -112.447 dB, so the uplink SNR is
-/// 23 - 128.1 + 112.447 = 7.347 dB and the downlink 23 dB more.
+/// The channel of the generator: 23 dBm (uplink, in one block here) and 46 dBm over 100 blocks
+/// (downlink) against the TR 36.814 macro-cell path loss and -174 dBm/Hz of thermal noise in one
+/// 180 kHz block (-121.447 dBm) plus the receiver's noise figure (5 dB at the BS, 9 dB at the UE).
+/// At 1 km without shadowing the path loss is 128.1 dB, so the uplink SNR is
+/// 23 - 128.1 + 121.447 - 5 = 11.347 dB and the downlink 26 - 128.1 + 121.447 - 9 = 10.347 dB.
 #[test]
 fn channel_at_one_kilometre() {
     use edgeplan::problems::alloc::generate::snr_db;
-    let (up, down) = snr_db(1000.0, 0.0, 180e3);
-    let noise = -174.0 + 10.0 * 180e3f64.log10() + 9.0;
-    assert!((up - (23.0 - 128.1 - noise)).abs() < 1e-12);
-    assert!((up - 7.347).abs() < 1e-3, "{up}");
-    assert!((down - up - 23.0).abs() < 1e-12);
+    let (up, down) = snr_db(1000.0, 0.0, 180e3, 1.0, 100.0);
+    let noise = -174.0 + 10.0 * 180e3f64.log10();
+    assert!((up - (23.0 - 128.1 - noise - 5.0)).abs() < 1e-12);
+    assert!((up - 11.347).abs() < 1e-3, "{up}");
+    // 46 dBm over 100 blocks is 26 dBm per block, and the UE's noise figure is 4 dB worse.
+    assert!((down - up - 3.0 + 4.0).abs() < 1e-12, "{down}");
+    // Spreading the uplink over 10 blocks costs 10 dB per block.
+    assert!((snr_db(1000.0, 0.0, 180e3, 10.0, 100.0).0 - up + 10.0).abs() < 1e-12);
     // Closer than 10 m counts as 10 m; 8 dB more shadowing is 8 dB less SNR.
-    assert_eq!(snr_db(1.0, 0.0, 180e3), snr_db(10.0, 0.0, 180e3));
-    assert!((snr_db(200.0, 8.0, 180e3).0 - snr_db(200.0, 0.0, 180e3).0 + 8.0).abs() < 1e-12);
+    let at = |d: f64, x: f64| snr_db(d, x, 180e3, 1.0, 100.0);
+    assert_eq!(at(1.0, 0.0), at(10.0, 0.0));
+    assert!((at(800.0, 8.0).0 - at(800.0, 0.0).0 + 8.0).abs() < 1e-12);
+    // Near the base station the SNR is capped where Shannon reaches 7.4063 bit/s/Hz.
+    let cap = edgeplan::problems::alloc::generate::max_snr_db();
+    assert!((cap - 22.27).abs() < 5e-3, "{cap}");
+    assert_eq!(at(20.0, 0.0), (cap, cap));
+    assert!(((1.0 + snr_linear(cap)).log2() - 7.4063).abs() < 1e-9);
     assert!((snr_linear(10.0) - 10.0).abs() < 1e-12);
 }
 

@@ -423,3 +423,266 @@ fn json_instance_gives_the_same_plan() {
     assert_eq!(a["plan"], b["plan"]);
     assert_eq!(a["stats"]["objective"], b["stats"]["objective"]);
 }
+
+fn alloc_shipped() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/alloc"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Solves with `args`, checks the exit code, and returns the JSON report.
+fn solve_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["solve"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = edgeplan(&all);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let feasible = report["stats"]["primal_status"] == "feasible";
+    assert_eq!(
+        out.status.code(),
+        Some(if feasible { 0 } else { 1 }),
+        "{args:?}"
+    );
+    report
+}
+
+/// Every shipped alloc instance gets a feasible plan from the local search, and the plan saved
+/// from `solve --json` evaluates to the same objective with every constraint met.
+#[test]
+fn every_shipped_alloc_instance_solves_and_its_plan_evaluates() {
+    let files = alloc_shipped();
+    assert!(files.len() >= 7);
+    let dir = tempfile::tempdir().unwrap();
+    for f in &files {
+        let path = f.to_str().unwrap();
+        let report = solve_json(&[path, "--solver", "local-search"]);
+        assert_eq!(report["stats"]["primal_status"], "feasible", "{path}");
+        let objective = report["stats"]["objective"].as_f64().unwrap();
+        let saved = dir.path().join("plan.json");
+        std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
+        let out = edgeplan(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{path}");
+        let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let again = ev["objective"].as_f64().unwrap();
+        assert!(
+            (again - objective).abs() <= 1e-6 * objective,
+            "{path}: {again} vs {objective}"
+        );
+        assert_eq!(ev["violations"].as_array().unwrap().len(), 0, "{path}");
+    }
+}
+
+/// The exact solve on the small shipped instances: optimal, never worse than the heuristics,
+/// and the text report has a row per user and the summary.
+#[test]
+fn alloc_exact_solve_prints_the_per_user_table() {
+    for name in ["alloc-5-users", "alloc-10-users"] {
+        let path = format!("instances/alloc/{name}.toml");
+        let exact = solve_json(&[&path]);
+        assert_eq!(exact["stats"]["termination"], "optimal", "{name}");
+        let best = exact["stats"]["objective"].as_f64().unwrap();
+        let bound = exact["stats"]["bound"].as_f64().unwrap();
+        assert!(
+            bound <= best * (1.0 + 1e-9),
+            "{name}: bound {bound} > {best}"
+        );
+        for solver in [
+            "local-search",
+            "equal-split",
+            "fixed-cut",
+            "all-edge",
+            "all-device",
+        ] {
+            let r = solve_json(&[&path, "--solver", solver]);
+            if let Some(v) = r["stats"]["objective"].as_f64() {
+                assert!(v >= bound * (1.0 - 1e-9), "{name} {solver}: {v} < {bound}");
+            }
+        }
+        let out = edgeplan(&["solve", &path]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        for header in ["user", "on device", "blocks", "compute", "link", "latency"] {
+            assert!(text.contains(header), "{name}: no `{header}` in\n{text}");
+        }
+        let users = exact["plan"]["users"].as_array().unwrap().len();
+        for k in 0..users {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("u{k} "))),
+                "{name}: no row for u{k}\n{text}"
+            );
+        }
+        assert!(text.contains("server    bs-0"), "{text}");
+        assert!(text.contains("constraints  all satisfied"), "{text}");
+    }
+}
+
+#[test]
+fn alloc_evaluate_flags_violations_and_accepts_server_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = "instances/alloc/alloc-5-users.toml";
+    let report = solve_json(&[path, "--solver", "equal-split"]);
+    let mut plan = report["plan"].clone();
+    // Server by name is the same plan.
+    for u in plan["users"].as_array_mut().unwrap() {
+        if u["server"] == 0 {
+            u["server"] = "bs-0".into();
+        }
+    }
+    let file = dir.path().join("named.json");
+    std::fs::write(&file, plan.to_string()).unwrap();
+    let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Every offloading user asks for all the blocks: the server is overbooked.
+    let total = 25;
+    let mut over = plan.clone();
+    let mut offloading = 0;
+    for u in over["users"].as_array_mut().unwrap() {
+        if !u["server"].is_null() {
+            u["resource_blocks"] = total.into();
+            offloading += 1;
+        }
+    }
+    assert!(
+        offloading >= 2,
+        "the equal split offloads at least two users"
+    );
+    std::fs::write(&file, over.to_string()).unwrap();
+    let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("[servers[0].resource_blocks]") && text.contains("available"),
+        "{text}"
+    );
+}
+
+#[test]
+fn generate_alloc_writes_a_reproducible_instance_that_solves() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gen.toml");
+    let args = [
+        "generate",
+        "alloc",
+        "--users",
+        "6",
+        "--seed",
+        "7",
+        "--blocks",
+        "20",
+        "--objective",
+        "sum",
+        "--deadline-factor",
+        "3",
+        "--out",
+        file.to_str().unwrap(),
+    ];
+    let out = edgeplan(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = std::fs::read_to_string(&file).unwrap();
+    assert!(first.contains("seed=7") && first.contains("objective = \"sum\""));
+    assert_eq!(first.matches("[[users]]").count(), 6);
+    assert_eq!(first.matches("deadline_s").count(), 6);
+    // Same seed, same file; another seed, another file.
+    assert_eq!(edgeplan(&args).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), first);
+    let mut other = args;
+    other[5] = "8";
+    assert_eq!(edgeplan(&other).status.code(), Some(0));
+    assert_ne!(std::fs::read_to_string(&file).unwrap(), first);
+    // The written file finds the catalog from its own directory and solves to optimality.
+    let report = solve_json(&[file.to_str().unwrap()]);
+    assert_eq!(report["stats"]["termination"], "optimal");
+    // To standard output, with absolute catalog paths.
+    let out = edgeplan(&["generate", "alloc", "--users", "2"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("problem = \"alloc\""));
+}
+
+#[test]
+fn alloc_bad_inputs_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = "instances/alloc/alloc-5-users.toml";
+    expect_bad(&["generate", "alloc", "--users", "0"], "--users");
+    expect_bad(
+        &["generate", "alloc", "--models", "no-such-model"],
+        "no-such-model",
+    );
+    expect_bad(
+        &["generate", "alloc", "--objective", "fastest"],
+        "--objective",
+    );
+    expect_bad(
+        &["solve", path, "--solver", "enumerate"],
+        "the alloc problem supports",
+    );
+    expect_bad(&["solve", path, "--write-model", "x.lp"], "--write-model");
+    let plan = dir.path().join("plan.json");
+    let cases = [
+        (
+            r#"{"users": [{"server": "bs-9", "cut": 0}]}"#,
+            "users[0].server",
+        ),
+        (r#"{"users": [{"server": 0}]}"#, "users[0].cut"),
+        (
+            r#"{"users": [{"server": 0, "cut": 0, "compute_share": -1}]}"#,
+            "users[0].compute_share",
+        ),
+        (
+            r#"{"users": [{"server": null, "cut": 0}]}"#,
+            "the plan has 1 users, the instance 5",
+        ),
+        (r#"{"plan": null}"#, "holds no plan"),
+        (r#"{"users": 3"#, "invalid JSON"),
+    ];
+    for (text, expect) in cases {
+        std::fs::write(&plan, text).unwrap();
+        expect_bad(&["evaluate", path, plan.to_str().unwrap()], expect);
+    }
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    let broken = dir.path().join("broken.toml");
+    let edits = [
+        (
+            "resource_blocks = 25",
+            "resource_blocks = 0",
+            "servers[0].resource_blocks",
+        ),
+        ("device = \"rpi5\"", "device = \"rpi9\"", "rpi9"),
+        (
+            "objective = \"min-max\"",
+            "objective = \"fast\"",
+            "objective",
+        ),
+    ];
+    for (from, to, expect) in edits {
+        assert!(text.contains(from), "{from}");
+        let fixed = text
+            .replacen(from, to, 1)
+            .replace(
+                "../models",
+                &root().join("instances/models").display().to_string(),
+            )
+            .replace(
+                "../devices.csv",
+                &root().join("instances/devices.csv").display().to_string(),
+            );
+        std::fs::write(&broken, fixed).unwrap();
+        expect_bad(&["solve", broken.to_str().unwrap()], expect);
+    }
+}

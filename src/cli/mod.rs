@@ -1,7 +1,9 @@
 //! Argument parsing and exit codes: 0 success, 1 infeasible (or a plan that violates
 //! constraints), 2 bad input (file, field, CSV line or option), 3 solver or internal failure.
 
+mod alloc;
 mod costs;
+mod format;
 mod split;
 
 use std::path::PathBuf;
@@ -25,6 +27,17 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Write the per-layer cost table of a model, or validate the latency model.
     Costs(costs::CostsArgs),
+    /// Write a seeded random instance.
+    #[command(subcommand)]
+    Generate(Generate),
+}
+
+/// The problems `edgeplan generate` can draw.
+#[derive(Subcommand)]
+enum Generate {
+    /// Many users sharing edge servers: positions, 3GPP path loss and shadowing, models, devices,
+    /// workloads and optional deadlines.
+    Alloc(alloc::GenerateArgs),
 }
 
 /// Options of `edgeplan solve`.
@@ -32,8 +45,9 @@ enum Command {
 pub struct SolveArgs {
     /// Instance file (TOML or JSON).
     pub instance: PathBuf,
-    /// Solver preset: a name (highs, highs-1pct, enumerate, all-device, all-edge, all-cloud) or a
-    /// preset TOML file.
+    /// Solver preset: a name or a preset TOML file. Split: highs, highs-1pct, enumerate,
+    /// all-device, all-edge, all-cloud. Alloc: highs, highs-1pct, local-search, equal-split,
+    /// all-device, all-edge, fixed-cut.
     #[arg(long, default_value = "highs")]
     pub solver: String,
     /// Print the report as JSON.
@@ -61,8 +75,9 @@ pub struct SolveArgs {
 pub struct EvaluateArgs {
     /// Instance file.
     pub instance: PathBuf,
-    /// Plan JSON: `{"assignment": ["device", ...]}`, `{"cuts": [c1, c2]}`, or the JSON output of
-    /// `edgeplan solve --json`.
+    /// Plan JSON: the JSON output of `edgeplan solve --json`, or for a split instance
+    /// `{"assignment": ["device", ...]}` or `{"cuts": [c1, c2]}`, for an alloc instance
+    /// `{"users": [{"server": 0, "cut": 3, "resource_blocks": 5, "compute_share": 0.2}, ...]}`.
     pub plan: PathBuf,
     /// Print the evaluation as JSON.
     #[arg(long)]
@@ -83,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Solve(args) => solve(&args),
         Command::Evaluate(args) => evaluate(&args),
         Command::Costs(args) => costs::run(&args),
+        Command::Generate(Generate::Alloc(args)) => alloc::generate(&args),
     };
     match result {
         Ok(code) => code,
@@ -116,12 +132,8 @@ fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
     preset.validate(std::path::Path::new("command line"))?;
     match kind.as_str() {
         "split" => split::solve(args, &preset),
-        other => Err(edgeplan::Error::field(
-            &args.instance,
-            "problem",
-            format!("unknown problem \"{other}\"; supported: split"),
-        )
-        .into()),
+        "alloc" => alloc::solve(args, &preset),
+        other => Err(unknown_problem(&args.instance, other).into()),
     }
 }
 
@@ -129,11 +141,15 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     let kind = edgeplan::instance::problem_kind(&args.instance)?;
     match kind.as_str() {
         "split" => split::evaluate(args),
-        other => Err(edgeplan::Error::field(
-            &args.instance,
-            "problem",
-            format!("unknown problem \"{other}\"; supported: split"),
-        )
-        .into()),
+        "alloc" => alloc::evaluate(args),
+        other => Err(unknown_problem(&args.instance, other).into()),
     }
+}
+
+fn unknown_problem(path: &std::path::Path, name: &str) -> edgeplan::Error {
+    edgeplan::Error::field(
+        path,
+        "problem",
+        format!("unknown problem \"{name}\"; supported: split, alloc"),
+    )
 }

@@ -10,6 +10,7 @@ use edgeplan::problems::split::{SplitPlan, SplitProblem, Tier};
 use edgeplan::solve::{PrimalStatus, SolverPreset};
 use edgeplan::Error;
 
+use super::format::{bytes, num, percent, secs};
 use super::{EvaluateArgs, SolveArgs};
 
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
@@ -119,30 +120,6 @@ fn read_plan(path: &Path, layers: usize) -> edgeplan::Result<SplitPlan> {
     ))
 }
 
-fn secs(s: f64) -> String {
-    if s == 0.0 {
-        "0 s".into()
-    } else if s < 1e-3 {
-        format!("{:.1} us", s * 1e6)
-    } else if s < 1.0 {
-        format!("{:.2} ms", s * 1e3)
-    } else {
-        format!("{s:.3} s")
-    }
-}
-
-fn bytes(b: f64) -> String {
-    if b >= 1e9 {
-        format!("{:.2} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.2} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} kB", b / 1e3)
-    } else {
-        format!("{b:.0} B")
-    }
-}
-
 fn layer_name(l: usize, n: usize) -> String {
     if l == 0 {
         "embed".into()
@@ -173,7 +150,6 @@ fn render_report(problem: &SplitProblem, r: &SplitReport) -> String {
         edgeplan::problems::split::Objective::Energy => "device energy, J",
         edgeplan::problems::split::Objective::Weighted { .. } => "weighted",
     };
-    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
     let _ = writeln!(
         out,
         "status    {} / plan {}   objective {} ({objective_name})   bound {}   gap {}",
@@ -181,7 +157,7 @@ fn render_report(problem: &SplitProblem, r: &SplitReport) -> String {
         s.primal_status,
         num(s.objective),
         num(s.bound),
-        s.gap.map_or("-".into(), |g| format!("{:.4}%", 100.0 * g)),
+        percent(s.gap),
     );
     let _ = writeln!(
         out,

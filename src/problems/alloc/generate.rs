@@ -13,13 +13,25 @@
 //! [`GenParams::finetune_fraction`] (LoRA, default rank and targets, one step) and otherwise runs
 //! inference, with token counts uniform in the given ranges.
 //!
-//! **Channel**, per user and server, at distance `d` (clamped to at least 10 m):
+//! **Channel**, per user and server, at distance `d` (clamped to at least 10 m), per resource
+//! block of bandwidth `B_rb`:
 //!
 //! ```text
-//! PL(d)   = 128.1 + 37.6 log10(d / 1 km) + X,   X ~ N(0, 8 dB)
-//! N       = -174 dBm/Hz + 10 log10(B_rb) + 9 dB
-//! SNR_up  = 23 dBm - PL - N,   SNR_down = 46 dBm - PL - N          (dB, per resource block)
+//! PL(d)     = 128.1 + 37.6 log10(d / 1 km) + X,     X ~ N(0, 8 dB)
+//! N(NF)     = -174 dBm/Hz + 10 log10(B_rb) + NF
+//! SNR_up    = min(23 dBm - 10 log10(n_ref) - PL - N(5 dB), SNR_max)
+//! SNR_down  = min(46 dBm - 10 log10(N_m)   - PL - N(9 dB), SNR_max)
+//! SNR_max   = 10 log10(2^7.4063 - 1) = 22.27 dB
 //! ```
+//!
+//! The allocation model prices a link at `n B_rb log2(1 + SNR)` with a per-block SNR that does
+//! not depend on `n`, so the generator fixes the power per block: the base station spreads its
+//! 46 dBm over all `N_m` blocks of its carrier, and a user spreads its 23 dBm over
+//! `n_ref = max(1, N_m / K_m)` blocks, its equal share of server `m` among the `K_m` users that
+//! call `m` home. A user granted more than `n_ref` blocks is thus slightly optimistic (a real UE
+//! would run out of power), one granted fewer slightly pessimistic. The SNR is capped where the
+//! Shannon rate reaches the highest spectral efficiency of 5G NR, 7.4063 bit/s/Hz (256-QAM,
+//! code rate 948/1024), so that users next to the base station do not get unphysical rates.
 //!
 //! | constant | value | source |
 //! |---|---|---|
@@ -29,15 +41,13 @@
 //! | uplink transmit power | 23 dBm (0.2 W) | UE power class 3; TR 36.814, Table A.2.1.1-2 |
 //! | downlink transmit power | 46 dBm (40 W) | macro BS total power, 10 MHz carrier; TR 36.814, Table A.2.1.1-2 |
 //! | thermal noise | -174 dBm/Hz | `kT` at 290 K |
-//! | noise figure | 9 dB | UE receiver, TR 36.814, Table A.2.1.1-2 (used both ways) |
+//! | noise figure | 5 dB at the BS (uplink), 9 dB at the UE (downlink) | TR 36.814, Table A.2.1.1-2 |
+//! | highest spectral efficiency | 7.4063 bit/s/Hz | 3GPP TS 38.214, Table 5.1.3.1-2 (MCS 27) |
 //! | bandwidth | one resource block, [`GenParams::rb_bandwidth_hz`] | 12 subcarriers x 15 kHz = 180 kHz by default |
 //!
 //! The shadowing of a user-server link is drawn once and holds for both directions (large-scale
-//! fading is reciprocal). The SNR is per resource block with the whole transmit power in that
-//! block, the model of [`crate::problems::alloc`] (rate `n B_rb log2(1 + SNR)`); this is
-//! optimistic: spreading the power over `n` blocks would lower the per-block SNR by `10 log10 n`
-//! dB, and the BS receiver's noise figure is 5 dB in TR 36.814, so the uplink is 4 dB
-//! pessimistic on that account. SNRs are rounded to 0.01 dB. No interference is modelled.
+//! fading is reciprocal). SNRs are rounded to 0.01 dB. No interference and no fast fading are
+//! modelled: the SNR is a long-term average.
 //!
 //! **Deadlines** (optional): a user's deadline is [`GenParams::deadline_factor`] times its best
 //! latency when its home server's resource blocks and compute are split equally among the users
@@ -70,8 +80,18 @@ pub const UPLINK_POWER_DBM: f64 = 23.0;
 pub const DOWNLINK_POWER_DBM: f64 = 46.0;
 /// Thermal noise density at 290 K, dBm/Hz.
 pub const NOISE_DENSITY_DBM_HZ: f64 = -174.0;
-/// Receiver noise figure, dB (TR 36.814 UE).
-pub const NOISE_FIGURE_DB: f64 = 9.0;
+/// UE receiver noise figure (downlink), dB (TR 36.814).
+pub const UE_NOISE_FIGURE_DB: f64 = 9.0;
+/// Base-station receiver noise figure (uplink), dB (TR 36.814).
+pub const BS_NOISE_FIGURE_DB: f64 = 5.0;
+/// Highest spectral efficiency of 5G NR, bit/s/Hz (TS 38.214 Table 5.1.3.1-2, MCS 27).
+pub const MAX_SPECTRAL_EFFICIENCY: f64 = 7.4063;
+
+/// The SNR cap, dB: where the Shannon rate `log2(1 + SNR)` reaches
+/// [`MAX_SPECTRAL_EFFICIENCY`].
+pub fn max_snr_db() -> f64 {
+    10.0 * (2f64.powf(MAX_SPECTRAL_EFFICIENCY) - 1.0).log10()
+}
 
 /// Parameters of [`generate`].
 #[derive(Debug, Clone, PartialEq)]
@@ -292,14 +312,26 @@ fn sources<'a>(catalog: &'a DeviceCatalog, models_dir: &'a Path) -> Sources<'a> 
 }
 
 /// Per-resource-block uplink and downlink SNR, dB, at `distance_m` with shadowing
-/// `shadowing_db`, over resource blocks of `rb_bandwidth_hz`.
-pub fn snr_db(distance_m: f64, shadowing_db: f64, rb_bandwidth_hz: f64) -> (f64, f64) {
+/// `shadowing_db`, over resource blocks of `rb_bandwidth_hz`, when the user spreads its power
+/// over `uplink_blocks` blocks and the base station over `downlink_blocks`; both capped at
+/// [`max_snr_db`].
+pub fn snr_db(
+    distance_m: f64,
+    shadowing_db: f64,
+    rb_bandwidth_hz: f64,
+    uplink_blocks: f64,
+    downlink_blocks: f64,
+) -> (f64, f64) {
     let d_km = distance_m.max(MIN_DISTANCE_M) / 1000.0;
     let path_loss = PATH_LOSS_1KM_DB + PATH_LOSS_SLOPE_DB * d_km.log10() + shadowing_db;
-    let noise = NOISE_DENSITY_DBM_HZ + 10.0 * rb_bandwidth_hz.log10() + NOISE_FIGURE_DB;
+    let noise = NOISE_DENSITY_DBM_HZ + 10.0 * rb_bandwidth_hz.log10();
+    let spread = |blocks: f64| 10.0 * blocks.max(1.0).log10();
+    let cap = max_snr_db();
     (
-        UPLINK_POWER_DBM - path_loss - noise,
-        DOWNLINK_POWER_DBM - path_loss - noise,
+        (UPLINK_POWER_DBM - spread(uplink_blocks) - path_loss - noise - BS_NOISE_FIGURE_DB)
+            .min(cap),
+        (DOWNLINK_POWER_DBM - spread(downlink_blocks) - path_loss - noise - UE_NOISE_FIGURE_DB)
+            .min(cap),
     )
 }
 
@@ -330,7 +362,8 @@ fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
         |rng: &mut ChaCha8Rng, (lo, hi): (usize, usize)| Some(rng.gen_range(lo..=hi) as i64);
     let server_x = |m: usize| m as f64 * params.server_spacing_m;
     let mut homes = Vec::with_capacity(params.users);
-    let users = (0..params.users)
+    let mut channels = Vec::with_capacity(params.users);
+    let mut users: Vec<UserSpec> = (0..params.users)
         .map(|k| {
             let home = rng.gen_range(0..params.servers);
             let radius = params.cell_radius_m * rng.gen::<f64>().sqrt();
@@ -356,21 +389,13 @@ fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
                     ..WorkloadSpec::default()
                 }
             };
-            let (up, down): (Vec<f64>, Vec<f64>) = (0..params.servers)
-                .map(|m| {
-                    let distance = (x - server_x(m)).hypot(y);
-                    let shadow = rng.sample(shadowing);
-                    let (up, down) = snr_db(distance, shadow, params.rb_bandwidth_hz);
-                    (round_decimals(up, 2), round_decimals(down, 2))
-                })
-                .unzip();
-            let snr = |list: Vec<f64>| match list.as_slice() {
-                [one] => SnrSpec::All(*one),
-                _ => SnrSpec::PerServer(list),
-            };
+            let channel: Vec<(f64, f64)> = (0..params.servers)
+                .map(|m| ((x - server_x(m)).hypot(y), rng.sample(shadowing)))
+                .collect();
             let weight = (params.objective == AllocObjective::WeightedSum)
                 .then(|| rng.gen_range(1..=3) as f64);
             homes.push(home);
+            channels.push(channel);
             UserSpec {
                 name: Some(format!("u{k}")),
                 device,
@@ -378,8 +403,8 @@ fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
                 model,
                 dtype: Some(dtype),
                 workload,
-                snr_db: snr(up),
-                downlink_snr_db: Some(snr(down)),
+                snr_db: SnrSpec::All(0.0),
+                downlink_snr_db: None,
                 deadline_s: None,
                 weight,
                 embed_on_device: false,
@@ -390,6 +415,29 @@ fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
             }
         })
         .collect();
+    // The SNRs need every user's home: the uplink power is spread over the equal share.
+    let mut at_home = vec![0usize; params.servers];
+    for &m in &homes {
+        at_home[m] += 1;
+    }
+    let blocks = params.resource_blocks as f64;
+    for (user, channel) in users.iter_mut().zip(&channels) {
+        let (up, down): (Vec<f64>, Vec<f64>) = channel
+            .iter()
+            .enumerate()
+            .map(|(m, &(distance, shadow))| {
+                let share = blocks / at_home[m].max(1) as f64;
+                let (up, down) = snr_db(distance, shadow, params.rb_bandwidth_hz, share, blocks);
+                (round_decimals(up, 2), round_decimals(down, 2))
+            })
+            .unzip();
+        let snr = |list: Vec<f64>| match list.as_slice() {
+            [one] => SnrSpec::All(*one),
+            _ => SnrSpec::PerServer(list),
+        };
+        user.snr_db = snr(up);
+        user.downlink_snr_db = Some(snr(down));
+    }
     let servers = (0..params.servers)
         .map(|m| ServerSpec {
             name: Some(format!("bs-{m}")),

@@ -9,9 +9,11 @@
 //! rounds the blocks to integers (at least one per offloading user, leftovers to the largest
 //! gain) and re-optimises the shares exactly for those integers ([`optimal_shares`]).
 //!
-//! **Cuts.** [`local_search`] starts from each user's best option under an equal split and
-//! moves one user at a time to the option that most improves the objective, until no move helps
-//! or the pass limit is reached. All deterministic.
+//! **Cuts.** [`local_search`] starts from the best of four starts (each user's best option
+//! under an equal split, all on the device, all on the server, and [`memory_aware_choice`], a
+//! greedy that admits offloading users in order of their gain while the server's memory and
+//! blocks last) and moves one user at a time to the option that most improves the objective,
+//! until no move helps or the pass limit is reached. All deterministic.
 //!
 //! **Baselines.** Equal split (best option per user under equal resources, resources split
 //! equally), all on the device, all on the server (the lowest allowed cut), and a fixed cut.
@@ -31,6 +33,9 @@ const BCD_TOLERANCE: f64 = 1e-4;
 /// Options tried per user and pass by [`local_search`]: the best ones by latency at the user's
 /// current resources.
 const CANDIDATES: usize = 4;
+
+/// Of those, how many may make room in a full server by moving others ([`make_room`]).
+const ROOM_CANDIDATES: usize = 2;
 
 /// How one divisible resource is shared: `time_k = demand_k / amount_k`.
 #[derive(Debug, Clone, Copy)]
@@ -384,26 +389,110 @@ fn fits_memory(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> bool
 
 /// Each user's best option if it got an equal split of its server.
 fn equal_split_choice(problem: &AllocProblem, opts: &Options) -> Vec<usize> {
-    let users = problem.users.len().max(1) as f64;
     opts.options
         .iter()
         .map(|options| {
-            options
-                .iter()
-                .enumerate()
-                .min_by(|a, b| {
-                    let l = |o: &UserOption| match o.server {
-                        Some(s) => o.latency(
-                            (problem.servers[s].resource_blocks as f64 / users).max(1.0),
-                            1.0 / users,
-                        ),
-                        None => o.latency(0.0, 0.0),
-                    };
-                    l(a.1).total_cmp(&l(b.1))
+            (0..options.len())
+                .min_by(|&a, &b| {
+                    equal_split_latency(problem, &options[a])
+                        .total_cmp(&equal_split_latency(problem, &options[b]))
                 })
-                .map_or(0, |(o, _)| o)
+                .unwrap_or(0)
         })
         .collect()
+}
+
+/// Latency of option `o` under an equal split of its server among all users (the estimate
+/// starts are ranked by).
+fn equal_split_latency(problem: &AllocProblem, o: &UserOption) -> f64 {
+    let users = problem.users.len().max(1) as f64;
+    match o.server {
+        Some(s) => o.latency(
+            (problem.servers[s].resource_blocks as f64 / users).max(1.0),
+            1.0 / users,
+        ),
+        None => o.latency(0.0, 0.0),
+    }
+}
+
+/// A start that respects server memory and blocks: every user begins on its fastest local
+/// option (a user with none on the server option needing the least server memory); then, in
+/// order of the latency they would save, users move to their best server options (the fastest
+/// [`CANDIDATES`] under an equal split, and within deadlines if possible) when the server's
+/// memory and blocks still allow.
+/// `None` when the users that must offload do not fit.
+pub fn memory_aware_choice(problem: &AllocProblem, opts: &Options) -> Option<Vec<usize>> {
+    let users = problem.users.len();
+    let estimate = |k: usize, o: usize| equal_split_latency(problem, &opts.options[k][o]);
+    let fastest = |k: usize, pred: &dyn Fn(&UserOption) -> bool| {
+        (0..opts.options[k].len())
+            .filter(|&o| pred(&opts.options[k][o]))
+            .min_by(|&a, &b| estimate(k, a).total_cmp(&estimate(k, b)))
+    };
+    let mut choice = Vec::with_capacity(users);
+    for k in 0..users {
+        let o = match fastest(k, &|o| o.server.is_none()) {
+            Some(o) => o,
+            None => {
+                // Must offload: the option with the least server memory, then the fastest.
+                let options = &opts.options[k];
+                (0..options.len()).min_by(|&a, &b| {
+                    let key = |o: usize| {
+                        let own: f64 = (options[o].cut..problem.users[k].table.len())
+                            .map(|l| {
+                                let (shared, private) = problem.layer_bytes(k, l);
+                                shared + private
+                            })
+                            .sum();
+                        (own + options[o].server_private_bytes, estimate(k, o))
+                    };
+                    let (x, y) = (key(a), key(b));
+                    x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1))
+                })?
+            }
+        };
+        choice.push(o);
+    }
+    let offloaders = |choice: &[usize], s: usize| {
+        choice
+            .iter()
+            .enumerate()
+            .filter(|&(k, &o)| opts.options[k][o].server == Some(s))
+            .count()
+    };
+    let fits = |choice: &[usize]| {
+        fits_memory(problem, opts, choice)
+            && (0..problem.servers.len())
+                .all(|s| offloaders(choice, s) <= problem.servers[s].resource_blocks)
+    };
+    if !fits(&choice) {
+        return None;
+    }
+    // Users by the latency an offload would save, largest first.
+    let mut order: Vec<(f64, usize)> = (0..users)
+        .filter_map(|k| {
+            let best = fastest(k, &|o| o.server.is_some())?;
+            let gain = estimate(k, choice[k]) - estimate(k, best);
+            (gain > 0.0).then_some((gain * problem.users[k].weight, k))
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (_, k) in order {
+        let mut ranked: Vec<usize> = (0..opts.options[k].len())
+            .filter(|&o| opts.options[k][o].server.is_some())
+            .filter(|&o| estimate(k, o) < estimate(k, choice[k]))
+            .collect();
+        ranked.sort_by(|&a, &b| estimate(k, a).total_cmp(&estimate(k, b)));
+        let keep = choice[k];
+        for o in ranked.into_iter().take(CANDIDATES) {
+            choice[k] = o;
+            if fits(&choice) {
+                break;
+            }
+            choice[k] = keep;
+        }
+    }
+    Some(choice)
 }
 
 /// Turns choices and an allocation into a plan.
@@ -436,6 +525,7 @@ pub fn local_search(
         Some(equal_split_choice(problem, opts)),
         fixed_choice(opts, |o| o.server.is_none()),
         fixed_choice(opts, |o| o.server.is_some()),
+        memory_aware_choice(problem, opts),
     ];
     let mut best: Option<(Vec<usize>, Allocation)> = None;
     for start in starts.into_iter().flatten() {
@@ -450,35 +540,79 @@ pub fn local_search(
         let mut improved = false;
         for k in 0..problem.users.len() {
             let mut best_option = choice[k];
-            // Rank the alternatives by latency at this user's current resources (an equal
-            // split when it runs locally now) and try the best few with a full re-allocation.
-            let (n_now, phi_now) = match current.resource_blocks[k] {
-                0 => {
-                    let users = problem.users.len() as f64;
-                    let blocks = problem
-                        .servers
-                        .iter()
-                        .map(|s| s.resource_blocks)
-                        .max()
-                        .unwrap_or(1);
-                    ((blocks as f64 / users).max(1.0), 1.0 / users)
+            let mut offloading = vec![0usize; problem.servers.len()];
+            for (j, &o) in choice.iter().enumerate() {
+                if let Some(s) = opts.options[j][o].server {
+                    offloading[s] += 1;
                 }
+            }
+            // Rank the alternatives by latency at this user's current resources, or, when it
+            // runs locally now, at the share it would get by joining the users on that server.
+            let (n_now, phi_now) = match current.resource_blocks[k] {
+                0 => (1.0, 1.0),
                 n => (n as f64, current.compute_share[k].max(1e-9)),
+            };
+            let estimate = |opt: &UserOption| match opt.server {
+                Some(s) if current.resource_blocks[k] == 0 => {
+                    let joined = (offloading[s] + 1) as f64;
+                    opt.latency(
+                        (problem.servers[s].resource_blocks as f64 / joined).max(1.0),
+                        1.0 / joined,
+                    )
+                }
+                _ => opt.latency(n_now, phi_now),
             };
             let mut ranked: Vec<(f64, usize)> = opts.options[k]
                 .iter()
                 .enumerate()
                 .filter(|&(o, _)| o != best_option)
-                .map(|(o, opt)| (opt.latency(n_now, phi_now), o))
+                .map(|(o, opt)| (estimate(opt), o))
                 .collect();
             ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for o in ranked.into_iter().take(CANDIDATES).map(|(_, o)| o) {
+            let mut candidates: Vec<usize> =
+                ranked.iter().take(CANDIDATES).map(|&(_, o)| o).collect();
+            // Moves that free resources for others: the fastest local option, and the option
+            // with the least server work and airtime among those not slower than the current
+            // round time.
+            let local = ranked
+                .iter()
+                .find(|&&(_, o)| opts.options[k][o].server.is_none());
+            let round = current.latency_s.iter().copied().fold(0.0, f64::max);
+            let lean = ranked
+                .iter()
+                .filter(|&&(l, o)| l <= round && opts.options[k][o].server.is_some())
+                .min_by(|a, b| {
+                    let footprint = |o: usize| {
+                        let opt = &opts.options[k][o];
+                        opt.server_s / phi_now + opt.airtime_rb_s / n_now
+                    };
+                    footprint(a.1).total_cmp(&footprint(b.1))
+                });
+            for &(_, o) in local.into_iter().chain(lean) {
+                if !candidates.contains(&o) {
+                    candidates.push(o);
+                }
+            }
+            for (rank, o) in candidates.into_iter().enumerate() {
                 choice[k] = o;
-                if let Some(a) = allocate(problem, opts, &choice) {
+                let mut trial = allocate(problem, opts, &choice).map(|a| (a, None));
+                if trial.is_none() && rank < ROOM_CANDIDATES && !fits_memory(problem, opts, &choice)
+                {
+                    // Make room: others move to leaner options that keep them within the
+                    // round time.
+                    let mut repaired = choice.clone();
+                    if make_room(problem, opts, &mut repaired, k, &current, round) {
+                        trial = allocate(problem, opts, &repaired).map(|a| (a, Some(repaired)));
+                    }
+                }
+                if let Some((a, repaired)) = trial {
                     if a.objective < current.objective * (1.0 - 1e-12) {
                         current = a;
                         best_option = o;
                         improved = true;
+                        if let Some(r) = repaired {
+                            choice = r;
+                        }
                     }
                 }
                 choice[k] = best_option;
@@ -489,6 +623,81 @@ pub fn local_search(
         }
     }
     Some((choice, current))
+}
+
+/// Bytes server `s` would hold for user `k`'s option `o` alone (its layers and private state).
+fn footprint_bytes(problem: &AllocProblem, opts: &Options, k: usize, o: usize) -> f64 {
+    let opt = &opts.options[k][o];
+    if opt.server.is_none() {
+        return 0.0;
+    }
+    let layers: f64 = (opt.cut..problem.users[k].table.len())
+        .map(|l| {
+            let (shared, private) = problem.layer_bytes(k, l);
+            shared + private
+        })
+        .sum();
+    layers + opt.server_private_bytes
+}
+
+/// Frees server memory for user `k`'s new option in `choice`: while some server is over its
+/// memory, the other user there with the leanest alternative (least footprint, latency at its
+/// current resources within `round`) moves to it. `false` when nobody can move.
+fn make_room(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &mut [usize],
+    k: usize,
+    current: &Allocation,
+    round: f64,
+) -> bool {
+    for _ in 0..problem.users.len() {
+        let used = problem.server_memory(opts, choice);
+        let Some(s) = (0..problem.servers.len())
+            .find(|&s| used[s] > problem.servers[s].memory_bytes * (1.0 + 1e-9))
+        else {
+            return true;
+        };
+        let excess = used[s] - problem.servers[s].memory_bytes;
+        // (covers the excess, latency at current resources, -freed, user, option): the fastest
+        // move that frees enough, else the one that frees most.
+        let mut best: Option<(bool, f64, f64, usize, usize)> = None;
+        for (j, &oj) in choice.iter().enumerate() {
+            if j == k || opts.options[j][oj].server != Some(s) {
+                continue;
+            }
+            let now = footprint_bytes(problem, opts, j, oj);
+            let (n, phi) = (
+                current.resource_blocks[j].max(1) as f64,
+                current.compute_share[j].max(1e-9),
+            );
+            for (o, opt) in opts.options[j].iter().enumerate() {
+                let freed = now - footprint_bytes(problem, opts, j, o);
+                let latency = opt.latency(n, phi);
+                // Within the round time at its resources, or staying on the server (the
+                // re-allocation may give it more).
+                let lean = latency <= round || opt.server == Some(s);
+                if freed <= 0.0 || !lean || opt.server.is_some_and(|t| t != s) {
+                    continue;
+                }
+                let key = (freed >= excess, latency, -freed, j, o);
+                let better = |b: &(bool, f64, f64, usize, usize)| match (key.0, b.0) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    (true, true) => key.1 < b.1,
+                    (false, false) => key.2 < b.2,
+                };
+                if best.as_ref().is_none_or(better) {
+                    best = Some(key);
+                }
+            }
+        }
+        let Some((_, _, _, j, o)) = best else {
+            return false;
+        };
+        choice[j] = o;
+    }
+    false
 }
 
 /// For every user, the first option satisfying `pred` (None when a user has none).
