@@ -182,6 +182,17 @@ fn milp_matches_brute_force_on_tiny_instances() {
                     Termination::Infeasible,
                     "seed {seed}"
                 );
+                // The explanation names at least one user or server.
+                assert!(
+                    report.explanation.iter().any(|l| problem
+                        .users
+                        .iter()
+                        .map(|u| &u.name)
+                        .chain(problem.servers.iter().map(|s| &s.name))
+                        .any(|n| l.contains(n.as_str()))),
+                    "seed {seed}: {:?}",
+                    report.explanation
+                );
             }
             Some(opt) => {
                 feasible += 1;

@@ -655,8 +655,6 @@ fn alloc_bad_inputs_exit_2_with_one_line() {
         std::fs::write(&plan, text).unwrap();
         expect_bad(&["evaluate", path, plan.to_str().unwrap()], expect);
     }
-    let text = std::fs::read_to_string(root().join(path)).unwrap();
-    let broken = dir.path().join("broken.toml");
     let edits = [
         (
             "resource_blocks = 25",
@@ -671,18 +669,83 @@ fn alloc_bad_inputs_exit_2_with_one_line() {
         ),
     ];
     for (from, to, expect) in edits {
-        assert!(text.contains(from), "{from}");
-        let fixed = text
-            .replacen(from, to, 1)
-            .replace(
-                "../models",
-                &root().join("instances/models").display().to_string(),
-            )
-            .replace(
-                "../devices.csv",
-                &root().join("instances/devices.csv").display().to_string(),
-            );
-        std::fs::write(&broken, fixed).unwrap();
+        let broken = alloc_variant(dir.path(), "alloc-5-users", &[(from, to)]);
         expect_bad(&["solve", broken.to_str().unwrap()], expect);
+    }
+}
+
+/// A shipped alloc instance with text edits, written to `dir` with absolute catalog paths.
+fn alloc_variant(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text =
+        std::fs::read_to_string(root().join(format!("instances/alloc/{name}.toml"))).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{name}: no `{from}`");
+        text = text.replacen(from, to, 1);
+    }
+    let text = text
+        .replace(
+            "../models",
+            &root().join("instances/models").display().to_string(),
+        )
+        .replace(
+            "../devices.csv",
+            &root().join("instances/devices.csv").display().to_string(),
+        );
+    let path = dir.join(format!("{name}-variant.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Infeasible alloc instances name the users and the resource: a deadline no option meets
+/// alone, more users that must offload than blocks, and two deadlines that conflict only
+/// together (each alone is met: the alloc-10-users optimum gives u2 0.28 s and u4 0.45 s).
+#[test]
+fn infeasible_alloc_instances_name_users_and_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[(&str, &str)], &[&str]); 3] = [
+        (
+            &[("deadline_s = 1.77", "deadline_s = 0.01")],
+            &["user u1: misses its deadline of 0.01 s even alone", "on the device"],
+        ),
+        (
+            &[("resource_blocks = 50", "resource_blocks = 1")],
+            &["server bs-0: 2 users can meet their deadlines only there (u2, u4), but it has 1 resource blocks"],
+        ),
+        (
+            &[
+                ("deadline_s = 1.016", "deadline_s = 0.27"),
+                ("deadline_s = 1.671", "deadline_s = 0.45"),
+            ],
+            &[
+                "users u2 (0.27 s), u4 (0.45 s) cannot all meet their deadlines together",
+                "with 1000 times the server compute they would fit",
+            ],
+        ),
+    ];
+    for (edits, expect) in cases {
+        let path = alloc_variant(dir.path(), "alloc-10-users", edits);
+        let report = solve_json(&[path.to_str().unwrap()]);
+        assert_eq!(report["stats"]["termination"], "infeasible", "{edits:?}");
+        let lines: Vec<&str> = report["explanation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        for e in expect {
+            assert!(
+                lines.iter().any(|l| l.contains(e)),
+                "{edits:?}: expected `{e}` in {lines:?}"
+            );
+        }
+    }
+    // Each of the two conflicting deadlines alone is met.
+    for edit in [
+        ("deadline_s = 1.016", "deadline_s = 0.27"),
+        ("deadline_s = 1.671", "deadline_s = 0.45"),
+    ] {
+        let path = alloc_variant(dir.path(), "alloc-10-users", &[edit]);
+        let report = solve_json(&[path.to_str().unwrap()]);
+        assert_eq!(report["stats"]["termination"], "optimal", "{edit:?}");
     }
 }

@@ -437,15 +437,7 @@ pub fn memory_aware_choice(problem: &AllocProblem, opts: &Options) -> Option<Vec
                 // Must offload: the option with the least server memory, then the fastest.
                 let options = &opts.options[k];
                 (0..options.len()).min_by(|&a, &b| {
-                    let key = |o: usize| {
-                        let own: f64 = (options[o].cut..problem.users[k].table.len())
-                            .map(|l| {
-                                let (shared, private) = problem.layer_bytes(k, l);
-                                shared + private
-                            })
-                            .sum();
-                        (own + options[o].server_private_bytes, estimate(k, o))
-                    };
+                    let key = |o: usize| (footprint_bytes(opts, k, o), estimate(k, o));
                     let (x, y) = (key(a), key(b));
                     x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1))
                 })?
@@ -625,19 +617,15 @@ pub fn local_search(
     Some((choice, current))
 }
 
-/// Bytes server `s` would hold for user `k`'s option `o` alone (its layers and private state).
-fn footprint_bytes(problem: &AllocProblem, opts: &Options, k: usize, o: usize) -> f64 {
+/// Bytes a server would hold for user `k`'s option `o` alone (its shared layers, as if no other
+/// user of the model were there, and its private state).
+fn footprint_bytes(opts: &Options, k: usize, o: usize) -> f64 {
     let opt = &opts.options[k][o];
     if opt.server.is_none() {
         return 0.0;
     }
-    let layers: f64 = (opt.cut..problem.users[k].table.len())
-        .map(|l| {
-            let (shared, private) = problem.layer_bytes(k, l);
-            shared + private
-        })
-        .sum();
-    layers + opt.server_private_bytes
+    let shared: f64 = opts.shared[opts.user_model[k]][opt.cut..].iter().sum();
+    shared + opt.server_private_bytes
 }
 
 /// Frees server memory for user `k`'s new option in `choice`: while some server is over its
@@ -666,13 +654,13 @@ fn make_room(
             if j == k || opts.options[j][oj].server != Some(s) {
                 continue;
             }
-            let now = footprint_bytes(problem, opts, j, oj);
+            let now = footprint_bytes(opts, j, oj);
             let (n, phi) = (
                 current.resource_blocks[j].max(1) as f64,
                 current.compute_share[j].max(1e-9),
             );
             for (o, opt) in opts.options[j].iter().enumerate() {
-                let freed = now - footprint_bytes(problem, opts, j, o);
+                let freed = now - footprint_bytes(opts, j, o);
                 let latency = opt.latency(n, phi);
                 // Within the round time at its resources, or staying on the server (the
                 // re-allocation may give it more).

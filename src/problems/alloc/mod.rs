@@ -19,6 +19,7 @@
 //! [`heuristics`], and checked by [`evaluate`].
 
 pub mod evaluate;
+pub mod explain;
 pub mod generate;
 pub mod heuristics;
 pub mod model;
@@ -316,10 +317,19 @@ impl AllocProblem {
     /// lowest cut of its users there, plus a tied embedding copy when the embedding stays on the
     /// devices) and every user's private bytes.
     pub fn server_memory(&self, opts: &Options, choice: &[usize]) -> Vec<f64> {
+        self.server_memory_of(opts, choice.iter().copied().enumerate())
+    }
+
+    /// [`AllocProblem::server_memory`] for some users only: `(user, option)` pairs.
+    pub fn server_memory_of(
+        &self,
+        opts: &Options,
+        chosen: impl IntoIterator<Item = (usize, usize)>,
+    ) -> Vec<f64> {
         let mut used = vec![0.0; self.servers.len()];
         let mut lowest: Vec<Vec<Option<usize>>> =
             vec![vec![None; opts.models.len()]; self.servers.len()];
-        for (k, &o) in choice.iter().enumerate() {
+        for (k, o) in chosen {
             let opt = &opts.options[k][o];
             if let Some(s) = opt.server {
                 used[s] += opt.server_private_bytes;

@@ -5,6 +5,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::evaluate::{evaluate, AllocEvaluation};
+use super::explain::explain_infeasible;
 use super::heuristics::{baseline, local_search, optimal_shares, to_plan, Allocation, Baseline};
 use super::model::{build, MIN_TANGENT};
 use super::{AllocPlan, AllocProblem};
@@ -22,6 +23,9 @@ pub const SOLVERS: [&str; 6] = [
     "all-edge",
     "fixed-cut",
 ];
+
+/// Seconds of MILP tests [`explain_infeasible`] may spend (at most the preset's time limit).
+pub const EXPLAIN_BUDGET_S: f64 = 60.0;
 
 /// Largest number of outer-approximation rounds of the exact solve.
 pub const MAX_ROUNDS: usize = 60;
@@ -48,24 +52,11 @@ pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocRepor
     let start = Instant::now();
     let opts = problem.options();
     let build_s = start.elapsed().as_secs_f64();
-    let mut explanation: Vec<String> = problem
-        .users
-        .iter()
-        .zip(&opts.options)
-        .filter(|(_, o)| o.is_empty())
-        .map(|(u, _)| {
-            format!(
-                "user {}: no placement fits the device memory ({:.2} GB on {}) and the placement rules",
-                u.name,
-                u.device.memory_bytes / 1e9,
-                u.device.device.name
-            )
-        })
-        .collect();
+    let no_option = opts.options.iter().any(Vec::is_empty);
     let mut stats = SolveStats::heuristic(&preset.name, build_s, 0.0);
     let mut rounds = 0;
     let mut found: Option<(Vec<usize>, Allocation)> = None;
-    if explanation.is_empty() {
+    if !no_option {
         match preset.solver.as_str() {
             "highs" => {
                 let tolerance = preset.mip_rel_gap.max(1e-6);
@@ -201,13 +192,26 @@ pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocRepor
             }
         }
     }
-    if stats.termination == Termination::Infeasible && explanation.is_empty() {
-        explanation.push(
-            "no assignment of cuts, resource blocks and compute shares meets every deadline and server limit; \
-             try `--solver local-search` to see which users miss their deadlines"
-                .into(),
-        );
-    }
+    let explanation = match stats.termination {
+        Termination::Infeasible => {
+            let budget = preset
+                .time_limit_s
+                .map_or(EXPLAIN_BUDGET_S, |t| t.min(EXPLAIN_BUDGET_S));
+            explain_infeasible(problem, &opts, budget)
+        }
+        // A heuristic without a plan proves nothing; the cheap checks may still find a cause.
+        Termination::NoSolutionFound => {
+            let mut lines = explain_infeasible(problem, &opts, 0.0);
+            if lines.is_empty() {
+                lines.push(format!(
+                    "{} found no plan; `--solver highs` decides whether one exists",
+                    preset.name
+                ));
+            }
+            lines
+        }
+        _ => Vec::new(),
+    };
     Ok(AllocReport {
         instance: problem.name.clone(),
         stats,
