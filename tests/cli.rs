@@ -674,8 +674,11 @@ fn alloc_bad_inputs_exit_2_with_one_line() {
     }
 }
 
+/// Text replacements, `(from, to)`, each applied once.
+type Edits<'a> = &'a [(&'a str, &'a str)];
+
 /// A shipped alloc instance with text edits, written to `dir` with absolute catalog paths.
-fn alloc_variant(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
+fn alloc_variant(dir: &Path, name: &str, edits: Edits) -> PathBuf {
     let mut text =
         std::fs::read_to_string(root().join(format!("instances/alloc/{name}.toml"))).unwrap();
     for (from, to) in edits {
@@ -702,7 +705,7 @@ fn alloc_variant(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
 #[test]
 fn infeasible_alloc_instances_name_users_and_resources() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[(&str, &str)], &[&str]); 3] = [
+    let cases: [(Edits, &[&str]); 3] = [
         (
             &[("deadline_s = 1.77", "deadline_s = 0.01")],
             &["user u1: misses its deadline of 0.01 s even alone", "on the device"],
