@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::problems::alloc::evaluate::{evaluate as evaluate_plan, AllocEvaluation};
 use edgeplan::problems::alloc::generate::{generate_spec, write_instance, GenParams};
-use edgeplan::problems::alloc::solve::{solve as solve_alloc, AllocReport};
+use edgeplan::problems::alloc::solve::{solve_with as solve_alloc, AllocReport};
 use edgeplan::problems::alloc::{AllocObjective, AllocPlan, AllocProblem, UserPlan};
+use edgeplan::problems::split::solve::RunOptions;
 use edgeplan::solve::{PrimalStatus, SolverPreset};
 use edgeplan::Error;
 
@@ -17,17 +18,12 @@ use super::format::{bytes, num, percent, secs};
 use super::{EvaluateArgs, SolveArgs};
 
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
-    if args.write_model.is_some() || args.solver_log.is_some() {
-        return Err(Error::Option {
-            field: "--write-model / --solver-log".into(),
-            message: "not available for alloc instances: the exact solve is a sequence of \
-                      MILPs (outer-approximation rounds), not one model"
-                .into(),
-        }
-        .into());
-    }
     let problem = edgeplan::instance::alloc::load(&args.instance)?;
-    let report = solve_alloc(&problem, preset)?;
+    let run = RunOptions {
+        log_file: args.solver_log.clone(),
+        write_model: args.write_model.clone(),
+    };
+    let report = solve_alloc(&problem, preset, &run)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

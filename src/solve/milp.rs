@@ -127,6 +127,14 @@ impl Milp {
         self.vars.len()
     }
 
+    /// Number of integer (including binary) variables.
+    pub fn num_integer_vars(&self) -> usize {
+        self.vars
+            .iter_variables_with_def()
+            .filter(|(_, def)| def.is_integer())
+            .count()
+    }
+
     /// Number of constraints.
     pub fn num_constraints(&self) -> usize {
         self.constraints.len()
@@ -134,6 +142,22 @@ impl Milp {
 
     /// Minimises `objective` with HiGHS.
     pub fn minimise(self, objective: Expression, options: &MipOptions) -> Result<MipResult> {
+        self.run(objective, options, false)
+    }
+
+    /// Minimises `objective` over the LP relaxation (integrality dropped, HiGHS option
+    /// `solve_relaxation`), for root-bound statistics. The gap options do not apply; on an
+    /// optimal LP, `objective` and `bound` are both the LP optimum, a lower bound of the MILP, and
+    /// `values` is the fractional LP solution.
+    pub fn minimise_relaxation(
+        self,
+        objective: Expression,
+        options: &MipOptions,
+    ) -> Result<MipResult> {
+        self.run(objective, options, true)
+    }
+
+    fn run(self, objective: Expression, options: &MipOptions, relax: bool) -> Result<MipResult> {
         let offset = objective.constant();
         let Milp {
             vars,
@@ -156,6 +180,9 @@ impl Milp {
         set!("mip_abs_gap", options.mip_abs_gap);
         set!("threads", options.threads as i32);
         set!("random_seed", (options.seed % (i32::MAX as u64)) as i32);
+        if relax {
+            set!("solve_relaxation", true);
+        }
         if let Some(t) = options.time_limit_s {
             set!("time_limit", t);
         }
@@ -192,17 +219,26 @@ impl Milp {
             | HighsModelStatus::ObjectiveTarget => Termination::LimitReached,
             _ => Termination::NoSolutionFound,
         };
-        let nodes = solved.int_info_value(c"mip_node_count").ok();
+        let nodes = if relax {
+            None
+        } else {
+            solved.int_info_value(c"mip_node_count").ok()
+        };
         let values = has_primal.then(|| Values {
             cols,
             x: solved.get_solution().columns().to_vec(),
         });
         let objective = has_primal.then(|| solved.objective_value() + offset);
-        let bound = solved
-            .double_info_value(c"mip_dual_bound")
-            .ok()
-            .filter(|b| b.is_finite())
-            .map(|b| b + offset);
+        let bound = if relax {
+            // An optimal LP's objective is its bound; HiGHS sets no MIP dual bound for it.
+            objective.filter(|_| termination == Termination::Optimal)
+        } else {
+            solved
+                .double_info_value(c"mip_dual_bound")
+                .ok()
+                .filter(|b| b.is_finite())
+                .map(|b| b + offset)
+        };
         let gap = match (objective, bound) {
             (Some(o), Some(b)) => Some(relative_gap(o, b)),
             _ => None,

@@ -10,6 +10,7 @@ use super::heuristics::{baseline, local_search, optimal_shares, to_plan, Allocat
 use super::model::{build, MIN_TANGENT};
 use super::{AllocPlan, AllocProblem};
 use crate::error::{Error, Result};
+use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
 use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
 use crate::solve::SolverPreset;
@@ -49,6 +50,17 @@ pub struct AllocReport {
 
 /// Solves `problem` with `preset`.
 pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocReport> {
+    solve_with(problem, preset, &RunOptions::default())
+}
+
+/// Solves `problem` with `preset`; the exact solve writes the first round's MILP to
+/// `run.write_model` and each round's HiGHS log to `run.log_file` (round 1) and
+/// `<log_file>.round<r>` (round `r > 1`).
+pub fn solve_with(
+    problem: &AllocProblem,
+    preset: &SolverPreset,
+    run: &RunOptions,
+) -> Result<AllocReport> {
     let start = Instant::now();
     let opts = problem.options();
     let build_s = start.elapsed().as_secs_f64();
@@ -88,8 +100,16 @@ pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocRepor
                         mip_abs_gap: preset.mip_abs_gap,
                         threads: preset.threads,
                         seed: preset.seed,
-                        log_file: None,
-                        write_model: None,
+                        log_file: run.log_file.as_ref().map(|log| {
+                            if rounds == 1 {
+                                log.clone()
+                            } else {
+                                let mut name = log.clone().into_os_string();
+                                name.push(format!(".round{rounds}"));
+                                name.into()
+                            }
+                        }),
+                        write_model: run.write_model.clone().filter(|_| rounds == 1),
                     };
                     let decoder = model.decoder.clone();
                     let result = model.milp.minimise(model.objective, &options)?;
