@@ -222,7 +222,7 @@ impl Milp {
         let nodes = if relax {
             None
         } else {
-            solved.int_info_value(c"mip_node_count").ok()
+            node_count(&solved)
         };
         let values = has_primal.then(|| Values {
             cols,
@@ -276,4 +276,16 @@ fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Branch-and-bound nodes of a solved MILP (HiGHS keeps the count as a 64-bit info value, which
+/// the `highs` crate's `int_info_value` cannot read).
+fn node_count(solved: &highs::SolvedModel) -> Option<i64> {
+    let mut value: i64 = -1;
+    // SAFETY: `solved` owns a live HiGHS instance; the name is a NUL-terminated C string and
+    // `value` outlives the call.
+    let status = unsafe {
+        highs_sys::Highs_getInt64InfoValue(solved.as_ptr(), c"mip_node_count".as_ptr(), &mut value)
+    };
+    (status != highs_sys::STATUS_ERROR && value >= 0).then_some(value)
 }
