@@ -219,11 +219,7 @@ impl Milp {
             | HighsModelStatus::ObjectiveTarget => Termination::LimitReached,
             _ => Termination::NoSolutionFound,
         };
-        let nodes = if relax {
-            None
-        } else {
-            node_count(&solved)
-        };
+        let nodes = if relax { None } else { node_count(&solved) };
         let values = has_primal.then(|| Values {
             cols,
             x: solved.get_solution().columns().to_vec(),

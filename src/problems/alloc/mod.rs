@@ -16,7 +16,10 @@
 //! workload and devices. Server memory holds the shared (frozen) parameters of every model layer
 //! that some user runs there once, plus every user's own KV cache, activations and trainable
 //! state. The problem is solved exactly by the MILP in [`model`], by the heuristics in
-//! [`heuristics`], and checked by [`evaluate`].
+//! [`heuristics`], checked by [`evaluate`], and an infeasible instance is explained by [`explain`].
+//! The compute share models a server time-shared (or partitioned, as with MIG) among its users:
+//! a user with share `phi` sees `phi` of the peak FLOP/s and of the memory bandwidth; batching
+//! gains across users are not modelled, which makes offloading slightly pessimistic.
 
 pub mod evaluate;
 pub mod explain;

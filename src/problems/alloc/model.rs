@@ -21,7 +21,7 @@
 //! geometric grid of tangent points, solves, re-optimises the shares of the chosen cuts and blocks
 //! exactly (closed form, [`super::heuristics::optimal_shares`]) to get a true upper bound, adds
 //! tangents at the shares found, and repeats until the relative gap between the two is at most
-//! the requested tolerance (default 1e-4). The reported bound is the MILP's dual bound, a valid
+//! the preset's relative gap (at least 1e-6). The reported bound is the MILP's dual bound, a valid
 //! lower bound of the true problem.
 //!
 //! **Other constraints.** Per server: `sum n <= N_m`, `sum phi <= 1`; memory: the shared
