@@ -487,6 +487,105 @@ pub fn memory_aware_choice(problem: &AllocProblem, opts: &Options) -> Option<Vec
     Some(choice)
 }
 
+/// The choice when exactly the users whose local latency exceeds `t` (or their deadline, or who
+/// have no local option) offload, each to its fastest server option at an equal split among
+/// the offloading users.
+fn offload_above(
+    problem: &AllocProblem,
+    opts: &Options,
+    local: &[Option<(usize, f64)>],
+    t: f64,
+) -> Vec<usize> {
+    let forced = local
+        .iter()
+        .enumerate()
+        .filter(|&(k, l)| match l {
+            None => true,
+            Some((_, latency)) => {
+                *latency > t || problem.users[k].deadline_s.is_some_and(|d| *latency > d)
+            }
+        })
+        .count()
+        .max(1) as f64;
+    local
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            let stays = l.is_some_and(|(_, latency)| {
+                latency <= t && problem.users[k].deadline_s.is_none_or(|d| latency <= d)
+            });
+            let fastest_server = || {
+                opts.options[k]
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(o, opt)| {
+                        let s = opt.server?;
+                        let n = (problem.servers[s].resource_blocks as f64 / forced).max(1.0);
+                        Some((opt.latency(n, 1.0 / forced), o))
+                    })
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, o)| o)
+            };
+            match (stays, l) {
+                (true, Some((o, _))) => *o,
+                _ => fastest_server().or(l.map(|(o, _)| o)).unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// A start for the round-time (min-max) structure: local computing uses no server resource, so
+/// for a round time `t` every user that is fast enough alone stays local and only the others
+/// offload. The objective is then the larger of the offloaders' allocated round time and the
+/// slowest local user; the first falls and the second rises as `t` grows, so a bisection over
+/// the users' local latencies finds the threshold where they cross. Returns the best choice
+/// seen and its allocation (useful for the other objectives too, as one more start).
+pub fn threshold_choice(
+    problem: &AllocProblem,
+    opts: &Options,
+) -> Option<(Vec<usize>, Allocation)> {
+    let local: Vec<Option<(usize, f64)>> = opts
+        .options
+        .iter()
+        .map(|options| {
+            options
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.server.is_none())
+                .map(|(i, o)| (i, o.latency(1.0, 1.0)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+        })
+        .collect();
+    let mut thresholds: Vec<f64> = local.iter().flatten().map(|&(_, l)| l).collect();
+    thresholds.push(0.0);
+    thresholds.sort_by(f64::total_cmp);
+    thresholds.dedup();
+    let mut best: Option<(Vec<usize>, Allocation)> = None;
+    let mut try_at = |t: f64| -> Option<f64> {
+        let choice = offload_above(problem, opts, &local, t);
+        let a = allocate(problem, opts, &choice)?;
+        let value = a.objective;
+        if best.as_ref().is_none_or(|b| value < b.1.objective) {
+            best = Some((choice, a));
+        }
+        Some(value)
+    };
+    // Smallest threshold index whose allocation is no slower than the threshold itself.
+    let (mut lo, mut hi) = (0usize, thresholds.len() - 1);
+    try_at(thresholds[hi]);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match try_at(thresholds[mid]) {
+            Some(v) if v <= thresholds[mid] * (1.0 + 1e-12) => hi = mid,
+            _ => lo = mid + 1,
+        }
+    }
+    if lo > 0 {
+        try_at(thresholds[lo - 1]);
+    }
+    best
+}
+
 /// Turns choices and an allocation into a plan.
 pub fn to_plan(opts: &Options, choice: &[usize], a: &Allocation) -> AllocPlan {
     AllocPlan {
@@ -518,6 +617,7 @@ pub fn local_search(
         fixed_choice(opts, |o| o.server.is_none()),
         fixed_choice(opts, |o| o.server.is_some()),
         memory_aware_choice(problem, opts),
+        threshold_choice(problem, opts).map(|(choice, _)| choice),
     ];
     let mut best: Option<(Vec<usize>, Allocation)> = None;
     for start in starts.into_iter().flatten() {

@@ -8,7 +8,7 @@ use super::evaluate::{evaluate, AllocEvaluation};
 use super::explain::explain_infeasible;
 use super::heuristics::{baseline, local_search, optimal_shares, to_plan, Allocation, Baseline};
 use super::model::{build, MIN_TANGENT};
-use super::{AllocPlan, AllocProblem};
+use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserOption};
 use crate::error::{Error, Result};
 use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
@@ -40,6 +40,9 @@ pub struct AllocReport {
     pub stats: SolveStats,
     /// Outer-approximation rounds (exact solve only).
     pub rounds: usize,
+    /// Options the exact solve dropped before building the MILP because even with a whole
+    /// server they are slower than the incumbent allows ([`prune_options`]).
+    pub options_pruned: Option<usize>,
     /// The plan.
     pub plan: Option<AllocPlan>,
     /// Its independent evaluation.
@@ -62,17 +65,32 @@ pub fn solve_with(
     run: &RunOptions,
 ) -> Result<AllocReport> {
     let start = Instant::now();
-    let opts = problem.options();
+    let mut opts = problem.options();
     let build_s = start.elapsed().as_secs_f64();
     let no_option = opts.options.iter().any(Vec::is_empty);
     let mut stats = SolveStats::heuristic(&preset.name, build_s, 0.0);
     let mut rounds = 0;
+    let mut options_pruned = None;
     let mut found: Option<(Vec<usize>, Allocation)> = None;
     if !no_option {
         match preset.solver.as_str() {
             "highs" => {
                 let tolerance = preset.mip_rel_gap.max(1e-6);
                 found = local_search(problem, &opts, 2);
+                if let Some((choice, a)) = &mut found {
+                    let (pruned, kept) = prune_options(problem, &opts, a.objective, choice);
+                    for (k, o) in choice.iter_mut().enumerate() {
+                        *o = kept[k]
+                            .iter()
+                            .position(|&i| i == *o)
+                            .expect("prune_options keeps the incumbent's options");
+                    }
+                    options_pruned = Some(
+                        opts.options.iter().map(Vec::len).sum::<usize>()
+                            - pruned.options.iter().map(Vec::len).sum::<usize>(),
+                    );
+                    opts = pruned;
+                }
                 let mut lower = f64::NEG_INFINITY;
                 let mut tangents: Vec<(usize, usize, f64)> = Vec::new();
                 stats.termination = Termination::LimitReached;
@@ -236,8 +254,75 @@ pub fn solve_with(
         instance: problem.name.clone(),
         stats,
         rounds,
+        options_pruned,
         plan,
         evaluation,
         explanation,
     })
+}
+
+/// Drops options that no plan better than `upper` (the objective of the incumbent `incumbent`,
+/// whose options are always kept) needs:
+///
+/// - an option whose least possible latency (with all of its server's blocks and compute)
+///   exceeds what the objective leaves for it: `upper` for min-max, `upper` minus every other
+///   user's least possible (weighted) latency for the sums; or exceeds the user's deadline;
+/// - a server option whose device time and round trips alone already reach the user's local
+///   latency: running locally is no slower and uses no server resource (block, compute,
+///   memory), so swapping keeps any plan feasible and no worse.
+///
+/// Exact: some optimal plan uses only kept options. Returns the pruned options and, per user,
+/// the original index of each kept one.
+pub fn prune_options(
+    problem: &AllocProblem,
+    opts: &Options,
+    upper: f64,
+    incumbent: &[usize],
+) -> (Options, Vec<Vec<usize>>) {
+    let fastest = |o: &UserOption| {
+        let n = o
+            .server
+            .map_or(1.0, |s| problem.servers[s].resource_blocks as f64);
+        o.latency(n, 1.0)
+    };
+    let weight = |k: usize| match problem.objective {
+        AllocObjective::WeightedSum => problem.users[k].weight,
+        _ => 1.0,
+    };
+    let least: Vec<f64> = opts
+        .options
+        .iter()
+        .enumerate()
+        .map(|(k, list)| {
+            list.iter()
+                .map(|o| fastest(o))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let total_least: f64 = least.iter().enumerate().map(|(k, l)| weight(k) * l).sum();
+    let slack = 1e-9 * upper.abs().max(1e-12);
+    let mut pruned = opts.clone();
+    let mut kept = Vec::with_capacity(opts.options.len());
+    for (k, list) in opts.options.iter().enumerate() {
+        let room = match problem.objective {
+            AllocObjective::MinMax => upper,
+            _ => (upper - (total_least - weight(k) * least[k])) / weight(k),
+        };
+        let limit = problem.users[k].deadline_s.map_or(room, |d| d.min(room)) + slack;
+        let local = list
+            .iter()
+            .filter(|o| o.server.is_none())
+            .map(|o| o.latency(1.0, 1.0))
+            .fold(f64::INFINITY, f64::min);
+        let keep: Vec<usize> = (0..list.len())
+            .filter(|&o| {
+                let opt = &list[o];
+                let dominated = opt.server.is_some() && opt.device_s + opt.fixed_s >= local;
+                o == incumbent[k] || (fastest(opt) <= limit && !dominated)
+            })
+            .collect();
+        pruned.options[k] = keep.iter().map(|&o| list[o].clone()).collect();
+        kept.push(keep);
+    }
+    (pruned, kept)
 }
