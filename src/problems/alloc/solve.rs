@@ -292,12 +292,7 @@ pub fn prune_options(
     let least: Vec<f64> = opts
         .options
         .iter()
-        .enumerate()
-        .map(|(k, list)| {
-            list.iter()
-                .map(|o| fastest(o))
-                .fold(f64::INFINITY, f64::min)
-        })
+        .map(|list| list.iter().map(fastest).fold(f64::INFINITY, f64::min))
         .collect();
     let total_least: f64 = least.iter().enumerate().map(|(k, l)| weight(k) * l).sum();
     let slack = 1e-9 * upper.abs().max(1e-12);
