@@ -47,6 +47,7 @@ published! {
     params_opt_1_3b => "opt-1.3b",
     params_llama_2_7b => "llama-2-7b",
     params_llama_2_13b => "llama-2-13b",
+    params_llama_2_70b => "llama-2-70b",
     params_llama_3_8b => "llama-3-8b",
     params_llama_3_2_1b => "llama-3.2-1b",
     params_llama_3_2_3b => "llama-3.2-3b",
@@ -73,7 +74,7 @@ fn every_shipped_config_is_checked() {
         })
         .count();
     assert_eq!(
-        count, 17,
+        count, 18,
         "a new model config needs its own params_* test above"
     );
 }
