@@ -5,15 +5,25 @@
 //! min-sum gives each user a share proportional to `sqrt(weight_k * demand_k)` (KKT, with
 //! deadline lower bounds by bisection on the multiplier); min-max finds by bisection the
 //! smallest round time `T` with `sum_k demand_k / (min(T, deadline_k) - r_k) <= total`.
-//! [`allocate`] alternates the two resources (block-coordinate descent on a convex problem),
-//! rounds the blocks to integers (at least one per offloading user, leftovers to the largest
-//! gain) and re-optimises the shares exactly for those integers ([`optimal_shares`]).
+//! For the sums [`allocate`] alternates the two resources (block-coordinate descent on a smooth
+//! convex problem); for min-max, where coordinate descent stalls (every user at the same round
+//! time and neither resource alone can move), it solves both jointly: at a round time the
+//! cheapest blocks and share of each user have a closed form given a block price, the price
+//! that uses up the blocks is explicit, and a bisection on the round time finds the smallest
+//! one whose compute fits ([`joint_round_time`]). The blocks are then rounded to integers (at
+//! least one per offloading user, leftovers to the largest gain) and the shares re-optimised
+//! exactly for those integers ([`optimal_shares`]).
 //!
-//! **Cuts.** [`local_search`] starts from the best of four starts (each user's best option
-//! under an equal split, all on the device, all on the server, and [`memory_aware_choice`], a
+//! **Cuts.** [`local_search`] starts from the best of five starts (each user's best option
+//! under an equal split, all on the device, all on the server, [`memory_aware_choice`] — a
 //! greedy that admits offloading users in order of their gain while the server's memory and
-//! blocks last) and moves one user at a time to the option that most improves the objective,
-//! until no move helps or the pass limit is reached. All deterministic.
+//! blocks last — and [`threshold_choice`] — users fast enough alone stay local, the threshold
+//! found by bisection) and moves one user at a time to the option that most improves the
+//! objective, until no move helps or the pass limit is reached. A user's candidates are its
+//! fastest options at its current resources, its fastest local option, its leanest option
+//! within the round time, and the options that reach the round time at the least cost in
+//! resources at the current block price ([`cheapest_at`]); a move that does not fit a full
+//! server may first move others to leaner cuts ([`make_room`]). All deterministic.
 //!
 //! **Baselines.** Equal split (best option per user under equal resources, resources split
 //! equally), all on the device, all on the server (the lowest allowed cut), and a fixed cut.
@@ -33,6 +43,10 @@ const BCD_TOLERANCE: f64 = 1e-4;
 /// Options tried per user and pass by [`local_search`]: the best ones by latency at the user's
 /// current resources.
 const CANDIDATES: usize = 4;
+
+/// Options tried per user and pass by [`local_search`] besides those: the cheapest ones in
+/// resources at the current round time and prices ([`cheapest_at`]).
+const PRICED_CANDIDATES: usize = 2;
 
 /// Of those, how many may make room in a full server by moving others ([`make_room`]).
 const ROOM_CANDIDATES: usize = 2;
@@ -250,6 +264,104 @@ pub fn optimal_shares(
     })
 }
 
+/// The continuous blocks and shares on server `s` that minimise the round time (the slowest of
+/// its users, deadlines respected) for fixed options, written into `blocks` and `share`.
+///
+/// For a round time `T` user `k` needs `S_k / n_k + w_k / phi_k <= R_k = min(T, d_k) - r_k`.
+/// Pricing blocks at `lambda` (the whole compute at 1), the cheapest such pair is
+/// `n_k = (S_k + sqrt(S_k w_k / lambda)) / R_k`, `phi_k = (w_k + sqrt(lambda S_k w_k)) / R_k`;
+/// with `A = sum S/R`, `B = sum sqrt(S w)/R`, `C = sum w/R`, the blocks are used up at
+/// `sqrt(lambda) = B / (N - A)`, which needs compute `C + B^2 / (N - A)`. That is decreasing
+/// in `T`, so a bisection finds the smallest feasible round time. `None` when no `T` is.
+fn joint_round_time(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    s: usize,
+    blocks: &mut [f64],
+    share: &mut [f64],
+) -> Option<()> {
+    let members: Vec<(usize, f64, f64, f64, f64)> = choice
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &o)| {
+            let opt = &opts.options[k][o];
+            (opt.server == Some(s) && (opt.airtime_rb_s > 0.0 || opt.server_s > 0.0)).then(|| {
+                (
+                    k,
+                    opt.airtime_rb_s,
+                    opt.server_s,
+                    opt.device_s + opt.fixed_s,
+                    problem.users[k].deadline_s.unwrap_or(f64::INFINITY),
+                )
+            })
+        })
+        .collect();
+    if members.is_empty() {
+        return Some(());
+    }
+    let total = problem.servers[s].resource_blocks as f64;
+    // (A, B, C) at round time t, or None when some user has no room.
+    let sums = |t: f64| -> Option<(f64, f64, f64)> {
+        let (mut a, mut b, mut c) = (0.0, 0.0, 0.0);
+        for &(_, big_s, w, r, d) in &members {
+            let room = t.min(d) - r;
+            if room <= 0.0 {
+                return None;
+            }
+            a += big_s / room;
+            b += (big_s * w).sqrt() / room;
+            c += w / room;
+        }
+        Some((a, b, c))
+    };
+    let feasible = |t: f64| match sums(t) {
+        None => false,
+        Some((a, b, c)) => {
+            if b == 0.0 {
+                a <= total && c <= 1.0
+            } else {
+                a < total && c + b * b / (total - a) <= 1.0
+            }
+        }
+    };
+    let mut lo = members.iter().map(|m| m.3).fold(0.0, f64::max);
+    let mut hi = lo.max(1e-9) * 2.0;
+    while !feasible(hi) {
+        hi *= 2.0;
+        if !hi.is_finite() || hi > 1e15 {
+            return None;
+        }
+    }
+    for _ in 0..BISECTION_STEPS {
+        let mid = 0.5 * (lo + hi);
+        if feasible(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let (a, b, _) = sums(hi)?;
+    let root_lambda = if b > 0.0 { b / (total - a) } else { 0.0 };
+    for &(k, big_s, w, r, d) in &members {
+        let room = hi.min(d) - r;
+        let cross = (big_s * w).sqrt();
+        blocks[k] = if big_s > 0.0 {
+            (big_s
+                + if root_lambda > 0.0 {
+                    cross / root_lambda
+                } else {
+                    0.0
+                })
+                / room
+        } else {
+            0.0
+        };
+        share[k] = (w + root_lambda * cross) / room;
+    }
+    Some(())
+}
+
 /// Blocks and shares for fixed options: block-coordinate descent on the continuous problem,
 /// integer rounding of the blocks, exact shares. `None` when no allocation meets the limits
 /// (too many offloading users for the blocks, or deadlines).
@@ -282,7 +394,19 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
         .collect();
     let mut share: Vec<f64> = vec![0.0; users];
     let mut previous = f64::INFINITY;
-    for _ in 0..BCD_ROUNDS {
+    if problem.objective == AllocObjective::MinMax {
+        // Coordinate descent stalls on a max (every user at the same round time, neither
+        // resource alone can be moved); the joint optimum has a closed form per round time.
+        for s in 0..servers {
+            joint_round_time(problem, opts, choice, s, &mut blocks_c, &mut share)?;
+        }
+    }
+    let rounds = if problem.objective == AllocObjective::MinMax {
+        0
+    } else {
+        BCD_ROUNDS
+    };
+    for _ in 0..rounds {
         // Shares given blocks.
         for s in 0..servers {
             divide_on_server(problem, opts, choice, s, 1.0, &mut share, |k, o| {
@@ -630,6 +754,7 @@ pub fn local_search(
     let (mut choice, mut current) = best?;
     for _ in 0..passes {
         let mut improved = false;
+        let prices = block_prices(problem, opts, &choice, &current);
         for k in 0..problem.users.len() {
             let mut best_option = choice[k];
             let mut offloading = vec![0usize; problem.servers.len()];
@@ -680,7 +805,15 @@ pub fn local_search(
                     };
                     footprint(a.1).total_cmp(&footprint(b.1))
                 });
-            for &(_, o) in local.into_iter().chain(lean) {
+            // And the options that reach the round time most cheaply at the current prices of
+            // blocks and compute.
+            let priced = cheapest_at(opts, k, round, &prices, best_option);
+            for o in local
+                .map(|&(_, o)| o)
+                .into_iter()
+                .chain(lean.map(|&(_, o)| o))
+                .chain(priced)
+            {
                 if !candidates.contains(&o) {
                     candidates.push(o);
                 }
@@ -715,6 +848,69 @@ pub fn local_search(
         }
     }
     Some((choice, current))
+}
+
+/// Price of one resource block in units of the whole compute of its server, per server: where
+/// the allocation is optimal for fixed cuts, each offloading user's marginal rates balance,
+/// `lambda_n / lambda_phi = (S / n^2) / (w / phi^2)`; the median over the server's users.
+fn block_prices(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    current: &Allocation,
+) -> Vec<f64> {
+    (0..problem.servers.len())
+        .map(|s| {
+            let mut ratios: Vec<f64> = choice
+                .iter()
+                .enumerate()
+                .filter_map(|(k, &o)| {
+                    let opt = &opts.options[k][o];
+                    let (n, phi) = (current.resource_blocks[k] as f64, current.compute_share[k]);
+                    (opt.server == Some(s)
+                        && opt.airtime_rb_s > 0.0
+                        && opt.server_s > 0.0
+                        && n > 0.0
+                        && phi > 0.0)
+                        .then(|| (opt.airtime_rb_s / (n * n)) / (opt.server_s / (phi * phi)))
+                })
+                .collect();
+            if ratios.is_empty() {
+                return 1.0 / problem.servers[s].resource_blocks as f64;
+            }
+            ratios.sort_by(f64::total_cmp);
+            ratios[ratios.len() / 2]
+        })
+        .collect()
+}
+
+/// The [`PRICED_CANDIDATES`] options of user `k` (other than `except`) that reach latency
+/// `round` at the least cost in resources priced by `prices` (blocks) and 1 (the whole
+/// compute): `min lambda n + phi` subject to `S / n + w / phi <= round - r` costs
+/// `(sqrt(lambda S) + sqrt(w))^2 / (round - r)`; a local option that meets `round` costs 0.
+fn cheapest_at(opts: &Options, k: usize, round: f64, prices: &[f64], except: usize) -> Vec<usize> {
+    let mut costs: Vec<(f64, usize)> = opts.options[k]
+        .iter()
+        .enumerate()
+        .filter(|&(o, _)| o != except)
+        .filter_map(|(o, opt)| {
+            let room = round - opt.device_s - opt.fixed_s;
+            if room <= 0.0 {
+                return None;
+            }
+            let cost = match opt.server {
+                None => 0.0,
+                Some(s) => (prices[s] * opt.airtime_rb_s).sqrt() + opt.server_s.sqrt(),
+            };
+            Some((cost * cost / room, o))
+        })
+        .collect();
+    costs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    costs
+        .into_iter()
+        .take(PRICED_CANDIDATES)
+        .map(|(_, o)| o)
+        .collect()
 }
 
 /// Bytes a server would hold for user `k`'s option `o` alone (its shared layers, as if no other
