@@ -3,11 +3,11 @@
 //! Required columns (DESIGN.md section 1, plus the context-dependent attention term):
 //! `layer,kind,params,param_bytes,fwd_flop_per_token,bwd_flop_per_token,
 //! attn_flop_per_token_per_ctx,out_bytes_per_token,kv_bytes_per_token`.
-//! Optional columns (default in brackets): `active_param_bytes` [param_bytes] (weight bytes one
+//! Optional columns: `active_param_bytes` (default `param_bytes`) (weight bytes one
 //! decode token reads; smaller than `param_bytes` for MoE blocks and the embedding lookup),
-//! `tied_param_bytes` [0] (bytes of the embedding matrix a tied head needs when it runs on
-//! another tier than the embedding), `train_act_bytes_per_token` [0] and
-//! `train_act_bytes_per_token_per_ctx` [0] (activation memory kept for the backward pass).
+//! `tied_param_bytes` (default 0) (bytes of the embedding matrix a tied head needs when it runs on
+//! another tier than the embedding), `train_act_bytes_per_token` (default 0) and
+//! `train_act_bytes_per_token_per_ctx` (default 0) (activation memory kept for the backward pass).
 
 use std::io::Write;
 use std::path::Path;

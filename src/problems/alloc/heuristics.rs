@@ -10,7 +10,7 @@
 //! time and neither resource alone can move), it solves both jointly: at a round time the
 //! cheapest blocks and share of each user have a closed form given a block price, the price
 //! that uses up the blocks is explicit, and a bisection on the round time finds the smallest
-//! one whose compute fits ([`joint_round_time`]). The blocks are then rounded to integers (at
+//! one whose compute fits (`joint_round_time`). The blocks are then rounded to integers (at
 //! least one per offloading user, leftovers to the largest gain) and the shares re-optimised
 //! exactly for those integers ([`optimal_shares`]).
 //!
@@ -22,8 +22,8 @@
 //! objective, until no move helps or the pass limit is reached. A user's candidates are its
 //! fastest options at its current resources, its fastest local option, its leanest option
 //! within the round time, and the options that reach the round time at the least cost in
-//! resources at the current block price ([`cheapest_at`]); a move that does not fit a full
-//! server may first move others to leaner cuts ([`make_room`]). All deterministic.
+//! resources at the current block price (`cheapest_at`); a move that does not fit a full
+//! server may first move others to leaner cuts (`make_room`). All deterministic.
 //!
 //! **Baselines.** Equal split (best option per user under equal resources, resources split
 //! equally), all on the device, all on the server (the lowest allowed cut), and a fixed cut.
@@ -45,10 +45,10 @@ const BCD_TOLERANCE: f64 = 1e-4;
 const CANDIDATES: usize = 4;
 
 /// Options tried per user and pass by [`local_search`] besides those: the cheapest ones in
-/// resources at the current round time and prices ([`cheapest_at`]).
+/// resources at the current round time and prices (`cheapest_at`).
 const PRICED_CANDIDATES: usize = 2;
 
-/// Of those, how many may make room in a full server by moving others ([`make_room`]).
+/// Of those, how many may make room in a full server by moving others (`make_room`).
 const ROOM_CANDIDATES: usize = 2;
 
 /// How one divisible resource is shared: `time_k = demand_k / amount_k`.
@@ -542,7 +542,7 @@ fn equal_split_latency(problem: &AllocProblem, o: &UserOption) -> f64 {
 /// A start that respects server memory and blocks: every user begins on its fastest local
 /// option (a user with none on the server option needing the least server memory); then, in
 /// order of the latency they would save, users move to their best server options (the fastest
-/// [`CANDIDATES`] under an equal split, and within deadlines if possible) when the server's
+/// `CANDIDATES` under an equal split) when the server's
 /// memory and blocks still allow.
 /// `None` when the users that must offload do not fit.
 pub fn memory_aware_choice(problem: &AllocProblem, opts: &Options) -> Option<Vec<usize>> {

@@ -17,7 +17,7 @@
 //!
 //! **Server time, outer approximation.** `w / phi` is convex; its tangent at `p` in perspective
 //! form, `sigma_ko >= w (2 x_ko / p - phi_ko / p^2)`, underestimates it, so the MILP with a finite
-//! set of tangents is a relaxation whose optimum is a lower bound. [`solve`] starts from a
+//! set of tangents is a relaxation whose optimum is a lower bound. [`super::solve`] starts from a
 //! geometric grid of tangent points, solves, re-optimises the shares of the chosen cuts and blocks
 //! exactly (closed form, [`super::heuristics::optimal_shares`]) to get a true upper bound, adds
 //! tangents at the shares found, and repeats until the relative gap between the two is at most
