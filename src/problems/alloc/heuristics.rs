@@ -829,6 +829,15 @@ pub fn local_search(
                     if make_room(problem, opts, &mut repaired, k, &current, round) {
                         trial = allocate(problem, opts, &repaired).map(|a| (a, Some(repaired)));
                     }
+                    // Or the largest user there moves to whichever of its cuts that make room
+                    // allocates best.
+                    for alternative in shrink_largest(problem, opts, &choice, k) {
+                        if let Some(a) = allocate(problem, opts, &alternative) {
+                            if trial.as_ref().is_none_or(|t| a.objective < t.0.objective) {
+                                trial = Some((a, Some(alternative)));
+                            }
+                        }
+                    }
                 }
                 if let Some((a, repaired)) = trial {
                     if a.objective < current.objective * (1.0 - 1e-12) {
@@ -982,6 +991,42 @@ fn make_room(
         choice[j] = o;
     }
     false
+}
+
+/// Choices that make room for user `k`'s option in `choice` by moving one user: the user other
+/// than `k` with the largest footprint on the first server over its memory, to each of its
+/// options on that server (or local) after which every server fits.
+fn shrink_largest(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    k: usize,
+) -> Vec<Vec<usize>> {
+    let used = problem.server_memory(opts, choice);
+    let Some(s) = (0..problem.servers.len())
+        .find(|&s| used[s] > problem.servers[s].memory_bytes * (1.0 + 1e-9))
+    else {
+        return Vec::new();
+    };
+    let largest = choice
+        .iter()
+        .enumerate()
+        .filter(|&(j, &o)| j != k && opts.options[j][o].server == Some(s))
+        .max_by(|a, b| {
+            footprint_bytes(opts, a.0, *a.1).total_cmp(&footprint_bytes(opts, b.0, *b.1))
+        })
+        .map(|(j, _)| j);
+    let Some(j) = largest else {
+        return Vec::new();
+    };
+    (0..opts.options[j].len())
+        .filter(|&o| o != choice[j] && opts.options[j][o].server.is_none_or(|t| t == s))
+        .filter_map(|o| {
+            let mut moved = choice.to_vec();
+            moved[j] = o;
+            fits_memory(problem, opts, &moved).then_some(moved)
+        })
+        .collect()
 }
 
 /// For every user, the first option satisfying `pred` (None when a user has none).
