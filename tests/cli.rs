@@ -723,11 +723,17 @@ fn infeasible_alloc_instances_name_users_and_resources() {
     let cases: [(Edits, &[&str]); 3] = [
         (
             &[("deadline_s = 1.77", "deadline_s = 0.01")],
-            &["user u1: misses its deadline of 0.01 s even alone", "on the device"],
+            &[
+                "user u1: misses its deadline of 0.01 s even alone",
+                "on the device",
+            ],
         ),
         (
             &[("resource_blocks = 50", "resource_blocks = 1")],
-            &["server bs-0: 2 users can meet their deadlines only there (u2, u4), but it has 1 resource blocks"],
+            &[
+                "server bs-0: 2 users must offload to it",
+                "(u2, u4), but it has 1 resource blocks",
+            ],
         ),
         (
             &[

@@ -16,6 +16,9 @@
 //!    keeps the deadline, and the set is minimal with respect to the relaxation. The filter then
 //!    says which resource (blocks, compute, memory), made unlimited, would let the set through.
 //!    Every test has a time limit; when it runs out the set is reported as found so far.
+//!
+//! Checks 1 and 2 are proofs of infeasibility and cost no solve; with a zero budget only they
+//! run, which is how [`super::solve`] settles such instances before building any MILP.
 
 use std::time::Instant;
 
@@ -23,6 +26,9 @@ use super::model::build;
 use super::{AllocProblem, Options};
 use crate::solve::milp::MipOptions;
 use crate::solve::report::Termination;
+
+/// Users named in one line at most.
+const NAMES_SHOWN: usize = 12;
 
 /// Time limit of one relaxation test of the deletion filter, s.
 const TEST_LIMIT_S: f64 = 10.0;
@@ -130,14 +136,21 @@ pub fn explain_infeasible(problem: &AllocProblem, opts: &Options, budget_s: f64)
             continue;
         }
         let names = |list: &[usize]| {
-            list.iter()
+            let mut text = list
+                .iter()
+                .take(NAMES_SHOWN)
                 .map(|&k| problem.users[k].name.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", ");
+            if list.len() > NAMES_SHOWN {
+                text.push_str(&format!(" and {} more", list.len() - NAMES_SHOWN));
+            }
+            text
         };
         if bound.len() > srv.resource_blocks {
             lines.push(format!(
-                "server {}: {} users can meet their deadlines only there ({}), but it has {} resource blocks",
+                "server {}: {} users must offload to it, no local option fitting their device or \
+                 meeting their deadline ({}), but it has {} resource blocks, one per user at least",
                 srv.name,
                 bound.len(),
                 names(&bound),
@@ -161,7 +174,7 @@ pub fn explain_infeasible(problem: &AllocProblem, opts: &Options, budget_s: f64)
         )[s];
         if memory > srv.memory_bytes * (1.0 + 1e-9) {
             lines.push(format!(
-                "server {}: {} users can meet their deadlines only there ({}); with as few layers \
+                "server {}: {} users must offload to it ({}); with as few layers \
                  there as their deadlines allow they need {:.2} GB, it has {:.2} GB",
                 srv.name,
                 bound.len(),

@@ -67,12 +67,14 @@ pub fn solve_with(
     let start = Instant::now();
     let mut opts = problem.options();
     let build_s = start.elapsed().as_secs_f64();
-    let no_option = opts.options.iter().any(Vec::is_empty);
+    // Cheap, exact causes (a user with no option or that misses its deadline alone, more
+    // must-offload users than blocks or memory) settle infeasibility before any solver runs.
+    let proven = explain_infeasible(problem, &opts, 0.0);
     let mut stats = SolveStats::heuristic(&preset.name, build_s, 0.0);
     let mut rounds = 0;
     let mut options_pruned = None;
     let mut found: Option<(Vec<usize>, Allocation)> = None;
-    if !no_option {
+    if proven.is_empty() {
         match preset.solver.as_str() {
             "highs" => {
                 let tolerance = preset.mip_rel_gap.max(1e-6);
@@ -230,6 +232,7 @@ pub fn solve_with(
         }
     }
     let explanation = match stats.termination {
+        Termination::Infeasible if !proven.is_empty() => proven,
         Termination::Infeasible => {
             let budget = preset
                 .time_limit_s
@@ -237,16 +240,10 @@ pub fn solve_with(
             explain_infeasible(problem, &opts, budget)
         }
         // A heuristic without a plan proves nothing; the cheap checks may still find a cause.
-        Termination::NoSolutionFound => {
-            let mut lines = explain_infeasible(problem, &opts, 0.0);
-            if lines.is_empty() {
-                lines.push(format!(
-                    "{} found no plan; `--solver highs` decides whether one exists",
-                    preset.name
-                ));
-            }
-            lines
-        }
+        Termination::NoSolutionFound => vec![format!(
+            "{} found no plan; `--solver highs` decides whether one exists",
+            preset.name
+        )],
         _ => Vec::new(),
     };
     Ok(AllocReport {
