@@ -8,7 +8,8 @@
 //! independent evaluator.
 //!
 //! Implemented problems: cut-layer selection for split inference and split fine-tuning across
-//! device | edge | cloud ([`problems::split`]).
+//! device | edge | cloud ([`problems::split`]); joint cut, resource-block and compute allocation
+//! for many users sharing one or several edge servers ([`problems::alloc`]).
 //!
 //! # Example
 //!
