@@ -195,7 +195,7 @@ pub fn snr_linear(db: f64) -> f64 {
 }
 
 /// An [`Error::Unknown`] (a device or model name that does not exist) as an error of `field`.
-fn at_field(path: &Path, field: &str, error: Error) -> Error {
+pub(crate) fn at_field(path: &Path, field: &str, error: Error) -> Error {
     match error {
         Error::Unknown { .. } => Error::field(path, field, error.to_string()),
         other => other,
@@ -234,7 +234,7 @@ fn snr_per_server(path: &Path, field: &str, spec: &SnrSpec, servers: usize) -> R
 }
 
 /// Checks that `name` is not taken yet.
-fn unique(path: &Path, field: &str, name: &str, seen: &mut HashMap<String, usize>) -> Result<()> {
+pub(crate) fn unique(path: &Path, field: &str, name: &str, seen: &mut HashMap<String, usize>) -> Result<()> {
     let index = seen.len();
     if let Some(first) = seen.insert(name.to_string(), index) {
         return Err(Error::field(

@@ -6,6 +6,7 @@
 //! tables in `../profiles`.
 
 pub mod alloc;
+pub mod cache;
 pub mod split;
 
 use std::path::{Path, PathBuf};

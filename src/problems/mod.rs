@@ -2,4 +2,5 @@
 //! evaluator.
 
 pub mod alloc;
+pub mod cache;
 pub mod split;

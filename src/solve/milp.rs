@@ -145,6 +145,19 @@ impl Milp {
         self.run(objective, options, false)
     }
 
+    /// Maximises `objective` with HiGHS; `objective` and `bound` of the result are in the
+    /// maximisation sense (the bound is an upper bound).
+    pub fn maximise(self, objective: Expression, options: &MipOptions) -> Result<MipResult> {
+        let mut result = self.run(-objective, options, false)?;
+        result.objective = result.objective.map(|o| -o);
+        result.bound = result.bound.map(|b| -b);
+        result.gap = match (result.objective, result.bound) {
+            (Some(o), Some(b)) => Some(relative_gap(o, b)),
+            _ => None,
+        };
+        Ok(result)
+    }
+
     /// Minimises `objective` over the LP relaxation (integrality dropped, HiGHS option
     /// `solve_relaxation`), for root-bound statistics. The gap options do not apply; on an
     /// optimal LP, `objective` and `bound` are both the LP optimum, a lower bound of the MILP, and
