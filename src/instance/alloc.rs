@@ -234,7 +234,12 @@ fn snr_per_server(path: &Path, field: &str, spec: &SnrSpec, servers: usize) -> R
 }
 
 /// Checks that `name` is not taken yet.
-pub(crate) fn unique(path: &Path, field: &str, name: &str, seen: &mut HashMap<String, usize>) -> Result<()> {
+pub(crate) fn unique(
+    path: &Path,
+    field: &str,
+    name: &str,
+    seen: &mut HashMap<String, usize>,
+) -> Result<()> {
     let index = seen.len();
     if let Some(first) = seen.insert(name.to_string(), index) {
         return Err(Error::field(

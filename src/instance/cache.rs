@@ -1,0 +1,546 @@
+//! Schema of a cache-placement instance file and its validation.
+//!
+//! ```toml
+//! problem = "cache"
+//! name = "cache-small"
+//! backhaul_bps = 1e9             # optional: servers relay models to each other at this rate
+//!
+//! [requests]                     # default popularity of the library (optional)
+//! zipf_skew = 0.8                # p(rank r) ~ r^-skew
+//! order = "shared"               # shared: rank = library order; per-user: a seeded permutation
+//! seed = 1                       # of the per-user permutations
+//!
+//! [[bases]]
+//! model = "llama-3.2-1b"         # a config in models_dir
+//! dtype = "q4"                   # default fp16; the base is named "llama-3.2-1b@q4"
+//!
+//! [[models]]
+//! name = "llama-1b-chat"
+//! base = "llama-3.2-1b@q4"
+//! variant = "lora"               # base | lora | top-layers | full
+//! rank = 16                      # lora: rank (default 8) and targets (default ["q", "v"])
+//! targets = ["q", "v"]
+//! # layers = 4                   # top-layers: fine-tuned top blocks
+//!
+//! [[servers]]
+//! name = "es-0"
+//! storage_bytes = 4e9
+//!
+//! [[users]]
+//! name = "u0"
+//! device = "phone-sd8gen3"       # a row of devices.csv
+//! prompt_tokens = 128
+//! generate_tokens = 32
+//! latency_limit_s = 60           # download plus on-device inference
+//! rate_bps = { es-0 = 80e6 }     # downlink rate from each covering server
+//! # requests = { llama-1b-chat = 0.7, llama-1b-base = 0.3 }   # overrides [requests]
+//! ```
+//!
+//! Optional fields: `description`, `models_dir` (default `../models`), `devices` (default
+//! `../devices.csv`), `profiles_dir` (default `../profiles`); `position_m = [x, y]` on servers and
+//! users (informational, written by the generator); `memory_bytes` on users (default the
+//! device's). Explicit per-user `requests` are normalised to sum to 1. The on-device inference
+//! time of a request is the prefill of `prompt_tokens` plus `generate_tokens` decode steps of its
+//! base on the user's device (a profiled table `<model>@<device>.csv` where one exists, else the
+//! roofline); LoRA adapters are merged into the weights after download and add no time. A model
+//! whose weights and KV cache exceed the device's memory cannot be served to that user.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::alloc::{at_field, unique, Sources};
+use super::split::{instance_name, parse_dtype, InstanceModel, TierContext, TierSpec};
+use super::{read_structured, resolve};
+use crate::costs::device::DeviceCatalog;
+use crate::error::{check_nonneg, Error, Result};
+use crate::problems::cache::library::{self, BaseModel, ModelSpec};
+use crate::problems::cache::{zipf, CacheProblem, CacheServer, CacheUser, Variant};
+
+/// The cache instance file as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheInstanceFile {
+    /// Must be `"cache"`.
+    pub problem: String,
+    /// Instance name (default: the file stem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Directory of model configs (default `../models`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<String>,
+    /// Devices CSV (default `../devices.csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<String>,
+    /// Directory of profiled tables (default `../profiles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles_dir: Option<String>,
+    /// Backhaul rate between servers, bit/s (absent: no relaying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backhaul_bps: Option<f64>,
+    /// `[requests]`: the default popularity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<RequestsSpec>,
+    /// `[[bases]]`.
+    #[serde(default)]
+    pub bases: Vec<BaseSpec>,
+    /// `[[models]]`: the library.
+    #[serde(default)]
+    pub models: Vec<ModelEntry>,
+    /// `[[servers]]`.
+    #[serde(default)]
+    pub servers: Vec<CacheServerSpec>,
+    /// `[[users]]`.
+    #[serde(default)]
+    pub users: Vec<CacheUserSpec>,
+}
+
+/// `[requests]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestsSpec {
+    /// Zipf skew (default 0.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zipf_skew: Option<f64>,
+    /// `shared` (default) or `per-user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// Seed of the per-user orders (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// `[[bases]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseSpec {
+    /// A model config in `models_dir` (or a `.toml` path).
+    pub model: String,
+    /// Weight dtype (default fp16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+}
+
+/// `[[models]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// Name.
+    pub name: String,
+    /// Base name (`model@dtype`).
+    pub base: String,
+    /// `base`, `lora`, `top-layers` or `full`.
+    pub variant: String,
+    /// LoRA rank (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<i64>,
+    /// LoRA targets (default `["q", "v"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
+    /// Fine-tuned top blocks of a `top-layers` model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<i64>,
+}
+
+/// `[[servers]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheServerSpec {
+    /// Name (default `es-<index>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Storage for model blocks, bytes.
+    pub storage_bytes: f64,
+    /// Position, m (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_m: Option<[f64; 2]>,
+}
+
+/// `[[users]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheUserSpec {
+    /// Name (default `u<index>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Row of devices.csv.
+    pub device: String,
+    /// Usable device memory, bytes (default: the device's memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<f64>,
+    /// Prompt tokens of a request.
+    pub prompt_tokens: i64,
+    /// Generated tokens of a request.
+    pub generate_tokens: i64,
+    /// Limit on download plus inference, s.
+    pub latency_limit_s: f64,
+    /// Downlink rate from each covering server, bit/s, by server name.
+    #[serde(default)]
+    pub rate_bps: BTreeMap<String, f64>,
+    /// Request probabilities by model name (default: from `[requests]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<BTreeMap<String, f64>>,
+    /// Position, m (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_m: Option<[f64; 2]>,
+}
+
+/// Loads and validates a cache instance.
+pub fn load(path: &Path) -> Result<CacheProblem> {
+    let file: CacheInstanceFile = read_structured(path)?;
+    file.into_problem(path)
+}
+
+impl CacheInstanceFile {
+    /// Validates the file and resolves the tables it references (paths relative to `path`).
+    pub fn into_problem(&self, path: &Path) -> Result<CacheProblem> {
+        let devices_path = resolve(path, self.devices.as_deref().unwrap_or("../devices.csv"));
+        let catalog = DeviceCatalog::load(&devices_path)?;
+        let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
+        let profiles_dir = resolve(path, self.profiles_dir.as_deref().unwrap_or("../profiles"));
+        self.build(
+            path,
+            Sources {
+                catalog: &catalog,
+                devices_path: &devices_path,
+                models_dir: &models_dir,
+                profiles_dir: Some(&profiles_dir),
+            },
+        )
+    }
+
+    /// The file as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a cache instance file serialises to TOML")
+    }
+
+    /// Validates the file against already loaded sources; `path` names the file in errors.
+    pub fn build(&self, path: &Path, sources: Sources<'_>) -> Result<CacheProblem> {
+        let name = instance_name(path, &self.problem, "cache", self.name.as_deref())?;
+        for (field, list_empty) in [
+            ("bases", self.bases.is_empty()),
+            ("models", self.models.is_empty()),
+            ("servers", self.servers.is_empty()),
+            ("users", self.users.is_empty()),
+        ] {
+            if list_empty {
+                return Err(Error::field(
+                    path,
+                    field,
+                    format!("missing: expected at least one [[{field}]] table"),
+                ));
+            }
+        }
+        if let Some(b) = self.backhaul_bps {
+            check_nonneg(path, "backhaul_bps", b, true)?;
+        }
+
+        // Bases.
+        let mut bases = Vec::with_capacity(self.bases.len());
+        let mut instance_models = Vec::with_capacity(self.bases.len());
+        let mut base_index = HashMap::new();
+        for (b, spec) in self.bases.iter().enumerate() {
+            let field = format!("bases[{b}]");
+            let dtype = parse_dtype(path, &format!("{field}.dtype"), spec.dtype.as_deref())?;
+            let model = InstanceModel::load(path, sources.models_dir, &spec.model, dtype)
+                .map_err(|e| at_field(path, &format!("{field}.model"), e))?;
+            let Some(arch) = model.arch.clone() else {
+                return Err(Error::field(
+                    path,
+                    format!("{field}.model"),
+                    "expected a model config (name or .toml), not a CSV table: variants need \
+                     the architecture",
+                ));
+            };
+            let base = BaseModel::new(&model.name, arch, dtype);
+            unique(path, &format!("{field}.model"), &base.name, &mut base_index)?;
+            bases.push(base);
+            instance_models.push(model);
+        }
+
+        // The library.
+        let mut model_names = HashMap::new();
+        let mut specs = Vec::with_capacity(self.models.len());
+        for (i, entry) in self.models.iter().enumerate() {
+            let field = |f: &str| format!("models[{i}].{f}");
+            unique(path, &field("name"), &entry.name, &mut model_names)?;
+            let base = *base_index.get(&entry.base).ok_or_else(|| {
+                let known: Vec<&str> = bases.iter().map(|b| b.name.as_str()).collect();
+                Error::field(
+                    path,
+                    field("base"),
+                    format!(
+                        "unknown base \"{}\"; the [[bases]] are {}",
+                        entry.base,
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            specs.push(ModelSpec {
+                name: entry.name.clone(),
+                base,
+                variant: entry.variant(path, i)?,
+            });
+        }
+        let (blocks, models) =
+            library::build(&bases, &specs).map_err(|m| Error::field(path, "models", m))?;
+
+        // Servers.
+        let mut server_names = HashMap::new();
+        let mut servers = Vec::with_capacity(self.servers.len());
+        for (m, spec) in self.servers.iter().enumerate() {
+            let field = |f: &str| format!("servers[{m}].{f}");
+            check_nonneg(path, &field("storage_bytes"), spec.storage_bytes, false)?;
+            let name = spec.name.clone().unwrap_or_else(|| format!("es-{m}"));
+            unique(path, &field("name"), &name, &mut server_names)?;
+            servers.push(CacheServer {
+                name,
+                storage_bytes: spec.storage_bytes,
+            });
+        }
+
+        // Default popularity.
+        let requests = self.requests.clone().unwrap_or(RequestsSpec {
+            zipf_skew: None,
+            order: None,
+            seed: None,
+        });
+        let skew = requests.zipf_skew.unwrap_or(0.8);
+        check_nonneg(path, "requests.zipf_skew", skew, false)?;
+        let per_user = match requests.order.as_deref().unwrap_or("shared") {
+            "shared" => false,
+            "per-user" => true,
+            other => {
+                return Err(Error::field(
+                    path,
+                    "requests.order",
+                    format!("expected shared or per-user, got \"{other}\""),
+                ))
+            }
+        };
+        let popularity = zipf(models.len(), skew);
+        let mut rng = ChaCha8Rng::seed_from_u64(requests.seed.unwrap_or(0));
+
+        // Users; inference times memoised by (device, memory, base, prompt, generate).
+        let mut inference: HashMap<(String, u64, usize, usize, usize), Option<f64>> =
+            HashMap::new();
+        let mut user_names = HashMap::new();
+        let mut users = Vec::with_capacity(self.users.len());
+        for (k, spec) in self.users.iter().enumerate() {
+            let field = |f: &str| format!("users[{k}].{f}");
+            let name = spec.name.clone().unwrap_or_else(|| format!("u{k}"));
+            unique(path, &field("name"), &name, &mut user_names)?;
+            let prompt = count(path, &field("prompt_tokens"), spec.prompt_tokens, 1)?;
+            let generate = count(path, &field("generate_tokens"), spec.generate_tokens, 0)?;
+            check_nonneg(path, &field("latency_limit_s"), spec.latency_limit_s, true)?;
+            if let Some(mem) = spec.memory_bytes {
+                check_nonneg(path, &field("memory_bytes"), mem, true)?;
+            }
+            let mut rate_bps = vec![0.0; servers.len()];
+            for (server, &rate) in &spec.rate_bps {
+                let sub = field(&format!("rate_bps.{server}"));
+                let m = server_names.get(server).copied().ok_or_else(|| {
+                    Error::field(
+                        path,
+                        &sub,
+                        format!(
+                            "unknown server \"{server}\"; expected one of the [[servers]] names"
+                        ),
+                    )
+                })?;
+                check_nonneg(path, &sub, rate, false)?;
+                rate_bps[m] = rate;
+            }
+            let mut times = Vec::with_capacity(bases.len());
+            for (b, base) in bases.iter().enumerate() {
+                let key = (
+                    spec.device.clone(),
+                    spec.memory_bytes.unwrap_or(-1.0).to_bits(),
+                    b,
+                    prompt,
+                    generate,
+                );
+                let time = match inference.get(&key) {
+                    Some(t) => *t,
+                    None => {
+                        let context = TierContext {
+                            path,
+                            catalog: sources.catalog,
+                            devices_path: sources.devices_path,
+                            profiles_dir: sources.profiles_dir,
+                            model: &instance_models[b],
+                        };
+                        let tier = TierSpec {
+                            device: spec.device.clone(),
+                            memory_bytes: spec.memory_bytes,
+                            use_profile: true,
+                        };
+                        let resource = context
+                            .resource(&tier, &field("device"))
+                            .map_err(|e| at_field(path, &field("device"), e))?;
+                        let t = on_device_inference_s(&base.table, &resource, prompt, generate);
+                        inference.insert(key, t);
+                        t
+                    }
+                };
+                times.push(time);
+            }
+            let requests = match &spec.requests {
+                Some(explicit) => {
+                    let mut list = Vec::with_capacity(explicit.len());
+                    for (model, &p) in explicit {
+                        let sub = field(&format!("requests.{model}"));
+                        let i = model_names.get(model).copied().ok_or_else(|| {
+                            Error::field(path, &sub, format!("unknown model \"{model}\""))
+                        })?;
+                        check_nonneg(path, &sub, p, false)?;
+                        list.push((i, p));
+                    }
+                    let total: f64 = list.iter().map(|r| r.1).sum();
+                    if total <= 0.0 {
+                        return Err(Error::field(
+                            path,
+                            field("requests"),
+                            "expected at least one positive probability",
+                        ));
+                    }
+                    list.iter().map(|&(i, p)| (i, p / total)).collect()
+                }
+                None => {
+                    let mut order: Vec<usize> = (0..models.len()).collect();
+                    if per_user {
+                        order.shuffle(&mut rng);
+                    }
+                    order
+                        .into_iter()
+                        .zip(&popularity)
+                        .map(|(i, &p)| (i, p))
+                        .collect()
+                }
+            };
+            users.push(CacheUser {
+                name,
+                rate_bps,
+                latency_limit_s: spec.latency_limit_s,
+                inference_s: times,
+                requests,
+            });
+        }
+        Ok(CacheProblem {
+            name,
+            description: self.description.clone(),
+            bases: bases.iter().map(|b| b.name.clone()).collect(),
+            blocks,
+            models,
+            servers,
+            users,
+            backhaul_bps: self.backhaul_bps,
+        })
+    }
+}
+
+impl ModelEntry {
+    fn variant(&self, path: &Path, i: usize) -> Result<Variant> {
+        let field = |f: &str| format!("models[{i}].{f}");
+        let unused = |name: &str, present: bool| -> Result<()> {
+            if present {
+                Err(Error::field(
+                    path,
+                    field(name),
+                    format!("not used by variant \"{}\"", self.variant),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self.variant.as_str() {
+            "base" | "full" => {
+                unused("rank", self.rank.is_some())?;
+                unused("targets", self.targets.is_some())?;
+                unused("layers", self.layers.is_some())?;
+                Ok(if self.variant == "base" {
+                    Variant::Base
+                } else {
+                    Variant::Full
+                })
+            }
+            "lora" => {
+                unused("layers", self.layers.is_some())?;
+                let rank = count(path, &field("rank"), self.rank.unwrap_or(8), 1)?;
+                let targets = self
+                    .targets
+                    .clone()
+                    .unwrap_or_else(|| vec!["q".into(), "v".into()]);
+                Ok(Variant::Lora { rank, targets })
+            }
+            "top-layers" => {
+                unused("rank", self.rank.is_some())?;
+                unused("targets", self.targets.is_some())?;
+                let Some(layers) = self.layers else {
+                    return Err(Error::field(
+                        path,
+                        field("layers"),
+                        "missing: a top-layers model needs the number of fine-tuned top blocks",
+                    ));
+                };
+                Ok(Variant::TopLayers {
+                    layers: count(path, &field("layers"), layers, 1)?,
+                })
+            }
+            other => Err(Error::field(
+                path,
+                field("variant"),
+                format!("expected base, lora, top-layers or full, got \"{other}\""),
+            )),
+        }
+    }
+}
+
+/// An integer field that must be at least `min`.
+fn count(path: &Path, field: &str, value: i64, min: i64) -> Result<usize> {
+    if value < min {
+        return Err(Error::field(
+            path,
+            field,
+            format!("expected an integer >= {min}, got {value}"),
+        ));
+    }
+    Ok(value as usize)
+}
+
+/// On-device inference time of `prompt` prefill tokens and `generate` decode steps, s; `None`
+/// when the weights and the KV cache of `prompt + generate` tokens exceed the device memory.
+pub fn on_device_inference_s(
+    table: &crate::costs::table::CostTable,
+    device: &crate::problems::split::TierResource,
+    prompt: usize,
+    generate: usize,
+) -> Option<f64> {
+    let tokens = (prompt + generate) as f64;
+    let memory: f64 = table
+        .layers
+        .iter()
+        .map(|l| l.param_bytes + l.kv_bytes_per_token * tokens)
+        .sum();
+    if memory > device.memory_bytes {
+        return None;
+    }
+    let timer = device.timer();
+    Some(
+        table
+            .layers
+            .iter()
+            .map(|l| {
+                timer.prefill(l, prompt).latency_s
+                    + timer.decode_steps(l, prompt, generate).latency_s
+            })
+            .sum(),
+    )
+}

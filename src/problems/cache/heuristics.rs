@@ -1,0 +1,244 @@
+//! The TrimCaching-style greedy and the baselines. All are deterministic (the random baseline
+//! from its seed) and return a placement that respects every server's storage.
+//!
+//! - **Greedy** (sharing-aware): repeatedly caches the (server, model) pair with the largest
+//!   marginal hit-ratio gain per marginal stored byte, where blocks the server already stores are
+//!   free (a pair that needs no new bytes and gains goes first); stops when no pair that fits
+//!   gains. Gains and marginal bytes are updated incrementally, so one step costs `O(M I)`.
+//!   Because a ratio rule alone can be poor when one large model beats many small ones (budgeted
+//!   maximum coverage), [`greedy`] also runs the same loop ranking by gain alone and keeps the
+//!   better placement (Khuller, Moss and Naor, Inf. Process. Lett. 70(1), 1999).
+//! - **Independent caching**: the same greedy when every model is priced and stored at its full
+//!   size, as if no block were shared (the conventional baseline); its placement is then scored
+//!   with sharing, so its storage is respected a fortiori.
+//! - **Popularity**: each server on its own caches the models most requested by the users it
+//!   can serve in time, in decreasing order, skipping those that do not fit (sharing-aware
+//!   storage); servers do not coordinate.
+//! - **Random**: pairs (server, model) in a seeded random order, each cached if it fits.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::model::Demand;
+use super::{CacheProblem, Placement, LIMIT_TOLERANCE};
+
+/// How a greedy prices the storage of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// Blocks already stored on the server are free.
+    Aware,
+    /// Every model costs its full size (no sharing).
+    Ignored,
+}
+
+/// What a greedy step maximises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rank {
+    /// Marginal gain per marginal byte.
+    GainPerByte,
+    /// Marginal gain.
+    Gain,
+}
+
+/// The incremental state of a greedy or baseline: what is cached, stored and served.
+struct State<'a> {
+    problem: &'a CacheProblem,
+    demands: &'a [Demand],
+    /// Demands of model `i` that server `m` could serve: `demand_of[m][i]`.
+    demand_of: Vec<Vec<Vec<usize>>>,
+    /// Models containing each block.
+    holders: Vec<Vec<usize>>,
+    served: Vec<bool>,
+    stored: Vec<Vec<bool>>,
+    used: Vec<f64>,
+    placed: Vec<Vec<bool>>,
+    /// Unserved demand weight `(m, i)` would serve.
+    gain: Vec<Vec<f64>>,
+    /// Bytes caching `(m, i)` adds.
+    cost: Vec<Vec<f64>>,
+    sharing: Sharing,
+}
+
+impl<'a> State<'a> {
+    fn new(problem: &'a CacheProblem, demands: &'a [Demand], sharing: Sharing) -> State<'a> {
+        let servers = problem.servers.len();
+        let models = problem.models.len();
+        let mut demand_of = vec![vec![Vec::new(); models]; servers];
+        let mut gain = vec![vec![0.0; models]; servers];
+        for (g, d) in demands.iter().enumerate() {
+            for &m in &d.servers {
+                demand_of[m][d.model].push(g);
+                gain[m][d.model] += d.weight;
+            }
+        }
+        let mut holders = vec![Vec::new(); problem.blocks.len()];
+        for (i, model) in problem.models.iter().enumerate() {
+            for &j in &model.blocks {
+                holders[j].push(i);
+            }
+        }
+        let sizes: Vec<f64> = problem.models.iter().map(|m| m.bytes).collect();
+        State {
+            problem,
+            demands,
+            demand_of,
+            holders,
+            served: vec![false; demands.len()],
+            stored: vec![vec![false; problem.blocks.len()]; servers],
+            used: vec![0.0; servers],
+            placed: vec![vec![false; models]; servers],
+            gain,
+            cost: vec![sizes; servers],
+            sharing,
+        }
+    }
+
+    fn fits(&self, m: usize, i: usize) -> bool {
+        self.used[m] + self.cost[m][i]
+            <= self.problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE)
+    }
+
+    /// Caches model `i` on server `m` and updates gains and costs.
+    fn place(&mut self, m: usize, i: usize) {
+        self.placed[m][i] = true;
+        for idx in 0..self.demand_of[m][i].len() {
+            let g = self.demand_of[m][i][idx];
+            if self.served[g] {
+                continue;
+            }
+            self.served[g] = true;
+            let d = &self.demands[g];
+            for &s in &d.servers {
+                self.gain[s][i] -= d.weight;
+            }
+        }
+        match self.sharing {
+            Sharing::Ignored => self.used[m] += self.problem.models[i].bytes,
+            Sharing::Aware => {
+                for &j in &self.problem.models[i].blocks {
+                    if self.stored[m][j] {
+                        continue;
+                    }
+                    self.stored[m][j] = true;
+                    let bytes = self.problem.blocks[j].bytes;
+                    self.used[m] += bytes;
+                    for &other in &self.holders[j] {
+                        self.cost[m][other] -= bytes;
+                    }
+                }
+            }
+        }
+    }
+
+    fn placement(&self) -> Placement {
+        self.placed
+            .iter()
+            .map(|row| (0..row.len()).filter(|&i| row[i]).collect())
+            .collect()
+    }
+}
+
+/// Gains below this are treated as zero (float drift of the incremental updates).
+const MIN_GAIN: f64 = 1e-14;
+
+/// One greedy run: caches the best pair by `rank` until no pair that fits gains.
+pub fn greedy_run(
+    problem: &CacheProblem,
+    demands: &[Demand],
+    rank: Rank,
+    sharing: Sharing,
+) -> Placement {
+    let mut state = State::new(problem, demands, sharing);
+    let servers = problem.servers.len();
+    let models = problem.models.len();
+    loop {
+        // Pairs that need no new bytes win outright (by gain); otherwise the best score.
+        let mut best: Option<(bool, f64, usize, usize)> = None;
+        for m in 0..servers {
+            for i in 0..models {
+                let gain = state.gain[m][i];
+                if state.placed[m][i] || gain <= MIN_GAIN || !state.fits(m, i) {
+                    continue;
+                }
+                let cost = state.cost[m][i];
+                let free = cost <= 0.0;
+                let score = match rank {
+                    Rank::Gain => gain,
+                    Rank::GainPerByte if free => gain,
+                    Rank::GainPerByte => gain / cost,
+                };
+                let better = match best {
+                    None => true,
+                    Some((bfree, bscore, _, _)) => (free, score) > (bfree, bscore),
+                };
+                if better {
+                    best = Some((free, score, m, i));
+                }
+            }
+        }
+        let Some((_, _, m, i)) = best else { break };
+        state.place(m, i);
+    }
+    state.placement()
+}
+
+/// Weight of the demands a placement serves (the hit ratio as the MILP counts it).
+pub fn served_weight(problem: &CacheProblem, demands: &[Demand], placement: &Placement) -> f64 {
+    let mut cached = vec![vec![false; problem.models.len()]; problem.servers.len()];
+    for (m, models) in placement.iter().enumerate() {
+        for &i in models {
+            cached[m][i] = true;
+        }
+    }
+    demands
+        .iter()
+        .filter(|d| d.servers.iter().any(|&m| cached[m][d.model]))
+        .map(|d| d.weight)
+        .sum()
+}
+
+/// The TrimCaching-style greedy: the better of the gain-per-byte and the gain-only runs.
+pub fn greedy(problem: &CacheProblem, demands: &[Demand], sharing: Sharing) -> Placement {
+    let by_ratio = greedy_run(problem, demands, Rank::GainPerByte, sharing);
+    let by_gain = greedy_run(problem, demands, Rank::Gain, sharing);
+    if served_weight(problem, demands, &by_gain) > served_weight(problem, demands, &by_ratio) {
+        by_gain
+    } else {
+        by_ratio
+    }
+}
+
+/// Each server caches the models most requested by the users it can serve in time.
+pub fn popularity(problem: &CacheProblem, demands: &[Demand]) -> Placement {
+    let mut state = State::new(problem, demands, Sharing::Aware);
+    // Popularity before anything is cached: servers do not see each other's choices.
+    let popularity_of = state.gain.clone();
+    for (m, popularity) in popularity_of.iter().enumerate() {
+        let mut order: Vec<usize> = (0..problem.models.len())
+            .filter(|&i| popularity[i] > MIN_GAIN)
+            .collect();
+        order.sort_by(|&a, &b| popularity[b].total_cmp(&popularity[a]).then(a.cmp(&b)));
+        for i in order {
+            if state.fits(m, i) {
+                state.place(m, i);
+            }
+        }
+    }
+    state.placement()
+}
+
+/// Pairs in a random order from `seed`, each cached if it fits.
+pub fn random(problem: &CacheProblem, demands: &[Demand], seed: u64) -> Placement {
+    let mut state = State::new(problem, demands, Sharing::Aware);
+    let mut pairs: Vec<(usize, usize)> = (0..problem.servers.len())
+        .flat_map(|m| (0..problem.models.len()).map(move |i| (m, i)))
+        .collect();
+    pairs.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    for (m, i) in pairs {
+        if state.fits(m, i) {
+            state.place(m, i);
+        }
+    }
+    state.placement()
+}

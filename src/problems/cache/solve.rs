@@ -1,0 +1,149 @@
+//! Solving a cache instance with a preset, and the report.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::evaluate::{evaluate, CacheEvaluation};
+use super::heuristics::{greedy, popularity, random, Sharing};
+use super::model::{build, demands, CacheMilp};
+use super::{CachePlan, CacheProblem, Placement};
+use crate::error::{Error, Result};
+use crate::problems::split::solve::RunOptions;
+use crate::solve::milp::MipOptions;
+use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
+use crate::solve::SolverPreset;
+
+/// Solvers the cache problem understands.
+pub const SOLVERS: [&str; 5] = ["highs", "greedy", "independent", "popularity", "random"];
+
+/// Size of the demand model the MILP is built on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DemandStats {
+    /// Requests `(k, i)` with positive probability.
+    pub requests: usize,
+    /// Of these, the ones some server could serve in time.
+    pub servable: usize,
+    /// Aggregated demands `(model, server set)`.
+    pub demands: usize,
+    /// Upper bound on the hit ratio: every servable request served.
+    pub servable_weight: f64,
+}
+
+/// The result of solving a cache instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheReport {
+    /// Instance name.
+    pub instance: String,
+    /// Status, objective (expected hit ratio), bound, gap and times.
+    pub stats: SolveStats,
+    /// The demands the problem reduces to.
+    pub demand: DemandStats,
+    /// MILP size: (variables, integer variables, constraints); exact solve only.
+    pub milp_size: Option<(usize, usize, usize)>,
+    /// The plan.
+    pub plan: Option<CachePlan>,
+    /// Its independent evaluation.
+    pub evaluation: Option<CacheEvaluation>,
+}
+
+/// Solves `problem` with `preset`.
+pub fn solve(problem: &CacheProblem, preset: &SolverPreset) -> Result<CacheReport> {
+    solve_with(problem, preset, &RunOptions::default())
+}
+
+/// Solves `problem` with `preset`, with a HiGHS log and model export as `run` asks.
+pub fn solve_with(
+    problem: &CacheProblem,
+    preset: &SolverPreset,
+    run: &RunOptions,
+) -> Result<CacheReport> {
+    let start = Instant::now();
+    let demand_list = demands(problem);
+    let requests = problem
+        .users
+        .iter()
+        .map(|u| u.requests.iter().filter(|r| r.1 > 0.0).count())
+        .sum();
+    let demand = DemandStats {
+        requests,
+        servable: demand_list.iter().map(|d| d.requests).sum(),
+        demands: demand_list.len(),
+        servable_weight: demand_list.iter().map(|d| d.weight).sum(),
+    };
+    let mut stats = SolveStats::heuristic(&preset.name, 0.0, 0.0);
+    let mut milp_size = None;
+    let placement: Option<Placement> = match preset.solver.as_str() {
+        "highs" => {
+            let CacheMilp { milp, objective, x } = build(problem, &demand_list);
+            milp_size = Some((
+                milp.num_vars(),
+                milp.num_integer_vars(),
+                milp.num_constraints(),
+            ));
+            stats.build_s = start.elapsed().as_secs_f64();
+            let options = MipOptions {
+                time_limit_s: preset.time_limit_s,
+                mip_rel_gap: preset.mip_rel_gap,
+                mip_abs_gap: preset.mip_abs_gap,
+                threads: preset.threads,
+                seed: preset.seed,
+                log_file: run.log_file.clone(),
+                write_model: run.write_model.clone(),
+            };
+            let result = milp.maximise(objective, &options)?;
+            stats.termination = result.termination;
+            stats.bound = result.bound;
+            stats.nodes = result.nodes;
+            result
+                .values
+                .as_ref()
+                .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
+        }
+        name => {
+            stats.build_s = start.elapsed().as_secs_f64();
+            Some(match name {
+                "greedy" => greedy(problem, &demand_list, Sharing::Aware),
+                "independent" => greedy(problem, &demand_list, Sharing::Ignored),
+                "popularity" => popularity(problem, &demand_list),
+                "random" => random(problem, &demand_list, preset.seed),
+                other => {
+                    return Err(Error::Unknown {
+                        what: "solver for the cache problem",
+                        name: other.to_string(),
+                        hint: format!("the cache problem supports {}", SOLVERS.join(", ")),
+                    })
+                }
+            })
+        }
+    };
+    stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
+    let evaluation = placement.as_ref().map(|p| evaluate(problem, p));
+    match &evaluation {
+        Some(ev) => {
+            stats.objective = Some(ev.hit_ratio);
+            stats.primal_status = if ev.feasible() {
+                PrimalStatus::Feasible
+            } else {
+                PrimalStatus::Infeasible
+            };
+            if let Some(b) = stats.bound {
+                stats.gap = Some(relative_gap(ev.hit_ratio, b));
+            }
+        }
+        None => {
+            stats.primal_status = PrimalStatus::NoPlan;
+            if stats.termination == Termination::HeuristicDone {
+                stats.termination = Termination::NoSolutionFound;
+            }
+        }
+    }
+    Ok(CacheReport {
+        instance: problem.name.clone(),
+        stats,
+        demand,
+        milp_size,
+        plan: placement.as_ref().map(|p| problem.plan(p)),
+        evaluation,
+    })
+}
