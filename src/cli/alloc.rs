@@ -188,7 +188,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `target` as a path relative to directory `from` (both taken from the working directory).
-fn relative_to(target: &Path, from: &Path) -> edgeplan::Result<String> {
+pub(super) fn relative_to(target: &Path, from: &Path) -> edgeplan::Result<String> {
     let absolute = |p: &Path| -> edgeplan::Result<PathBuf> {
         let cwd = std::env::current_dir().map_err(|e| Error::io(p, e))?;
         let mut out = PathBuf::new();

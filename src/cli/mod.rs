@@ -2,6 +2,7 @@
 //! constraints), 2 bad input (file, field, CSV line or option), 3 solver or internal failure.
 
 mod alloc;
+mod cache;
 mod costs;
 mod format;
 mod split;
@@ -38,6 +39,9 @@ enum Generate {
     /// Many users sharing edge servers: positions, 3GPP path loss and shadowing, models, devices,
     /// workloads and optional deadlines.
     Alloc(alloc::GenerateArgs),
+    /// Cache placement: a model library of LLM variants, servers on a grid, users with 3GPP
+    /// downlink rates, latency limits and Zipf requests.
+    Cache(cache::GenerateArgs),
 }
 
 /// Options of `edgeplan solve`.
@@ -47,7 +51,8 @@ pub struct SolveArgs {
     pub instance: PathBuf,
     /// Solver preset: a name or a preset TOML file. Split: highs, highs-1pct, enumerate,
     /// all-device, all-edge, all-cloud. Alloc: highs, highs-1pct, local-search, equal-split,
-    /// all-device, all-edge, fixed-cut.
+    /// all-device, all-edge, fixed-cut. Cache: highs, highs-1pct, greedy, independent,
+    /// popularity, random.
     #[arg(long, default_value = "highs")]
     pub solver: String,
     /// Print the report as JSON.
@@ -77,7 +82,8 @@ pub struct EvaluateArgs {
     pub instance: PathBuf,
     /// Plan JSON: the JSON output of `edgeplan solve --json`, or for a split instance
     /// `{"assignment": ["device", ...]}` or `{"cuts": [c1, c2]}`, for an alloc instance
-    /// `{"users": [{"server": 0, "cut": 3, "resource_blocks": 5, "compute_share": 0.2}, ...]}`.
+    /// `{"users": [{"server": 0, "cut": 3, "resource_blocks": 5, "compute_share": 0.2}, ...]}`,
+    /// for a cache instance `{"servers": [{"server": "es-0", "models": ["name", ...]}, ...]}`.
     pub plan: PathBuf,
     /// Print the evaluation as JSON.
     #[arg(long)]
@@ -99,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate(&args),
         Command::Costs(args) => costs::run(&args),
         Command::Generate(Generate::Alloc(args)) => alloc::generate(&args),
+        Command::Generate(Generate::Cache(args)) => cache::generate(&args),
     };
     match result {
         Ok(code) => code,
@@ -133,6 +140,7 @@ fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
     match kind.as_str() {
         "split" => split::solve(args, &preset),
         "alloc" => alloc::solve(args, &preset),
+        "cache" => cache::solve(args, &preset),
         other => Err(unknown_problem(&args.instance, other).into()),
     }
 }
@@ -142,6 +150,7 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     match kind.as_str() {
         "split" => split::evaluate(args),
         "alloc" => alloc::evaluate(args),
+        "cache" => cache::evaluate(args),
         other => Err(unknown_problem(&args.instance, other).into()),
     }
 }
@@ -150,6 +159,6 @@ fn unknown_problem(path: &std::path::Path, name: &str) -> edgeplan::Error {
     edgeplan::Error::field(
         path,
         "problem",
-        format!("unknown problem \"{name}\"; supported: split, alloc"),
+        format!("unknown problem \"{name}\"; supported: split, alloc, cache"),
     )
 }

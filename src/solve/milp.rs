@@ -56,6 +56,7 @@ pub struct Milp {
     vars: ProblemVariables,
     cols: HashMap<Variable, usize>,
     constraints: Vec<Constraint>,
+    start: Vec<(Variable, f64)>,
 }
 
 /// Variable values of a solved MILP.
@@ -122,6 +123,13 @@ impl Milp {
         self.constraints.push(constraint);
     }
 
+    /// Gives HiGHS a starting point (a MIP start): values of some variables, typically the
+    /// integer ones of a heuristic's plan; HiGHS completes the rest by solving an LP with them
+    /// fixed and uses the result as its first incumbent if it is feasible.
+    pub fn set_start(&mut self, values: Vec<(Variable, f64)>) {
+        self.start = values;
+    }
+
     /// Number of variables.
     pub fn num_vars(&self) -> usize {
         self.vars.len()
@@ -176,6 +184,7 @@ impl Milp {
             vars,
             cols,
             constraints,
+            start,
         } = self;
         let problem = vars.minimise(objective).using(highs).with_all(constraints);
         let mut model = problem
@@ -207,6 +216,9 @@ impl Milp {
         }
         if let Some(path) = &options.write_model {
             write_model(&mut model, path)?;
+        }
+        if !start.is_empty() && !relax {
+            set_start(&mut model, &cols, &start)?;
         }
 
         let start = Instant::now();
@@ -283,6 +295,36 @@ fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
             "HiGHS could not write the model to {}",
             path.display()
         )));
+    }
+    Ok(())
+}
+
+/// Passes a sparse MIP start to HiGHS.
+fn set_start(
+    model: &mut highs::Model,
+    cols: &HashMap<Variable, usize>,
+    start: &[(Variable, f64)],
+) -> Result<()> {
+    let mut index = Vec::with_capacity(start.len());
+    let mut value = Vec::with_capacity(start.len());
+    for (v, x) in start {
+        if let Some(&c) = cols.get(v) {
+            index.push(c as highs_sys::HighsInt);
+            value.push(*x);
+        }
+    }
+    // SAFETY: the model pointer is valid for the lifetime of `model`; `index` and `value` hold
+    // `index.len()` entries each and outlive the call, and every index is a column of the model.
+    let status = unsafe {
+        highs_sys::Highs_setSparseSolution(
+            model.as_mut_ptr(),
+            index.len() as highs_sys::HighsInt,
+            index.as_ptr(),
+            value.as_ptr(),
+        )
+    };
+    if status == highs_sys::STATUS_ERROR {
+        return Err(Error::Solver("HiGHS rejected the MIP start".into()));
     }
     Ok(())
 }

@@ -49,7 +49,7 @@ fn default_threads() -> u32 {
 
 /// The presets shipped in `solvers/`, compiled into the binary so that `--solver NAME` works from
 /// any directory.
-const BUILTIN: [(&str, &str); 9] = [
+const BUILTIN: [(&str, &str); 13] = [
     ("highs", include_str!("../../solvers/highs.toml")),
     ("highs-1pct", include_str!("../../solvers/highs-1pct.toml")),
     ("enumerate", include_str!("../../solvers/enumerate.toml")),
@@ -65,6 +65,13 @@ const BUILTIN: [(&str, &str); 9] = [
         include_str!("../../solvers/equal-split.toml"),
     ),
     ("fixed-cut", include_str!("../../solvers/fixed-cut.toml")),
+    ("greedy", include_str!("../../solvers/greedy.toml")),
+    (
+        "independent",
+        include_str!("../../solvers/independent.toml"),
+    ),
+    ("popularity", include_str!("../../solvers/popularity.toml")),
+    ("random", include_str!("../../solvers/random.toml")),
 ];
 
 impl Default for SolverPreset {

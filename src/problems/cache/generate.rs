@@ -9,7 +9,7 @@
 //! **Library.** Model `i` derives from base `i mod B` (bases in the order given). The first model
 //! of each base is the base itself; the others are LoRA adapters with probability
 //! [`GenParams::lora_fraction`] (rank 8, 16, 32 or 64; targets `q,v`, `q,k,v,o` or all seven
-//! matrices), top-layer fine-tunes with probability [`GenParams::top_layers_fraction`] (the top
+//! matrices, six for a GELU MLP without a gate), top-layer fine-tunes with probability [`GenParams::top_layers_fraction`] (the top
 //! 1 to L/4 blocks) and fully fine-tuned copies otherwise.
 //!
 //! **Layout and channel.** `M` servers stand on a square grid of `ceil(sqrt(M))` columns,
@@ -34,7 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use statrs::distribution::Normal;
 
 use super::CacheProblem;
-use crate::costs::arch::ModelConfig;
+use crate::costs::arch::{MlpKind, ModelConfig};
 use crate::costs::device::DeviceCatalog;
 use crate::error::{Error, Result};
 use crate::instance::alloc::Sources;
@@ -258,10 +258,12 @@ pub fn generate_spec(params: &GenParams, models_dir: &Path) -> Result<CacheInsta
     let mut bases = Vec::with_capacity(params.bases.len());
     let mut short = Vec::with_capacity(params.bases.len());
     let mut depth = Vec::with_capacity(params.bases.len());
+    let mut gelu = Vec::with_capacity(params.bases.len());
     for name in &params.bases {
         let (model, dtype) = name.split_once('@').unwrap_or((name.as_str(), "fp16"));
         let config = ModelConfig::load(&ModelConfig::resolve(models_dir, model)?)?;
         depth.push(config.architecture.layers);
+        gelu.push(config.architecture.mlp == MlpKind::Gelu);
         short.push(model.to_string());
         bases.push(BaseSpec {
             model: model.to_string(),
@@ -290,7 +292,14 @@ pub fn generate_spec(params: &GenParams, models_dir: &Path) -> Result<CacheInsta
                     entry.variant = "lora".into();
                     entry.rank = Some(LORA_RANKS[rng.gen_range(0..LORA_RANKS.len())] as i64);
                     let targets = LORA_TARGETS[rng.gen_range(0..LORA_TARGETS.len())];
-                    entry.targets = Some(targets.iter().map(|t| t.to_string()).collect());
+                    // A GELU MLP has no gate matrix.
+                    entry.targets = Some(
+                        targets
+                            .iter()
+                            .filter(|t| !(gelu[b] && **t == "gate"))
+                            .map(|t| t.to_string())
+                            .collect(),
+                    );
                 } else if u < params.lora_fraction + params.top_layers_fraction {
                     entry.variant = "top-layers".into();
                     let most = (depth[b] / 4).max(1);

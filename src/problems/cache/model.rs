@@ -104,13 +104,32 @@ pub fn demands(problem: &CacheProblem) -> Vec<Demand> {
 pub struct CacheMilp {
     /// The model.
     pub milp: Milp,
-    /// The expected hit ratio, to maximise.
+    /// The expected hit ratio times [`CacheMilp::scale`], to maximise.
     pub objective: Expression,
+    /// Factor of the objective: `1 / max_g w_g`, so that the largest coefficient is 1 (HiGHS
+    /// warns about, and may drop, costs below 1e-5, and Zipf tails of small groups get there).
+    pub scale: f64,
     /// `(server, model, x)` for every placement variable.
     pub x: Vec<(usize, usize, Variable)>,
 }
 
 impl CacheMilp {
+    /// Starts HiGHS from `placement` (its `x`; HiGHS completes `y` and `z`). Pairs without a
+    /// variable (useless to cache) are left out.
+    pub fn set_start(&mut self, placement: &Placement) {
+        let start = self
+            .x
+            .iter()
+            .map(|&(m, i, v)| {
+                let on = placement
+                    .get(m)
+                    .is_some_and(|list| list.binary_search(&i).is_ok());
+                (v, if on { 1.0 } else { 0.0 })
+            })
+            .collect();
+        self.milp.set_start(start);
+    }
+
     /// The placement of a solution.
     pub fn decode(x: &[(usize, usize, Variable)], servers: usize, values: &Values) -> Placement {
         let mut placement = vec![Vec::new(); servers];
@@ -163,6 +182,8 @@ pub fn build(problem: &CacheProblem, demands: &[Demand]) -> CacheMilp {
         }
         milp.constrain(constraint!(storage <= 1.0 + LIMIT_TOLERANCE));
     }
+    let largest = demands.iter().map(|d| d.weight).fold(0.0, f64::max);
+    let scale = if largest > 0.0 { 1.0 / largest } else { 1.0 };
     let mut objective = Expression::with_capacity(demands.len());
     for d in demands {
         let mut served = Expression::with_capacity(d.servers.len());
@@ -178,11 +199,12 @@ pub fn build(problem: &CacheProblem, demands: &[Demand]) -> CacheMilp {
         }
         let z = milp.add(variable().min(0.0).max(1.0));
         milp.constrain(constraint!(z <= served));
-        objective.add_mul(d.weight, z);
+        objective.add_mul(d.weight * scale, z);
     }
     CacheMilp {
         milp,
         objective,
+        scale,
         x: handles,
     }
 }

@@ -75,30 +75,46 @@ pub fn solve_with(
     let mut milp_size = None;
     let placement: Option<Placement> = match preset.solver.as_str() {
         "highs" => {
-            let CacheMilp { milp, objective, x } = build(problem, &demand_list);
-            milp_size = Some((
-                milp.num_vars(),
-                milp.num_integer_vars(),
-                milp.num_constraints(),
-            ));
+            let mut model = build(problem, &demand_list);
             stats.build_s = start.elapsed().as_secs_f64();
-            let options = MipOptions {
-                time_limit_s: preset.time_limit_s,
-                mip_rel_gap: preset.mip_rel_gap,
-                mip_abs_gap: preset.mip_abs_gap,
-                threads: preset.threads,
-                seed: preset.seed,
-                log_file: run.log_file.clone(),
-                write_model: run.write_model.clone(),
-            };
-            let result = milp.maximise(objective, &options)?;
-            stats.termination = result.termination;
-            stats.bound = result.bound;
-            stats.nodes = result.nodes;
-            result
-                .values
-                .as_ref()
-                .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
+            milp_size = Some((
+                model.milp.num_vars(),
+                model.milp.num_integer_vars(),
+                model.milp.num_constraints(),
+            ));
+            if model.x.is_empty() {
+                // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
+                // prove it (it rejects an empty model).
+                stats.termination = Termination::Optimal;
+                stats.bound = Some(0.0);
+                Some(vec![Vec::new(); problem.servers.len()])
+            } else {
+                // The greedy's placement is HiGHS's first incumbent.
+                model.set_start(&greedy(problem, &demand_list, Sharing::Aware));
+                let CacheMilp {
+                    milp,
+                    objective,
+                    scale,
+                    x,
+                } = model;
+                let options = MipOptions {
+                    time_limit_s: preset.time_limit_s,
+                    mip_rel_gap: preset.mip_rel_gap,
+                    mip_abs_gap: preset.mip_abs_gap,
+                    threads: preset.threads,
+                    seed: preset.seed,
+                    log_file: run.log_file.clone(),
+                    write_model: run.write_model.clone(),
+                };
+                let result = milp.maximise(objective, &options)?;
+                stats.termination = result.termination;
+                stats.bound = result.bound.map(|b| b / scale);
+                stats.nodes = result.nodes;
+                result
+                    .values
+                    .as_ref()
+                    .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
+            }
         }
         name => {
             stats.build_s = start.elapsed().as_secs_f64();

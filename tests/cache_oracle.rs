@@ -1,0 +1,324 @@
+//! The cache-placement MILP against brute force on tiny instances (every subset of (server,
+//! model) pairs, scored by the independent evaluator), the heuristics against the MILP, and a
+//! worked example whose answer is derived by hand.
+
+use std::path::Path;
+
+use edgeplan::costs::DeviceCatalog;
+use edgeplan::problems::cache::evaluate::evaluate;
+use edgeplan::problems::cache::generate::{generate, GenParams};
+use edgeplan::problems::cache::solve::{solve, SOLVERS};
+use edgeplan::problems::cache::{
+    Block, CacheProblem, CacheServer, CacheUser, LibraryModel, Placement, Variant,
+};
+use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A random library of `models` models over `blocks` blocks: each model holds a random non-empty
+/// subset, so models share blocks in arbitrary patterns.
+fn tiny(seed: u64) -> CacheProblem {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let servers = rng.gen_range(1..=3);
+    let models = if servers == 3 { 4 } else { rng.gen_range(3..=6) };
+    let block_count = rng.gen_range(2..=6);
+    let blocks: Vec<Block> = (0..block_count)
+        .map(|j| Block {
+            name: format!("b{j}"),
+            bytes: rng.gen_range(0.2e9..2e9),
+        })
+        .collect();
+    let library: Vec<LibraryModel> = (0..models)
+        .map(|i| {
+            let mut own: Vec<usize> = (0..block_count).filter(|_| rng.gen_bool(0.4)).collect();
+            if own.is_empty() {
+                own.push(rng.gen_range(0..block_count));
+            }
+            let bytes = own.iter().map(|&j| blocks[j].bytes).sum();
+            LibraryModel {
+                name: format!("m{i}"),
+                base: i % 2,
+                variant: Variant::Base,
+                blocks: own,
+                bytes,
+            }
+        })
+        .collect();
+    let servers: Vec<CacheServer> = (0..servers)
+        .map(|m| CacheServer {
+            name: format!("s{m}"),
+            storage_bytes: rng.gen_range(1e9..5e9),
+        })
+        .collect();
+    let users = (0..rng.gen_range(2..=8))
+        .map(|k| {
+            let rate_bps = servers
+                .iter()
+                .map(|_| {
+                    if rng.gen_bool(0.6) {
+                        rng.gen_range(50e6..500e6)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let mut weights: Vec<f64> = (0..models).map(|_| rng.gen_range(0.0..1.0)).collect();
+            if rng.gen_bool(0.3) {
+                weights[rng.gen_range(0..models)] = 0.0;
+            }
+            let total: f64 = weights.iter().sum();
+            CacheUser {
+                name: format!("u{k}"),
+                rate_bps,
+                latency_limit_s: rng.gen_range(10.0..120.0),
+                inference_s: (0..2)
+                    .map(|_| rng.gen_bool(0.9).then(|| rng.gen_range(0.5..20.0)))
+                    .collect(),
+                requests: weights
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| (i, w / total))
+                    .collect(),
+            }
+        })
+        .collect();
+    CacheProblem {
+        name: format!("tiny-{seed}"),
+        description: None,
+        bases: vec!["a".into(), "b".into()],
+        blocks,
+        models: library,
+        servers,
+        users,
+        backhaul_bps: rng.gen_bool(0.4).then(|| rng.gen_range(100e6..2e9)),
+    }
+}
+
+/// The best hit ratio over every placement that respects storage, by the evaluator.
+fn brute_force(problem: &CacheProblem) -> (f64, Placement) {
+    let servers = problem.servers.len();
+    let models = problem.models.len();
+    let pairs = servers * models;
+    assert!(pairs <= 16, "brute force over 2^{pairs} placements");
+    let mut best = (-1.0, Vec::new());
+    for mask in 0u32..(1 << pairs) {
+        let placement: Placement = (0..servers)
+            .map(|m| {
+                (0..models)
+                    .filter(|&i| mask & (1 << (m * models + i)) != 0)
+                    .collect()
+            })
+            .collect();
+        let ev = evaluate(problem, &placement);
+        if ev.feasible() && ev.hit_ratio > best.0 {
+            best = (ev.hit_ratio, placement);
+        }
+    }
+    best
+}
+
+fn preset(name: &str) -> SolverPreset {
+    SolverPreset::builtin(name).expect("built-in preset")
+}
+
+fn check_against_brute_force(problem: &CacheProblem) {
+    let (optimum, _) = brute_force(problem);
+    let exact = solve(problem, &preset("highs")).unwrap();
+    assert_eq!(exact.stats.termination, Termination::Optimal, "{}", problem.name);
+    assert_eq!(exact.stats.primal_status, PrimalStatus::Feasible);
+    let hit = exact.stats.objective.unwrap();
+    assert!(
+        (hit - optimum).abs() <= 1e-9,
+        "{}: MILP {hit} vs brute force {optimum}",
+        problem.name
+    );
+    // The MILP's bound is the evaluator's optimum too.
+    let bound = exact.stats.bound.unwrap();
+    assert!((bound - optimum).abs() <= 1e-6 * optimum.max(1e-9), "{bound} vs {optimum}");
+    for name in SOLVERS.iter().filter(|&&s| s != "highs") {
+        let report = solve(problem, &preset(name)).unwrap();
+        let ev = report.evaluation.expect("heuristics always return a placement");
+        assert!(ev.feasible(), "{name} on {}: {:?}", problem.name, ev.violations);
+        assert!(
+            ev.hit_ratio <= optimum + 1e-9,
+            "{name} on {} beats the optimum: {} > {optimum}",
+            problem.name,
+            ev.hit_ratio
+        );
+    }
+}
+
+/// 60 random libraries of 3-6 models over 2-6 shared blocks on 1-3 servers, with and without
+/// relaying: the MILP equals brute force over all placements, and no heuristic beats it.
+#[test]
+fn milp_equals_brute_force_on_random_libraries() {
+    for seed in 0..60 {
+        check_against_brute_force(&tiny(seed));
+    }
+}
+
+/// The same on libraries derived from real model configs by the generator (LoRA, top-layer and
+/// full variants of GPT-2 and Qwen2.5-0.5B), 2 servers x 5 models.
+#[test]
+fn milp_equals_brute_force_on_generated_instances() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
+    let catalog = DeviceCatalog::load(&root.join("devices.csv")).unwrap();
+    for seed in 0..8 {
+        let params = GenParams {
+            servers: 2,
+            models: 5,
+            users: 12,
+            seed,
+            bases: vec!["gpt2@fp16".into(), "qwen2.5-0.5b@q4".into()],
+            storage_bytes: [0.3e9, 0.6e9, 1e9][seed as usize % 3],
+            latency_limit_s: (5.0, 60.0),
+            backhaul_bps: (seed % 2 == 1).then_some(1e9),
+            ..GenParams::default()
+        };
+        let problem = generate(&params, &catalog, &root.join("models")).unwrap();
+        check_against_brute_force(&problem);
+    }
+}
+
+/// A worked example of why sharing matters. One server of 10 GB; model A is a 6 GB base, B is a
+/// LoRA variant of A (A's 6 GB backbone plus a 0.1 GB adapter), C is an unrelated 5 GB model.
+/// One user covered at 8 Gbit/s (a 6.1 GB model downloads in 6.1 s), no inference time, a 10 s
+/// limit, requests A 0.4, B 0.35, C 0.25.
+///
+/// - Sharing-aware: A + B take 6.1 GB (the backbone once) and serve 0.75; A + C or B + C take
+///   11+ GB and do not fit; so the optimum is 0.75.
+/// - Independent caching prices A + B at 12.1 GB, so it sees A + B as impossible and picks A
+///   alone first (the best gain per byte among single models: 0.4/6 > 0.35/6.1 > 0.25/5 ...),
+///   then cannot add B (6 + 6.1 > 10) nor C (6 + 5 > 10): 0.4.
+#[test]
+fn worked_example_sharing_beats_independent_caching() {
+    let gb = 1e9;
+    let problem = CacheProblem {
+        name: "worked".into(),
+        description: None,
+        bases: vec!["a".into(), "c".into()],
+        blocks: vec![
+            Block {
+                name: "backbone".into(),
+                bytes: 6.0 * gb,
+            },
+            Block {
+                name: "adapter".into(),
+                bytes: 0.1 * gb,
+            },
+            Block {
+                name: "c".into(),
+                bytes: 5.0 * gb,
+            },
+        ],
+        models: vec![
+            LibraryModel {
+                name: "A".into(),
+                base: 0,
+                variant: Variant::Base,
+                blocks: vec![0],
+                bytes: 6.0 * gb,
+            },
+            LibraryModel {
+                name: "B".into(),
+                base: 0,
+                variant: Variant::Lora {
+                    rank: 8,
+                    targets: vec!["q".into()],
+                },
+                blocks: vec![0, 1],
+                bytes: 6.1 * gb,
+            },
+            LibraryModel {
+                name: "C".into(),
+                base: 1,
+                variant: Variant::Base,
+                blocks: vec![2],
+                bytes: 5.0 * gb,
+            },
+        ],
+        servers: vec![CacheServer {
+            name: "s0".into(),
+            storage_bytes: 10.0 * gb,
+        }],
+        users: vec![CacheUser {
+            name: "u0".into(),
+            rate_bps: vec![8.0 * gb],
+            latency_limit_s: 10.0,
+            inference_s: vec![Some(0.0), Some(0.0)],
+            requests: vec![(0, 0.4), (1, 0.35), (2, 0.25)],
+        }],
+        backhaul_bps: None,
+    };
+    let exact = solve(&problem, &preset("highs")).unwrap();
+    assert!((exact.stats.objective.unwrap() - 0.75).abs() < 1e-12);
+    let ev = exact.evaluation.unwrap();
+    assert!((ev.servers[0].stored_bytes - 6.1 * gb).abs() < 1.0);
+    assert!((ev.sharing_saved_bytes - 6.0 * gb).abs() < 1.0);
+    let greedy = solve(&problem, &preset("greedy")).unwrap();
+    assert!((greedy.stats.objective.unwrap() - 0.75).abs() < 1e-12);
+    let independent = solve(&problem, &preset("independent")).unwrap();
+    assert!((independent.stats.objective.unwrap() - 0.4).abs() < 1e-12);
+    // With a 6 s limit, B (6.1 GB at 8 Gbit/s = 6.1 s) is too slow even when cached.
+    let mut tight = problem.clone();
+    tight.users[0].latency_limit_s = 6.0;
+    let ev = evaluate(&tight, &vec![vec![0, 1]]);
+    assert!((ev.hit_ratio - 0.4).abs() < 1e-12);
+    assert_eq!(ev.users[0].served, 1);
+    // Over capacity is a violation that names the server.
+    let ev = evaluate(&problem, &vec![vec![0, 2]]);
+    assert!(!ev.feasible());
+    assert!(ev.violations[0].contains("server s0 stores 11.0000 GB"), "{:?}", ev.violations);
+}
+
+/// Relaying: a user covered only by s1 gets a model cached on s0 over the backhaul
+/// (8 s_i / B + 8 s_i / r), and only when the instance has a backhaul.
+#[test]
+fn relaying_serves_users_outside_the_caching_server() {
+    let gb = 1e9;
+    let mut problem = CacheProblem {
+        name: "relay".into(),
+        description: None,
+        bases: vec!["a".into()],
+        blocks: vec![Block {
+            name: "b".into(),
+            bytes: 1.0 * gb,
+        }],
+        models: vec![LibraryModel {
+            name: "A".into(),
+            base: 0,
+            variant: Variant::Base,
+            blocks: vec![0],
+            bytes: 1.0 * gb,
+        }],
+        servers: vec![
+            CacheServer {
+                name: "s0".into(),
+                storage_bytes: 2.0 * gb,
+            },
+            CacheServer {
+                name: "s1".into(),
+                storage_bytes: 0.5 * gb,
+            },
+        ],
+        users: vec![CacheUser {
+            name: "u0".into(),
+            rate_bps: vec![0.0, 1.0 * gb],
+            latency_limit_s: 20.0,
+            inference_s: vec![Some(2.0)],
+            requests: vec![(0, 1.0)],
+        }],
+        backhaul_bps: None,
+    };
+    // s1 cannot hold A and s0 does not cover u0: no hit without relaying.
+    let exact = solve(&problem, &preset("highs")).unwrap();
+    assert_eq!(exact.stats.objective, Some(0.0));
+    // Backhaul 1 Gbit/s: 8 s + 8 s + 2 s inference = 18 s <= 20 s.
+    problem.backhaul_bps = Some(1.0 * gb);
+    let exact = solve(&problem, &preset("highs")).unwrap();
+    assert_eq!(exact.stats.objective, Some(1.0));
+    assert_eq!(exact.plan.unwrap().servers[0].models, vec!["A".to_string()]);
+    // Backhaul 0.5 Gbit/s: 16 + 8 + 2 = 26 s > 20 s.
+    problem.backhaul_bps = Some(0.5 * gb);
+    assert_eq!(solve(&problem, &preset("highs")).unwrap().stats.objective, Some(0.0));
+}
