@@ -242,3 +242,170 @@ pub fn random(problem: &CacheProblem, demands: &[Demand], seed: u64) -> Placemen
     }
     state.placement()
 }
+
+/// The placement of one server during [`local_search`]: cached models, stored blocks and bytes.
+struct ServerFill {
+    cached: Vec<bool>,
+    stored: Vec<bool>,
+    used: f64,
+}
+
+impl ServerFill {
+    fn new(problem: &CacheProblem, models: &[usize]) -> ServerFill {
+        let mut fill = ServerFill {
+            cached: vec![false; problem.models.len()],
+            stored: vec![false; problem.blocks.len()],
+            used: 0.0,
+        };
+        for &i in models {
+            fill.add(problem, i);
+        }
+        fill
+    }
+
+    fn add(&mut self, problem: &CacheProblem, i: usize) {
+        self.cached[i] = true;
+        for &j in &problem.models[i].blocks {
+            if !self.stored[j] {
+                self.stored[j] = true;
+                self.used += problem.blocks[j].bytes;
+            }
+        }
+    }
+
+    fn marginal_bytes(&self, problem: &CacheProblem, i: usize) -> f64 {
+        problem.models[i]
+            .blocks
+            .iter()
+            .filter(|&&j| !self.stored[j])
+            .map(|&j| problem.blocks[j].bytes)
+            .sum()
+    }
+
+    fn models(&self) -> Vec<usize> {
+        (0..self.cached.len()).filter(|&i| self.cached[i]).collect()
+    }
+}
+
+/// Improves `start` by drop-and-refill moves until none helps or `max_passes` passes over the
+/// servers are done: on server `m`, drop one cached model, refill `m` by the sharing-aware
+/// gain-per-byte rule (blocks already stored are free), and keep the change when the served
+/// weight grows. Every placement it visits respects storage; the result is never worse than
+/// `start`.
+pub fn local_search(
+    problem: &CacheProblem,
+    demands: &[Demand],
+    start: &Placement,
+    max_passes: usize,
+) -> Placement {
+    let servers = problem.servers.len();
+    let models = problem.models.len();
+    let mut demand_of = vec![vec![Vec::new(); models]; servers];
+    for (g, d) in demands.iter().enumerate() {
+        for &m in &d.servers {
+            demand_of[m][d.model].push(g);
+        }
+    }
+    let mut fills: Vec<ServerFill> = (0..servers)
+        .map(|m| ServerFill::new(problem, start.get(m).map_or(&[][..], Vec::as_slice)))
+        .collect();
+    // Servers of each demand's set that cache its model.
+    let mut count = vec![0usize; demands.len()];
+    for (g, d) in demands.iter().enumerate() {
+        count[g] = d
+            .servers
+            .iter()
+            .filter(|&&m| fills[m].cached[d.model])
+            .count();
+    }
+    let capacity = |m: usize| problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE);
+    // Greedy refill of server m (never re-adding `banned`); returns the weight gained and the
+    // models added.
+    let refill = |m: usize,
+                  fill: &mut ServerFill,
+                  count: &mut [usize],
+                  banned: Option<usize>|
+     -> (f64, Vec<usize>) {
+        let mut gained = 0.0;
+        let mut added = Vec::new();
+        loop {
+            let mut best: Option<(bool, f64, f64, usize)> = None;
+            for i in 0..models {
+                if fill.cached[i] || Some(i) == banned {
+                    continue;
+                }
+                let gain: f64 = demand_of[m][i]
+                    .iter()
+                    .filter(|&&g| count[g] == 0)
+                    .map(|&g| demands[g].weight)
+                    .sum();
+                if gain <= MIN_GAIN {
+                    continue;
+                }
+                let bytes = fill.marginal_bytes(problem, i);
+                if fill.used + bytes > capacity(m) {
+                    continue;
+                }
+                let free = bytes <= 0.0;
+                let score = if free { gain } else { gain / bytes };
+                if best.is_none_or(|(bf, bs, _, _)| (free, score) > (bf, bs)) {
+                    best = Some((free, score, gain, i));
+                }
+            }
+            let Some((_, _, gain, i)) = best else { break };
+            fill.add(problem, i);
+            for &g in &demand_of[m][i] {
+                count[g] += 1;
+            }
+            gained += gain;
+            added.push(i);
+        }
+        (gained, added)
+    };
+    for m in 0..servers {
+        refill(m, &mut fills[m], &mut count, None);
+    }
+    for _ in 0..max_passes {
+        let mut improved = false;
+        for m in 0..servers {
+            let mut r = 0;
+            while r < models {
+                if !fills[m].cached[r] {
+                    r += 1;
+                    continue;
+                }
+                let loss: f64 = demand_of[m][r]
+                    .iter()
+                    .filter(|&&g| count[g] == 1)
+                    .map(|&g| demands[g].weight)
+                    .sum();
+                let kept: Vec<usize> = fills[m].models().into_iter().filter(|&i| i != r).collect();
+                let mut trial = ServerFill::new(problem, &kept);
+                for &g in &demand_of[m][r] {
+                    count[g] -= 1;
+                }
+                let (gained, added) = refill(m, &mut trial, &mut count, Some(r));
+                if gained > loss * (1.0 + 1e-12) + MIN_GAIN {
+                    fills[m] = trial;
+                    improved = true;
+                    // Restart the scan of this server: its cached set changed.
+                    r = 0;
+                } else {
+                    for &i in &added {
+                        for &g in &demand_of[m][i] {
+                            count[g] -= 1;
+                        }
+                    }
+                    for &g in &demand_of[m][r] {
+                        count[g] += 1;
+                    }
+                    r += 1;
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    fills.iter().map(ServerFill::models).collect()
+}

@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::evaluate::{evaluate, CacheEvaluation};
-use super::heuristics::{greedy, popularity, random, Sharing};
+use super::heuristics::{greedy, local_search, popularity, random, Sharing};
 use super::model::{build, demands, CacheMilp};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
@@ -15,7 +15,17 @@ use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
 use crate::solve::SolverPreset;
 
 /// Solvers the cache problem understands.
-pub const SOLVERS: [&str; 5] = ["highs", "greedy", "independent", "popularity", "random"];
+pub const SOLVERS: [&str; 6] = [
+    "highs",
+    "greedy",
+    "local-search",
+    "independent",
+    "popularity",
+    "random",
+];
+
+/// Passes of the local search (each tries every drop-and-refill move on every server).
+pub const LOCAL_SEARCH_PASSES: usize = 20;
 
 /// Size of the demand model the MILP is built on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -89,8 +99,14 @@ pub fn solve_with(
                 stats.bound = Some(0.0);
                 Some(vec![Vec::new(); problem.servers.len()])
             } else {
-                // The greedy's placement is HiGHS's first incumbent.
-                model.set_start(&greedy(problem, &demand_list, Sharing::Aware));
+                // The local search's placement is HiGHS's first incumbent.
+                let first = greedy(problem, &demand_list, Sharing::Aware);
+                model.set_start(&local_search(
+                    problem,
+                    &demand_list,
+                    &first,
+                    LOCAL_SEARCH_PASSES,
+                ));
                 let CacheMilp {
                     milp,
                     objective,
@@ -120,6 +136,10 @@ pub fn solve_with(
             stats.build_s = start.elapsed().as_secs_f64();
             Some(match name {
                 "greedy" => greedy(problem, &demand_list, Sharing::Aware),
+                "local-search" => {
+                    let first = greedy(problem, &demand_list, Sharing::Aware);
+                    local_search(problem, &demand_list, &first, LOCAL_SEARCH_PASSES)
+                }
                 "independent" => greedy(problem, &demand_list, Sharing::Ignored),
                 "popularity" => popularity(problem, &demand_list),
                 "random" => random(problem, &demand_list, preset.seed),
