@@ -226,7 +226,10 @@ requests = {{ chat = 3, top = 1 }}
     assert_eq!(adapter.bytes, 45_056.0 * 24.0 * 2.0);
     // Shared order: user 0 requests base, chat, top with Zipf(1) probabilities 6/11, 3/11, 2/11.
     let p = zipf(3, 1.0);
-    assert_eq!(problem.users[0].requests, vec![(0, p[0]), (1, p[1]), (2, p[2])]);
+    assert_eq!(
+        problem.users[0].requests,
+        vec![(0, p[0]), (1, p[1]), (2, p[2])]
+    );
     assert!((p[0] - 6.0 / 11.0).abs() < 1e-12);
     // Explicit requests are normalised; 100 MB of memory cannot hold the 0.5B model.
     assert_eq!(problem.users[1].requests, vec![(1, 0.75), (2, 0.25)]);
@@ -261,7 +264,13 @@ fn bad_files_name_the_field() {
     check(&f, &["models[1].base", "unknown base \"nope@q4\""]);
     let mut f = good.clone();
     f.models[2].variant = "half".into();
-    check(&f, &["models[2].variant", "expected base, lora, top-layers or full"]);
+    check(
+        &f,
+        &[
+            "models[2].variant",
+            "expected base, lora, top-layers or full",
+        ],
+    );
     let mut f = good.clone();
     f.models[0].variant = "top-layers".into();
     f.models[0].layers = None;

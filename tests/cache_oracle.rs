@@ -20,7 +20,11 @@ use rand_chacha::ChaCha8Rng;
 fn tiny(seed: u64) -> CacheProblem {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let servers = rng.gen_range(1..=3);
-    let models = if servers == 3 { 4 } else { rng.gen_range(3..=6) };
+    let models = if servers == 3 {
+        4
+    } else {
+        rng.gen_range(3..=6)
+    };
     let block_count = rng.gen_range(2..=6);
     let blocks: Vec<Block> = (0..block_count)
         .map(|j| Block {
@@ -124,7 +128,12 @@ fn preset(name: &str) -> SolverPreset {
 fn check_against_brute_force(problem: &CacheProblem) {
     let (optimum, _) = brute_force(problem);
     let exact = solve(problem, &preset("highs")).unwrap();
-    assert_eq!(exact.stats.termination, Termination::Optimal, "{}", problem.name);
+    assert_eq!(
+        exact.stats.termination,
+        Termination::Optimal,
+        "{}",
+        problem.name
+    );
     assert_eq!(exact.stats.primal_status, PrimalStatus::Feasible);
     let hit = exact.stats.objective.unwrap();
     assert!(
@@ -134,11 +143,21 @@ fn check_against_brute_force(problem: &CacheProblem) {
     );
     // The MILP's bound is the evaluator's optimum too.
     let bound = exact.stats.bound.unwrap();
-    assert!((bound - optimum).abs() <= 1e-6 * optimum.max(1e-9), "{bound} vs {optimum}");
+    assert!(
+        (bound - optimum).abs() <= 1e-6 * optimum.max(1e-9),
+        "{bound} vs {optimum}"
+    );
     for name in SOLVERS.iter().filter(|&&s| s != "highs") {
         let report = solve(problem, &preset(name)).unwrap();
-        let ev = report.evaluation.expect("heuristics always return a placement");
-        assert!(ev.feasible(), "{name} on {}: {:?}", problem.name, ev.violations);
+        let ev = report
+            .evaluation
+            .expect("heuristics always return a placement");
+        assert!(
+            ev.feasible(),
+            "{name} on {}: {:?}",
+            problem.name,
+            ev.violations
+        );
         assert!(
             ev.hit_ratio <= optimum + 1e-9,
             "{name} on {} beats the optimum: {} > {optimum}",
@@ -268,7 +287,11 @@ fn worked_example_sharing_beats_independent_caching() {
     // Over capacity is a violation that names the server.
     let ev = evaluate(&problem, &vec![vec![0, 2]]);
     assert!(!ev.feasible());
-    assert!(ev.violations[0].contains("server s0 stores 11.0000 GB"), "{:?}", ev.violations);
+    assert!(
+        ev.violations[0].contains("server s0 stores 11.0000 GB"),
+        "{:?}",
+        ev.violations
+    );
 }
 
 /// Relaying: a user covered only by s1 gets a model cached on s0 over the backhaul
@@ -320,5 +343,17 @@ fn relaying_serves_users_outside_the_caching_server() {
     assert_eq!(exact.plan.unwrap().servers[0].models, vec!["A".to_string()]);
     // Backhaul 0.5 Gbit/s: 16 + 8 + 2 = 26 s > 20 s.
     problem.backhaul_bps = Some(0.5 * gb);
-    assert_eq!(solve(&problem, &preset("highs")).unwrap().stats.objective, Some(0.0));
+    assert_eq!(
+        solve(&problem, &preset("highs")).unwrap().stats.objective,
+        Some(0.0)
+    );
+}
+
+/// The shipped `cache-small` (2 servers x 6 models of GPT-2 and Qwen2.5-0.5B variants, 12 users)
+/// against brute force over its 4096 placements.
+#[test]
+fn shipped_small_instance_equals_brute_force() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances/cache/cache-small.toml");
+    let problem = edgeplan::instance::cache::load(&path).unwrap();
+    check_against_brute_force(&problem);
 }

@@ -99,9 +99,10 @@ fn header(problem: &CacheProblem) -> String {
         problem.bases.len(),
         problem.blocks.len(),
         problem.users.len(),
-        problem
-            .backhaul_bps
-            .map_or("none".to_string(), |b| format!("{:.3} Gbit/s backhaul", b / 1e9)),
+        problem.backhaul_bps.map_or("none".to_string(), |b| format!(
+            "{:.3} Gbit/s backhaul",
+            b / 1e9
+        )),
     )
 }
 
@@ -148,7 +149,11 @@ fn render_report(problem: &CacheProblem, report: &CacheReport) -> String {
     out
 }
 
-fn render_evaluation(problem: &CacheProblem, placement: &Placement, ev: &CacheEvaluation) -> String {
+fn render_evaluation(
+    problem: &CacheProblem,
+    placement: &Placement,
+    ev: &CacheEvaluation,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -304,7 +309,10 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         coverage_m: args.coverage,
         user_bandwidth_hz: args.bandwidth,
         backhaul_bps: args.backhaul,
-        user_devices: args.devices.clone().unwrap_or(defaults.user_devices.clone()),
+        user_devices: args
+            .devices
+            .clone()
+            .unwrap_or(defaults.user_devices.clone()),
         latency_limit_s: match args.latency_limit.as_deref() {
             Some([lo, hi]) => (*lo, *hi),
             _ => defaults.latency_limit_s,

@@ -1,0 +1,222 @@
+//! The command line on cache instances: shipped instances, plan round trips through `evaluate`,
+//! the generator, and bad input (one-line error naming the field, exit 2).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn edgeplan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run edgeplan")
+}
+
+fn shipped() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn solve_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["solve"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = edgeplan(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every shipped cache instance: each heuristic's plan, saved from `solve --json`, evaluates to
+/// the same hit ratio with storage respected; the sharing-aware greedy is never below
+/// independent caching on them.
+#[test]
+fn every_shipped_cache_instance_solves_and_its_plan_evaluates() {
+    let files = shipped();
+    assert!(files.len() >= 5);
+    let dir = tempfile::tempdir().unwrap();
+    for f in &files {
+        let path = f.to_str().unwrap();
+        let mut hits = Vec::new();
+        for solver in [
+            "greedy",
+            "local-search",
+            "independent",
+            "popularity",
+            "random",
+        ] {
+            let report = solve_json(&[path, "--solver", solver]);
+            assert_eq!(
+                report["stats"]["primal_status"], "feasible",
+                "{path} {solver}"
+            );
+            let hit = report["stats"]["objective"].as_f64().unwrap();
+            let saved = dir.path().join("plan.json");
+            std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
+            let out = edgeplan(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
+            assert_eq!(out.status.code(), Some(0), "{path} {solver}");
+            let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!((ev["hit_ratio"].as_f64().unwrap() - hit).abs() <= 1e-12);
+            assert!(ev["violations"].as_array().unwrap().is_empty());
+            hits.push(hit);
+        }
+        assert!(
+            hits[1] >= hits[0],
+            "{path}: local search below its greedy start"
+        );
+        assert!(
+            hits[0] >= hits[2] * 0.999,
+            "{path}: greedy {} < independent {}",
+            hits[0],
+            hits[2]
+        );
+    }
+}
+
+/// The exact solve on the small shipped instances is optimal, not beaten by any heuristic, and
+/// the text report shows the servers, the users and the summary.
+#[test]
+fn cache_exact_solve_prints_servers_and_summary() {
+    for name in ["cache-small", "cache-4s-20m-50u", "cache-relay-4s-20m-50u"] {
+        let path = format!("instances/cache/{name}.toml");
+        let exact = solve_json(&[&path]);
+        assert_eq!(exact["stats"]["termination"], "optimal", "{name}");
+        let best = exact["stats"]["objective"].as_f64().unwrap();
+        for solver in [
+            "greedy",
+            "local-search",
+            "independent",
+            "popularity",
+            "random",
+        ] {
+            let r = solve_json(&[&path, "--solver", solver]);
+            let hit = r["stats"]["objective"].as_f64().unwrap();
+            assert!(hit <= best + 1e-9, "{name} {solver}: {hit} > {best}");
+        }
+        let out = edgeplan(&["solve", &path]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        for needle in [
+            "stored / capacity",
+            "es-0",
+            "es-1",
+            "hit probability",
+            "summary   hit ratio",
+            "every server's storage is respected",
+            "milp",
+        ] {
+            assert!(text.contains(needle), "{name}: no `{needle}` in\n{text}");
+        }
+    }
+    // Up to 20 users, one row per user.
+    let out = edgeplan(&[
+        "solve",
+        "instances/cache/cache-small.toml",
+        "--solver",
+        "greedy",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for k in 0..12 {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("u{k} "))),
+            "no row for u{k}\n{text}"
+        );
+    }
+}
+
+/// A hand-made plan that overfills a server is flagged (exit 1, the server named); unknown
+/// names are bad input (exit 2).
+#[test]
+fn cache_evaluate_flags_overfull_servers_and_unknown_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = "instances/cache/cache-small.toml";
+    let all: Vec<String> = {
+        let r = solve_json(&[path, "--solver", "greedy"]);
+        let text = std::fs::read_to_string(root().join(path)).unwrap();
+        let file: toml::Value = toml::from_str(&text).unwrap();
+        assert!(r["plan"]["servers"].as_array().unwrap().len() == 2);
+        file["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let plan = serde_json::json!({"servers": [{"server": "es-0", "models": all}]});
+    let file = dir.path().join("full.json");
+    std::fs::write(&file, plan.to_string()).unwrap();
+    let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("VIOLATED: server es-0 stores"), "{text}");
+
+    let plan = serde_json::json!({"servers": [{"server": "es-0", "models": ["nope"]}]});
+    std::fs::write(&file, plan.to_string()).unwrap();
+    let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("servers[0].models[0]: unknown model \"nope\""),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// `generate cache` writes an instance that loads and solves; the same seed gives the same
+/// file; bad options are refused with exit 2.
+#[test]
+fn generate_cache_writes_a_solvable_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.toml");
+    let b = dir.path().join("b.toml");
+    for out in [&a, &b] {
+        let r = edgeplan(&[
+            "generate",
+            "cache",
+            "--servers",
+            "3",
+            "--models",
+            "12",
+            "--users",
+            "30",
+            "--seed",
+            "7",
+            "--backhaul",
+            "1e9",
+            "--per-user-order",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&a).unwrap(),
+        std::fs::read_to_string(&b).unwrap()
+    );
+    let report = solve_json(&[a.to_str().unwrap()]);
+    assert_eq!(report["stats"]["termination"], "optimal");
+    let out = edgeplan(&["generate", "cache", "--lora-fraction", "1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lora-fraction"));
+    let out = edgeplan(&["generate", "cache", "--bases", "nomodel@q4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nomodel"));
+}
