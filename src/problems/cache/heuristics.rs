@@ -330,11 +330,11 @@ pub fn local_search(
         let mut added = Vec::new();
         loop {
             let mut best: Option<(bool, f64, f64, usize)> = None;
-            for i in 0..models {
+            for (i, of_model) in demand_of[m].iter().enumerate() {
                 if fill.cached[i] || Some(i) == banned {
                     continue;
                 }
-                let gain: f64 = demand_of[m][i]
+                let gain: f64 = of_model
                     .iter()
                     .filter(|&&g| count[g] == 0)
                     .map(|&g| demands[g].weight)
@@ -362,8 +362,8 @@ pub fn local_search(
         }
         (gained, added)
     };
-    for m in 0..servers {
-        refill(m, &mut fills[m], &mut count, None);
+    for (m, fill) in fills.iter_mut().enumerate() {
+        refill(m, fill, &mut count, None);
     }
     for _ in 0..max_passes {
         let mut improved = false;
