@@ -166,6 +166,19 @@ impl Milp {
         Ok(result)
     }
 
+    /// Maximises `objective` over the LP relaxation (see [`Milp::minimise_relaxation`]); the
+    /// result is in the maximisation sense.
+    pub fn maximise_relaxation(
+        self,
+        objective: Expression,
+        options: &MipOptions,
+    ) -> Result<MipResult> {
+        let mut result = self.run(-objective, options, true)?;
+        result.objective = result.objective.map(|o| -o);
+        result.bound = result.bound.map(|b| -b);
+        Ok(result)
+    }
+
     /// Minimises `objective` over the LP relaxation (integrality dropped, HiGHS option
     /// `solve_relaxation`), for root-bound statistics. The gap options do not apply; on an
     /// optimal LP, `objective` and `bound` are both the LP optimum, a lower bound of the MILP, and

@@ -139,6 +139,48 @@ impl<'a> State<'a> {
     }
 }
 
+/// A family bundle on one server: a shared block not yet stored there with models holding it,
+/// taken in decreasing gain per extra byte while the bundle's gain per byte grows. Returns the
+/// bundle's gain per byte and its models, when it has at least two that fit in `room` bytes.
+/// `members` yields `(model, gain, marginal bytes)`; the bytes of the bundle are estimated as the
+/// block plus each member's marginal bytes beyond it, an overestimate when members share other
+/// blocks, so a bundle that fits by the estimate fits.
+fn family_bundle(
+    block_bytes: f64,
+    members: impl Iterator<Item = (usize, f64, f64)>,
+    room: f64,
+) -> Option<(f64, Vec<usize>)> {
+    let mut list: Vec<(usize, f64, f64)> = members
+        .map(|(i, gain, marginal)| (i, gain, (marginal - block_bytes).max(0.0)))
+        .collect();
+    let ratio = |gain: f64, extra: f64| {
+        if extra > 0.0 {
+            gain / extra
+        } else {
+            f64::INFINITY
+        }
+    };
+    list.sort_by(|a, b| {
+        ratio(b.1, b.2)
+            .total_cmp(&ratio(a.1, a.2))
+            .then(a.0.cmp(&b.0))
+    });
+    let (mut gain, mut bytes) = (0.0, block_bytes);
+    let mut chosen = Vec::new();
+    for (i, g, extra) in list {
+        if bytes + extra > room {
+            continue;
+        }
+        if !chosen.is_empty() && (gain + g) / (bytes + extra) < gain / bytes {
+            break;
+        }
+        gain += g;
+        bytes += extra;
+        chosen.push(i);
+    }
+    (chosen.len() >= 2 && bytes > 0.0).then(|| (gain / bytes, chosen))
+}
+
 /// Gains below this are treated as zero (float drift of the incremental updates).
 const MIN_GAIN: f64 = 1e-14;
 
@@ -152,9 +194,11 @@ pub fn greedy_run(
     let mut state = State::new(problem, demands, sharing);
     let servers = problem.servers.len();
     let models = problem.models.len();
+    // Family bundles only make sense when shared blocks are priced once.
+    let bundles = sharing == Sharing::Aware && rank == Rank::GainPerByte;
     loop {
         // Pairs that need no new bytes win outright (by gain); otherwise the best score.
-        let mut best: Option<(bool, f64, usize, usize)> = None;
+        let mut best: Option<(bool, f64, usize, Vec<usize>)> = None;
         for m in 0..servers {
             for i in 0..models {
                 let gain = state.gain[m][i];
@@ -168,17 +212,42 @@ pub fn greedy_run(
                     Rank::GainPerByte if free => gain,
                     Rank::GainPerByte => gain / cost,
                 };
-                let better = match best {
-                    None => true,
-                    Some((bfree, bscore, _, _)) => (free, score) > (bfree, bscore),
-                };
-                if better {
-                    best = Some((free, score, m, i));
+                if best
+                    .as_ref()
+                    .is_none_or(|(bfree, bscore, _, _)| (free, score) > (*bfree, *bscore))
+                {
+                    best = Some((free, score, m, vec![i]));
+                }
+            }
+            if !bundles {
+                continue;
+            }
+            let room = problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE) - state.used[m];
+            for (j, holders) in state.holders.iter().enumerate() {
+                if holders.len() < 2 || state.stored[m][j] {
+                    continue;
+                }
+                let members = holders
+                    .iter()
+                    .filter(|&&i| !state.placed[m][i] && state.gain[m][i] > MIN_GAIN)
+                    .map(|&i| (i, state.gain[m][i], state.cost[m][i]));
+                if let Some((score, chosen)) = family_bundle(problem.blocks[j].bytes, members, room)
+                {
+                    if best
+                        .as_ref()
+                        .is_none_or(|(bfree, bscore, _, _)| (false, score) > (*bfree, *bscore))
+                    {
+                        best = Some((false, score, m, chosen));
+                    }
                 }
             }
         }
-        let Some((_, _, m, i)) = best else { break };
-        state.place(m, i);
+        let Some((_, _, m, chosen)) = best else { break };
+        for i in chosen {
+            if !state.placed[m][i] && state.fits(m, i) {
+                state.place(m, i);
+            }
+        }
     }
     state.placement()
 }
@@ -243,6 +312,25 @@ pub fn random(problem: &CacheProblem, demands: &[Demand], seed: u64) -> Placemen
     state.placement()
 }
 
+/// The sets of models a drop move of [`local_search`] removes from a server: each cached model
+/// alone, then, for every stored block that two or more cached models share, all of them.
+fn drop_sets(problem: &CacheProblem, fill: &ServerFill) -> Vec<Vec<usize>> {
+    let cached = fill.models();
+    let mut sets: Vec<Vec<usize>> = cached.iter().map(|&i| vec![i]).collect();
+    let mut holders: Vec<Vec<usize>> = vec![Vec::new(); problem.blocks.len()];
+    for &i in &cached {
+        for &j in &problem.models[i].blocks {
+            holders[j].push(i);
+        }
+    }
+    for group in holders {
+        if group.len() >= 2 && !sets.contains(&group) {
+            sets.push(group);
+        }
+    }
+    sets
+}
+
 /// The placement of one server during [`local_search`]: cached models, stored blocks and bytes.
 struct ServerFill {
     cached: Vec<bool>,
@@ -288,9 +376,10 @@ impl ServerFill {
 }
 
 /// Improves `start` by drop-and-refill moves until none helps or `max_passes` passes over the
-/// servers are done: on server `m`, drop one cached model, refill `m` by the sharing-aware
-/// gain-per-byte rule (blocks already stored are free), and keep the change when the served
-/// weight grows. Every placement it visits respects storage; the result is never worse than
+/// servers are done: on server `m`, drop one cached model, or every cached model that holds one
+/// shared block (a whole family of variants, freeing its backbone), refill `m` by the
+/// sharing-aware gain-per-byte rule (blocks already stored are free) without the dropped models,
+/// and keep the change when the served weight grows. Every placement it visits respects storage; the result is never worse than
 /// `start`.
 pub fn local_search(
     problem: &CacheProblem,
@@ -319,19 +408,32 @@ pub fn local_search(
             .count();
     }
     let capacity = |m: usize| problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE);
+    let mut holders: Vec<Vec<usize>> = vec![Vec::new(); problem.blocks.len()];
+    for (i, model) in problem.models.iter().enumerate() {
+        for &j in &model.blocks {
+            holders[j].push(i);
+        }
+    }
     // Greedy refill of server m (never re-adding `banned`); returns the weight gained and the
     // models added.
     let refill = |m: usize,
                   fill: &mut ServerFill,
                   count: &mut [usize],
-                  banned: Option<usize>|
+                  banned: &[bool]|
      -> (f64, Vec<usize>) {
         let mut gained = 0.0;
         let mut added = Vec::new();
+        let gain_of = |i: usize, count: &[usize]| -> f64 {
+            demand_of[m][i]
+                .iter()
+                .filter(|&&g| count[g] == 0)
+                .map(|&g| demands[g].weight)
+                .sum()
+        };
         loop {
             let mut best: Option<(bool, f64, f64, usize)> = None;
             for (i, of_model) in demand_of[m].iter().enumerate() {
-                if fill.cached[i] || Some(i) == banned {
+                if fill.cached[i] || banned[i] {
                     continue;
                 }
                 let gain: f64 = of_model
@@ -352,55 +454,101 @@ pub fn local_search(
                     best = Some((free, score, gain, i));
                 }
             }
-            let Some((_, _, gain, i)) = best else { break };
-            fill.add(problem, i);
-            for &g in &demand_of[m][i] {
-                count[g] += 1;
+            // A family bundle (a shared block not yet stored and the models that hold it) may
+            // beat every single model.
+            let mut bundle: Option<(f64, Vec<usize>)> = None;
+            for (j, family) in holders.iter().enumerate() {
+                if family.len() < 2 || fill.stored[j] {
+                    continue;
+                }
+                let members = family
+                    .iter()
+                    .filter(|&&i| !fill.cached[i] && !banned[i])
+                    .map(|&i| (i, gain_of(i, &*count), fill.marginal_bytes(problem, i)))
+                    .filter(|&(_, g, _)| g > MIN_GAIN);
+                if let Some((score, chosen)) =
+                    family_bundle(problem.blocks[j].bytes, members, capacity(m) - fill.used)
+                {
+                    if bundle.as_ref().is_none_or(|b| score > b.0) {
+                        bundle = Some((score, chosen));
+                    }
+                }
             }
-            gained += gain;
-            added.push(i);
+            let chosen = match (best, bundle) {
+                (Some((free, score, _, i)), Some((bscore, members))) => {
+                    if !free && bscore > score {
+                        members
+                    } else {
+                        vec![i]
+                    }
+                }
+                (Some((_, _, _, i)), None) => vec![i],
+                (None, Some((_, members))) => members,
+                (None, None) => break,
+            };
+            for i in chosen {
+                let gain = gain_of(i, &*count);
+                if fill.cached[i] || fill.used + fill.marginal_bytes(problem, i) > capacity(m) {
+                    continue;
+                }
+                fill.add(problem, i);
+                for &g in &demand_of[m][i] {
+                    count[g] += 1;
+                }
+                gained += gain;
+                added.push(i);
+            }
         }
         (gained, added)
     };
     for (m, fill) in fills.iter_mut().enumerate() {
-        refill(m, fill, &mut count, None);
+        refill(m, fill, &mut count, &vec![false; models]);
     }
     for _ in 0..max_passes {
         let mut improved = false;
         for m in 0..servers {
-            let mut r = 0;
-            while r < models {
-                if !fills[m].cached[r] {
-                    r += 1;
-                    continue;
-                }
-                let loss: f64 = demand_of[m][r]
-                    .iter()
-                    .filter(|&&g| count[g] == 1)
-                    .map(|&g| demands[g].weight)
-                    .sum();
-                let kept: Vec<usize> = fills[m].models().into_iter().filter(|&i| i != r).collect();
-                let mut trial = ServerFill::new(problem, &kept);
-                for &g in &demand_of[m][r] {
-                    count[g] -= 1;
-                }
-                let (gained, added) = refill(m, &mut trial, &mut count, Some(r));
-                if gained > loss * (1.0 + 1e-12) + MIN_GAIN {
-                    fills[m] = trial;
-                    improved = true;
-                    // Restart the scan of this server: its cached set changed.
-                    r = 0;
-                } else {
+            // At most one improvement per cached model and pass, so a pass ends.
+            let mut budget = fills[m].models().len() + 1;
+            'moves: while budget > 0 {
+                for drop in drop_sets(problem, &fills[m]) {
+                    let loss: f64 = drop
+                        .iter()
+                        .flat_map(|&r| &demand_of[m][r])
+                        .filter(|&&g| count[g] == 1)
+                        .map(|&g| demands[g].weight)
+                        .sum();
+                    let mut banned = vec![false; models];
+                    for &r in &drop {
+                        banned[r] = true;
+                        for &g in &demand_of[m][r] {
+                            count[g] -= 1;
+                        }
+                    }
+                    let kept: Vec<usize> = fills[m]
+                        .models()
+                        .into_iter()
+                        .filter(|&i| !banned[i])
+                        .collect();
+                    let mut trial = ServerFill::new(problem, &kept);
+                    let (gained, added) = refill(m, &mut trial, &mut count, &banned);
+                    if gained > loss * (1.0 + 1e-12) + MIN_GAIN {
+                        fills[m] = trial;
+                        improved = true;
+                        budget -= 1;
+                        continue 'moves;
+                    }
                     for &i in &added {
                         for &g in &demand_of[m][i] {
                             count[g] -= 1;
                         }
                     }
-                    for &g in &demand_of[m][r] {
-                        count[g] += 1;
+                    for &r in &drop {
+                        for &g in &demand_of[m][r] {
+                            count[g] += 1;
+                        }
                     }
-                    r += 1;
                 }
+                break;
             }
         }
         if !improved {
@@ -408,4 +556,28 @@ pub fn local_search(
         }
     }
     fills.iter().map(ServerFill::models).collect()
+}
+
+/// Rounds a fractional placement (e.g. the MILP's LP relaxation): pairs `(m, i, value)` in
+/// decreasing value, each cached if it still gains and fits; the local search then refills and
+/// improves it.
+pub fn round_fractional(
+    problem: &CacheProblem,
+    demands: &[Demand],
+    values: &[(usize, usize, f64)],
+    max_passes: usize,
+) -> Placement {
+    let mut state = State::new(problem, demands, Sharing::Aware);
+    let mut order: Vec<(usize, usize, f64)> = values
+        .iter()
+        .copied()
+        .filter(|&(_, _, v)| v > 1e-6)
+        .collect();
+    order.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    for (m, i, _) in order {
+        if !state.placed[m][i] && state.gain[m][i] > MIN_GAIN && state.fits(m, i) {
+            state.place(m, i);
+        }
+    }
+    local_search(problem, demands, &state.placement(), max_passes)
 }

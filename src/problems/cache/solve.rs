@@ -5,7 +5,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::evaluate::{evaluate, CacheEvaluation};
-use super::heuristics::{greedy, local_search, popularity, random, Sharing};
+use super::heuristics::{
+    greedy, local_search, popularity, random, round_fractional, served_weight, Sharing,
+};
 use super::model::{build, demands, CacheMilp};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
@@ -13,6 +15,7 @@ use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
 use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
 use crate::solve::SolverPreset;
+use good_lp::Solution;
 
 /// Solvers the cache problem understands.
 pub const SOLVERS: [&str; 6] = [
@@ -49,6 +52,8 @@ pub struct CacheReport {
     pub stats: SolveStats,
     /// The demands the problem reduces to.
     pub demand: DemandStats,
+    /// Optimum of the MILP's LP relaxation, an upper bound on the hit ratio; exact solve only.
+    pub root_lp_bound: Option<f64>,
     /// MILP size: (variables, integer variables, constraints); exact solve only.
     pub milp_size: Option<(usize, usize, usize)>,
     /// The plan.
@@ -83,6 +88,7 @@ pub fn solve_with(
     };
     let mut stats = SolveStats::heuristic(&preset.name, 0.0, 0.0);
     let mut milp_size = None;
+    let mut root_lp_bound = None;
     let placement: Option<Placement> = match preset.solver.as_str() {
         "highs" => {
             let mut model = build(problem, &demand_list);
@@ -99,14 +105,39 @@ pub fn solve_with(
                 stats.bound = Some(0.0);
                 Some(vec![Vec::new(); problem.servers.len()])
             } else {
-                // The local search's placement is HiGHS's first incumbent.
+                // HiGHS's first incumbent: the better of the local search from the greedy and
+                // from the rounded LP relaxation (whose optimum is also a bound).
                 let first = greedy(problem, &demand_list, Sharing::Aware);
-                model.set_start(&local_search(
-                    problem,
-                    &demand_list,
-                    &first,
-                    LOCAL_SEARCH_PASSES,
-                ));
+                let mut incumbent =
+                    local_search(problem, &demand_list, &first, LOCAL_SEARCH_PASSES);
+                let relaxed = build(problem, &demand_list);
+                let lp_options = MipOptions {
+                    time_limit_s: preset.time_limit_s,
+                    threads: preset.threads,
+                    seed: preset.seed,
+                    ..MipOptions::default()
+                };
+                let lp = relaxed
+                    .milp
+                    .maximise_relaxation(relaxed.objective, &lp_options)?;
+                if lp.termination == Termination::Optimal {
+                    root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
+                }
+                if let Some(values) = &lp.values {
+                    let fractional: Vec<(usize, usize, f64)> = relaxed
+                        .x
+                        .iter()
+                        .map(|&(m, i, v)| (m, i, values.value(v)))
+                        .collect();
+                    let rounded =
+                        round_fractional(problem, &demand_list, &fractional, LOCAL_SEARCH_PASSES);
+                    if served_weight(problem, &demand_list, &rounded)
+                        > served_weight(problem, &demand_list, &incumbent)
+                    {
+                        incumbent = rounded;
+                    }
+                }
+                model.set_start(&incumbent);
                 let CacheMilp {
                     milp,
                     objective,
@@ -121,6 +152,12 @@ pub fn solve_with(
                     seed: preset.seed,
                     log_file: run.log_file.clone(),
                     write_model: run.write_model.clone(),
+                };
+                let options = MipOptions {
+                    time_limit_s: preset
+                        .time_limit_s
+                        .map(|t| (t - start.elapsed().as_secs_f64()).max(0.01)),
+                    ..options
                 };
                 let result = milp.maximise(objective, &options)?;
                 stats.termination = result.termination;
@@ -178,6 +215,7 @@ pub fn solve_with(
         instance: problem.name.clone(),
         stats,
         demand,
+        root_lp_bound,
         milp_size,
         plan: placement.as_ref().map(|p| problem.plan(p)),
         evaluation,
