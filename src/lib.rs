@@ -9,7 +9,8 @@
 //!
 //! Implemented problems: cut-layer selection for split inference and split fine-tuning across
 //! device | edge | cloud ([`problems::split`]); joint cut, resource-block and compute allocation
-//! for many users sharing one or several edge servers ([`problems::alloc`]).
+//! for many users sharing one or several edge servers ([`problems::alloc`]); parameter-sharing
+//! cache placement of LLM variants on edge servers ([`problems::cache`]).
 //!
 //! # Example
 //!
@@ -29,6 +30,22 @@
 //! let check = evaluate(&problem, &plan)?;
 //! assert!(check.feasible());
 //! println!("latency {:.3} s, device energy {:.2} J", check.latency_s, check.energy_j);
+//! # Ok::<(), edgeplan::Error>(())
+//! ```
+//!
+//! A cache instance: the greedy never beats the exact optimum, and both plans respect storage.
+//!
+//! ```
+//! use edgeplan::problems::cache::solve::solve;
+//! use edgeplan::solve::SolverPreset;
+//!
+//! let problem = edgeplan::instance::cache::load("instances/cache/cache-small.toml".as_ref())?;
+//! let exact = solve(&problem, &SolverPreset::resolve("highs")?)?;
+//! let greedy = solve(&problem, &SolverPreset::resolve("greedy")?)?;
+//! let (best, quick) = (exact.stats.objective.unwrap(), greedy.stats.objective.unwrap());
+//! assert!(quick <= best + 1e-9);
+//! assert!(exact.evaluation.unwrap().feasible() && greedy.evaluation.unwrap().feasible());
+//! println!("hit ratio: optimum {best:.4}, greedy {quick:.4}");
 //! # Ok::<(), edgeplan::Error>(())
 //! ```
 

@@ -357,3 +357,57 @@ fn shipped_small_instance_equals_brute_force() {
     let problem = edgeplan::instance::cache::load(&path).unwrap();
     check_against_brute_force(&problem);
 }
+
+/// Users no placement can serve are named with the reason: not covered, nothing fits the device,
+/// or even the fastest delivery misses the limit (1 GB at 1 Gbit/s = 8 s, plus 2 s > 5 s).
+#[test]
+fn unservable_users_are_explained() {
+    use edgeplan::problems::cache::evaluate::unservable_users;
+    let gb = 1e9;
+    let user = |name: &str, rate: f64, inference: Option<f64>, limit: f64| CacheUser {
+        name: name.into(),
+        rate_bps: vec![rate],
+        latency_limit_s: limit,
+        inference_s: vec![inference],
+        requests: vec![(0, 1.0)],
+    };
+    let problem = CacheProblem {
+        name: "lost".into(),
+        description: None,
+        bases: vec!["a".into()],
+        blocks: vec![Block {
+            name: "b".into(),
+            bytes: gb,
+        }],
+        models: vec![LibraryModel {
+            name: "A".into(),
+            base: 0,
+            variant: Variant::Base,
+            blocks: vec![0],
+            bytes: gb,
+        }],
+        servers: vec![CacheServer {
+            name: "s0".into(),
+            storage_bytes: 2.0 * gb,
+        }],
+        users: vec![
+            user("ok", gb, Some(2.0), 20.0),
+            user("far", 0.0, Some(2.0), 20.0),
+            user("small", gb, None, 20.0),
+            user("hurried", gb, Some(2.0), 5.0),
+        ],
+        backhaul_bps: None,
+    };
+    let lost = unservable_users(&problem);
+    assert_eq!(lost.len(), 3, "{lost:?}");
+    assert_eq!(lost[0], "far: no server covers it");
+    assert!(lost[1].starts_with("small: none of its requested models fits"));
+    assert!(
+        lost[2]
+            .contains("needs 10.0 s (download 8.0 s + inference 2.0 s), above its limit of 5.0 s"),
+        "{}",
+        lost[2]
+    );
+    let exact = solve(&problem, &preset("highs")).unwrap();
+    assert!((exact.stats.objective.unwrap() - 0.25).abs() < 1e-12);
+}

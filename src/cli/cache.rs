@@ -146,6 +146,23 @@ fn render_report(problem: &CacheProblem, report: &CacheReport) -> String {
     } else {
         out.push_str("no plan\n");
     }
+    if !report.unservable.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} user(s) no placement can serve:",
+            report.unservable.len()
+        );
+        for line in report.unservable.iter().take(10) {
+            let _ = writeln!(out, "  - {line}");
+        }
+        if report.unservable.len() > 10 {
+            let _ = writeln!(
+                out,
+                "  ... ({} more in --json)",
+                report.unservable.len() - 10
+            );
+        }
+    }
     out
 }
 

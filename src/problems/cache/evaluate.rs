@@ -162,3 +162,52 @@ pub fn evaluate(problem: &CacheProblem, placement: &Placement) -> CacheEvaluatio
         violations,
     }
 }
+
+/// Why each user that no placement can serve is lost, one sentence per such user: it is covered
+/// by no server (and nothing is relayed), none of its requested models fits its device, or even
+/// the fastest requested delivery with the model on every server misses its latency limit.
+pub fn unservable_users(problem: &CacheProblem) -> Vec<String> {
+    let everywhere: Vec<usize> = (0..problem.servers.len()).collect();
+    let mut out = Vec::new();
+    for (k, user) in problem.users.iter().enumerate() {
+        let requested: Vec<usize> = user
+            .requests
+            .iter()
+            .filter(|r| r.1 > 0.0)
+            .map(|r| r.0)
+            .collect();
+        let limit = user.latency_limit_s * (1.0 + LIMIT_TOLERANCE);
+        let fastest = requested
+            .iter()
+            .filter_map(|&i| delivery_latency(problem, k, i, &everywhere).map(|l| (l, i)))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let reason = if user.rate_bps.iter().all(|&r| r <= 0.0) {
+            "no server covers it".to_string()
+        } else if requested
+            .iter()
+            .all(|&i| user.inference_s[problem.models[i].base].is_none())
+        {
+            "none of its requested models fits its device's memory".to_string()
+        } else {
+            match fastest {
+                Some((latency, i)) if latency > limit => {
+                    let model = &problem.models[i];
+                    let inference = user.inference_s[model.base].unwrap_or(0.0);
+                    format!(
+                        "its fastest request ({}, {:.2} GB) needs {:.1} s (download {:.1} s + \
+                         inference {:.1} s), above its limit of {:.1} s",
+                        model.name,
+                        model.bytes / 1e9,
+                        latency,
+                        latency - inference,
+                        inference,
+                        user.latency_limit_s
+                    )
+                }
+                _ => continue,
+            }
+        };
+        out.push(format!("{}: {reason}", user.name));
+    }
+    out
+}

@@ -5,9 +5,15 @@
 //!   marginal hit-ratio gain per marginal stored byte, where blocks the server already stores are
 //!   free (a pair that needs no new bytes and gains goes first); stops when no pair that fits
 //!   gains. Gains and marginal bytes are updated incrementally, so one step costs `O(M I)`.
+//!   A single LoRA variant pays its whole backbone, so the rule alone is myopic about families:
+//!   **family bundles** (a shared block not yet stored on the server with the variants holding
+//!   it, taken while the bundle's gain per byte grows) compete as one candidate.
 //!   Because a ratio rule alone can be poor when one large model beats many small ones (budgeted
 //!   maximum coverage), [`greedy`] also runs the same loop ranking by gain alone and keeps the
 //!   better placement (Khuller, Moss and Naor, Inf. Process. Lett. 70(1), 1999).
+//! - **Local search**: from the greedy, drop-and-refill moves per server (drop one model or a
+//!   whole family sharing a block, refill by the same rule without them, keep if the hit ratio
+//!   grows); [`round_fractional`] starts it from a rounded LP relaxation instead.
 //! - **Independent caching**: the same greedy when every model is priced and stored at its full
 //!   size, as if no block were shared (the conventional baseline); its placement is then scored
 //!   with sharing, so its storage is respected a fortiori.

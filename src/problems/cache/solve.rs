@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::evaluate::{evaluate, CacheEvaluation};
+use super::evaluate::{evaluate, unservable_users, CacheEvaluation};
 use super::heuristics::{
     greedy, local_search, popularity, random, round_fractional, served_weight, Sharing,
 };
@@ -60,6 +60,8 @@ pub struct CacheReport {
     pub plan: Option<CachePlan>,
     /// Its independent evaluation.
     pub evaluation: Option<CacheEvaluation>,
+    /// Users no placement can serve, with the reason ([`unservable_users`]).
+    pub unservable: Vec<String>,
 }
 
 /// Solves `problem` with `preset`.
@@ -219,5 +221,6 @@ pub fn solve_with(
         milp_size,
         plan: placement.as_ref().map(|p| problem.plan(p)),
         evaluation,
+        unservable: unservable_users(problem),
     })
 }
