@@ -34,6 +34,11 @@ pub struct MipOptions {
     pub log_file: Option<PathBuf>,
     /// Write the model to this file before solving (`.lp` or `.mps`, by extension).
     pub write_model: Option<PathBuf>,
+    /// Solve an LP relaxation ([`Milp::maximise_relaxation`], [`Milp::minimise_relaxation`])
+    /// with the interior-point method and crossover instead of the simplex method: much faster
+    /// on large sparse relaxations (a 20-server cache MILP: under 50 s where dual simplex had
+    /// not finished), and the crossover still returns a vertex.
+    pub interior_point: bool,
 }
 
 impl Default for MipOptions {
@@ -46,6 +51,7 @@ impl Default for MipOptions {
             seed: 0,
             log_file: None,
             write_model: None,
+            interior_point: false,
         }
     }
 }
@@ -217,6 +223,9 @@ impl Milp {
         set!("random_seed", (options.seed % (i32::MAX as u64)) as i32);
         if relax {
             set!("solve_relaxation", true);
+            if options.interior_point {
+                set!("solver", "ipm");
+            }
         }
         if let Some(t) = options.time_limit_s {
             set!("time_limit", t);

@@ -130,6 +130,7 @@ pub fn solve_with(
                             }
                         }),
                         write_model: run.write_model.clone().filter(|_| rounds == 1),
+                        interior_point: false,
                     };
                     let decoder = model.decoder.clone();
                     let result = model.milp.minimise(model.objective, &options)?;

@@ -114,7 +114,9 @@ pub fn solve_with(
                     local_search(problem, &demand_list, &first, LOCAL_SEARCH_PASSES);
                 let relaxed = build(problem, &demand_list);
                 let lp_options = MipOptions {
-                    time_limit_s: preset.time_limit_s,
+                    // At most a third of the time limit: the rounding only helps the start.
+                    time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
+                    interior_point: true,
                     threads: preset.threads,
                     seed: preset.seed,
                     ..MipOptions::default()
@@ -154,6 +156,7 @@ pub fn solve_with(
                     seed: preset.seed,
                     log_file: run.log_file.clone(),
                     write_model: run.write_model.clone(),
+                    interior_point: false,
                 };
                 let options = MipOptions {
                     time_limit_s: preset
@@ -163,12 +166,23 @@ pub fn solve_with(
                 };
                 let result = milp.maximise(objective, &options)?;
                 stats.termination = result.termination;
-                stats.bound = result.bound.map(|b| b / scale);
+                // The LP optimum is a bound too, and the only one when HiGHS stopped early.
+                stats.bound = match (result.bound.map(|b| b / scale), root_lp_bound) {
+                    (Some(b), Some(lp)) => Some(b.min(lp)),
+                    (b, lp) => b.or(lp),
+                };
                 stats.nodes = result.nodes;
-                result
+                // HiGHS may stop (time limit) before it takes the start in: the start is a
+                // feasible plan all the same.
+                let found = result
                     .values
                     .as_ref()
                     .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
+                    .filter(|p| {
+                        served_weight(problem, &demand_list, p)
+                            >= served_weight(problem, &demand_list, &incumbent)
+                    });
+                Some(found.unwrap_or(incumbent))
             }
         }
         name => {

@@ -64,6 +64,7 @@ pub fn solve(
                 seed: preset.seed,
                 log_file: run.log_file.clone(),
                 write_model: run.write_model.clone(),
+                interior_point: false,
             };
             let result = model.milp.minimise(model.objective, &options)?;
             let plan = result.values.as_ref().map(|v| model.decoder.decode(v));
