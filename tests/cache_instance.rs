@@ -43,6 +43,7 @@ pub fn shipped() -> Vec<(&'static str, GenParams)> {
             GenParams {
                 seed: 5,
                 backhaul_bps: Some(1e9),
+                storage_bytes: 1.5e9,
                 per_user_order: true,
                 name: Some("cache-relay-4s-20m-50u".into()),
                 ..base.clone()
