@@ -3,4 +3,5 @@
 
 pub mod alloc;
 pub mod cache;
+pub mod green;
 pub mod split;

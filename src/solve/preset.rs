@@ -49,7 +49,7 @@ fn default_threads() -> u32 {
 
 /// The presets shipped in `solvers/`, compiled into the binary so that `--solver NAME` works from
 /// any directory.
-const BUILTIN: [(&str, &str); 13] = [
+const BUILTIN: [(&str, &str); 14] = [
     ("highs", include_str!("../../solvers/highs.toml")),
     ("highs-1pct", include_str!("../../solvers/highs-1pct.toml")),
     ("enumerate", include_str!("../../solvers/enumerate.toml")),
@@ -72,6 +72,7 @@ const BUILTIN: [(&str, &str); 13] = [
     ),
     ("popularity", include_str!("../../solvers/popularity.toml")),
     ("random", include_str!("../../solvers/random.toml")),
+    ("asap", include_str!("../../solvers/asap.toml")),
 ];
 
 impl Default for SolverPreset {

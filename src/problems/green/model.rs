@@ -1,0 +1,109 @@
+//! The green-scheduling MILP (time-indexed).
+//!
+//! **Variables.** `u_jmtl` binary: job `j` runs on server `m` in slot `t` at level `l` (created
+//! only where the job fits the server's memory and `release_j <= t < deadline_j`); without
+//! migration, `b_jm` binary: job `j` is placed on server `m`; `g_mt >= 0`: grid energy of server
+//! `m` in slot `t`, kWh.
+//!
+//! **Constraints.** One job per server and slot: `sum_{j,l} u_jmtl <= 1`. Work:
+//! `sum_{m,t,l} (speed_ml slot_s / W_j) u_jmtl >= 1`. No migration: `sum_m b_jm = 1` and
+//! `sum_l u_jmtl <= b_jm` for every slot. Grid energy (the positive part of power above the
+//! renewable supply, linearised exactly because it is minimised with a non-negative weight):
+//! `g_mt >= (E_m + sum_{j,l} (P_ml - E_m) u_jmtl - R_mt) slot_s / 3.6e6`, with `E_m` the power
+//! without a job (idle, or 0 when the server may sleep).
+//!
+//! **Objective.** `sum_{m,t} w_t g_mt` with `w_t` the carbon intensity, 1, or the price.
+
+use good_lp::{constraint, variable, Expression, Solution, Variable};
+
+use super::{GreenProblem, Run, Schedule, J_PER_KWH};
+use crate::solve::milp::{Milp, Values};
+
+/// The MILP and the handles to decode it.
+pub struct GreenMilp {
+    /// The model.
+    pub milp: Milp,
+    /// The objective, to minimise.
+    pub objective: Expression,
+    /// `(job, server, slot, level, u)`.
+    pub runs: Vec<(usize, usize, usize, usize, Variable)>,
+}
+
+impl GreenMilp {
+    /// The schedule of a solution.
+    pub fn decode(
+        runs: &[(usize, usize, usize, usize, Variable)],
+        problem: &GreenProblem,
+        values: &Values,
+    ) -> Schedule {
+        let mut schedule = problem.empty_schedule();
+        for &(j, m, t, l, v) in runs {
+            if values.value(v) > 0.5 {
+                schedule.runs[m][t] = Some(Run { job: j, level: l });
+            }
+        }
+        schedule
+    }
+}
+
+/// Builds the MILP of `problem`.
+pub fn build(problem: &GreenProblem) -> GreenMilp {
+    let slots = problem.slots();
+    let servers = problem.servers.len();
+    let mut milp = Milp::new();
+    let mut runs = Vec::new();
+    // Per (server, slot): occupancy and extra power over the empty server.
+    let mut occupancy: Vec<Vec<Expression>> = vec![vec![Expression::from(0); slots]; servers];
+    let mut extra_power: Vec<Vec<Expression>> = vec![vec![Expression::from(0); slots]; servers];
+    for (j, job) in problem.jobs.iter().enumerate() {
+        let mut work = Expression::from(0);
+        let mut placements = Expression::from(0);
+        for (m, server) in problem.servers.iter().enumerate() {
+            if !problem.fits(j, m) {
+                continue;
+            }
+            let placed = (!problem.migration).then(|| milp.add(variable().binary()));
+            if let Some(b) = placed {
+                placements.add_mul(1.0, b);
+            }
+            for t in job.release..job.deadline.min(slots) {
+                let mut in_slot = Expression::with_capacity(server.levels.len());
+                for (l, level) in server.levels.iter().enumerate() {
+                    let u = milp.add(variable().binary());
+                    runs.push((j, m, t, l, u));
+                    work.add_mul(problem.slot_work(m, l) / job.work_flop.max(1e-300), u);
+                    occupancy[m][t].add_mul(1.0, u);
+                    extra_power[m][t].add_mul(level.power_w - problem.empty_power_w(m), u);
+                    in_slot.add_mul(1.0, u);
+                }
+                if let Some(b) = placed {
+                    milp.constrain(constraint!(in_slot <= b));
+                }
+            }
+        }
+        if !problem.migration {
+            milp.constrain(constraint!(placements == 1.0));
+        }
+        if job.work_flop > 0.0 {
+            milp.constrain(constraint!(work >= 1.0));
+        }
+    }
+    let mut objective = Expression::from(0);
+    for m in 0..servers {
+        for t in 0..slots {
+            let g = milp.add(variable().min(0.0));
+            let scale = problem.slot_s / J_PER_KWH;
+            let base = (problem.empty_power_w(m) - problem.servers[m].renewable_w[t]) * scale;
+            let power = extra_power[m][t].clone() * scale + base;
+            milp.constrain(constraint!(g >= power));
+            let occ = occupancy[m][t].clone();
+            milp.constrain(constraint!(occ <= 1.0));
+            objective.add_mul(problem.weight_per_kwh(t), g);
+        }
+    }
+    GreenMilp {
+        milp,
+        objective,
+        runs,
+    }
+}

@@ -1,0 +1,181 @@
+//! Solving a green-scheduling instance with a preset, and the report.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::evaluate::{evaluate, GreenEvaluation};
+use super::heuristics::{asap, greedy};
+use super::model::{build, GreenMilp};
+use super::{GreenProblem, Schedule};
+use crate::error::{Error, Result};
+use crate::problems::split::solve::RunOptions;
+use crate::solve::milp::MipOptions;
+use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
+use crate::solve::SolverPreset;
+
+/// Solvers the green problem understands.
+pub const SOLVERS: [&str; 3] = ["highs", "greedy", "asap"];
+
+/// The result of solving a green-scheduling instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct GreenReport {
+    /// Instance name.
+    pub instance: String,
+    /// Status, objective, bound, gap and times.
+    pub stats: SolveStats,
+    /// MILP size: (variables, integer variables, constraints); exact solve only.
+    pub milp_size: Option<(usize, usize, usize)>,
+    /// The schedule.
+    pub schedule: Option<Schedule>,
+    /// Its independent evaluation.
+    pub evaluation: Option<GreenEvaluation>,
+    /// Why no schedule meets every deadline, when none does.
+    pub explanation: Vec<String>,
+}
+
+/// Solves `problem` with `preset`.
+pub fn solve(problem: &GreenProblem, preset: &SolverPreset) -> Result<GreenReport> {
+    solve_with(problem, preset, &RunOptions::default())
+}
+
+/// Solves `problem` with `preset`, with a HiGHS log and model export as `run` asks.
+pub fn solve_with(
+    problem: &GreenProblem,
+    preset: &SolverPreset,
+    run: &RunOptions,
+) -> Result<GreenReport> {
+    let start = Instant::now();
+    let mut stats = SolveStats::heuristic(&preset.name, 0.0, 0.0);
+    let mut milp_size = None;
+    let schedule = match preset.solver.as_str() {
+        "highs" => {
+            let GreenMilp {
+                milp,
+                objective,
+                runs,
+            } = build(problem);
+            milp_size = Some((
+                milp.num_vars(),
+                milp.num_integer_vars(),
+                milp.num_constraints(),
+            ));
+            stats.build_s = start.elapsed().as_secs_f64();
+            let options = MipOptions {
+                time_limit_s: preset.time_limit_s,
+                mip_rel_gap: preset.mip_rel_gap,
+                mip_abs_gap: preset.mip_abs_gap,
+                threads: preset.threads,
+                seed: preset.seed,
+                log_file: run.log_file.clone(),
+                write_model: run.write_model.clone(),
+                interior_point: false,
+            };
+            let result = milp.minimise(objective, &options)?;
+            stats.termination = result.termination;
+            stats.bound = result.bound;
+            stats.nodes = result.nodes;
+            result
+                .values
+                .as_ref()
+                .map(|v| GreenMilp::decode(&runs, problem, v))
+        }
+        name => {
+            stats.build_s = start.elapsed().as_secs_f64();
+            match name {
+                "greedy" => greedy(problem),
+                "asap" => Some(asap(problem)),
+                other => {
+                    return Err(Error::Unknown {
+                        what: "solver for the green problem",
+                        name: other.to_string(),
+                        hint: format!("the green problem supports {}", SOLVERS.join(", ")),
+                    })
+                }
+            }
+        }
+    };
+    stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
+    let evaluation = schedule.as_ref().map(|s| evaluate(problem, s));
+    match &evaluation {
+        Some(ev) => {
+            stats.objective = Some(ev.objective);
+            stats.primal_status = if ev.feasible() {
+                PrimalStatus::Feasible
+            } else {
+                PrimalStatus::Infeasible
+            };
+            if let Some(b) = stats.bound {
+                stats.gap = Some(relative_gap(ev.objective, b));
+            }
+        }
+        None => {
+            stats.primal_status = PrimalStatus::NoPlan;
+            if stats.termination == Termination::HeuristicDone {
+                stats.termination = Termination::NoSolutionFound;
+            }
+        }
+    }
+    let explanation = if stats.primal_status == PrimalStatus::Feasible {
+        Vec::new()
+    } else {
+        explain(problem)
+    };
+    Ok(GreenReport {
+        instance: problem.name.clone(),
+        stats,
+        milp_size,
+        schedule,
+        evaluation,
+        explanation,
+    })
+}
+
+/// Jobs that cannot meet their deadline even alone: no server holds their memory, or their
+/// window on the fastest level of every server that holds them is too short.
+pub fn explain(problem: &GreenProblem) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, job) in problem.jobs.iter().enumerate() {
+        let hosts: Vec<usize> = (0..problem.servers.len())
+            .filter(|&m| problem.fits(j, m))
+            .collect();
+        if hosts.is_empty() {
+            out.push(format!(
+                "job {}: needs {:.3} GB, more than any server's memory",
+                job.name,
+                job.memory_bytes / 1e9
+            ));
+            continue;
+        }
+        let window = job
+            .deadline
+            .min(problem.slots())
+            .saturating_sub(job.release);
+        let best = hosts
+            .iter()
+            .map(|&m| {
+                let fastest = problem.servers[m]
+                    .levels
+                    .iter()
+                    .map(|l| l.speed_flops)
+                    .fold(0.0, f64::max);
+                fastest * problem.slot_s * window as f64
+            })
+            .fold(0.0, f64::max);
+        if best < job.work_flop * (1.0 - super::evaluate::WORK_TOLERANCE) {
+            out.push(format!(
+                "job {}: needs {:.4e} FLOP, but its {window} slot(s) ({}..{}) at the fastest \
+                 level of the best server give only {:.4e}",
+                job.name, job.work_flop, job.release, job.deadline, best
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push(
+            "every job fits alone; together they need more server slots in their windows \
+             than there are (or the heuristic found no room: `--solver highs` decides)"
+                .into(),
+        );
+    }
+    out
+}
