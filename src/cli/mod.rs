@@ -5,6 +5,7 @@ mod alloc;
 mod cache;
 mod costs;
 mod format;
+mod green;
 mod split;
 
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ pub struct SolveArgs {
     /// Solver preset: a name or a preset TOML file. Split: highs, highs-1pct, enumerate,
     /// all-device, all-edge, all-cloud. Alloc: highs, highs-1pct, local-search, equal-split,
     /// all-device, all-edge, fixed-cut. Cache: highs, highs-1pct, greedy, independent,
-    /// popularity, random.
+    /// popularity, random. Green: highs, highs-1pct, greedy, asap.
     #[arg(long, default_value = "highs")]
     pub solver: String,
     /// Print the report as JSON.
@@ -141,6 +142,7 @@ fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
         "split" => split::solve(args, &preset),
         "alloc" => alloc::solve(args, &preset),
         "cache" => cache::solve(args, &preset),
+        "green" => green::solve(args, &preset),
         other => Err(unknown_problem(&args.instance, other).into()),
     }
 }
@@ -151,6 +153,7 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         "split" => split::evaluate(args),
         "alloc" => alloc::evaluate(args),
         "cache" => cache::evaluate(args),
+        "green" => green::evaluate(args),
         other => Err(unknown_problem(&args.instance, other).into()),
     }
 }
@@ -159,6 +162,6 @@ fn unknown_problem(path: &std::path::Path, name: &str) -> edgeplan::Error {
     edgeplan::Error::field(
         path,
         "problem",
-        format!("unknown problem \"{name}\"; supported: split, alloc, cache"),
+        format!("unknown problem \"{name}\"; supported: split, alloc, cache, green"),
     )
 }

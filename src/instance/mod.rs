@@ -7,7 +7,9 @@
 
 pub mod alloc;
 pub mod cache;
+pub mod green;
 pub mod split;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 

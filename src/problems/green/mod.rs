@@ -22,6 +22,7 @@ pub mod evaluate;
 pub mod heuristics;
 pub mod model;
 pub mod solve;
+pub mod traces;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,138 @@
+//! The command line on green instances: the Gantt-style timeline and summary, schedule round
+//! trips through `evaluate`, and bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn edgeplan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run edgeplan")
+}
+
+const DAY: &str = "instances/green/green-day.toml";
+
+/// Every solver's schedule, saved from `solve --json`, evaluates to the same objective; the
+/// exact solve is optimal and no worse than the greedy, which is no worse than ASAP here.
+#[test]
+fn green_schedules_round_trip_through_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut objective = Vec::new();
+    for solver in ["highs", "greedy", "asap"] {
+        let out = edgeplan(&["solve", DAY, "--solver", solver, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{solver}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let value = report["stats"]["objective"].as_f64().unwrap();
+        let saved = dir.path().join("s.json");
+        std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
+        let out = edgeplan(&["evaluate", DAY, saved.to_str().unwrap(), "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{solver}");
+        let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!((ev["objective"].as_f64().unwrap() - value).abs() <= 1e-9 * value.max(1.0));
+        if solver == "highs" {
+            assert_eq!(report["stats"]["termination"], "optimal");
+        }
+        objective.push(value);
+    }
+    assert!(objective[0] <= objective[1] + 1e-9 && objective[1] <= objective[2] + 1e-9);
+}
+
+#[test]
+fn green_solve_prints_the_timeline_and_summary() {
+    let out = edgeplan(&["solve", DAY]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "carbon 0-9",
+        "l4-a ",
+        "orin-b ",
+        "  level",
+        "  renewable",
+        "lora-llama3-8b",
+        "summary   carbon",
+        "every deadline and constraint met",
+        "vs ASAP",
+    ] {
+        assert!(text.contains(needle), "no `{needle}` in\n{text}");
+    }
+}
+
+/// A schedule with a job outside its window and one never run: exit 1 with the violations
+/// named; a schedule of the wrong shape: exit 2.
+#[test]
+fn green_evaluate_flags_violations_and_bad_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.json");
+    let mut runs = vec![vec![serde_json::Value::Null; 24]; 2];
+    runs[0][23] = serde_json::json!({"job": 2, "level": 0});
+    std::fs::write(&file, serde_json::json!({ "runs": runs }).to_string()).unwrap();
+    let out = edgeplan(&["evaluate", DAY, file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "VIOLATED: job chat-replay-1b runs in slot 23 on l4-a, outside its window 0..12"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("VIOLATED: job lora-llama3-8b gets 0.0000e0 FLOP"),
+        "{text}"
+    );
+    std::fs::write(&file, r#"{"runs": [[null]]}"#).unwrap();
+    let out = edgeplan(&["evaluate", DAY, file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected 2 rows of 24 slots"));
+}
+
+/// Bad instance fields are named, exit 2.
+#[test]
+fn green_bad_instances_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(DAY)).unwrap();
+    let traces = root().join("instances/traces");
+    let text = text.replace("../traces", traces.to_str().unwrap()).replace(
+        "slot_s = 3600",
+        &format!(
+            "slot_s = 3600\nmodels_dir = \"{}\"\ndevices = \"{}\"",
+            root().join("instances/models").display(),
+            root().join("instances/devices.csv").display()
+        ),
+    );
+    for (from, to, expected) in [
+        (
+            "deadline_slot = 12",
+            "deadline_slot = 30",
+            "jobs[2].deadline_slot",
+        ),
+        (
+            "kind = \"inference\"\nrequests = 40000",
+            "kind = \"batch\"\nrequests = 40000",
+            "jobs[1].kind",
+        ),
+        ("device = \"l4\"", "device = \"l5\"", "servers[0].device"),
+        (
+            "objective = \"carbon\"",
+            "objective = \"green\"",
+            "objective",
+        ),
+        ("slots = 24", "slots = 99", "grid.carbon"),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let out = edgeplan(&["solve", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{to}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("bad.toml") && err.contains(expected),
+            "{to}: {err}"
+        );
+    }
+}

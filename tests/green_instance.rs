@@ -1,0 +1,106 @@
+//! Green instance files and traces: the shipped synthetic traces are the documented formulas,
+//! the shipped instances load and solve, and bad files are refused with an error that names the
+//! file and field or CSV line.
+
+use std::path::{Path, PathBuf};
+
+use edgeplan::instance::green::load;
+use edgeplan::instance::trace;
+use edgeplan::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw, to_csv};
+
+fn instances() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("instances")
+}
+
+/// A shipped trace: file, formula, slots, slot length.
+type ShippedTrace = (&'static str, fn(f64) -> f64, usize, f64);
+
+/// The shipped traces.
+fn traces() -> Vec<ShippedTrace> {
+    vec![
+        ("carbon-solar-heavy-1h.csv", carbon_solar_heavy, 48, 3600.0),
+        ("solar-1kw-1h.csv", solar_1kw, 48, 3600.0),
+        ("price-tou-1h.csv", price_tou, 48, 3600.0),
+        (
+            "carbon-solar-heavy-15min.csv",
+            carbon_solar_heavy,
+            96,
+            900.0,
+        ),
+        ("solar-1kw-15min.csv", solar_1kw, 96, 900.0),
+        ("price-tou-15min.csv", price_tou, 96, 900.0),
+    ]
+}
+
+/// Rewrites the shipped traces: `cargo test --release --test green_instance -- --ignored`.
+#[test]
+#[ignore]
+fn regenerate_traces() {
+    let dir = instances().join("traces");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, f, slots, slot_s) in traces() {
+        std::fs::write(dir.join(name), to_csv(f, slots, slot_s)).unwrap();
+    }
+}
+
+#[test]
+fn shipped_traces_are_the_documented_formulas() {
+    for (name, f, slots, slot_s) in traces() {
+        let path = instances().join("traces").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text == to_csv(f, slots, slot_s),
+            "{name}: rerun the ignored test"
+        );
+        let loaded = trace::load(&path).unwrap();
+        assert_eq!(loaded.values.len(), slots);
+    }
+}
+
+#[test]
+fn bad_traces_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    for (text, expected) in [
+        (
+            "timestamp,value\na,1\nb,x\n",
+            "line 3: value: expected a number, got `x`",
+        ),
+        (
+            "timestamp,value\na,1\na,2\n",
+            "line 3: timestamp `a` appears twice",
+        ),
+        (
+            "timestamp,value\na,-1\n",
+            "line 2: value: expected a finite number >= 0",
+        ),
+        ("time,value\na,1\n", "line 1: missing column `timestamp`"),
+        ("timestamp,value\n", "no rows"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = trace::load(&path).unwrap_err().to_string();
+        assert!(err.contains("t.csv") && err.contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn every_shipped_instance_loads() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(instances().join("green"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for path in files {
+        let problem = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(problem.name, path.file_stem().unwrap().to_string_lossy());
+        for server in &problem.servers {
+            assert_eq!(server.renewable_w.len(), problem.slots());
+            assert!(server
+                .levels
+                .windows(2)
+                .all(|w| w[0].speed_flops < w[1].speed_flops));
+        }
+    }
+}
