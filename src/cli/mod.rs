@@ -43,6 +43,9 @@ enum Generate {
     /// Cache placement: a model library of LLM variants, servers on a grid, users with 3GPP
     /// downlink rates, latency limits and Zipf requests.
     Cache(cache::GenerateArgs),
+    /// Green scheduling: jobs from the cost tables, servers with DVFS levels and PV, a synthetic
+    /// solar-heavy day of carbon intensity and prices.
+    Green(green::GenerateArgs),
 }
 
 /// Options of `edgeplan solve`.
@@ -107,6 +110,7 @@ pub fn main() -> ExitCode {
         Command::Costs(args) => costs::run(&args),
         Command::Generate(Generate::Alloc(args)) => alloc::generate(&args),
         Command::Generate(Generate::Cache(args)) => cache::generate(&args),
+        Command::Generate(Generate::Green(args)) => green::generate(&args),
     };
     match result {
         Ok(code) => code,

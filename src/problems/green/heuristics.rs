@@ -1,12 +1,15 @@
 //! The carbon-aware greedy and the as-soon-as-possible baseline. Both are deterministic.
 //!
-//! - **Greedy**: jobs in earliest-deadline-first order; each goes to the (server, level) whose
+//! - **Greedy**: jobs in earliest-deadline-first order (and again largest work first, keeping
+//!   the cheaper schedule); each goes to the (server, level) whose
 //!   cheapest set of free slots in its window that carries its work costs the least objective
 //!   (carbon, energy or cost of the extra grid energy over the empty server, given the
-//!   renewable supply). Slower levels need more slots but less power, so the lowest sufficient
-//!   level wins unless clean slots are scarce. A job that finds no room is moved to the front of
-//!   the order and the schedule rebuilt (EDF repair), at most once per job. The greedy keeps
-//!   each job on one server and one level, a subset of what the MILP may do.
+//!   renewable supply), trying each level alone and a mix of levels chosen by cost per FLOP
+//!   (fast levels where renewables cover them, slow ones on the grid). Slower levels need more
+//!   slots but less power, so the lowest sufficient level wins unless clean slots are scarce. A job that finds no room is moved to the front of
+//!   the order and the schedule rebuilt (EDF repair), at most once per job; before that, one
+//!   placed job may be ejected and placed again after it. Finally each job is re-placed given
+//!   the others while that lowers the objective. The greedy keeps each job on one server.
 //! - **ASAP**: jobs by release time, each at the fastest level on the server where it finishes
 //!   first, in its earliest free slots; work left at the deadline stays undone (the evaluator
 //!   flags it).
@@ -24,12 +27,26 @@ fn slots_needed(work: f64, slot_work: f64) -> usize {
         .max(1.0) as usize
 }
 
+/// A placement of one job: cost, level for ties (`usize::MAX`: mixed levels), server, and its
+/// `(slot, level)` runs.
+type Candidate = (f64, usize, usize, Vec<(usize, usize)>);
+
 /// Places job `j` by the greedy rule into `schedule`; false when no (server, level) has room.
 fn place_cheapest(problem: &GreenProblem, schedule: &mut Schedule, j: usize) -> bool {
     let job = &problem.jobs[j];
     let end = job.deadline.min(problem.slots());
     // (cost, level, server, slots)
-    let mut best: Option<(f64, usize, usize, Vec<usize>)> = None;
+    let mut best: Option<Candidate> = None;
+    let mut offer = |cost: f64, tie: usize, m: usize, runs: Vec<(usize, usize)>| {
+        // Cheaper wins; on a tie the lower level (less energy), then the lower server.
+        let better = best.as_ref().is_none_or(|(c, bl, bm, _)| {
+            let eps = 1e-12 * c.abs().max(1.0);
+            cost < *c - eps || (cost <= *c + eps && (tie, m) < (*bl, *bm))
+        });
+        if better {
+            best = Some((cost, tie, m, runs));
+        }
+    };
     for (m, server) in problem.servers.iter().enumerate() {
         if !problem.fits(j, m) {
             continue;
@@ -37,36 +54,74 @@ fn place_cheapest(problem: &GreenProblem, schedule: &mut Schedule, j: usize) -> 
         let free: Vec<usize> = (job.release..end)
             .filter(|&t| schedule.runs[m][t].is_none())
             .collect();
-        for (l, level) in server.levels.iter().enumerate() {
+        let empty = problem.empty_power_w(m);
+        let price = |t: usize, l: usize| {
+            let extra =
+                problem.grid_kwh(m, t, server.levels[l].power_w) - problem.grid_kwh(m, t, empty);
+            problem.weight_per_kwh(t) * extra
+        };
+        for l in 0..server.levels.len() {
             let n = slots_needed(job.work_flop, problem.slot_work(m, l));
             if n > free.len() {
                 continue;
             }
-            let empty = problem.empty_power_w(m);
-            let mut priced: Vec<(f64, usize)> = free
-                .iter()
-                .map(|&t| {
-                    let extra =
-                        problem.grid_kwh(m, t, level.power_w) - problem.grid_kwh(m, t, empty);
-                    (problem.weight_per_kwh(t) * extra, t)
-                })
-                .collect();
+            let mut priced: Vec<(f64, usize)> = free.iter().map(|&t| (price(t, l), t)).collect();
             priced.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let chosen: Vec<usize> = priced[..n].iter().map(|p| p.1).collect();
             let cost: f64 = priced[..n].iter().map(|p| p.0).sum();
-            // Cheaper wins; on a tie the lower level (less energy), then the lower server.
-            let better = best.as_ref().is_none_or(|(c, bl, bm, _)| {
-                let eps = 1e-12 * c.abs().max(1.0);
-                cost < *c - eps || (cost <= *c + eps && (l, m) < (*bl, *bm))
-            });
-            if better {
-                best = Some((cost, l, m, chosen));
+            offer(cost, l, m, priced[..n].iter().map(|p| (p.1, l)).collect());
+        }
+        // Mixed levels: (slot, level) pairs by cost per FLOP (more work first on a tie), each
+        // slot once, until the work is covered; then drop the dearest runs that are not needed.
+        let mut options: Vec<(f64, f64, usize, usize)> = free
+            .iter()
+            .flat_map(|&t| (0..server.levels.len()).map(move |l| (t, l)))
+            .map(|(t, l)| {
+                let work = problem.slot_work(m, l);
+                (price(t, l) / work, work, t, l)
+            })
+            .collect();
+        options.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(b.1.total_cmp(&a.1))
+                .then(a.2.cmp(&b.2))
+        });
+        let target = job.work_flop * (1.0 - WORK_TOLERANCE);
+        let mut used = vec![false; problem.slots()];
+        let mut chosen: Vec<(f64, f64, usize, usize)> = Vec::new();
+        let mut work = 0.0;
+        for option in options {
+            if work >= target {
+                break;
+            }
+            if !used[option.2] {
+                used[option.2] = true;
+                work += option.1;
+                chosen.push(option);
             }
         }
+        if work < target {
+            continue;
+        }
+        chosen.sort_by(|a, b| (b.0 * b.1).total_cmp(&(a.0 * a.1)));
+        let mut kept = Vec::with_capacity(chosen.len());
+        for option in chosen {
+            if work - option.1 >= target {
+                work -= option.1;
+            } else {
+                kept.push(option);
+            }
+        }
+        let cost: f64 = kept.iter().map(|o| o.0 * o.1).sum();
+        offer(
+            cost,
+            usize::MAX,
+            m,
+            kept.iter().map(|o| (o.2, o.3)).collect(),
+        );
     }
     match best {
-        Some((_, level, m, chosen)) => {
-            for t in chosen {
+        Some((_, _, m, runs)) => {
+            for (t, level) in runs {
                 schedule.runs[m][t] = Some(Run { job: j, level });
             }
             true
@@ -75,29 +130,122 @@ fn place_cheapest(problem: &GreenProblem, schedule: &mut Schedule, j: usize) -> 
     }
 }
 
-/// The carbon-aware greedy with EDF repair; `None` when no order it tries places every job.
+/// Removes job `j` from `schedule`.
+fn remove(schedule: &mut Schedule, j: usize) {
+    for row in &mut schedule.runs {
+        for cell in row.iter_mut() {
+            if cell.is_some_and(|r| r.job == j) {
+                *cell = None;
+            }
+        }
+    }
+}
+
+/// The carbon-aware greedy with repair; `None` when it finds no room for some job.
+///
+/// Jobs go in EDF order, and separately largest work first (the bigger jobs then get the most
+/// efficient server's clean slots); the cheaper result is kept. A job that finds no room first tries an ejection: some placed job is
+/// taken out, the new job placed, and the ejected one placed again (both by the cheapest-slots
+/// rule); when no single ejection works the job moves to the front of the order and the
+/// schedule is rebuilt, at most once per job.
 pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
-    let mut order: Vec<usize> = (0..problem.jobs.len()).collect();
-    order.sort_by_key(|&j| (problem.jobs[j].deadline, problem.jobs[j].release, j));
+    let mut edf: Vec<usize> = (0..problem.jobs.len()).collect();
+    edf.sort_by_key(|&j| (problem.jobs[j].deadline, problem.jobs[j].release, j));
+    let mut largest: Vec<usize> = (0..problem.jobs.len()).collect();
+    largest.sort_by(|&a, &b| {
+        problem.jobs[b]
+            .work_flop
+            .total_cmp(&problem.jobs[a].work_flop)
+            .then(a.cmp(&b))
+    });
+    [edf, largest]
+        .into_iter()
+        .filter_map(|order| greedy_in_order(problem, order))
+        .min_by(|a, b| cost_of(problem, a).total_cmp(&cost_of(problem, b)))
+}
+
+/// The greedy with repair from one initial order.
+fn greedy_in_order(problem: &GreenProblem, mut order: Vec<usize>) -> Option<Schedule> {
     for _ in 0..=problem.jobs.len() {
         let mut schedule = problem.empty_schedule();
-        let failed = order
-            .iter()
-            .copied()
-            .find(|&j| !place_cheapest(problem, &mut schedule, j));
+        let mut placed: Vec<usize> = Vec::new();
+        let mut failed = None;
+        for &j in &order {
+            if place_cheapest(problem, &mut schedule, j)
+                || eject_one(problem, &mut schedule, &placed, j)
+            {
+                placed.push(j);
+            } else {
+                failed = Some(j);
+                break;
+            }
+        }
         match failed {
-            None => return Some(schedule),
+            None => return Some(improve(problem, schedule)),
             Some(j) => {
                 if order.first() == Some(&j) {
                     return None;
                 }
-                // Repair: the job that found no room goes first.
                 order.retain(|&k| k != j);
                 order.insert(0, j);
             }
         }
     }
     None
+}
+
+/// Makes room for job `j` by taking one placed job out and placing it again after `j`.
+fn eject_one(problem: &GreenProblem, schedule: &mut Schedule, placed: &[usize], j: usize) -> bool {
+    for &k in placed.iter().rev() {
+        let mut trial = schedule.clone();
+        remove(&mut trial, k);
+        if place_cheapest(problem, &mut trial, j) && place_cheapest(problem, &mut trial, k) {
+            *schedule = trial;
+            return true;
+        }
+    }
+    false
+}
+
+/// Objective of a complete schedule, as the greedy prices it.
+fn cost_of(problem: &GreenProblem, schedule: &Schedule) -> f64 {
+    let mut total = 0.0;
+    for (m, row) in schedule.runs.iter().enumerate() {
+        for (t, cell) in row.iter().enumerate() {
+            let power = match cell {
+                Some(r) => problem.servers[m].levels[r.level].power_w,
+                None => problem.empty_power_w(m),
+            };
+            total += problem.weight_per_kwh(t) * problem.grid_kwh(m, t, power);
+        }
+    }
+    total
+}
+
+/// Re-places each job by the cheapest-slots rule given all the others, while that lowers the
+/// objective (at most ten passes).
+fn improve(problem: &GreenProblem, mut schedule: Schedule) -> Schedule {
+    let mut current = cost_of(problem, &schedule);
+    for _ in 0..10 {
+        let mut better = false;
+        for j in 0..problem.jobs.len() {
+            let mut trial = schedule.clone();
+            remove(&mut trial, j);
+            if !place_cheapest(problem, &mut trial, j) {
+                continue;
+            }
+            let cost = cost_of(problem, &trial);
+            if cost < current - 1e-12 * current.abs().max(1.0) {
+                schedule = trial;
+                current = cost;
+                better = true;
+            }
+        }
+        if !better {
+            break;
+        }
+    }
+    schedule
 }
 
 /// As soon as possible at full speed.

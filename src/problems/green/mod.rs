@@ -19,6 +19,7 @@
 //! length accordingly (minutes for inference batches, up to an hour for fine-tuning).
 
 pub mod evaluate;
+pub mod generate;
 pub mod heuristics;
 pub mod model;
 pub mod solve;
