@@ -8,8 +8,8 @@
 //!   (fast levels where renewables cover them, slow ones on the grid). Slower levels need more
 //!   slots but less power, so the lowest sufficient level wins unless clean slots are scarce. A job that finds no room is moved to the front of
 //!   the order and the schedule rebuilt (EDF repair), at most once per job; before that, one
-//!   placed job may be ejected and placed again after it. Finally each job is re-placed given
-//!   the others while that lowers the objective. The greedy keeps each job on one server.
+//!   placed job may be ejected and placed again after it. Finally each job, and each pair of jobs
+//!   with overlapping windows, is re-placed given the others while that lowers the objective. The greedy keeps each job on one server.
 //! - **ASAP**: jobs by release time, each at the fastest level on the server where it finishes
 //!   first, in its earliest free slots; work left at the deadline stays undone (the evaluator
 //!   flags it).
@@ -222,16 +222,37 @@ fn cost_of(problem: &GreenProblem, schedule: &Schedule) -> f64 {
     total
 }
 
-/// Re-places each job by the cheapest-slots rule given all the others, while that lowers the
-/// objective (at most ten passes).
+/// Re-places each job, then each pair of jobs with overlapping windows (in both orders), by the
+/// cheapest-slots rule given all the others, while that lowers the objective (at most ten
+/// passes). Pairs let two jobs that compete for the same clean slots trade them, e.g. both at a
+/// slow, efficient level instead of one fast and one slow.
 fn improve(problem: &GreenProblem, mut schedule: Schedule) -> Schedule {
     let mut current = cost_of(problem, &schedule);
+    let jobs = problem.jobs.len();
+    let overlap = |a: usize, b: usize| {
+        let (x, y) = (&problem.jobs[a], &problem.jobs[b]);
+        x.release < y.deadline && y.release < x.deadline
+    };
+    let mut groups: Vec<Vec<usize>> = (0..jobs).map(|j| vec![j]).collect();
+    for a in 0..jobs {
+        for b in a + 1..jobs {
+            if overlap(a, b) {
+                groups.push(vec![a, b]);
+                groups.push(vec![b, a]);
+            }
+        }
+    }
     for _ in 0..10 {
         let mut better = false;
-        for j in 0..problem.jobs.len() {
+        for group in &groups {
             let mut trial = schedule.clone();
-            remove(&mut trial, j);
-            if !place_cheapest(problem, &mut trial, j) {
+            for &j in group {
+                remove(&mut trial, j);
+            }
+            if !group
+                .iter()
+                .all(|&j| place_cheapest(problem, &mut trial, j))
+            {
                 continue;
             }
             let cost = cost_of(problem, &trial);
