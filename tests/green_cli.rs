@@ -136,3 +136,74 @@ fn green_bad_instances_name_the_field() {
         );
     }
 }
+
+/// Every shipped green instance: the greedy meets every deadline and its schedule evaluates to
+/// the same carbon; ASAP is never cleaner than the greedy on them.
+#[test]
+fn every_shipped_green_instance_solves_with_the_greedy() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("instances/green"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4);
+    let dir = tempfile::tempdir().unwrap();
+    for f in &files {
+        let path = f.to_str().unwrap();
+        let mut values = Vec::new();
+        for solver in ["greedy", "asap"] {
+            let out = edgeplan(&["solve", path, "--solver", solver, "--json"]);
+            assert_eq!(out.status.code(), Some(0), "{path} {solver}");
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let saved = dir.path().join("s.json");
+            std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
+            let out = edgeplan(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
+            assert_eq!(out.status.code(), Some(0), "{path} {solver}");
+            values.push(report["stats"]["objective"].as_f64().unwrap());
+        }
+        assert!(values[0] <= values[1] + 1e-9, "{path}: greedy {values:?}");
+    }
+}
+
+/// `generate green` writes a loadable instance; the same seed gives the same file; bad options
+/// exit 2 naming the option.
+#[test]
+fn generate_green_writes_a_solvable_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.toml");
+    let b = dir.path().join("b.toml");
+    for out in [&a, &b] {
+        let r = edgeplan(&[
+            "generate",
+            "green",
+            "--jobs",
+            "4",
+            "--servers",
+            "2",
+            "--slots",
+            "12",
+            "--seed",
+            "5",
+            "--load",
+            "0.2",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&a).unwrap(),
+        std::fs::read_to_string(&b).unwrap()
+    );
+    let out = edgeplan(&["solve", a.to_str().unwrap(), "--json"]);
+    assert!(matches!(out.status.code(), Some(0) | Some(1)));
+    let out = edgeplan(&["generate", "green", "--load", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--load"));
+}

@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::green::load;
 use edgeplan::instance::trace;
+use edgeplan::problems::green::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw, to_csv};
 
 fn instances() -> PathBuf {
@@ -40,6 +42,75 @@ fn regenerate_traces() {
     std::fs::create_dir_all(&dir).unwrap();
     for (name, f, slots, slot_s) in traces() {
         std::fs::write(dir.join(name), to_csv(f, slots, slot_s)).unwrap();
+    }
+}
+
+/// The generated instances shipped in `instances/green/` (green-day is written by hand).
+fn shipped() -> Vec<GenParams> {
+    let base = GenParams {
+        load: 0.25,
+        ..GenParams::default()
+    };
+    vec![
+        GenParams {
+            jobs: 10,
+            servers: 2,
+            slots: 24,
+            seed: 1,
+            ..base.clone()
+        },
+        GenParams {
+            jobs: 30,
+            servers: 4,
+            slots: 48,
+            slot_s: 1800.0,
+            seed: 2,
+            ..base.clone()
+        },
+        GenParams {
+            jobs: 100,
+            servers: 10,
+            slots: 96,
+            slot_s: 900.0,
+            seed: 3,
+            ..base
+        },
+    ]
+}
+
+fn shipped_text(params: &GenParams) -> String {
+    let catalog = DeviceCatalog::load(&instances().join("devices.csv")).unwrap();
+    let file = generate_spec(params, &catalog, &instances().join("models")).unwrap();
+    write_instance(params, &file)
+}
+
+/// Rewrites the generated instances: `cargo test --release --test green_instance -- --ignored`.
+#[test]
+#[ignore]
+fn regenerate_instances() {
+    for params in shipped() {
+        let path = instances()
+            .join("green")
+            .join(format!("{}.toml", params.instance_name()));
+        std::fs::write(path, shipped_text(&params)).unwrap();
+    }
+}
+
+#[test]
+fn shipped_generated_instances_are_the_generator_output() {
+    for params in shipped() {
+        let path = instances()
+            .join("green")
+            .join(format!("{}.toml", params.instance_name()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text == shipped_text(&params),
+            "{}: rerun the ignored test",
+            path.display()
+        );
+        let problem = load(&path).unwrap();
+        assert_eq!(problem.jobs.len(), params.jobs);
+        assert_eq!(problem.slots(), params.slots);
     }
 }
 
