@@ -51,10 +51,22 @@ pub fn solve_with(
     let schedule = match preset.solver.as_str() {
         "highs" => {
             let GreenMilp {
-                milp,
+                mut milp,
                 objective,
                 runs,
             } = build(problem);
+            // The greedy's schedule is HiGHS's first incumbent (HiGHS completes the grid
+            // energies).
+            if let Some(start) = greedy(problem) {
+                milp.set_start(
+                    runs.iter()
+                        .map(|&(j, m, t, l, v)| {
+                            let on = start.runs[m][t] == Some(super::Run { job: j, level: l });
+                            (v, if on { 1.0 } else { 0.0 })
+                        })
+                        .collect(),
+                );
+            }
             milp_size = Some((
                 milp.num_vars(),
                 milp.num_integer_vars(),
