@@ -27,9 +27,30 @@ pub struct GreenMilp {
     pub objective: Expression,
     /// `(job, server, slot, level, u)`.
     pub runs: Vec<(usize, usize, usize, usize, Variable)>,
+    /// `(server, slot, g)`: grid energy variables.
+    pub grid: Vec<(usize, usize, Variable)>,
 }
 
 impl GreenMilp {
+    /// Starts HiGHS from `schedule`: every column set, the run binaries from the schedule and
+    /// each grid energy at its value (a complete start, which HiGHS checks as it is, rather than
+    /// a partial one it would complete by an LP).
+    pub fn set_start(&mut self, problem: &GreenProblem, schedule: &Schedule) {
+        let mut start = Vec::with_capacity(self.runs.len() + self.grid.len());
+        for &(j, m, t, l, v) in &self.runs {
+            let on = schedule.runs[m][t] == Some(Run { job: j, level: l });
+            start.push((v, if on { 1.0 } else { 0.0 }));
+        }
+        for &(m, t, g) in &self.grid {
+            let power = match schedule.runs[m][t] {
+                Some(r) => problem.servers[m].levels[r.level].power_w,
+                None => problem.empty_power_w(m),
+            };
+            start.push((g, problem.grid_kwh(m, t, power)));
+        }
+        self.milp.set_start(start);
+    }
+
     /// The schedule of a solution.
     pub fn decode(
         runs: &[(usize, usize, usize, usize, Variable)],
@@ -89,9 +110,11 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         }
     }
     let mut objective = Expression::from(0);
+    let mut grid = Vec::with_capacity(servers * slots);
     for m in 0..servers {
         for t in 0..slots {
             let g = milp.add(variable().min(0.0));
+            grid.push((m, t, g));
             let scale = problem.slot_s / J_PER_KWH;
             let base = (problem.empty_power_w(m) - problem.servers[m].renewable_w[t]) * scale;
             let power = extra_power[m][t].clone() * scale + base;
@@ -105,5 +128,6 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         milp,
         objective,
         runs,
+        grid,
     }
 }

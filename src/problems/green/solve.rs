@@ -50,23 +50,16 @@ pub fn solve_with(
     let mut milp_size = None;
     let schedule = match preset.solver.as_str() {
         "highs" => {
+            // No MIP start: HiGHS 1.16 returned a wrong "optimal" on a tiny instance when
+            // started from the greedy (tests/green_oracle.rs, seed 9). The greedy's schedule is
+            // returned instead when HiGHS stops without one.
+            let model = build(problem);
             let GreenMilp {
-                mut milp,
+                milp,
                 objective,
                 runs,
-            } = build(problem);
-            // The greedy's schedule is HiGHS's first incumbent (HiGHS completes the grid
-            // energies).
-            if let Some(start) = greedy(problem) {
-                milp.set_start(
-                    runs.iter()
-                        .map(|&(j, m, t, l, v)| {
-                            let on = start.runs[m][t] == Some(super::Run { job: j, level: l });
-                            (v, if on { 1.0 } else { 0.0 })
-                        })
-                        .collect(),
-                );
-            }
+                ..
+            } = model;
             milp_size = Some((
                 milp.num_vars(),
                 milp.num_integer_vars(),
@@ -91,6 +84,11 @@ pub fn solve_with(
                 .values
                 .as_ref()
                 .map(|v| GreenMilp::decode(&runs, problem, v))
+                .or_else(|| {
+                    (result.termination == Termination::LimitReached)
+                        .then(|| greedy(problem))
+                        .flatten()
+                })
         }
         name => {
             stats.build_s = start.elapsed().as_secs_f64();
