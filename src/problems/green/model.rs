@@ -32,25 +32,6 @@ pub struct GreenMilp {
 }
 
 impl GreenMilp {
-    /// Starts HiGHS from `schedule`: every column set, the run binaries from the schedule and
-    /// each grid energy at its value (a complete start, which HiGHS checks as it is, rather than
-    /// a partial one it would complete by an LP).
-    pub fn set_start(&mut self, problem: &GreenProblem, schedule: &Schedule) {
-        let mut start = Vec::with_capacity(self.runs.len() + self.grid.len());
-        for &(j, m, t, l, v) in &self.runs {
-            let on = schedule.runs[m][t] == Some(Run { job: j, level: l });
-            start.push((v, if on { 1.0 } else { 0.0 }));
-        }
-        for &(m, t, g) in &self.grid {
-            let power = match schedule.runs[m][t] {
-                Some(r) => problem.servers[m].levels[r.level].power_w,
-                None => problem.empty_power_w(m),
-            };
-            start.push((g, problem.grid_kwh(m, t, power)));
-        }
-        self.milp.set_start(start);
-    }
-
     /// The schedule of a solution.
     pub fn decode(
         runs: &[(usize, usize, usize, usize, Variable)],
