@@ -51,8 +51,8 @@ pub fn solve_with(
     let schedule = match preset.solver.as_str() {
         "highs" => {
             // No MIP start: HiGHS 1.16 returned a wrong "optimal" on a tiny instance when
-            // started from the greedy (tests/green_oracle.rs, seed 9). The greedy's schedule is
-            // returned instead when HiGHS stops without one.
+            // started from the greedy (tests/green_oracle.rs, seed 9). When HiGHS stops at its
+            // limit, the greedy's schedule is returned if it is better.
             let model = build(problem);
             let GreenMilp {
                 milp,
@@ -80,15 +80,27 @@ pub fn solve_with(
             stats.termination = result.termination;
             stats.bound = result.bound;
             stats.nodes = result.nodes;
-            result
+            let found = result
                 .values
                 .as_ref()
-                .map(|v| GreenMilp::decode(&runs, problem, v))
-                .or_else(|| {
-                    (result.termination == Termination::LimitReached)
-                        .then(|| greedy(problem))
-                        .flatten()
-                })
+                .map(|v| GreenMilp::decode(&runs, problem, v));
+            if result.termination == Termination::LimitReached {
+                // Stopped early: keep the better of HiGHS's incumbent and the greedy.
+                let objective = |s: &Schedule| {
+                    let ev = evaluate(problem, s);
+                    if ev.feasible() {
+                        ev.objective
+                    } else {
+                        f64::INFINITY
+                    }
+                };
+                [found, greedy(problem)]
+                    .into_iter()
+                    .flatten()
+                    .min_by(|a, b| objective(a).total_cmp(&objective(b)))
+            } else {
+                found
+            }
         }
         name => {
             stats.build_s = start.elapsed().as_secs_f64();
