@@ -7,7 +7,9 @@
 //!
 //! **Constraints.** One job per server and slot: `sum_{j,l} u_jmtl <= 1`. Work:
 //! `sum_{m,t,l} (speed_ml slot_s / W_j) u_jmtl >= 1`. No migration: `sum_m b_jm = 1` and
-//! `sum_l u_jmtl <= b_jm` for every slot. Grid energy (the positive part of power above the
+//! `sum_l u_jmtl <= b_jm` for every slot. Valid cuts: a job needs at least
+//! `ceil(W_j / (fastest speed x slot_s))` slots, overall and (times `b_jm`) on each server at
+//! that server's fastest level; the work row alone lets the LP run a fraction of a fast slot. Grid energy (the positive part of power above the
 //! renewable supply, linearised exactly because it is minimised with a non-negative weight):
 //! `g_mt >= (E_m + sum_{j,l} (P_ml - E_m) u_jmtl - R_mt) slot_s / 3.6e6`, with `E_m` the power
 //! without a job (idle, or 0 when the server may sleep).
@@ -60,6 +62,8 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
     for (j, job) in problem.jobs.iter().enumerate() {
         let mut work = Expression::from(0);
         let mut placements = Expression::from(0);
+        let mut slots_used = Expression::from(0);
+        let mut fastest = 0.0f64;
         for (m, server) in problem.servers.iter().enumerate() {
             if !problem.fits(j, m) {
                 continue;
@@ -68,6 +72,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             if let Some(b) = placed {
                 placements.add_mul(1.0, b);
             }
+            let mut on_server = Expression::from(0);
             for t in job.release..job.deadline.min(slots) {
                 let mut in_slot = Expression::with_capacity(server.levels.len());
                 for (l, level) in server.levels.iter().enumerate() {
@@ -77,10 +82,32 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
                     occupancy[m][t].add_mul(1.0, u);
                     extra_power[m][t].add_mul(level.power_w - problem.empty_power_w(m), u);
                     in_slot.add_mul(1.0, u);
+                    on_server.add_mul(1.0, u);
+                    slots_used.add_mul(1.0, u);
                 }
                 if let Some(b) = placed {
                     milp.constrain(constraint!(in_slot <= b));
                 }
+            }
+            // Valid cut: placed on m, the job needs at least as many slots as at m's fastest
+            // level (the work row alone lets the LP run fractions of fast slots).
+            if let (Some(b), Some(top)) = (placed, server.levels.last()) {
+                let least = (job.work_flop / (top.speed_flops * problem.slot_s)
+                    * (1.0 - super::evaluate::WORK_TOLERANCE))
+                    .ceil();
+                if least > 1.0 {
+                    milp.constrain(constraint!(on_server >= least * b));
+                }
+            }
+            fastest = fastest.max(server.levels.last().map_or(0.0, |l| l.speed_flops));
+        }
+        // The same over all servers, at the fastest level anywhere.
+        if fastest > 0.0 {
+            let least = (job.work_flop / (fastest * problem.slot_s)
+                * (1.0 - super::evaluate::WORK_TOLERANCE))
+                .ceil();
+            if least > 1.0 {
+                milp.constrain(constraint!(slots_used >= least));
             }
         }
         if !problem.migration {
