@@ -169,6 +169,12 @@ fn milp_equals_brute_force_on_tiny_instances() {
                     "seed {seed}"
                 );
                 let value = exact.stats.objective.unwrap();
+                // The MILP's own optimum (its bound) is the evaluator's value of its schedule.
+                let bound = exact.stats.bound.unwrap();
+                assert!(
+                    (bound - value).abs() <= 1e-6 * value.abs().max(1e-6),
+                    "seed {seed}: MILP bound {bound} vs evaluated {value}"
+                );
                 assert!(
                     (value - best).abs() <= 1e-7 * best.abs().max(1e-9),
                     "seed {seed}: MILP {value} vs brute force {best}"
