@@ -10,7 +10,9 @@
 //! Implemented problems: cut-layer selection for split inference and split fine-tuning across
 //! device | edge | cloud ([`problems::split`]); joint cut, resource-block and compute allocation
 //! for many users sharing one or several edge servers ([`problems::alloc`]); parameter-sharing
-//! cache placement of LLM variants on edge servers ([`problems::cache`]).
+//! cache placement of LLM variants on edge servers ([`problems::cache`]); energy-aware
+//! scheduling of edge LLM jobs against grid carbon and on-site renewables
+//! ([`problems::green`]).
 //!
 //! # Example
 //!

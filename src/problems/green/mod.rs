@@ -17,6 +17,10 @@
 //! A job occupies whole slots and its last slot is charged in full (its work may end earlier
 //! within it): the quantisation error is at most one slot of busy power per job, so pick the slot
 //! length accordingly (minutes for inference batches, up to an hour for fine-tuning).
+//!
+//! Solved exactly by the MILP of [`model`], by the greedy and ASAP baseline of [`heuristics`],
+//! and checked by [`evaluate`]; instances come from [`crate::instance::green`] files or
+//! [`generate`], with the synthetic traces of [`traces`].
 
 pub mod evaluate;
 pub mod generate;
