@@ -258,3 +258,12 @@ fn worked_example_runs_in_the_cleanest_slot() {
         report.explanation
     );
 }
+
+/// A problem built in code with a short renewable series is refused with a message, not a panic.
+#[test]
+fn malformed_problems_are_refused() {
+    let mut problem = tiny(1);
+    problem.servers[0].renewable_w.pop();
+    let err = solve(&problem, &preset("greedy")).unwrap_err().to_string();
+    assert!(err.contains("renewable values for"), "{err}");
+}

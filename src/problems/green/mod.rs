@@ -125,6 +125,50 @@ pub struct Schedule {
 }
 
 impl GreenProblem {
+    /// Checks the shape of a problem built in code (the instance loader guarantees it): one
+    /// price and one renewable value per slot, at least one level per server, positive slot
+    /// length and speeds, windows inside the horizon. The message names the bad part.
+    pub fn check(&self) -> Result<(), String> {
+        let slots = self.slots();
+        if !(self.slot_s.is_finite() && self.slot_s > 0.0) {
+            return Err(format!("slot_s must be positive, got {}", self.slot_s));
+        }
+        if self.price_per_kwh.len() != slots {
+            return Err(format!(
+                "{} prices for {slots} slots",
+                self.price_per_kwh.len()
+            ));
+        }
+        for s in &self.servers {
+            if s.renewable_w.len() != slots {
+                return Err(format!(
+                    "server {}: {} renewable values for {slots} slots",
+                    s.name,
+                    s.renewable_w.len()
+                ));
+            }
+            if s.levels.is_empty()
+                || s.levels
+                    .iter()
+                    .any(|l| l.speed_flops.is_nan() || l.speed_flops <= 0.0)
+            {
+                return Err(format!(
+                    "server {}: needs levels with positive speed",
+                    s.name
+                ));
+            }
+        }
+        for j in &self.jobs {
+            if j.release >= j.deadline || j.deadline > slots {
+                return Err(format!(
+                    "job {}: window {}..{} outside 0..{slots} or empty",
+                    j.name, j.release, j.deadline
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of slots.
     pub fn slots(&self) -> usize {
         self.carbon_g_per_kwh.len()

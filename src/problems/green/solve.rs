@@ -45,6 +45,10 @@ pub fn solve_with(
     preset: &SolverPreset,
     run: &RunOptions,
 ) -> Result<GreenReport> {
+    problem.check().map_err(|message| Error::Option {
+        field: "problem".into(),
+        message,
+    })?;
     let start = Instant::now();
     let mut stats = SolveStats::heuristic(&preset.name, 0.0, 0.0);
     let mut milp_size = None;
