@@ -411,3 +411,12 @@ fn unservable_users_are_explained() {
     let exact = solve(&problem, &preset("highs")).unwrap();
     assert!((exact.stats.objective.unwrap() - 0.25).abs() < 1e-12);
 }
+
+/// A problem built in code with a missing rate is refused with a message, not a panic.
+#[test]
+fn malformed_problems_are_refused() {
+    let mut problem = tiny(3);
+    problem.users[0].rate_bps.pop();
+    let err = solve(&problem, &preset("greedy")).unwrap_err().to_string();
+    assert!(err.contains("rates for"), "{err}");
+}

@@ -152,6 +152,44 @@ pub struct ServerPlan {
 }
 
 impl CacheProblem {
+    /// Checks the shape of a problem built in code (the instance loader guarantees it): block
+    /// and base indices in range, one rate per server and one inference time per base for every
+    /// user, requested models in range. The message names the bad part.
+    pub fn check(&self) -> Result<(), String> {
+        for model in &self.models {
+            if model.base >= self.bases.len()
+                || model.blocks.iter().any(|&j| j >= self.blocks.len())
+            {
+                return Err(format!(
+                    "model {}: base or block index out of range",
+                    model.name
+                ));
+            }
+        }
+        for user in &self.users {
+            if user.rate_bps.len() != self.servers.len() {
+                return Err(format!(
+                    "user {}: {} rates for {} servers",
+                    user.name,
+                    user.rate_bps.len(),
+                    self.servers.len()
+                ));
+            }
+            if user.inference_s.len() != self.bases.len() {
+                return Err(format!(
+                    "user {}: {} inference times for {} bases",
+                    user.name,
+                    user.inference_s.len(),
+                    self.bases.len()
+                ));
+            }
+            if user.requests.iter().any(|r| r.0 >= self.models.len()) {
+                return Err(format!("user {}: requests a model out of range", user.name));
+            }
+        }
+        Ok(())
+    }
+
     /// The plan of a placement, by names.
     pub fn plan(&self, placement: &Placement) -> CachePlan {
         CachePlan {

@@ -75,6 +75,10 @@ pub fn solve_with(
     preset: &SolverPreset,
     run: &RunOptions,
 ) -> Result<CacheReport> {
+    problem.check().map_err(|message| Error::Option {
+        field: "problem".into(),
+        message,
+    })?;
     let start = Instant::now();
     let demand_list = demands(problem);
     let requests = problem
