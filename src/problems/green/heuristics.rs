@@ -9,7 +9,9 @@
 //!   slots but less power, so the lowest sufficient level wins unless clean slots are scarce. A job that finds no room is moved to the front of
 //!   the order and the schedule rebuilt (EDF repair), at most once per job; before that, one
 //!   placed job may be ejected and placed again after it. Finally each job, and each pair of jobs
-//!   with overlapping windows, is re-placed given the others while that lowers the objective. The greedy keeps each job on one server.
+//!   with overlapping windows, is re-placed given the others, and each job's runs are tuned
+//!   (moved to free slots, dropped when not needed, levels shifted between them) while that
+//!   lowers the objective. The greedy keeps each job on one server.
 //! - **ASAP**: jobs by release time, each at the fastest level on the server where it finishes
 //!   first, in its earliest free slots; work left at the deadline stays undone (the evaluator
 //!   flags it).
@@ -181,7 +183,7 @@ fn greedy_in_order(problem: &GreenProblem, mut order: Vec<usize>) -> Option<Sche
             }
         }
         match failed {
-            None => return Some(improve(problem, schedule)),
+            None => return Some(tune(problem, improve(problem, schedule))),
             Some(j) => {
                 if order.first() == Some(&j) {
                     return None;
@@ -260,6 +262,97 @@ fn improve(problem: &GreenProblem, mut schedule: Schedule) -> Schedule {
                 schedule = trial;
                 current = cost;
                 better = true;
+            }
+        }
+        if !better {
+            break;
+        }
+    }
+    schedule
+}
+
+/// Work job `j` gets in `schedule`, FLOP.
+fn work_of(problem: &GreenProblem, schedule: &Schedule, j: usize) -> f64 {
+    let mut work = 0.0;
+    for (m, row) in schedule.runs.iter().enumerate() {
+        for r in row.iter().flatten() {
+            if r.job == j {
+                work += problem.slot_work(m, r.level);
+            }
+        }
+    }
+    work
+}
+
+/// Moves within one job's runs, kept while they lower the objective and the job keeps its
+/// work: move a run to a free slot of its window on the same server (any level), drop a run
+/// the job does not need, or shift one level from one of its runs to another (faster where the
+/// grid is clean or the sun shines, slower elsewhere). At most 20 passes.
+fn tune(problem: &GreenProblem, mut schedule: Schedule) -> Schedule {
+    let mut current = cost_of(problem, &schedule);
+    let slots = problem.slots();
+    for _ in 0..20 {
+        let mut better = false;
+        for (j, job) in problem.jobs.iter().enumerate() {
+            let need = job.work_flop * (1.0 - WORK_TOLERANCE);
+            let end = job.deadline.min(slots);
+            let Some(m) = schedule
+                .runs
+                .iter()
+                .position(|row| row.iter().flatten().any(|r| r.job == j))
+            else {
+                continue;
+            };
+            let levels = problem.servers[m].levels.len();
+            let mine: Vec<usize> = (job.release..end)
+                .filter(|&t| schedule.runs[m][t].is_some_and(|r| r.job == j))
+                .collect();
+            let mut candidates: Vec<Schedule> = Vec::new();
+            for &t in &mine {
+                let level = schedule.runs[m][t].map_or(0, |r| r.level);
+                // Drop it, or move it to a free slot at any level.
+                let mut without = schedule.clone();
+                without.runs[m][t] = None;
+                candidates.push(without.clone());
+                for u in job.release..end {
+                    if without.runs[m][u].is_none() && u != t {
+                        for l in 0..levels {
+                            let mut moved = without.clone();
+                            moved.runs[m][u] = Some(Run { job: j, level: l });
+                            candidates.push(moved);
+                        }
+                    }
+                }
+                // Shift one level from this run to another of the job's runs.
+                if level > 0 {
+                    for &u in &mine {
+                        let other = schedule.runs[m][u].map_or(0, |r| r.level);
+                        if u != t && other + 1 < levels {
+                            let mut shifted = schedule.clone();
+                            shifted.runs[m][t] = Some(Run {
+                                job: j,
+                                level: level - 1,
+                            });
+                            shifted.runs[m][u] = Some(Run {
+                                job: j,
+                                level: other + 1,
+                            });
+                            candidates.push(shifted);
+                        }
+                    }
+                }
+            }
+            for trial in candidates {
+                if work_of(problem, &trial, j) < need {
+                    continue;
+                }
+                let cost = cost_of(problem, &trial);
+                if cost < current - 1e-12 * current.abs().max(1.0) {
+                    schedule = trial;
+                    current = cost;
+                    better = true;
+                    break;
+                }
             }
         }
         if !better {
