@@ -10,7 +10,6 @@ use edgeplan::problems::alloc::evaluate::{evaluate as evaluate_plan, AllocEvalua
 use edgeplan::problems::alloc::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::alloc::solve::{solve_with as solve_alloc, AllocReport};
 use edgeplan::problems::alloc::{AllocObjective, AllocPlan, AllocProblem, UserPlan};
-use edgeplan::problems::split::solve::RunOptions;
 use edgeplan::solve::{PrimalStatus, SolverPreset};
 use edgeplan::Error;
 
@@ -19,21 +18,14 @@ use super::{EvaluateArgs, SolveArgs};
 
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::alloc::load(&args.instance)?;
-    let run = RunOptions {
-        log_file: args.solver_log.clone(),
-        write_model: args.write_model.clone(),
-    };
-    let report = solve_alloc(&problem, preset, &run)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render_report(&problem, &report));
-    }
-    Ok(if report.stats.primal_status == PrimalStatus::Feasible {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let report = solve_alloc(&problem, preset, &super::run_options(args))?;
+    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
+    super::emit(
+        args.json,
+        &report,
+        || render_report(&problem, &report),
+        feasible,
+    )
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
@@ -43,9 +35,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         Error::Option { field, message } => Error::field(&args.plan, field, message),
         other => other,
     })?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&ev)?);
-    } else {
+    let render = || {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -58,13 +48,9 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         );
         out.push('\n');
         out.push_str(&render_plan(&problem, &plan, &ev));
-        print!("{out}");
-    }
-    Ok(if ev.feasible() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+        out
+    };
+    super::emit(args.json, &ev, render, ev.feasible())
 }
 
 /// Options of `edgeplan generate alloc`.
@@ -228,22 +214,7 @@ fn objective_name(objective: AllocObjective) -> &'static str {
 /// Reads `{"users": [{"server": .., "cut": .., "resource_blocks": .., "compute_share": ..}]}` or
 /// the JSON output of `solve --json`; a server is its index or its name.
 fn read_plan(path: &Path, problem: &AllocProblem) -> edgeplan::Result<AllocPlan> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
-        path: path.to_path_buf(),
-        message: format!("invalid JSON: {e}"),
-    })?;
-    let value = match value.get("plan") {
-        Some(plan) if !plan.is_null() => plan,
-        Some(_) => {
-            return Err(Error::field(
-                path,
-                "plan",
-                "the report holds no plan (null)",
-            ))
-        }
-        None => &value,
-    };
+    let value = super::plan_json(path, "plan")?;
     let list = value
         .get("users")
         .and_then(|u| u.as_array())

@@ -10,7 +10,6 @@ use edgeplan::problems::cache::evaluate::{evaluate as evaluate_placement, CacheE
 use edgeplan::problems::cache::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::cache::solve::{solve_with, CacheReport};
 use edgeplan::problems::cache::{CachePlan, CacheProblem, Placement};
-use edgeplan::problems::split::solve::RunOptions;
 use edgeplan::solve::{PrimalStatus, SolverPreset};
 use edgeplan::Error;
 
@@ -20,61 +19,33 @@ use super::{EvaluateArgs, SolveArgs};
 
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::cache::load(&args.instance)?;
-    let run = RunOptions {
-        log_file: args.solver_log.clone(),
-        write_model: args.write_model.clone(),
-    };
-    let report = solve_with(&problem, preset, &run)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render_report(&problem, &report));
-    }
-    Ok(if report.stats.primal_status == PrimalStatus::Feasible {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let report = solve_with(&problem, preset, &super::run_options(args))?;
+    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
+    super::emit(
+        args.json,
+        &report,
+        || render_report(&problem, &report),
+        feasible,
+    )
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::cache::load(&args.instance)?;
     let placement = read_plan(&args.plan, &problem)?;
     let ev = evaluate_placement(&problem, &placement);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&ev)?);
-    } else {
+    let render = || {
         let mut out = header(&problem);
         let _ = writeln!(out, "hit ratio {:.6}\n", ev.hit_ratio);
         out.push_str(&render_evaluation(&problem, &placement, &ev));
-        print!("{out}");
-    }
-    Ok(if ev.feasible() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+        out
+    };
+    super::emit(args.json, &ev, render, ev.feasible())
 }
 
 /// A plan file: the JSON of `edgeplan solve --json` or `{"servers": [{"server": "es-0",
 /// "models": ["a", "b"]}, ...]}`.
 fn read_plan(path: &Path, problem: &CacheProblem) -> edgeplan::Result<Placement> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
-        path: path.to_path_buf(),
-        message: format!("invalid JSON: {e}"),
-    })?;
-    let value = match value.get("plan") {
-        Some(plan) if !plan.is_null() => plan.clone(),
-        Some(_) => {
-            return Err(Error::field(
-                path,
-                "plan",
-                "the report holds no plan (null)",
-            ))
-        }
-        None => value,
-    };
+    let value = super::plan_json(path, "plan")?;
     let plan: CachePlan = serde_json::from_value(value).map_err(|e| {
         Error::field(
             path,

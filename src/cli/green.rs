@@ -9,7 +9,6 @@ use edgeplan::problems::green::evaluate::{evaluate as evaluate_schedule, GreenEv
 use edgeplan::problems::green::heuristics::asap;
 use edgeplan::problems::green::solve::{solve_with, GreenReport};
 use edgeplan::problems::green::{GreenProblem, Schedule};
-use edgeplan::problems::split::solve::RunOptions;
 use edgeplan::solve::{PrimalStatus, SolverPreset};
 use edgeplan::Error;
 
@@ -18,58 +17,28 @@ use super::{EvaluateArgs, SolveArgs};
 
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::green::load(&args.instance)?;
-    let run = RunOptions {
-        log_file: args.solver_log.clone(),
-        write_model: args.write_model.clone(),
-    };
-    let report = solve_with(&problem, preset, &run)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render_report(&problem, &report));
-    }
-    Ok(if report.stats.primal_status == PrimalStatus::Feasible {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let report = solve_with(&problem, preset, &super::run_options(args))?;
+    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
+    super::emit(
+        args.json,
+        &report,
+        || render_report(&problem, &report),
+        feasible,
+    )
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::green::load(&args.instance)?;
     let schedule = read_schedule(&args.plan, &problem)?;
     let ev = evaluate_schedule(&problem, &schedule);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&ev)?);
-    } else {
-        print!("{}", render_schedule(&problem, &schedule, &ev));
-    }
-    Ok(if ev.feasible() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let render = || render_schedule(&problem, &schedule, &ev);
+    super::emit(args.json, &ev, render, ev.feasible())
 }
 
 /// A schedule file: the JSON of `solve --json` or `{"runs": [[null, {"job": 0, "level": 2},
 /// ...], ...]}` (one row per server, one entry per slot).
 fn read_schedule(path: &Path, problem: &GreenProblem) -> edgeplan::Result<Schedule> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
-        path: path.to_path_buf(),
-        message: format!("invalid JSON: {e}"),
-    })?;
-    let value = match value.get("schedule") {
-        Some(s) if !s.is_null() => s.clone(),
-        Some(_) => {
-            return Err(Error::field(
-                path,
-                "schedule",
-                "the report holds no schedule (null)",
-            ))
-        }
-        None => value,
-    };
+    let value = super::plan_json(path, "schedule")?;
     let schedule: Schedule = serde_json::from_value(value).map_err(|e| {
         Error::field(
             path,

@@ -124,6 +124,53 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The run options of `solve`: the HiGHS log and the model export.
+fn run_options(args: &SolveArgs) -> edgeplan::problems::split::solve::RunOptions {
+    edgeplan::problems::split::solve::RunOptions {
+        log_file: args.solver_log.clone(),
+        write_model: args.write_model.clone(),
+    }
+}
+
+/// Prints `value` as JSON when `json`, else the text `render` makes; exit code 0 when `ok`
+/// (a feasible plan), else 1.
+fn emit<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    render: impl FnOnce() -> String,
+    ok: bool,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", render());
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The JSON of a plan file: the member `key` of a `solve --json` report, or the whole file.
+fn plan_json(path: &std::path::Path, key: &str) -> edgeplan::Result<serde_json::Value> {
+    use edgeplan::Error;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
+        path: path.to_path_buf(),
+        message: format!("invalid JSON: {e}"),
+    })?;
+    match value.get(key) {
+        Some(plan) if !plan.is_null() => Ok(plan.clone()),
+        Some(_) => Err(Error::field(
+            path,
+            key,
+            format!("the report holds no {key} (null)"),
+        )),
+        None => Ok(value),
+    }
+}
+
 /// Collapses a message onto one line.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")

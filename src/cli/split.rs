@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use edgeplan::problems::split::evaluate::{evaluate as evaluate_plan, gb, Evaluation};
-use edgeplan::problems::split::solve::{solve as solve_split, RunOptions, SplitReport};
+use edgeplan::problems::split::solve::{solve as solve_split, SplitReport};
 use edgeplan::problems::split::{SplitPlan, SplitProblem, Tier};
 use edgeplan::solve::{PrimalStatus, SolverPreset};
 use edgeplan::Error;
@@ -15,21 +15,14 @@ use super::{EvaluateArgs, SolveArgs};
 
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::split::load(&args.instance)?;
-    let run = RunOptions {
-        log_file: args.solver_log.clone(),
-        write_model: args.write_model.clone(),
-    };
-    let report = solve_split(&problem, preset, &run)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render_report(&problem, &report));
-    }
-    Ok(if report.stats.primal_status == PrimalStatus::Feasible {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let report = solve_split(&problem, preset, &super::run_options(args))?;
+    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
+    super::emit(
+        args.json,
+        &report,
+        || render_report(&problem, &report),
+        feasible,
+    )
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
@@ -39,9 +32,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         Error::Option { message, .. } => Error::field(&args.plan, "assignment", message),
         other => other,
     })?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&ev)?);
-    } else {
+    let render = || {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -49,33 +40,14 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
             problem.name, problem.table.model
         );
         out.push_str(&render_plan(&problem, &plan, &ev));
-        print!("{out}");
-    }
-    Ok(if ev.feasible() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+        out
+    };
+    super::emit(args.json, &ev, render, ev.feasible())
 }
 
 /// Reads `{"assignment": [...]}`, `{"cuts": [c1, c2]}`, or a `solve --json` report.
 fn read_plan(path: &Path, layers: usize) -> edgeplan::Result<SplitPlan> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
-        path: path.to_path_buf(),
-        message: format!("invalid JSON: {e}"),
-    })?;
-    let value = match value.get("plan") {
-        Some(plan) if !plan.is_null() => plan.clone(),
-        Some(_) => {
-            return Err(Error::field(
-                path,
-                "plan",
-                "the report holds no plan (null)",
-            ));
-        }
-        None => value,
-    };
+    let value = super::plan_json(path, "plan")?;
     if let Some(a) = value.get("assignment") {
         let list = a
             .as_array()
