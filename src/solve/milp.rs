@@ -41,6 +41,20 @@ pub struct MipOptions {
     pub interior_point: bool,
 }
 
+impl MipOptions {
+    /// The options of `preset` (time limit, gaps, threads, seed), without log or export.
+    pub fn from_preset(preset: &super::SolverPreset) -> MipOptions {
+        MipOptions {
+            time_limit_s: preset.time_limit_s,
+            mip_rel_gap: preset.mip_rel_gap,
+            mip_abs_gap: preset.mip_abs_gap,
+            threads: preset.threads,
+            seed: preset.seed,
+            ..MipOptions::default()
+        }
+    }
+}
+
 impl Default for MipOptions {
     fn default() -> Self {
         MipOptions {

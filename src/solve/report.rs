@@ -109,6 +109,31 @@ impl SolveStats {
             nodes: None,
         }
     }
+
+    /// Records the returned plan: its evaluated objective and whether it meets every
+    /// constraint (`None`: no plan), and the gap to the bound. A heuristic that returned no plan
+    /// ends `no_solution_found`.
+    pub fn record_plan(&mut self, plan: Option<(f64, bool)>) {
+        match plan {
+            Some((objective, feasible)) => {
+                self.objective = Some(objective);
+                self.primal_status = if feasible {
+                    PrimalStatus::Feasible
+                } else {
+                    PrimalStatus::Infeasible
+                };
+                if let Some(b) = self.bound {
+                    self.gap = Some(relative_gap(objective, b));
+                }
+            }
+            None => {
+                self.primal_status = PrimalStatus::NoPlan;
+                if self.termination == Termination::HeuristicDone {
+                    self.termination = Termination::NoSolutionFound;
+                }
+            }
+        }
+    }
 }
 
 /// Relative gap between an objective and a bound, as HiGHS defines it.

@@ -12,7 +12,7 @@ use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserOption};
 use crate::error::{Error, Result};
 use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
+use crate::solve::report::{relative_gap, SolveStats, Termination};
 use crate::solve::SolverPreset;
 
 /// Solvers the allocation problem understands.
@@ -116,10 +116,6 @@ pub fn solve_with(
                     build_total += t0.elapsed().as_secs_f64();
                     let options = MipOptions {
                         time_limit_s: remaining,
-                        mip_rel_gap: preset.mip_rel_gap,
-                        mip_abs_gap: preset.mip_abs_gap,
-                        threads: preset.threads,
-                        seed: preset.seed,
                         log_file: run.log_file.as_ref().map(|log| {
                             if rounds == 1 {
                                 log.clone()
@@ -130,7 +126,7 @@ pub fn solve_with(
                             }
                         }),
                         write_model: run.write_model.clone().filter(|_| rounds == 1),
-                        interior_point: false,
+                        ..MipOptions::from_preset(preset)
                     };
                     let decoder = model.decoder.clone();
                     let result = model.milp.minimise(model.objective, &options)?;
@@ -213,25 +209,11 @@ pub fn solve_with(
     stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
     let plan = found.as_ref().map(|(c, a)| to_plan(&opts, c, a));
     let evaluation = plan.as_ref().map(|p| evaluate(problem, p)).transpose()?;
-    match (&found, &evaluation) {
-        (Some((_, a)), Some(ev)) => {
-            stats.objective = Some(a.objective);
-            stats.primal_status = if ev.feasible() {
-                PrimalStatus::Feasible
-            } else {
-                PrimalStatus::Infeasible
-            };
-            if let Some(b) = stats.bound {
-                stats.gap = Some(relative_gap(a.objective, b));
-            }
-        }
-        _ => {
-            stats.primal_status = PrimalStatus::NoPlan;
-            if stats.termination == Termination::HeuristicDone {
-                stats.termination = Termination::NoSolutionFound;
-            }
-        }
-    }
+    let plan_value = match (&found, &evaluation) {
+        (Some((_, a)), Some(ev)) => Some((a.objective, ev.feasible())),
+        _ => None,
+    };
+    stats.record_plan(plan_value);
     let explanation = match stats.termination {
         Termination::Infeasible if !proven.is_empty() => proven,
         Termination::Infeasible => {

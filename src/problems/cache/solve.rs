@@ -13,7 +13,7 @@ use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
 use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
+use crate::solve::report::{SolveStats, Termination};
 use crate::solve::SolverPreset;
 use good_lp::Solution;
 
@@ -121,9 +121,7 @@ pub fn solve_with(
                     // At most a third of the time limit: the rounding only helps the start.
                     time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
                     interior_point: true,
-                    threads: preset.threads,
-                    seed: preset.seed,
-                    ..MipOptions::default()
+                    ..MipOptions::from_preset(preset)
                 };
                 let lp = relaxed
                     .milp
@@ -153,20 +151,13 @@ pub fn solve_with(
                     x,
                 } = model;
                 let options = MipOptions {
-                    time_limit_s: preset.time_limit_s,
-                    mip_rel_gap: preset.mip_rel_gap,
-                    mip_abs_gap: preset.mip_abs_gap,
-                    threads: preset.threads,
-                    seed: preset.seed,
-                    log_file: run.log_file.clone(),
-                    write_model: run.write_model.clone(),
-                    interior_point: false,
-                };
-                let options = MipOptions {
+                    // What the relaxation and the start left of the time limit.
                     time_limit_s: preset
                         .time_limit_s
                         .map(|t| (t - start.elapsed().as_secs_f64()).max(0.01)),
-                    ..options
+                    log_file: run.log_file.clone(),
+                    write_model: run.write_model.clone(),
+                    ..MipOptions::from_preset(preset)
                 };
                 let result = milp.maximise(objective, &options)?;
                 stats.termination = result.termination;
@@ -212,25 +203,7 @@ pub fn solve_with(
     };
     stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
     let evaluation = placement.as_ref().map(|p| evaluate(problem, p));
-    match &evaluation {
-        Some(ev) => {
-            stats.objective = Some(ev.hit_ratio);
-            stats.primal_status = if ev.feasible() {
-                PrimalStatus::Feasible
-            } else {
-                PrimalStatus::Infeasible
-            };
-            if let Some(b) = stats.bound {
-                stats.gap = Some(relative_gap(ev.hit_ratio, b));
-            }
-        }
-        None => {
-            stats.primal_status = PrimalStatus::NoPlan;
-            if stats.termination == Termination::HeuristicDone {
-                stats.termination = Termination::NoSolutionFound;
-            }
-        }
-    }
+    stats.record_plan(evaluation.as_ref().map(|ev| (ev.hit_ratio, ev.feasible())));
     Ok(CacheReport {
         instance: problem.name.clone(),
         stats,

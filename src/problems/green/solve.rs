@@ -11,7 +11,7 @@ use super::{GreenProblem, Schedule};
 use crate::error::{Error, Result};
 use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
+use crate::solve::report::{PrimalStatus, SolveStats, Termination};
 use crate::solve::SolverPreset;
 
 /// Solvers the green problem understands.
@@ -71,14 +71,9 @@ pub fn solve_with(
             ));
             stats.build_s = start.elapsed().as_secs_f64();
             let options = MipOptions {
-                time_limit_s: preset.time_limit_s,
-                mip_rel_gap: preset.mip_rel_gap,
-                mip_abs_gap: preset.mip_abs_gap,
-                threads: preset.threads,
-                seed: preset.seed,
                 log_file: run.log_file.clone(),
                 write_model: run.write_model.clone(),
-                interior_point: false,
+                ..MipOptions::from_preset(preset)
             };
             let result = milp.minimise(objective, &options)?;
             stats.termination = result.termination;
@@ -123,25 +118,7 @@ pub fn solve_with(
     };
     stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
     let evaluation = schedule.as_ref().map(|s| evaluate(problem, s));
-    match &evaluation {
-        Some(ev) => {
-            stats.objective = Some(ev.objective);
-            stats.primal_status = if ev.feasible() {
-                PrimalStatus::Feasible
-            } else {
-                PrimalStatus::Infeasible
-            };
-            if let Some(b) = stats.bound {
-                stats.gap = Some(relative_gap(ev.objective, b));
-            }
-        }
-        None => {
-            stats.primal_status = PrimalStatus::NoPlan;
-            if stats.termination == Termination::HeuristicDone {
-                stats.termination = Termination::NoSolutionFound;
-            }
-        }
-    }
+    stats.record_plan(evaluation.as_ref().map(|ev| (ev.objective, ev.feasible())));
     let explanation = if stats.primal_status == PrimalStatus::Feasible {
         Vec::new()
     } else {

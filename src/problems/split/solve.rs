@@ -57,14 +57,9 @@ pub fn solve(
             let model = build(problem, &coef);
             let build_s = start.elapsed().as_secs_f64();
             let options = MipOptions {
-                time_limit_s: preset.time_limit_s,
-                mip_rel_gap: preset.mip_rel_gap,
-                mip_abs_gap: preset.mip_abs_gap,
-                threads: preset.threads,
-                seed: preset.seed,
                 log_file: run.log_file.clone(),
                 write_model: run.write_model.clone(),
-                interior_point: false,
+                ..MipOptions::from_preset(preset)
             };
             let result = model.milp.minimise(model.objective, &options)?;
             let plan = result.values.as_ref().map(|v| model.decoder.decode(v));
