@@ -194,19 +194,14 @@ impl GenParams {
                 message,
             })
         };
-        let positive = [
+        crate::error::check_positive_options(&[
             ("users", self.users as f64),
             ("servers", self.servers as f64),
             ("resource_blocks", self.resource_blocks as f64),
             ("rb_bandwidth_hz", self.rb_bandwidth_hz),
             ("cell_radius_m", self.cell_radius_m),
             ("server_spacing_m", self.server_spacing_m),
-        ];
-        for (field, value) in positive {
-            if !(value.is_finite() && value > 0.0) {
-                return bad(field, format!("expected a positive number, got {value}"));
-            }
-        }
+        ])?;
         if !(self.rtt_s.is_finite() && self.rtt_s >= 0.0) {
             return bad(
                 "rtt_s",

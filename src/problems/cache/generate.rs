@@ -146,7 +146,7 @@ impl GenParams {
                 message,
             })
         };
-        for (field, value) in [
+        crate::error::check_positive_options(&[
             ("servers", self.servers as f64),
             ("models", self.models as f64),
             ("users", self.users as f64),
@@ -154,11 +154,7 @@ impl GenParams {
             ("coverage_m", self.coverage_m),
             ("user_bandwidth_hz", self.user_bandwidth_hz),
             ("carrier_hz", self.carrier_hz),
-        ] {
-            if !(value.is_finite() && value > 0.0) {
-                return bad(field, format!("expected a positive number, got {value}"));
-            }
-        }
+        ])?;
         if !(self.storage_bytes.is_finite() && self.storage_bytes >= 0.0) {
             return bad(
                 "storage_bytes",

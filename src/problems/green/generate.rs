@@ -78,17 +78,13 @@ impl GenParams {
                 message,
             })
         };
-        for (field, v) in [
+        crate::error::check_positive_options(&[
             ("jobs", self.jobs as f64),
             ("servers", self.servers as f64),
             ("slots", self.slots as f64),
             ("slot_s", self.slot_s),
             ("load", self.load),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(field, format!("expected a positive number, got {v}"));
-            }
-        }
+        ])?;
         if self.slots < 4 {
             return bad("slots", format!("expected at least 4, got {}", self.slots));
         }
