@@ -183,6 +183,26 @@ pub struct Sources<'a> {
     pub profiles_dir: Option<&'a Path>,
 }
 
+/// Resolves an instance's `devices`, `models_dir` and `profiles_dir` (defaults
+/// `../devices.csv`, `../models`, `../profiles`, relative to the instance file `path`), loads the
+/// device catalog, and hands the sources to `build`.
+pub(crate) fn with_sources<T>(
+    path: &Path,
+    [devices, models_dir, profiles_dir]: [&Option<String>; 3],
+    build: impl FnOnce(Sources<'_>) -> Result<T>,
+) -> Result<T> {
+    let devices_path = resolve(path, devices.as_deref().unwrap_or("../devices.csv"));
+    let catalog = DeviceCatalog::load(&devices_path)?;
+    let models_dir = resolve(path, models_dir.as_deref().unwrap_or("../models"));
+    let profiles_dir = resolve(path, profiles_dir.as_deref().unwrap_or("../profiles"));
+    build(Sources {
+        catalog: &catalog,
+        devices_path: &devices_path,
+        models_dir: &models_dir,
+        profiles_dir: Some(&profiles_dir),
+    })
+}
+
 /// Loads and validates an alloc instance.
 pub fn load(path: &Path) -> Result<AllocProblem> {
     let file: AllocInstanceFile = read_structured(path)?;
@@ -254,18 +274,10 @@ pub(crate) fn unique(
 impl AllocInstanceFile {
     /// Validates the file and resolves the tables it references (paths relative to `path`).
     pub fn into_problem(&self, path: &Path) -> Result<AllocProblem> {
-        let devices_path = resolve(path, self.devices.as_deref().unwrap_or("../devices.csv"));
-        let catalog = DeviceCatalog::load(&devices_path)?;
-        let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
-        let profiles_dir = resolve(path, self.profiles_dir.as_deref().unwrap_or("../profiles"));
-        self.build(
+        with_sources(
             path,
-            Sources {
-                catalog: &catalog,
-                devices_path: &devices_path,
-                models_dir: &models_dir,
-                profiles_dir: Some(&profiles_dir),
-            },
+            [&self.devices, &self.models_dir, &self.profiles_dir],
+            |sources| self.build(path, sources),
         )
     }
 

@@ -53,10 +53,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::alloc::{at_field, unique, Sources};
+use super::alloc::{at_field, unique, with_sources, Sources};
+use super::read_structured;
 use super::split::{instance_name, parse_dtype, InstanceModel, TierContext, TierSpec};
-use super::{read_structured, resolve};
-use crate::costs::device::DeviceCatalog;
 use crate::error::{check_nonneg, Error, Result};
 use crate::problems::cache::library::{self, BaseModel, ModelSpec};
 use crate::problems::cache::{zipf, CacheProblem, CacheServer, CacheUser, Variant};
@@ -201,18 +200,10 @@ pub fn load(path: &Path) -> Result<CacheProblem> {
 impl CacheInstanceFile {
     /// Validates the file and resolves the tables it references (paths relative to `path`).
     pub fn into_problem(&self, path: &Path) -> Result<CacheProblem> {
-        let devices_path = resolve(path, self.devices.as_deref().unwrap_or("../devices.csv"));
-        let catalog = DeviceCatalog::load(&devices_path)?;
-        let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
-        let profiles_dir = resolve(path, self.profiles_dir.as_deref().unwrap_or("../profiles"));
-        self.build(
+        with_sources(
             path,
-            Sources {
-                catalog: &catalog,
-                devices_path: &devices_path,
-                models_dir: &models_dir,
-                profiles_dir: Some(&profiles_dir),
-            },
+            [&self.devices, &self.models_dir, &self.profiles_dir],
+            |sources| self.build(path, sources),
         )
     }
 
