@@ -2,19 +2,10 @@
 //! the generator, and bad input (one-line error naming the field, exit 2).
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-fn edgeplan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeplan"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run edgeplan")
-}
+use common::{edgeplan, root};
 
 fn shipped() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/cache"))

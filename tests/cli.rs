@@ -1,19 +1,10 @@
 //! The command line: shipped instances, plan round trips, and bad input (one-line error, exit 2).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-fn edgeplan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeplan"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run edgeplan")
-}
+use common::{edgeplan, root};
 
 fn shipped() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/split"))

@@ -2,19 +2,10 @@
 //! trips through `evaluate`, and bad input.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-fn edgeplan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeplan"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run edgeplan")
-}
+use common::{edgeplan, root};
 
 const DAY: &str = "instances/green/green-day.toml";
 
