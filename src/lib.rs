@@ -58,5 +58,6 @@ pub mod error;
 pub mod instance;
 pub mod problems;
 pub mod solve;
+pub mod sweep;
 
 pub use error::{Error, Result};

@@ -265,6 +265,9 @@ pub struct GenerateArgs {
     /// Fraction of the server-slots the jobs need at full speed.
     #[arg(long, default_value_t = 0.4)]
     pub load: f64,
+    /// Multiplier on every job's window from release to deadline (smaller is tighter).
+    #[arg(long, default_value_t = 1.0)]
+    pub deadline_slack: f64,
     /// Server devices (rows of devices.csv, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<String>>,
@@ -295,6 +298,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         slot_s: args.slot_s,
         seed: args.seed,
         load: args.load,
+        deadline_slack: args.deadline_slack,
         server_devices: args.devices.clone().unwrap_or(defaults.server_devices),
         models: args.models.clone().unwrap_or(defaults.models),
         objective: args.objective.clone(),

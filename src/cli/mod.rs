@@ -7,6 +7,7 @@ mod costs;
 mod format;
 mod green;
 mod split;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,12 @@ enum Command {
     /// Write a seeded random instance.
     #[command(subcommand)]
     Generate(Generate),
+    /// Run a parameter sweep: a grid x seeds x solver presets, in parallel, one CSV row per run
+    /// (resumable with --resume, split for job arrays with --shard i/n).
+    Sweep(sweep::SweepArgs),
+    /// Merge run files (e.g. shards) and print count, mean, std and the 95% confidence interval
+    /// (Student t) of metrics per group.
+    Summarize(sweep::SummarizeArgs),
 }
 
 /// The problems `edgeplan generate` can draw.
@@ -111,6 +118,8 @@ pub fn main() -> ExitCode {
         Command::Generate(Generate::Alloc(args)) => alloc::generate(&args),
         Command::Generate(Generate::Cache(args)) => cache::generate(&args),
         Command::Generate(Generate::Green(args)) => green::generate(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Summarize(args) => sweep::summarize_runs(&args),
     };
     match result {
         Ok(code) => code,

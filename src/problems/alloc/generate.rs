@@ -93,8 +93,10 @@ pub fn max_snr_db() -> f64 {
     10.0 * (2f64.powf(MAX_SPECTRAL_EFFICIENCY) - 1.0).log10()
 }
 
-/// Parameters of [`generate`].
-#[derive(Debug, Clone, PartialEq)]
+/// Parameters of [`generate`]. As a table (a sweep's `[fixed]` and `[grid]`), fields left out
+/// take their [`Default`] value.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GenParams {
     /// Users K.
     pub users: usize,

@@ -43,8 +43,10 @@ use crate::instance::cache::{
 };
 use crate::problems::alloc::generate::{snr_db, SHADOWING_STD_DB};
 
-/// Parameters of [`generate`].
-#[derive(Debug, Clone, PartialEq)]
+/// Parameters of [`generate`]. As a table (a sweep's `[fixed]` and `[grid]`), fields left out
+/// take their [`Default`] value.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GenParams {
     /// Edge servers M.
     pub servers: usize,

@@ -16,8 +16,10 @@ use super::{
 use crate::costs::arch::{ArchConfig, Dtype, LoraTarget, MlpKind, NormKind};
 use crate::costs::device::Device;
 
-/// Parameters of [`random_problem`].
-#[derive(Debug, Clone)]
+/// Parameters of [`random_problem`]. As a table (a sweep's `[fixed]` and `[grid]`), fields left
+/// out take their [`Default`] value.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GenParams {
     /// Transformer blocks (the table has two more rows: embed and head). `None`: 1 to 12.
     pub blocks: Option<usize>,
