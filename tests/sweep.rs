@@ -17,10 +17,10 @@ use common::{edgeplan, root};
 
 /// The rows of run files by run id, without the time columns (which differ between two
 /// executions of the same run); panics if a run appears twice.
-fn rows_by_run(paths: &[PathBuf]) -> BTreeMap<usize, Vec<String>> {
+fn rows_by_run<P: AsRef<Path> + std::fmt::Debug>(paths: &[P]) -> BTreeMap<usize, Vec<String>> {
     let mut rows = BTreeMap::new();
     for path in paths {
-        let mut reader = csv::Reader::from_path(path).unwrap();
+        let mut reader = csv::Reader::from_path(path.as_ref()).unwrap();
         let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
         for record in reader.records() {
             let record = record.unwrap();
@@ -78,7 +78,7 @@ fn a_stopped_sweep_resumes_with_every_run_exactly_once() {
     )
     .unwrap();
     assert_eq!(first.ran, 1000);
-    assert_eq!(rows_by_run(&[parts.clone()]).len(), 1000);
+    assert_eq!(rows_by_run(&[&parts]).len(), 1000);
     let second = run_sweep(
         &sweep,
         &SweepOptions {
@@ -92,7 +92,7 @@ fn a_stopped_sweep_resumes_with_every_run_exactly_once() {
     assert_eq!((second.already_done, second.ran), (1000, 1400));
     let expected = rows_by_run(&[whole]);
     assert_eq!(expected.len(), 2400);
-    assert_eq!(rows_by_run(&[parts.clone()]), expected);
+    assert_eq!(rows_by_run(&[&parts]), expected);
     // Resuming a complete file runs nothing.
     let third = run_sweep(
         &sweep,
@@ -147,7 +147,7 @@ fn a_killed_sweep_resumes_with_every_run_exactly_once() {
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(stderr.contains("incomplete last line"), "{stderr}");
     assert!(stderr.contains("2000 of 2000 runs done"), "{stderr}");
-    let got = rows_by_run(&[out.clone()]);
+    let got = rows_by_run(&[&out]);
     assert_eq!(got.len(), 2000);
     assert_eq!(*got.keys().last().unwrap(), 1999);
     let whole = dir.path().join("whole.csv");
@@ -187,11 +187,7 @@ fn shards_merge_to_the_unsharded_sweep() {
         }
         assert_eq!(total, sweep.runs(), "{name}");
         // rows_by_run panics on a run in two shards.
-        assert_eq!(
-            rows_by_run(&shards),
-            rows_by_run(&[whole.clone()]),
-            "{name}"
-        );
+        assert_eq!(rows_by_run(&shards), rows_by_run(&[&whole]), "{name}");
         let mut files = shards.clone();
         files.push(shards[0].clone());
         let merged = read_runs(&files).unwrap();
@@ -261,7 +257,7 @@ fn failing_runs_record_their_error_and_the_sweep_goes_on() {
     let out = dir.path().join("runs.csv");
     let summary = run_sweep(&sweep, &SweepOptions::new(&out), &|_| {}).unwrap();
     assert_eq!((summary.ran, summary.errors), (24, 12));
-    let runs = read_runs(&[out.clone()]).unwrap();
+    let runs = read_runs(std::slice::from_ref(&out)).unwrap();
     let (dev, err, term) = (
         runs.column("server_device").unwrap(),
         runs.column("error").unwrap(),

@@ -12,7 +12,7 @@ use crate::solve::{SolveStats, SolverPreset};
 #[derive(Debug, Clone)]
 pub enum Instance {
     /// A split instance.
-    Split(split::SplitProblem),
+    Split(Box<split::SplitProblem>),
     /// An allocation instance.
     Alloc(alloc::AllocProblem),
     /// A cache instance.
@@ -75,7 +75,9 @@ pub fn build_instance(sweep: &Sweep, params: Map<String, Value>) -> Result<Insta
             match sweep.problem {
                 Problem::Split => {
                     let (seed, p) = split_params(params)?;
-                    Ok(Instance::Split(split::generate::random_problem(seed, &p)))
+                    Ok(Instance::Split(Box::new(split::generate::random_problem(
+                        seed, &p,
+                    ))))
                 }
                 Problem::Alloc => {
                     let p: alloc::generate::GenParams = parse_params(params)?;
@@ -105,11 +107,11 @@ pub fn build_instance(sweep: &Sweep, params: Map<String, Value>) -> Result<Insta
                 message: format!("with the sweep's parameters: {}", one_line(&e.to_string())),
             };
             Ok(match sweep.problem {
-                Problem::Split => Instance::Split(
+                Problem::Split => Instance::Split(Box::new(
                     serde_json::from_value::<crate::instance::split::SplitInstanceFile>(doc)
                         .map_err(syntax)?
                         .into_problem(path)?,
-                ),
+                )),
                 Problem::Alloc => Instance::Alloc(
                     serde_json::from_value::<crate::instance::alloc::AllocInstanceFile>(doc)
                         .map_err(syntax)?

@@ -328,7 +328,7 @@ mod tests {
     /// Group values sort as numbers when they are numbers.
     #[test]
     fn numeric_group_order() {
-        let mut keys = vec![
+        let mut keys = [
             SortKey("100".into()),
             SortKey("20".into()),
             SortKey("b".into()),
