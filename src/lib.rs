@@ -12,7 +12,9 @@
 //! for many users sharing one or several edge servers ([`problems::alloc`]); parameter-sharing
 //! cache placement of LLM variants on edge servers ([`problems::cache`]); energy-aware
 //! scheduling of edge LLM jobs against grid carbon and on-site renewables
-//! ([`problems::green`]).
+//! ([`problems::green`]). Batch parameter sweeps over generators or instances, with seeds and
+//! solver presets, run in parallel into a tidy, resumable CSV, and their statistics, are in
+//! [`sweep`].
 //!
 //! # Example
 //!

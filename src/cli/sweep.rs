@@ -97,7 +97,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({per_sec}, ETA {eta}) {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, ETA {eta} {msg}",
             )
             .expect("a valid progress template"),
         );
@@ -107,9 +107,12 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         if let Some(bar) = &bar {
             bar.set_length(p.total as u64);
             bar.set_position(p.done as u64);
-            if p.errors > 0 {
-                bar.set_message(format!("{} errors", p.errors));
-            }
+            let rate = p.done as f64 / bar.elapsed().as_secs_f64().max(1e-3);
+            let errors = match p.errors {
+                0 => String::new(),
+                n => format!(", {n} errors"),
+            };
+            bar.set_message(format!("({rate:.0} runs/s{errors})"));
         }
     })?;
     if let Some(bar) = &bar {
