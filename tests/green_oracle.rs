@@ -267,3 +267,46 @@ fn malformed_problems_are_refused() {
     let err = solve(&problem, &preset("greedy")).unwrap_err().to_string();
     assert!(err.contains("renewable values for"), "{err}");
 }
+
+/// Whenever the as-soon-as-possible schedule meets every deadline, the greedy returns a feasible
+/// schedule too (it falls back to improving ASAP's when its own orders find no room), and then
+/// never more carbon than ASAP. Generated day-long instances with tight to loose deadlines;
+/// seed 6 at slack 1 is one where both greedy orders fail.
+#[test]
+fn greedy_finds_a_schedule_whenever_asap_meets_the_deadlines() {
+    use edgeplan::problems::green::generate::{generate, GenParams};
+    use edgeplan::problems::green::heuristics::{asap, greedy};
+    let instances = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
+    let mut asap_feasible = 0;
+    for seed in 0..10 {
+        for slack in [0.5, 0.75, 1.0] {
+            let params = GenParams {
+                jobs: 10,
+                servers: 2,
+                slots: 24,
+                load: 0.25,
+                deadline_slack: slack,
+                seed,
+                ..GenParams::default()
+            };
+            let problem = generate(&params, &instances).unwrap();
+            let baseline = evaluate(&problem, &asap(&problem));
+            if !baseline.feasible() {
+                continue;
+            }
+            asap_feasible += 1;
+            let schedule = greedy(&problem).unwrap_or_else(|| panic!("seed {seed} slack {slack}"));
+            let ev = evaluate(&problem, &schedule);
+            assert!(
+                ev.feasible(),
+                "seed {seed} slack {slack}: {:?}",
+                ev.violations
+            );
+            assert!(
+                ev.objective <= baseline.objective * (1.0 + 1e-9),
+                "seed {seed} slack {slack}"
+            );
+        }
+    }
+    assert!(asap_feasible >= 15, "{asap_feasible}");
+}

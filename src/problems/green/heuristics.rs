@@ -16,7 +16,7 @@
 //!   first, in its earliest free slots; work left at the deadline stays undone (the evaluator
 //!   flags it).
 
-use super::evaluate::WORK_TOLERANCE;
+use super::evaluate::{evaluate, WORK_TOLERANCE};
 use super::{GreenProblem, Run, Schedule};
 
 /// Slots a job of `work` FLOP needs at `slot_work` FLOP per slot.
@@ -149,7 +149,9 @@ fn remove(schedule: &mut Schedule, j: usize) {
 /// efficient server's clean slots); the cheaper result is kept. A job that finds no room first tries an ejection: some placed job is
 /// taken out, the new job placed, and the ejected one placed again (both by the cheapest-slots
 /// rule); when no single ejection works the job moves to the front of the order and the
-/// schedule is rebuilt, at most once per job.
+/// schedule is rebuilt, at most once per job. When both orders fail but the as-soon-as-possible
+/// schedule meets every deadline, that schedule is improved by the same re-placement and tuning
+/// moves and returned.
 pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
     let mut edf: Vec<usize> = (0..problem.jobs.len()).collect();
     edf.sort_by_key(|&j| (problem.jobs[j].deadline, problem.jobs[j].release, j));
@@ -164,6 +166,17 @@ pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
         .into_iter()
         .filter_map(|order| greedy_in_order(problem, order))
         .min_by(|a, b| cost_of(problem, a).total_cmp(&cost_of(problem, b)))
+        .or_else(|| {
+            let start = asap(problem);
+            evaluate(problem, &start).feasible().then(|| {
+                let better = tune(problem, improve(problem, start.clone()));
+                if evaluate(problem, &better).feasible() {
+                    better
+                } else {
+                    start
+                }
+            })
+        })
 }
 
 /// The greedy with repair from one initial order.
