@@ -248,28 +248,34 @@ fn write_summary(
         .map(|s| s.to_string()),
     );
     w.write_record(&header)?;
-    let opt = |v: Option<f64>| {
+    let full = |v: Option<f64>| {
         v.filter(|v| v.is_finite())
             .map(|v| v.to_string())
             .unwrap_or_default()
     };
     for g in groups {
-        let mut row = g.key.clone();
-        row.extend([
-            g.metric.clone(),
-            g.count.to_string(),
-            g.missing.to_string(),
-            opt(Some(g.mean)),
-            opt(g.std),
-            opt(g.ci_low),
-            opt(g.ci_high),
-            opt(Some(g.min)),
-            opt(Some(g.max)),
-        ]);
+        let mut row = cells(g, full);
+        row.extend([full(Some(g.min)), full(Some(g.max))]);
         w.write_record(&row)?;
     }
     w.flush()?;
     Ok(())
+}
+
+/// A group's cells: its key, metric, count, missing, mean, std and interval, numbers written by
+/// `number`.
+fn cells(g: &GroupStats, number: impl Fn(Option<f64>) -> String) -> Vec<String> {
+    let mut row = g.key.clone();
+    row.extend([
+        g.metric.clone(),
+        g.count.to_string(),
+        g.missing.to_string(),
+        number(Some(g.mean)),
+        number(g.std),
+        number(g.ci_low),
+        number(g.ci_high),
+    ]);
+    row
 }
 
 /// An aligned text table.
@@ -287,17 +293,7 @@ fn render(by: &[String], level: f64, groups: &[GroupStats], rows: usize) -> Stri
     ]);
     let mut table = vec![header];
     for g in groups {
-        let mut row = g.key.clone();
-        row.extend([
-            g.metric.clone(),
-            g.count.to_string(),
-            g.missing.to_string(),
-            fmt(Some(g.mean)),
-            fmt(g.std),
-            fmt(g.ci_low),
-            fmt(g.ci_high),
-        ]);
-        table.push(row);
+        table.push(cells(g, fmt));
     }
     let widths: Vec<usize> = (0..table[0].len())
         .map(|c| {

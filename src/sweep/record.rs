@@ -22,36 +22,35 @@ pub const TIME_COLUMNS: [&str; 3] = ["generate_s", "build_s", "solve_s"];
 /// The crate version written in every row.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The columns before the grid parameters.
+pub const LEADING_COLUMNS: [&str; 4] = ["run", "sweep", "problem", "instance"];
+
+/// The columns between the grid parameters and the problem's metrics.
+pub const OUTCOME_COLUMNS: [&str; 11] = [
+    "seed",
+    "solver",
+    "termination",
+    "primal_status",
+    "objective",
+    "bound",
+    "gap",
+    "nodes",
+    "generate_s",
+    "build_s",
+    "solve_s",
+];
+
+/// The last columns.
+pub const TRAILING_COLUMNS: [&str; 3] = ["violations", "error", "version"];
+
 /// The header of a sweep's CSV.
 pub fn header(sweep: &Sweep) -> Vec<String> {
-    let mut columns: Vec<String> = ["run", "sweep", "problem", "instance"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut columns = names(&LEADING_COLUMNS);
     columns.extend(sweep.parameters.iter().cloned());
-    columns.extend(
-        [
-            "seed",
-            "solver",
-            "termination",
-            "primal_status",
-            "objective",
-            "bound",
-            "gap",
-            "nodes",
-            "generate_s",
-            "build_s",
-            "solve_s",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    columns.extend(metric_names(sweep.problem).iter().map(|s| s.to_string()));
-    columns.extend(
-        ["violations", "error", "version"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
+    columns.extend(names(&OUTCOME_COLUMNS));
+    columns.extend(names(metric_names(sweep.problem)));
+    columns.extend(names(&TRAILING_COLUMNS));
     columns
 }
 
@@ -236,12 +235,7 @@ pub fn read_done(path: &Path, sweep: &Sweep, in_shard: &dyn Fn(usize) -> bool) -
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes.as_slice());
-    let found: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_error(path, 1, e))?
-        .iter()
-        .map(String::from)
-        .collect();
+    let found = read_header(&mut reader, path)?;
     if found != expected {
         let at = found
             .iter()
@@ -313,12 +307,7 @@ pub fn drop_rows(path: &Path, runs: &BTreeSet<usize>) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(text.as_slice());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_error(path, 1, e))?
-        .iter()
-        .map(String::from)
-        .collect();
+    let header = read_header(&mut reader, path)?;
     let tmp = path.with_extension("csv.tmp");
     let mut out = RowWriter::create(&tmp, &header)?;
     for (i, record) in reader.records().enumerate() {
@@ -330,6 +319,19 @@ pub fn drop_rows(path: &Path, runs: &BTreeSet<usize>) -> Result<()> {
     }
     drop(out);
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The header of a CSV being read from `path`.
+pub(crate) fn read_header<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    path: &Path,
+) -> Result<Vec<String>> {
+    Ok(reader
+        .headers()
+        .map_err(|e| csv_error(path, 1, e))?
+        .iter()
+        .map(String::from)
+        .collect())
 }
 
 /// A CSV reader error at `line`.

@@ -190,81 +190,65 @@ fn check_split_params(p: &split::generate::GenParams) -> Result<()> {
     Ok(())
 }
 
+/// An outcome from a report's statistics and, when there is a plan, its metrics and number of
+/// violated constraints.
+fn outcome(stats: SolveStats, plan: Option<(Vec<f64>, usize)>, metrics: usize) -> Outcome {
+    match plan {
+        Some((values, violations)) => Outcome {
+            stats,
+            metrics: values.into_iter().map(Some).collect(),
+            violations: Some(violations),
+        },
+        None => Outcome {
+            stats,
+            metrics: vec![None; metrics],
+            violations: None,
+        },
+    }
+}
+
 /// Solves `instance` with `preset` and reads the metrics off the evaluation.
 pub fn solve(instance: &Instance, preset: &SolverPreset) -> Result<Outcome> {
-    let some = |values: &[f64]| values.iter().map(|&v| Some(v)).collect::<Vec<_>>();
     Ok(match instance {
         Instance::Split(p) => {
             let r = split::solve::solve(p, preset, &Default::default())?;
-            let (metrics, violations) = match &r.evaluation {
-                Some(e) => (
-                    some(&[
-                        e.latency_s,
-                        e.energy_j,
-                        e.layers_per_tier[0] as f64,
-                        e.layers_per_tier[1] as f64,
-                        e.layers_per_tier[2] as f64,
-                    ]),
-                    Some(e.violations.len()),
-                ),
-                None => (vec![None; 5], None),
-            };
-            Outcome {
-                stats: r.stats,
-                metrics,
-                violations,
-            }
+            let plan = r.evaluation.as_ref().map(|e| {
+                let [d, ed, c] = e.layers_per_tier.map(|n| n as f64);
+                (vec![e.latency_s, e.energy_j, d, ed, c], e.violations.len())
+            });
+            outcome(r.stats, plan, 5)
         }
         Instance::Alloc(p) => {
             let r = alloc::solve::solve(p, preset)?;
-            let (metrics, violations) = match &r.evaluation {
-                Some(e) => {
-                    let n = e.users.len().max(1) as f64;
-                    let max = e.users.iter().map(|u| u.latency_s).fold(0.0, f64::max);
-                    let mean = e.users.iter().map(|u| u.latency_s).sum::<f64>() / n;
-                    let energy = e.users.iter().map(|u| u.energy_j).sum::<f64>();
-                    (some(&[max, mean, energy]), Some(e.violations.len()))
-                }
-                None => (vec![None; 3], None),
-            };
-            Outcome {
-                stats: r.stats,
-                metrics,
-                violations,
-            }
+            let plan = r.evaluation.as_ref().map(|e| {
+                let n = e.users.len().max(1) as f64;
+                let max = e.users.iter().map(|u| u.latency_s).fold(0.0, f64::max);
+                let mean = e.users.iter().map(|u| u.latency_s).sum::<f64>() / n;
+                let energy = e.users.iter().map(|u| u.energy_j).sum::<f64>();
+                (vec![max, mean, energy], e.violations.len())
+            });
+            outcome(r.stats, plan, 3)
         }
         Instance::Cache(p) => {
             let r = cache::solve::solve(p, preset)?;
-            let (metrics, violations) = match &r.evaluation {
-                Some(e) => {
-                    let stored = e.servers.iter().map(|s| s.stored_bytes).sum::<f64>();
-                    (
-                        some(&[e.hit_ratio, stored, e.sharing_saved_bytes]),
-                        Some(e.violations.len()),
-                    )
-                }
-                None => (vec![None; 3], None),
-            };
-            Outcome {
-                stats: r.stats,
-                metrics,
-                violations,
-            }
+            let plan = r.evaluation.as_ref().map(|e| {
+                let stored = e.servers.iter().map(|s| s.stored_bytes).sum::<f64>();
+                (
+                    vec![e.hit_ratio, stored, e.sharing_saved_bytes],
+                    e.violations.len(),
+                )
+            });
+            outcome(r.stats, plan, 3)
         }
         Instance::Green(p) => {
             let r = green::solve::solve(p, preset)?;
-            let (metrics, violations) = match &r.evaluation {
-                Some(e) => (
-                    some(&[e.carbon_g, e.grid_kwh, e.energy_kwh, e.cost]),
-                    Some(e.violations.len()),
-                ),
-                None => (vec![None; 4], None),
-            };
-            Outcome {
-                stats: r.stats,
-                metrics,
-                violations,
-            }
+            let plan = r.evaluation.as_ref().map(|e| {
+                (
+                    vec![e.carbon_g, e.grid_kwh, e.energy_kwh, e.cost],
+                    e.violations.len(),
+                )
+            });
+            outcome(r.stats, plan, 4)
         }
     })
 }

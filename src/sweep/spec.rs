@@ -151,29 +151,17 @@ pub struct Sweep {
     pub solvers: Vec<SolverPreset>,
 }
 
-/// Column names of a run row that a grid parameter may not take.
-pub const RESERVED_COLUMNS: [&str; 20] = [
-    "run",
-    "sweep",
-    "problem",
-    "instance",
-    "seed",
-    "solver",
-    "termination",
-    "primal_status",
-    "objective",
-    "bound",
-    "gap",
-    "nodes",
-    "generate_s",
-    "build_s",
-    "solve_s",
-    "violations",
-    "error",
-    "version",
-    "name",
-    "metric",
-];
+/// Whether a grid parameter may not be called `name`: it names a column of every run row (or
+/// of the `summarize` table).
+fn reserved(name: &str) -> bool {
+    use super::record::{LEADING_COLUMNS, OUTCOME_COLUMNS, TRAILING_COLUMNS};
+    LEADING_COLUMNS
+        .iter()
+        .chain(&OUTCOME_COLUMNS)
+        .chain(&TRAILING_COLUMNS)
+        .chain(&["metric"])
+        .any(|c| *c == name)
+}
 
 impl Sweep {
     /// Reads and validates a sweep file: every grid point is turned into generator parameters or
@@ -267,7 +255,7 @@ impl Sweep {
         let mut axes = Vec::with_capacity(file.grid.len());
         for (key, spec) in &file.grid {
             let at = format!("grid.{key}");
-            if RESERVED_COLUMNS.contains(&key.as_str()) {
+            if reserved(key) {
                 let hint = if key == "seed" {
                     "set the seeds with `seeds`"
                 } else {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::record::{csv_error, TIME_COLUMNS};
+use super::record::{csv_error, read_header, TIME_COLUMNS};
 use crate::error::{Error, Result};
 
 /// Rows of one or more run files with the same columns.
@@ -49,22 +49,11 @@ pub fn read_runs(paths: &[PathBuf]) -> Result<Runs> {
     let mut runs = Runs::default();
     let mut seen: HashMap<(String, u64), (PathBuf, u64, usize)> = HashMap::new();
     for path in paths {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_path(path)
-            .map_err(|e| match e.kind() {
-                csv::ErrorKind::Io(_) => Error::io(
-                    path,
-                    std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()),
-                ),
-                _ => csv_error(path, 1, e),
-            })?;
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| csv_error(path, 1, e))?
-            .iter()
-            .map(String::from)
-            .collect();
+            .from_reader(bytes.as_slice());
+        let header = read_header(&mut reader, path)?;
         if runs.columns.is_empty() {
             runs.columns = header;
         } else if header != runs.columns {
