@@ -59,6 +59,7 @@ pub mod costs;
 pub mod error;
 pub mod instance;
 pub mod problems;
+pub mod replay;
 pub mod solve;
 pub mod sweep;
 

@@ -6,6 +6,7 @@ mod cache;
 mod costs;
 mod format;
 mod green;
+mod profile;
 mod split;
 mod sweep;
 
@@ -39,6 +40,16 @@ enum Command {
     /// Merge run files (e.g. shards) and print count, mean, std and the 95% confidence interval
     /// (Student t) of metrics per group.
     Summarize(sweep::SummarizeArgs),
+    /// Measure per-layer latency of a model's transformer on this CPU (fp32, random weights) and
+    /// write the profiled table instances/profiles/<model>@<device>.csv.
+    Profile(profile::ProfileArgs),
+    /// Fit a device's roofline efficiencies to a profiled table and report how well the fitted
+    /// roofline predicts the layers left out of the fit.
+    Calibrate(profile::CalibrateArgs),
+    /// Execute a split-inference plan for real: tiers as threads running a real transformer,
+    /// hidden states over loopback TCP through an emulator of the instance's links; measured vs
+    /// predicted latency and bytes per cut.
+    Replay(profile::ReplayArgs),
 }
 
 /// The problems `edgeplan generate` can draw.
@@ -120,6 +131,9 @@ pub fn main() -> ExitCode {
         Command::Generate(Generate::Green(args)) => green::generate(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Summarize(args) => sweep::summarize_runs(&args),
+        Command::Profile(args) => profile::run_profile(&args),
+        Command::Calibrate(args) => profile::run_calibrate(&args),
+        Command::Replay(args) => profile::run_replay(&args),
     };
     match result {
         Ok(code) => code,

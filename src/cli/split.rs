@@ -46,7 +46,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads `{"assignment": [...]}`, `{"cuts": [c1, c2]}`, or a `solve --json` report.
-fn read_plan(path: &Path, layers: usize) -> edgeplan::Result<SplitPlan> {
+pub(crate) fn read_plan(path: &Path, layers: usize) -> edgeplan::Result<SplitPlan> {
     let value = super::plan_json(path, "plan")?;
     if let Some(a) = value.get("assignment") {
         let list = a

@@ -162,6 +162,36 @@ impl Profile {
     }
 }
 
+/// Weight bytes read when `tokens` tokens pass through the layer in one batch.
+fn weight_bytes_read(layer: &LayerCost, tokens: f64) -> f64 {
+    let all = (layer.param_bytes + layer.tied_param_bytes).max(layer.active_param_bytes);
+    all.min(tokens * layer.active_param_bytes)
+}
+
+/// FLOP and bytes moved by the prefill of `prompt` tokens through `layer` (the roofline's
+/// inputs). The head computes logits of the last prompt token only (as llama.cpp does).
+pub fn prefill_work(layer: &LayerCost, prompt: usize) -> (f64, f64) {
+    let p = prompt as f64;
+    let computed = if layer.kind == LayerKind::Head {
+        1.0
+    } else {
+        p
+    };
+    let flop = computed * layer.fwd_flop_per_token
+        + layer.attn_flop_per_token_per_ctx * p * (p + 1.0) / 2.0;
+    let bytes = weight_bytes_read(layer, computed) + p * layer.kv_bytes_per_token;
+    (flop, bytes)
+}
+
+/// FLOP and bytes moved by one decode step with `context` tokens cached (the new token attends
+/// to `context + 1` keys and reads the whole cache).
+pub fn decode_work(layer: &LayerCost, context: usize) -> (f64, f64) {
+    let keys = context as f64 + 1.0;
+    let flop = layer.fwd_flop_per_token + layer.attn_flop_per_token_per_ctx * keys;
+    let bytes = layer.active_param_bytes + layer.kv_bytes_per_token * keys;
+    (flop, bytes)
+}
+
 /// Which weights a fine-tuning step trains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Training {
@@ -196,12 +226,6 @@ impl LayerTimer<'_> {
         }
     }
 
-    /// Weight bytes read when `tokens` tokens pass through the layer in one batch.
-    fn weight_bytes_read(layer: &LayerCost, tokens: f64) -> f64 {
-        let all = (layer.param_bytes + layer.tied_param_bytes).max(layer.active_param_bytes);
-        all.min(tokens * layer.active_param_bytes)
-    }
-
     /// Prefill of `prompt` tokens. The head computes logits of the last prompt token only
     /// (as llama.cpp does), every other layer processes all of them.
     pub fn prefill(&self, layer: &LayerCost, prompt: usize) -> Cost {
@@ -215,15 +239,7 @@ impl LayerTimer<'_> {
                 return c;
             }
         }
-        let p = prompt as f64;
-        let computed = if layer.kind == LayerKind::Head {
-            1.0
-        } else {
-            p
-        };
-        let flop = computed * layer.fwd_flop_per_token
-            + layer.attn_flop_per_token_per_ctx * p * (p + 1.0) / 2.0;
-        let bytes = Self::weight_bytes_read(layer, computed) + p * layer.kv_bytes_per_token;
+        let (flop, bytes) = prefill_work(layer, prompt);
         self.roofline(flop, bytes)
     }
 
@@ -240,9 +256,7 @@ impl LayerTimer<'_> {
                 return c;
             }
         }
-        let keys = context as f64 + 1.0;
-        let flop = layer.fwd_flop_per_token + layer.attn_flop_per_token_per_ctx * keys;
-        let bytes = layer.active_param_bytes + layer.kv_bytes_per_token * keys;
+        let (flop, bytes) = decode_work(layer, context);
         self.roofline(flop, bytes)
     }
 
@@ -271,7 +285,7 @@ impl LayerTimer<'_> {
         };
         let flop = tokens * (layer.fwd_flop_per_token + adapter)
             + b * layer.attn_flop_per_token_per_ctx * s * (s + 1.0) / 2.0;
-        let bytes = Self::weight_bytes_read(layer, tokens);
+        let bytes = weight_bytes_read(layer, tokens);
         self.roofline(flop, bytes)
     }
 
@@ -293,12 +307,12 @@ impl LayerTimer<'_> {
         let (flop, bytes) = match training {
             Training::Full => (
                 tokens * layer.bwd_flop_per_token + attn,
-                2.0 * Self::weight_bytes_read(layer, tokens),
+                2.0 * weight_bytes_read(layer, tokens),
             ),
             Training::Lora { .. } if layer.kind == LayerKind::Embed => (0.0, 0.0),
             Training::Lora { adapter_params } => (
                 tokens * (layer.fwd_flop_per_token + 4.0 * adapter_params) + attn,
-                Self::weight_bytes_read(layer, tokens),
+                weight_bytes_read(layer, tokens),
             ),
         };
         self.roofline(flop, bytes)

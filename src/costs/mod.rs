@@ -3,6 +3,7 @@
 pub mod arch;
 pub mod device;
 pub mod latency;
+pub mod profiler;
 pub mod table;
 pub mod validate;
 

@@ -30,7 +30,8 @@ pub enum LayerKind {
 }
 
 impl LayerKind {
-    fn name(self) -> &'static str {
+    /// The lower-case name used in tables.
+    pub fn name(self) -> &'static str {
         match self {
             LayerKind::Embed => "embed",
             LayerKind::Block => "block",

@@ -1,0 +1,338 @@
+//! `edgeplan profile` and `edgeplan calibrate`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use edgeplan::costs::profiler::calibrate::{calibrate, Row};
+use edgeplan::costs::profiler::engine::Dims;
+use edgeplan::costs::profiler::{cpu_model, profile, write_table, ProfileOptions};
+use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig, Phase};
+use edgeplan::Error;
+
+/// Options of `edgeplan profile`.
+#[derive(clap::Args)]
+pub struct ProfileArgs {
+    /// Model config name (instances/models/<name>.toml) or path.
+    #[arg(long)]
+    pub model: String,
+    /// Device name the table is for (its file is <model>@<device>.csv); should be a row of
+    /// devices.csv describing this machine.
+    #[arg(long)]
+    pub device: String,
+    /// Threads of the matrix products and attention.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Prompt tokens P: prefill is timed at P/4 and P tokens.
+    #[arg(long, default_value_t = 128)]
+    pub prompt: usize,
+    /// Generated tokens G: decode steps are timed at contexts P, P+G/2 and P+G.
+    #[arg(long, default_value_t = 32)]
+    pub decode: usize,
+    /// Timed runs per point (median reported, min and max as the spread).
+    #[arg(long, default_value_t = 7)]
+    pub reps: usize,
+    /// Untimed warm-up runs per point.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Only these table rows (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<usize>>,
+    /// Directory holding models/ (and profiles/, where the table goes by default).
+    #[arg(long, default_value = "instances", value_name = "DIR")]
+    pub instances: PathBuf,
+    /// Output file (default <instances>/profiles/<model>@<device>.csv).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `edgeplan calibrate`.
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    /// Model config name.
+    #[arg(long)]
+    pub model: String,
+    /// Device (a row of devices.csv).
+    #[arg(long)]
+    pub device: String,
+    /// Profiled table (default <instances>/profiles/<model>@<device>.csv).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Weight dtype the table was measured in.
+    #[arg(long, default_value = "fp32")]
+    pub dtype: String,
+    /// Directory holding models/, devices.csv and profiles/.
+    #[arg(long, default_value = "instances", value_name = "DIR")]
+    pub instances: PathBuf,
+    /// Print the fit as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load_model(instances: &Path, model: &str) -> edgeplan::Result<ModelConfig> {
+    ModelConfig::load(&ModelConfig::resolve(&instances.join("models"), model)?)
+}
+
+pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
+    let config = load_model(&args.instances, &args.model)?;
+    let dims = Dims::from_arch(&config.architecture).map_err(|message| Error::Option {
+        field: "model".into(),
+        message,
+    })?;
+    let mut options = ProfileOptions::for_workload(args.prompt, args.decode, args.threads);
+    options.reps = args.reps;
+    options.warmup = args.warmup;
+    options.layers = args.layers.clone();
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.instances
+            .join("profiles")
+            .join(format!("{}@{}.csv", config.name, args.device))
+    });
+    let catalog = DeviceCatalog::load(&args.instances.join("devices.csv"))?;
+    if !catalog.devices.contains_key(&args.device) {
+        eprintln!(
+            "note: device `{}` is not in {}: the planner can use the table only for a device of \
+             that name",
+            args.device,
+            args.instances.join("devices.csv").display()
+        );
+    }
+    let verbose = !args.quiet && std::io::stderr().is_terminal();
+    let layers = dims.layers();
+    let start = std::time::Instant::now();
+    let rows = profile(&dims, &options, &|l| {
+        if verbose {
+            eprint!("\rprofiling {} layer {}/{}   ", config.name, l + 1, layers);
+        }
+    })?;
+    if verbose {
+        eprintln!();
+    }
+    let comments = vec![
+        format!(
+            "profiled by edgeplan {} (edgeplan profile --model {} --device {} --threads {} \
+             --prompt {} --decode {} --reps {})",
+            env!("CARGO_PKG_VERSION"),
+            config.name,
+            args.device,
+            args.threads,
+            args.prompt,
+            args.decode,
+            args.reps
+        ),
+        format!(
+            "CPU: {} ({} logical CPUs); fp32 ndarray transformer with random weights; median of \
+             {} runs after {} warm-up, min/max as spread; energy not measured",
+            cpu_model(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            args.reps,
+            args.warmup
+        ),
+    ];
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let file = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
+    write_table(
+        std::io::BufWriter::new(file),
+        &comments,
+        &rows,
+        args.threads,
+    )
+    .map_err(|e| Error::io(&out, e))?;
+    let spreads: Vec<f64> = rows.iter().map(|m| m.spread()).collect();
+    let mut sorted = spreads.clone();
+    sorted.sort_by(f64::total_cmp);
+    let total = |phase: Phase, tokens: usize| -> f64 {
+        rows.iter()
+            .filter(|m| m.phase == phase && m.tokens == tokens)
+            .map(|m| m.latency_s)
+            .sum()
+    };
+    println!(
+        "{}: {} rows in {:.1} s; spread (max-min)/median: median {:.1}%, largest {:.1}%",
+        out.display(),
+        rows.len(),
+        start.elapsed().as_secs_f64(),
+        100.0 * sorted.get(sorted.len() / 2).copied().unwrap_or(0.0),
+        100.0 * sorted.last().copied().unwrap_or(0.0)
+    );
+    if args.layers.is_none() {
+        for &p in &options.prefill_tokens {
+            println!(
+                "  prefill {p} tokens, whole model: {:.4} s",
+                total(Phase::Prefill, p)
+            );
+        }
+        for &c in &options.decode_contexts {
+            println!(
+                "  decode step at context {c}, whole model: {:.4} s",
+                total(Phase::Decode, c)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
+    let config = load_model(&args.instances, &args.model)?;
+    let dtype = Dtype::parse(&args.dtype).ok_or_else(|| Error::Option {
+        field: "dtype".into(),
+        message: format!("expected fp32, fp16, int8 or q4, got {}", args.dtype),
+    })?;
+    let table = config.architecture.cost_table(&config.name, dtype);
+    let devices_path = args.instances.join("devices.csv");
+    let catalog = DeviceCatalog::load(&devices_path)?;
+    let device = catalog.get(&args.device, &devices_path)?;
+    let path = args.profile.clone().unwrap_or_else(|| {
+        args.instances
+            .join("profiles")
+            .join(format!("{}@{}.csv", config.name, args.device))
+    });
+    let rows = read_rows(&path, table.layers.len())?;
+    let fit = calibrate(&table, device, &rows, &|l| l % 2 == 0);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&fit)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} on {}: {} rows from {}",
+        config.name,
+        device.name,
+        rows.len(),
+        path.display()
+    );
+    println!(
+        "fitted on the even table rows: compute efficiency {:.3} (of {:.3e} FLOP/s), memory \
+         efficiency {:.3} (of {:.3e} B/s)",
+        fit.compute_efficiency, device.peak_flops, fit.memory_efficiency, device.mem_bw_bytes_per_s
+    );
+    println!(
+        "catalog values: compute {:.3}, memory {:.3}",
+        device.compute_efficiency, device.memory_efficiency
+    );
+    let pct = |s: &edgeplan::costs::profiler::calibrate::ErrorStats| {
+        format!(
+            "{} rows, median |error| {:.1}%, largest {:.1}%",
+            s.count,
+            100.0 * s.median_abs,
+            100.0 * s.max_abs
+        )
+    };
+    println!("fitted rows:   {}", pct(&fit.fitted));
+    println!("held-out rows: {}", pct(&fit.held_out));
+    for (group, stats) in &fit.held_out_by_group {
+        println!("  {group:<14} {}", pct(stats));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rows of a profiled table.
+fn read_rows(path: &Path, layers: usize) -> edgeplan::Result<Vec<Row>> {
+    // Validate through the planner's own loader first (clear errors), then read the points.
+    edgeplan::costs::Profile::load(path, layers)?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap_or(0);
+    let (cl, cp, ct, cs) = (col("layer"), col("phase"), col("tokens"), col("latency_s"));
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| Error::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let num = |i: usize| record[i].parse::<f64>().unwrap_or(0.0);
+        let phase = if &record[cp] == "prefill" {
+            Phase::Prefill
+        } else {
+            Phase::Decode
+        };
+        rows.push((num(cl) as usize, phase, num(ct) as usize, num(cs)));
+    }
+    Ok(rows)
+}
+
+/// Options of `edgeplan replay`.
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// Split instance (inference, dtype fp32).
+    pub instance: PathBuf,
+    /// Plan JSON, as for `evaluate`: `{"cuts": [c1, c2]}`, `{"assignment": [...]}`, or the
+    /// output of `solve --json`.
+    pub plan: PathBuf,
+    /// Threads of each tier's matrix products (match the profile's).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Seed of the random weights and the prompt.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    use edgeplan::replay::{instance_architecture, replay, ReplayOptions};
+    let problem = edgeplan::instance::split::load(&args.instance)?;
+    let config = instance_architecture(&args.instance)?;
+    let plan = super::split::read_plan(&args.plan, problem.layers())?;
+    let options = ReplayOptions {
+        threads: args.threads.max(1),
+        seed: args.seed,
+    };
+    let report = replay(&problem, &config.architecture, &plan, &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (c1, c2) = report.cuts;
+    println!(
+        "{}: {} prompt + {} generated tokens, layers 0..{c1} device | {c1}..{c2} edge | {c2}..{} cloud",
+        report.model,
+        report.prompt_tokens,
+        report.generate_tokens,
+        problem.layers()
+    );
+    println!(
+        "end-to-end: measured {:.4} s, planner {:.4} s ({:+.1}%); first token after {:.4} s",
+        report.measured_s,
+        report.predicted_s,
+        100.0 * report.error,
+        report.prefill_s
+    );
+    for t in &report.tiers {
+        println!(
+            "  {:<6} layers {:>3}..{:<3} compute measured {:.4} s, planner {:.4} s",
+            t.tier.to_string(),
+            t.layers.0,
+            t.layers.1,
+            t.compute_s,
+            t.predicted_compute_s
+        );
+    }
+    for c in &report.cuts_traffic {
+        println!(
+            "  cut after layer {:>3}: prefill {} B (planner {}), per decode step {} B (planner {})",
+            c.after_layer,
+            c.bytes_prefill,
+            c.predicted_bytes_prefill,
+            c.bytes_per_decode_step,
+            c.predicted_bytes_per_decode_step
+                .map_or("-".into(), |b| b.to_string())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
