@@ -5,8 +5,12 @@
 //! be profiled: prefill of each of [`ProfileOptions::prefill_tokens`] tokens from an empty KV
 //! cache, and one decode step at each context of [`ProfileOptions::decode_contexts`] (a cache
 //! holding that many tokens). Each point is run `warmup` times untimed, then `reps` times; the
-//! table holds the median, and the minimum and maximum as the spread. Energy is not measured
-//! (the column is left empty, so the planner uses busy power x latency).
+//! table holds the median, and the minimum and maximum as the spread. Before every run the
+//! profiler reads and writes a buffer larger than the last-level cache ([`FLUSH_BYTES`]), so a
+//! layer's weights are timed cold, as they are when a whole model runs (a GPT-2 block, 28 MB in
+//! fp32, would otherwise stay in a 32 MB L3 between repetitions and look several times faster
+//! in decode than in the real model). Energy is not measured (the column is left empty, so the
+//! planner uses busy power x latency).
 
 pub mod calibrate;
 pub mod engine;
@@ -128,9 +132,24 @@ fn summary(mut times: Vec<f64>) -> (f64, f64, f64) {
     (median, times[0], times[n - 1])
 }
 
-/// Times `run` after `warmup` untimed calls; `reset` runs before each call, untimed.
+/// Bytes of the buffer that evicts the caches before each timed run (3x a 32 MB L3).
+pub const FLUSH_BYTES: usize = 96 << 20;
+
+/// Reads and rewrites `buffer`, evicting what the caches held.
+fn flush(buffer: &mut [u64]) {
+    let mut sum = 0u64;
+    for v in buffer.iter_mut() {
+        sum = sum.wrapping_add(*v);
+        *v = sum;
+    }
+    std::hint::black_box(sum);
+}
+
+/// Times `run` after `warmup` untimed calls; `reset` and a cache flush run before each call,
+/// untimed.
 fn time_it<S>(
     options: &ProfileOptions,
+    buffer: &mut [u64],
     state: &mut S,
     reset: impl Fn(&mut S),
     run: impl Fn(&mut S),
@@ -142,6 +161,7 @@ fn time_it<S>(
     let times = (0..options.reps)
         .map(|_| {
             reset(state);
+            flush(buffer);
             let start = Instant::now();
             run(state);
             start.elapsed().as_secs_f64()
@@ -173,6 +193,7 @@ pub fn profile(
         .unwrap_or(1)
         + 1;
     let mut out = Vec::new();
+    let mut buffer = vec![1u64; FLUSH_BYTES / 8];
     pool.install(|| {
         for &l in &layers {
             progress(l);
@@ -203,6 +224,7 @@ pub fn profile(
                 let mut cache = KvCache::new(dims, if l == 0 { 1 } else { longest });
                 let stats = time_it(
                     options,
+                    &mut buffer,
                     &mut cache,
                     |c| c.len = 0,
                     |c| {
@@ -221,6 +243,7 @@ pub fn profile(
                 };
                 let stats = time_it(
                     options,
+                    &mut buffer,
                     &mut cache,
                     |c| c.len = ctx.min(c.capacity() - 1),
                     |c| {
@@ -265,15 +288,23 @@ pub fn write_table<W: Write>(
     Ok(())
 }
 
-/// The CPU model from `/proc/cpuinfo` (`model name`), or `unknown CPU`.
+/// The CPU as `/proc/cpuinfo` names it: model name, then family and model numbers (e.g.
+/// `AMD EPYC (family 25, model 17)`), or `unknown CPU`.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
+    let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return "unknown CPU".into();
+    };
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    match (field("model name"), field("cpu family"), field("model")) {
+        (Some(name), Some(family), Some(model)) => {
+            format!("{name} (family {family}, model {model})")
+        }
+        (Some(name), ..) => name,
+        _ => "unknown CPU".into(),
+    }
 }
