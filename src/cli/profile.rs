@@ -206,7 +206,7 @@ pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         path.display()
     );
     println!(
-        "fitted on the even table rows: compute efficiency {:.3} (of {:.3e} FLOP/s), memory \
+        "fitted on the even blocks and head rows: compute efficiency {:.3} (of {:.3e} FLOP/s), memory \
          efficiency {:.3} (of {:.3e} B/s)",
         fit.compute_efficiency, device.peak_flops, fit.memory_efficiency, device.mem_bw_bytes_per_s
     );
@@ -223,6 +223,10 @@ pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         )
     };
     println!("fitted rows:   {}", pct(&fit.fitted));
+    println!(
+        "embedding:     {} (not fitted: per-call overhead, no roofline term)",
+        pct(&fit.embed)
+    );
     println!("held-out rows: {}", pct(&fit.held_out));
     for (group, stats) in &fit.held_out_by_group {
         println!("  {group:<14} {}", pct(stats));
