@@ -263,7 +263,10 @@ mod tests {
         );
         assert!(fit.held_out.max_abs < 0.01, "{:?}", fit.held_out);
         let embed_rows = 4;
-        assert_eq!(fit.held_out.count + fit.fitted.count + embed_rows, rows.len());
+        assert_eq!(
+            fit.held_out.count + fit.fitted.count + embed_rows,
+            rows.len()
+        );
         assert_eq!(fit.embed.count, embed_rows);
     }
 }
