@@ -13,16 +13,17 @@ use edgeplan::Error;
 /// Options of `edgeplan profile`.
 #[derive(clap::Args)]
 pub struct ProfileArgs {
-    /// Model config name (instances/models/<name>.toml) or path.
-    #[arg(long)]
-    pub model: String,
+    /// Model config names (instances/models/<name>.toml) or paths, comma-separated: each is
+    /// profiled in turn.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub model: Vec<String>,
     /// Device name the table is for (its file is <model>@<device>.csv); should be a row of
     /// devices.csv describing this machine.
     #[arg(long)]
     pub device: String,
-    /// Threads of the matrix products and attention.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Threads of the matrix products and attention (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Prompt tokens P: prefill is timed at P/4 and P tokens.
     #[arg(long, default_value_t = 128)]
     pub prompt: usize,
@@ -41,7 +42,7 @@ pub struct ProfileArgs {
     /// Directory holding models/ (and profiles/, where the table goes by default).
     #[arg(long, default_value = "instances", value_name = "DIR")]
     pub instances: PathBuf,
-    /// Output file (default <instances>/profiles/<model>@<device>.csv).
+    /// Output file (default <instances>/profiles/<model>@<device>.csv; one model only).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// No progress lines.
@@ -76,13 +77,33 @@ fn load_model(instances: &Path, model: &str) -> edgeplan::Result<ModelConfig> {
     ModelConfig::load(&ModelConfig::resolve(&instances.join("models"), model)?)
 }
 
+/// Threads when not given: one per core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
-    let config = load_model(&args.instances, &args.model)?;
+    if args.out.is_some() && args.model.len() > 1 {
+        return Err(Error::Option {
+            field: "out".into(),
+            message: "one output file for several models: leave -o out".into(),
+        }
+        .into());
+    }
+    for model in &args.model {
+        profile_one(args, model)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profile_one(args: &ProfileArgs, model: &str) -> anyhow::Result<()> {
+    let threads = args.threads.unwrap_or_else(default_threads);
+    let config = load_model(&args.instances, model)?;
     let dims = Dims::from_arch(&config.architecture).map_err(|message| Error::Option {
         field: "model".into(),
         message,
     })?;
-    let mut options = ProfileOptions::for_workload(args.prompt, args.decode, args.threads);
+    let mut options = ProfileOptions::for_workload(args.prompt, args.decode, threads);
     options.reps = args.reps;
     options.warmup = args.warmup;
     options.layers = args.layers.clone();
@@ -118,7 +139,7 @@ pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
             env!("CARGO_PKG_VERSION"),
             config.name,
             args.device,
-            args.threads,
+            threads,
             args.prompt,
             args.decode,
             args.reps
@@ -136,13 +157,8 @@ pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let file = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
-    write_table(
-        std::io::BufWriter::new(file),
-        &comments,
-        &rows,
-        args.threads,
-    )
-    .map_err(|e| Error::io(&out, e))?;
+    write_table(std::io::BufWriter::new(file), &comments, &rows, threads)
+        .map_err(|e| Error::io(&out, e))?;
     let spreads: Vec<f64> = rows.iter().map(|m| m.spread()).collect();
     let mut sorted = spreads.clone();
     sorted.sort_by(f64::total_cmp);
@@ -174,7 +190,7 @@ pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
@@ -277,9 +293,9 @@ pub struct ReplayArgs {
     /// Plan JSON, as for `evaluate`: `{"cuts": [c1, c2]}`, `{"assignment": [...]}`, or the
     /// output of `solve --json`.
     pub plan: PathBuf,
-    /// Threads of each tier's matrix products (match the profile's).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Threads of each tier's matrix products (default: one per core; match the profiles').
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Seed of the random weights and the prompt.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -293,8 +309,25 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::split::load(&args.instance)?;
     let config = instance_architecture(&args.instance)?;
     let plan = super::split::read_plan(&args.plan, problem.layers())?;
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let paths: std::collections::BTreeSet<&PathBuf> = problem
+        .tiers
+        .iter()
+        .flatten()
+        .filter_map(|t| t.profile_path.as_ref())
+        .collect();
+    for path in paths {
+        match profile_threads(path) {
+            Some(measured) if measured != threads => eprintln!(
+                "note: {} was measured with {measured} threads, this replay uses {threads}: \
+                 the prediction is for the profile's",
+                path.display()
+            ),
+            _ => {}
+        }
+    }
     let options = ReplayOptions {
-        threads: args.threads.max(1),
+        threads,
         seed: args.seed,
     };
     let report = replay(&problem, &config.architecture, &plan, &options)?;
@@ -339,4 +372,13 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `threads` column of a profiled table (its first row), if it has one.
+fn profile_threads(path: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<&str> = lines.next()?.split(',').map(str::trim).collect();
+    let col = header.iter().position(|h| *h == "threads")?;
+    lines.next()?.split(',').nth(col)?.trim().parse().ok()
 }
