@@ -517,3 +517,33 @@ impl ModelConfig {
         })
     }
 }
+
+/// A small dense Llama-style architecture (SwiGLU, RMSNorm, no biases, vocabulary 1000) for
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn test_arch(
+    hidden: usize,
+    intermediate: usize,
+    heads: usize,
+    kv_heads: usize,
+) -> ArchConfig {
+    ArchConfig {
+        layers: 4,
+        hidden,
+        intermediate,
+        heads,
+        kv_heads,
+        head_dim: None,
+        vocab: 1000,
+        mlp: MlpKind::Swiglu,
+        norm: NormKind::Rmsnorm,
+        tied_embeddings: false,
+        position_embeddings: 0,
+        qkv_bias: false,
+        o_bias: false,
+        mlp_bias: false,
+        experts: 1,
+        experts_per_token: 1,
+        max_context: None,
+    }
+}

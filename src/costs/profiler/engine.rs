@@ -132,6 +132,16 @@ fn random_matrix(rows: usize, cols: usize, scale: f32, seed: u64) -> Array2<f32>
         .expect("the vector has rows x cols elements")
 }
 
+/// Runs `work` on every item, on the current rayon pool when `parallel` (else in this thread,
+/// without the pool's overhead).
+fn for_each<T: Send>(items: Vec<T>, parallel: bool, work: impl Fn(T) + Send + Sync) {
+    if parallel {
+        items.into_par_iter().for_each(work);
+    } else {
+        items.into_iter().for_each(work);
+    }
+}
+
 /// A linear layer `y = x W^T + b` with `W` of shape `(out, in)`.
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -176,11 +186,7 @@ impl Linear {
                 .axis_chunks_iter_mut(Axis(0), chunk)
                 .zip(self.weight.axis_chunks_iter(Axis(0), chunk))
                 .collect();
-            if parts == 1 {
-                pieces.into_iter().for_each(work);
-            } else {
-                pieces.into_par_iter().for_each(work);
-            }
+            for_each(pieces, parts > 1, work);
         } else {
             let work = |(mut ys, ws): (ArrayViewMut2<f32>, ArrayView2<f32>)| {
                 general_mat_mul(1.0, &x, &ws.t(), 0.0, &mut ys);
@@ -189,11 +195,7 @@ impl Linear {
                 .axis_chunks_iter_mut(Axis(1), chunk)
                 .zip(self.weight.axis_chunks_iter(Axis(0), chunk))
                 .collect();
-            if parts == 1 {
-                pieces.into_iter().for_each(work);
-            } else {
-                pieces.into_par_iter().for_each(work);
-            }
+            for_each(pieces, parts > 1, work);
         }
         if let Some(b) = &self.bias {
             y += b;
@@ -339,11 +341,7 @@ pub fn attention(q: ArrayView2<f32>, cache: &KvCache, dims: &Dims, threads: usiz
         general_mat_mul(1.0, &scores, &values, 0.0, &mut out_h);
     };
     let heads: Vec<_> = out.axis_chunks_iter_mut(Axis(1), d).enumerate().collect();
-    if threads <= 1 {
-        heads.into_iter().for_each(work);
-    } else {
-        heads.into_par_iter().for_each(work);
-    }
+    for_each(heads, threads > 1, work);
     out
 }
 

@@ -248,29 +248,10 @@ fn block_name(pieces: &[Piece], bases: &[BaseModel], specs: &[ModelSpec]) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::costs::arch::{MlpKind, NormKind};
 
     /// A 4-block toy architecture.
     fn toy() -> BaseModel {
-        let arch = ArchConfig {
-            layers: 4,
-            hidden: 64,
-            intermediate: 256,
-            heads: 4,
-            kv_heads: 4,
-            head_dim: None,
-            vocab: 1000,
-            mlp: MlpKind::Swiglu,
-            norm: NormKind::Rmsnorm,
-            tied_embeddings: false,
-            position_embeddings: 0,
-            qkv_bias: false,
-            o_bias: false,
-            mlp_bias: false,
-            experts: 1,
-            experts_per_token: 1,
-            max_context: None,
-        };
+        let arch = crate::costs::arch::test_arch(64, 256, 4, 4);
         BaseModel::new("toy", arch, Dtype::Fp16)
     }
 
