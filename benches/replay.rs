@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo bench --bench replay                          # gpt2, qwen2.5-0.5b, tinyllama-1.1b
-//! cargo bench --bench replay -- --models gpt2 --threads 1
+//! cargo bench --bench replay -- --models gpt2 --threads 2
 //! ```
 //!
 //! **Plans** per model with `n` table rows: all on the device; the embedding on the device and
@@ -34,9 +34,9 @@ struct Args {
     /// Models (comma-separated).
     #[arg(long, value_delimiter = ',')]
     models: Option<Vec<String>>,
-    /// Threads of the matrix products.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads of the matrix products (default: one per core, as `edgeplan profile`).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -54,6 +54,9 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let models = args.models.clone().unwrap_or_else(|| {
         ["gpt2", "qwen2.5-0.5b", "tinyllama-1.1b"]
             .iter()
@@ -72,8 +75,7 @@ fn run() -> Result<()> {
         anyhow::ensure!(
             problem.tiers.iter().flatten().all(|t| t.profile.is_some()),
             "{model}: a tier has no profiled table; run `edgeplan profile --model {model} \
-             --device epyc-zen4-2vcpu --threads {}` first",
-            args.threads
+             --device epyc-zen4-2vcpu --threads {threads}` first"
         );
         let arch = instance_architecture(&path)?.architecture;
         let n = problem.layers();
@@ -89,10 +91,7 @@ fn run() -> Result<()> {
         ];
         let mut errors = Vec::new();
         for (c1, c2) in plans {
-            let options = ReplayOptions {
-                threads: args.threads,
-                seed: 0,
-            };
+            let options = ReplayOptions { threads, seed: 0 };
             let plan = SplitPlan::from_cuts(n, c1, c2);
             let r = replay(&problem, &arch, &plan, &options)?;
             let compute: f64 = r.tiers.iter().map(|t| t.compute_s).sum();
