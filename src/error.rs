@@ -92,6 +92,14 @@ impl Error {
         }
     }
 
+    /// An [`Error::Option`] error: option `field` is wrong, `message` says how.
+    pub fn option(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Option {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     /// An [`Error::Io`] error.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -99,6 +107,11 @@ impl Error {
             source,
         }
     }
+}
+
+/// Collapses whitespace (newlines included) onto one line, for one-line error messages.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Checks that a number read from a file is finite and non-negative (or positive when `strict`).
@@ -137,10 +150,10 @@ pub(crate) fn check_nonneg(
 pub(crate) fn check_positive_options(options: &[(&str, f64)]) -> Result<()> {
     for &(field, value) in options {
         if !(value.is_finite() && value > 0.0) {
-            return Err(Error::Option {
-                field: field.into(),
-                message: format!("expected a positive number, got {value}"),
-            });
+            return Err(Error::option(
+                field,
+                format!("expected a positive number, got {value}"),
+            ));
         }
     }
     Ok(())

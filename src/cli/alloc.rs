@@ -10,7 +10,7 @@ use edgeplan::problems::alloc::evaluate::{evaluate as evaluate_plan, AllocEvalua
 use edgeplan::problems::alloc::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::alloc::solve::{solve_with as solve_alloc, AllocReport};
 use edgeplan::problems::alloc::{AllocObjective, AllocPlan, AllocProblem, UserPlan};
-use edgeplan::solve::{PrimalStatus, SolverPreset};
+use edgeplan::solve::SolverPreset;
 use edgeplan::Error;
 
 use super::format::{bytes, num, percent, secs};
@@ -19,13 +19,9 @@ use super::{EvaluateArgs, SolveArgs};
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::alloc::load(&args.instance)?;
     let report = solve_alloc(&problem, preset, &super::run_options(args))?;
-    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
-    super::emit(
-        args.json,
-        &report,
-        || render_report(&problem, &report),
-        feasible,
-    )
+    super::emit_solve(args.json, &report, &report.stats, || {
+        render_report(&problem, &report)
+    })
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
@@ -115,12 +111,14 @@ pub struct GenerateArgs {
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let defaults = GenParams::default();
-    let objective = AllocObjective::parse(&args.objective).ok_or_else(|| Error::Option {
-        field: "--objective".into(),
-        message: format!(
-            "expected min-max, sum or weighted-sum, got \"{}\"",
-            args.objective
-        ),
+    let objective = AllocObjective::parse(&args.objective).ok_or_else(|| {
+        Error::option(
+            "--objective",
+            format!(
+                "expected min-max, sum or weighted-sum, got \"{}\"",
+                args.objective
+            ),
+        )
     })?;
     let params = GenParams {
         users: args.users,

@@ -10,7 +10,7 @@ use edgeplan::problems::cache::evaluate::{evaluate as evaluate_placement, CacheE
 use edgeplan::problems::cache::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::cache::solve::{solve_with, CacheReport};
 use edgeplan::problems::cache::{CachePlan, CacheProblem, Placement};
-use edgeplan::solve::{PrimalStatus, SolverPreset};
+use edgeplan::solve::SolverPreset;
 use edgeplan::Error;
 
 use super::alloc::relative_to;
@@ -20,13 +20,9 @@ use super::{EvaluateArgs, SolveArgs};
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::cache::load(&args.instance)?;
     let report = solve_with(&problem, preset, &super::run_options(args))?;
-    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
-    super::emit(
-        args.json,
-        &report,
-        || render_report(&problem, &report),
-        feasible,
-    )
+    super::emit_solve(args.json, &report, &report.stats, || {
+        render_report(&problem, &report)
+    })
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {

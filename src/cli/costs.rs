@@ -38,15 +38,15 @@ pub fn run(args: &CostsArgs) -> anyhow::Result<ExitCode> {
         return validate(args);
     }
     let Some(model) = &args.model else {
-        return Err(Error::Option {
-            field: "MODEL".into(),
-            message: "give a model name (e.g. llama-2-7b) or --validate".into(),
-        }
-        .into());
+        return Err(
+            Error::option("MODEL", "give a model name (e.g. llama-2-7b) or --validate").into(),
+        );
     };
-    let dtype = Dtype::parse(&args.dtype).ok_or_else(|| Error::Option {
-        field: "--dtype".into(),
-        message: format!("expected fp32, fp16, int8 or q4, got `{}`", args.dtype),
+    let dtype = Dtype::parse(&args.dtype).ok_or_else(|| {
+        Error::option(
+            "--dtype",
+            format!("expected fp32, fp16, int8 or q4, got `{}`", args.dtype),
+        )
     })?;
     let path = if model.ends_with(".toml") || Path::new(model).is_file() {
         PathBuf::from(model)

@@ -9,7 +9,7 @@ use edgeplan::problems::green::evaluate::{evaluate as evaluate_schedule, GreenEv
 use edgeplan::problems::green::heuristics::asap;
 use edgeplan::problems::green::solve::{solve_with, GreenReport};
 use edgeplan::problems::green::{GreenProblem, Schedule};
-use edgeplan::solve::{PrimalStatus, SolverPreset};
+use edgeplan::solve::SolverPreset;
 use edgeplan::Error;
 
 use super::format::{num, percent, secs};
@@ -18,13 +18,9 @@ use super::{EvaluateArgs, SolveArgs};
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::green::load(&args.instance)?;
     let report = solve_with(&problem, preset, &super::run_options(args))?;
-    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
-    super::emit(
-        args.json,
-        &report,
-        || render_report(&problem, &report),
-        feasible,
-    )
+    super::emit_solve(args.json, &report, &report.stats, || {
+        render_report(&problem, &report)
+    })
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {

@@ -141,7 +141,7 @@ pub fn main() -> ExitCode {
             let bad_input = err
                 .downcast_ref::<edgeplan::Error>()
                 .is_some_and(edgeplan::Error::is_bad_input);
-            eprintln!("error: {}", one_line(&format!("{err:#}")));
+            eprintln!("error: {}", edgeplan::error::one_line(&format!("{err:#}")));
             ExitCode::from(if bad_input { 2 } else { 3 })
         }
     }
@@ -175,6 +175,17 @@ fn emit<T: serde::Serialize>(
     })
 }
 
+/// Prints a solve report as [`emit`] does; exit code 0 when the report holds a feasible plan.
+fn emit_solve<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    stats: &edgeplan::solve::SolveStats,
+    render: impl FnOnce() -> String,
+) -> anyhow::Result<ExitCode> {
+    let feasible = stats.primal_status == edgeplan::solve::PrimalStatus::Feasible;
+    emit(json, report, render, feasible)
+}
+
 /// The JSON of a plan file: the member `key` of a `solve --json` report, or the whole file.
 fn plan_json(path: &std::path::Path, key: &str) -> edgeplan::Result<serde_json::Value> {
     use edgeplan::Error;
@@ -192,11 +203,6 @@ fn plan_json(path: &std::path::Path, key: &str) -> edgeplan::Result<serde_json::
         )),
         None => Ok(value),
     }
-}
-
-/// Collapses a message onto one line.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {

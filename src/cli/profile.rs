@@ -84,11 +84,9 @@ fn default_threads() -> usize {
 
 pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
     if args.out.is_some() && args.model.len() > 1 {
-        return Err(Error::Option {
-            field: "out".into(),
-            message: "one output file for several models: leave -o out".into(),
-        }
-        .into());
+        return Err(
+            Error::option("out", "one output file for several models: leave -o out").into(),
+        );
     }
     for model in &args.model {
         profile_one(args, model)?;
@@ -99,10 +97,8 @@ pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
 fn profile_one(args: &ProfileArgs, model: &str) -> anyhow::Result<()> {
     let threads = args.threads.unwrap_or_else(default_threads);
     let config = load_model(&args.instances, model)?;
-    let dims = Dims::from_arch(&config.architecture).map_err(|message| Error::Option {
-        field: "model".into(),
-        message,
-    })?;
+    let dims =
+        Dims::from_arch(&config.architecture).map_err(|message| Error::option("model", message))?;
     let mut options = ProfileOptions::for_workload(args.prompt, args.decode, threads);
     options.reps = args.reps;
     options.warmup = args.warmup;
@@ -195,9 +191,11 @@ fn profile_one(args: &ProfileArgs, model: &str) -> anyhow::Result<()> {
 
 pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let config = load_model(&args.instances, &args.model)?;
-    let dtype = Dtype::parse(&args.dtype).ok_or_else(|| Error::Option {
-        field: "dtype".into(),
-        message: format!("expected fp32, fp16, int8 or q4, got {}", args.dtype),
+    let dtype = Dtype::parse(&args.dtype).ok_or_else(|| {
+        Error::option(
+            "dtype",
+            format!("expected fp32, fp16, int8 or q4, got {}", args.dtype),
+        )
     })?;
     let table = config.architecture.cost_table(&config.name, dtype);
     let devices_path = args.instances.join("devices.csv");

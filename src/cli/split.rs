@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use edgeplan::problems::split::evaluate::{evaluate as evaluate_plan, gb, Evaluation};
 use edgeplan::problems::split::solve::{solve as solve_split, SplitReport};
 use edgeplan::problems::split::{SplitPlan, SplitProblem, Tier};
-use edgeplan::solve::{PrimalStatus, SolverPreset};
+use edgeplan::solve::SolverPreset;
 use edgeplan::Error;
 
 use super::format::{bytes, num, percent, secs};
@@ -16,13 +16,9 @@ use super::{EvaluateArgs, SolveArgs};
 pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
     let problem = edgeplan::instance::split::load(&args.instance)?;
     let report = solve_split(&problem, preset, &super::run_options(args))?;
-    let feasible = report.stats.primal_status == PrimalStatus::Feasible;
-    super::emit(
-        args.json,
-        &report,
-        || render_report(&problem, &report),
-        feasible,
-    )
+    super::emit_solve(args.json, &report, &report.stats, || {
+        render_report(&problem, &report)
+    })
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {

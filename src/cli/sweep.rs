@@ -194,9 +194,8 @@ pub fn summarize_runs(args: &SummarizeArgs) -> anyhow::Result<ExitCode> {
         .map(|f| {
             f.split_once('=')
                 .map(|(c, v)| (c.to_string(), v.to_string()))
-                .ok_or_else(|| edgeplan::Error::Option {
-                    field: "where".into(),
-                    message: format!("expected COLUMN=VALUE, got `{f}`"),
+                .ok_or_else(|| {
+                    edgeplan::Error::option("where", format!("expected COLUMN=VALUE, got `{f}`"))
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;

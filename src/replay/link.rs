@@ -88,23 +88,23 @@ impl LinkSpec {
             ("downlink_bps", self.downlink_bps),
         ] {
             if rate.is_nan() || rate <= 0.0 {
-                return Err(Error::Option {
-                    field: field.into(),
-                    message: format!(
+                return Err(Error::option(
+                    field,
+                    format!(
                         "expected a positive rate in bit/s (inf for no serialization delay), \
                          got {rate}"
                     ),
-                });
+                ));
             }
         }
         if !self.rtt_s.is_finite() || self.rtt_s < 0.0 {
-            return Err(Error::Option {
-                field: "rtt_s".into(),
-                message: format!(
+            return Err(Error::option(
+                "rtt_s",
+                format!(
                     "expected a finite non-negative time in seconds, got {}",
                     self.rtt_s
                 ),
-            });
+            ));
         }
         Ok(())
     }

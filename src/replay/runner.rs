@@ -231,37 +231,34 @@ pub fn replay(
             generate_tokens,
         } => (prompt_tokens, generate_tokens),
         Workload::Finetune { .. } => {
-            return Err(Error::Option {
-                field: "workload".into(),
-                message: "replay runs split inference; the instance fine-tunes".into(),
-            })
+            return Err(Error::option(
+                "workload",
+                "replay runs split inference; the instance fine-tunes",
+            ))
         }
     };
-    let dims = Dims::from_arch(arch).map_err(|message| Error::Option {
-        field: "model".into(),
-        message,
-    })?;
+    let dims = Dims::from_arch(arch).map_err(|message| Error::option("model", message))?;
     let n = dims.layers();
     if problem.table.layers.len() != n {
-        return Err(Error::Option {
-            field: "model".into(),
-            message: format!(
+        return Err(Error::option(
+            "model",
+            format!(
                 "the architecture has {n} table rows but the instance's table has {}",
                 problem.table.layers.len()
             ),
-        });
+        ));
     }
     let evaluation = evaluate(problem, plan)?;
     let Some((c1, c2)) = plan.cuts() else {
-        return Err(Error::Option {
-            field: "plan".into(),
-            message: "tiers must be contiguous (device | edge | cloud) to replay".into(),
-        });
+        return Err(Error::option(
+            "plan",
+            "tiers must be contiguous (device | edge | cloud) to replay",
+        ));
     };
     if problem.table.dtype != Some(Dtype::Fp32) {
-        return Err(Error::Option {
-            field: "dtype".into(),
-            message: format!(
+        return Err(Error::option(
+            "dtype",
+            format!(
                 "replay runs the model in fp32; the instance prices {} weights and activations \
                  (set dtype = \"fp32\")",
                 problem
@@ -269,7 +266,7 @@ pub fn replay(
                     .dtype
                     .map_or("unknown".into(), |d| d.to_string())
             ),
-        });
+        ));
     }
     let ranges = [(0, c1), (c1, c2), (c2, n)];
     let last = (0..3)
@@ -278,12 +275,14 @@ pub fn replay(
         .unwrap_or(0);
     let mut links = Vec::new();
     for k in 0..last {
-        let link = [problem.wireless, problem.backhaul][k].ok_or_else(|| Error::Option {
-            field: "plan".into(),
-            message: format!(
-                "the plan uses the {} link, which the instance does not have",
-                ["wireless", "backhaul"][k]
-            ),
+        let link = [problem.wireless, problem.backhaul][k].ok_or_else(|| {
+            Error::option(
+                "plan",
+                format!(
+                    "the plan uses the {} link, which the instance does not have",
+                    ["wireless", "backhaul"][k]
+                ),
+            )
         })?;
         links.push(
             EmulatedLink::start(LinkSpec {

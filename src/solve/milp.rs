@@ -319,9 +319,11 @@ impl Milp {
 
 /// Writes the model in LP or MPS format (HiGHS picks the format from the extension).
 fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
-    let name = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| Error::Option {
-        field: "--write-model".into(),
-        message: format!("{} contains a NUL byte", path.display()),
+    let name = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| {
+        Error::option(
+            "--write-model",
+            format!("{} contains a NUL byte", path.display()),
+        )
     })?;
     // SAFETY: the model pointer is valid for the lifetime of `model`, and `name` is a valid
     // NUL-terminated string that outlives the call.

@@ -47,7 +47,7 @@ use rayon::prelude::*;
 
 pub use spec::{Problem, Sweep};
 
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 use record::RowWriter;
 
 /// Shard `index` of `count` (0 <= index < count).
@@ -63,9 +63,11 @@ impl Shard {
     /// Parses `i/n` with `0 <= i < n` (Slurm: `$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`
     /// with `--array=0-<n-1>`).
     pub fn parse(text: &str) -> Result<Shard> {
-        let bad = || Error::Option {
-            field: "shard".into(),
-            message: format!("expected i/n with 0 <= i < n, e.g. 0/4; got `{text}`"),
+        let bad = || {
+            Error::option(
+                "shard",
+                format!("expected i/n with 0 <= i < n, e.g. 0/4; got `{text}`"),
+            )
         };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let index: usize = i.trim().parse().map_err(|_| bad())?;
@@ -167,13 +169,13 @@ pub fn run_sweep(
         (done, RowWriter::append(out)?)
     } else {
         if exists && !options.overwrite && !options.resume {
-            return Err(Error::Option {
-                field: "output".into(),
-                message: format!(
+            return Err(Error::option(
+                "output",
+                format!(
                     "{} exists: resume it with --resume, or replace it with --force",
                     out.display()
                 ),
-            });
+            ));
         }
         (
             record::Done::default(),
@@ -202,16 +204,9 @@ pub fn run_sweep(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
-        .map_err(|e| Error::Option {
-            field: "threads".into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Error::option("threads", e.to_string()))?;
     pool.install(|| {
         work.into_iter().par_bridge().for_each(|(unit, pending)| {
-            let take = |n: usize| {
-                let before = started.fetch_add(n, Ordering::SeqCst);
-                before < total
-            };
             if started.load(Ordering::SeqCst) >= total || write_error.lock().unwrap().is_some() {
                 return;
             }
@@ -222,10 +217,11 @@ pub fn run_sweep(
                 run::build_instance(sweep, sweep.parameters_at(point, seed))
             }))
             .map_err(panic_message)
-            .and_then(|r| r.map_err(|e| format!("instance: {}", spec::one_line(&e.to_string()))));
+            .and_then(|r| r.map_err(|e| format!("instance: {}", one_line(&e.to_string()))));
             let generate_s = t0.elapsed().as_secs_f64();
             for s in pending {
-                if !take(1) {
+                // Claim one of the `total` runs (`--max-runs` may stop the sweep early).
+                if started.fetch_add(1, Ordering::SeqCst) >= total {
                     return;
                 }
                 let run = sweep.run_id(unit, s);
@@ -236,7 +232,7 @@ pub fn run_sweep(
                         inst.name().to_string(),
                         catch_unwind(AssertUnwindSafe(|| run::solve(inst, &preset)))
                             .map_err(panic_message)
-                            .and_then(|r| r.map_err(|e| spec::one_line(&e.to_string()))),
+                            .and_then(|r| r.map_err(|e| one_line(&e.to_string()))),
                     ),
                     Err(message) => (String::new(), Err(message.clone())),
                 };
@@ -277,5 +273,5 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown".into());
-    format!("panic: {}", spec::one_line(&text))
+    format!("panic: {}", one_line(&text))
 }

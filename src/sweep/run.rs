@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::spec::{one_line, set_path, Problem, Source, Sweep};
+use super::spec::{set_path, Problem, Source, Sweep};
+use crate::error::one_line;
 use crate::error::{Error, Result};
 use crate::problems::{alloc, cache, green, split};
 use crate::solve::{SolveStats, SolverPreset};
@@ -163,19 +164,12 @@ pub(crate) fn check_instance(sweep: &Sweep, params: Map<String, Value>) -> Resul
 
 /// Generator parameters from a JSON object; an unknown or mistyped field is an option error.
 fn parse_params<T: serde::de::DeserializeOwned>(params: Value) -> Result<T> {
-    serde_json::from_value(params).map_err(|e| Error::Option {
-        field: "generator parameters".into(),
-        message: one_line(&e.to_string()),
-    })
+    serde_json::from_value(params)
+        .map_err(|e| Error::option("generator parameters", one_line(&e.to_string())))
 }
 
 fn check_split_params(p: &split::generate::GenParams) -> Result<()> {
-    let bad = |field: &str, message: String| {
-        Err(Error::Option {
-            field: field.into(),
-            message,
-        })
-    };
+    let bad = |field: &str, message: String| Err(Error::option(field, message));
     if p.blocks == Some(0) {
         return bad("blocks", "expected at least 1".into());
     }

@@ -34,7 +34,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::costs::device::DeviceCatalog;
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 use crate::instance::read_structured;
 use crate::solve::SolverPreset;
 
@@ -558,11 +558,6 @@ pub fn cell(value: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-/// Collapses whitespace onto one line.
-pub(crate) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Sets `value` at the dotted `key` of `doc` (`*` matches every element of an array or table;

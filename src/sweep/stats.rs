@@ -172,22 +172,24 @@ pub fn mean_ci(values: &[f64], level: f64) -> (f64, Option<f64>, Option<(f64, f6
 /// their values are numbers.
 pub fn summarize(runs: &Runs, source: &Path, options: &SummaryOptions) -> Result<Vec<GroupStats>> {
     if !(options.level > 0.0 && options.level < 1.0) {
-        return Err(Error::Option {
-            field: "level".into(),
-            message: format!(
+        return Err(Error::option(
+            "level",
+            format!(
                 "expected a confidence level in (0, 1), got {}",
                 options.level
             ),
-        });
+        ));
     }
     let column = |name: &str, what: &str| {
-        runs.column(name).ok_or_else(|| Error::Option {
-            field: what.into(),
-            message: format!(
-                "no column `{name}` in {}; columns: {}",
-                source.display(),
-                runs.columns.join(", ")
-            ),
+        runs.column(name).ok_or_else(|| {
+            Error::option(
+                what,
+                format!(
+                    "no column `{name}` in {}; columns: {}",
+                    source.display(),
+                    runs.columns.join(", ")
+                ),
+            )
         })
     };
     let by: Vec<usize> = options
@@ -223,13 +225,15 @@ pub fn summarize(runs: &Runs, source: &Path, options: &SummaryOptions) -> Result
                     missing += 1;
                     continue;
                 }
-                let v: f64 = cell.parse().map_err(|_| Error::Option {
-                    field: "metric".into(),
-                    message: format!(
-                        "column `{}` holds `{cell}`, not a number (run {})",
-                        options.metrics[m],
-                        runs.column("run").map_or("?", |c| row[c].as_str())
-                    ),
+                let v: f64 = cell.parse().map_err(|_| {
+                    Error::option(
+                        "metric",
+                        format!(
+                            "column `{}` holds `{cell}`, not a number (run {})",
+                            options.metrics[m],
+                            runs.column("run").map_or("?", |c| row[c].as_str())
+                        ),
+                    )
                 })?;
                 values.push(v);
             }

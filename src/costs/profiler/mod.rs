@@ -64,12 +64,7 @@ impl ProfileOptions {
 
     /// Checks the options; the error names the bad one.
     pub fn validate(&self, dims: &Dims) -> Result<()> {
-        let bad = |field: &str, message: String| {
-            Err(Error::Option {
-                field: field.into(),
-                message,
-            })
-        };
+        let bad = |field: &str, message: String| Err(Error::option(field, message));
         if self.threads == 0 {
             return bad("threads", "expected at least 1".into());
         }

@@ -66,13 +66,13 @@ impl AllocEvaluation {
 pub fn evaluate(problem: &AllocProblem, plan: &AllocPlan) -> Result<AllocEvaluation> {
     let users = problem.users.len();
     if plan.users.len() != users {
-        return Err(Error::Option {
-            field: "users".into(),
-            message: format!(
+        return Err(Error::option(
+            "users",
+            format!(
                 "the plan has {} users, the instance {users}",
                 plan.users.len()
             ),
-        });
+        ));
     }
     let mut violations = Vec::new();
     let mut out = Vec::with_capacity(users);

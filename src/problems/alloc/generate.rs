@@ -190,12 +190,7 @@ fn objective_name(objective: AllocObjective) -> &'static str {
 impl GenParams {
     /// Checks every parameter; the error names the bad one.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, message: String| {
-            Err(Error::Option {
-                field: field.into(),
-                message,
-            })
-        };
+        let bad = |field: &str, message: String| Err(Error::option(field, message));
         crate::error::check_positive_options(&[
             ("users", self.users as f64),
             ("servers", self.servers as f64),

@@ -142,12 +142,7 @@ const LORA_TARGETS: [&[&str]; 3] = [
 impl GenParams {
     /// Checks every parameter; the error names the bad one.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, message: String| {
-            Err(Error::Option {
-                field: field.into(),
-                message,
-            })
-        };
+        let bad = |field: &str, message: String| Err(Error::option(field, message));
         crate::error::check_positive_options(&[
             ("servers", self.servers as f64),
             ("models", self.models as f64),

@@ -75,10 +75,9 @@ pub fn solve_with(
     preset: &SolverPreset,
     run: &RunOptions,
 ) -> Result<CacheReport> {
-    problem.check().map_err(|message| Error::Option {
-        field: "problem".into(),
-        message,
-    })?;
+    problem
+        .check()
+        .map_err(|message| Error::option("problem", message))?;
     let start = Instant::now();
     let demand_list = demands(problem);
     let requests = problem

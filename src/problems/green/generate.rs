@@ -79,12 +79,7 @@ impl Default for GenParams {
 impl GenParams {
     /// Checks the parameters; the error names the bad one.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, message: String| {
-            Err(Error::Option {
-                field: field.into(),
-                message,
-            })
-        };
+        let bad = |field: &str, message: String| Err(Error::option(field, message));
         crate::error::check_positive_options(&[
             ("jobs", self.jobs as f64),
             ("servers", self.servers as f64),

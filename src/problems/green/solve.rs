@@ -45,10 +45,9 @@ pub fn solve_with(
     preset: &SolverPreset,
     run: &RunOptions,
 ) -> Result<GreenReport> {
-    problem.check().map_err(|message| Error::Option {
-        field: "problem".into(),
-        message,
-    })?;
+    problem
+        .check()
+        .map_err(|message| Error::option("problem", message))?;
     let start = Instant::now();
     let mut stats = SolveStats::heuristic(&preset.name, 0.0, 0.0);
     let mut milp_size = None;

@@ -144,16 +144,16 @@ impl Sim<'_> {
 pub fn evaluate(problem: &SplitProblem, plan: &SplitPlan) -> Result<Evaluation> {
     let n = problem.layers();
     if plan.assignment.len() != n {
-        return Err(Error::Option {
-            field: "assignment".into(),
-            message: format!(
+        return Err(Error::option(
+            "assignment",
+            format!(
                 "the plan assigns {} layers but model `{}` has {} (embed, {} blocks, head)",
                 plan.assignment.len(),
                 problem.table.model,
                 n,
                 n.saturating_sub(2)
             ),
-        });
+        ));
     }
     let a = &plan.assignment;
     let layers = &problem.table.layers;
