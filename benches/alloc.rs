@@ -12,7 +12,7 @@
 //! ```
 //!
 //! **Instances.** One per configuration from the seeded generator
-//! ([`edgeplan::problems::alloc::generate`]) with the shipped catalog (`instances/devices.csv`,
+//! ([`edgeplan::instance::alloc::generate`]) with the shipped catalog (`instances/devices.csv`,
 //! `instances/models/`): one server (`--server-device`, memory from the catalog), every user runs
 //! the same model in q4 (inference; the generator's default user devices, token ranges and
 //! channel), no deadlines. The **layers** axis counts rows of the per-layer cost table: the
@@ -52,7 +52,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig};
-use edgeplan::problems::alloc::generate::{generate, GenParams};
+use edgeplan::instance::alloc::generate::{generate, GenParams};
 use edgeplan::problems::alloc::model::build;
 use edgeplan::problems::alloc::solve::{solve, AllocReport};
 use edgeplan::problems::alloc::{AllocObjective, AllocProblem};
@@ -466,7 +466,7 @@ fn milp_run(setup: &Setup, problem: &AllocProblem, preset: &str, limit_s: f64) -
             bound: r.stats.bound,
             gap: r.stats.gap,
             termination: Some(r.stats.termination),
-            rounds: r.rounds,
+            rounds: r.details.rounds,
             error: None,
         },
         Err(e) => MilpRun {

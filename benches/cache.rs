@@ -10,7 +10,7 @@
 //!     [--limit-opt 120] [--storage 4e9] [--zipf 0.8] [--backhaul 1e9] [--csv FILE]
 //! ```
 //!
-//! **Instances** come from the seeded generator ([`edgeplan::problems::cache::generate`]) with
+//! **Instances** come from the seeded generator ([`edgeplan::instance::cache::generate`]) with
 //! its defaults (six small base LLMs, 60% LoRA, 25% top-layer and 15% full variants, 4 GB per
 //! server, 20 MHz per user, 20-120 s latency limits, Zipf 0.8) and the configuration's
 //! servers x models x users.
@@ -35,7 +35,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use edgeplan::costs::DeviceCatalog;
-use edgeplan::problems::cache::generate::{generate, GenParams};
+use edgeplan::instance::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::solve::{solve, CacheReport};
 use edgeplan::solve::{SolverPreset, Termination};
 
@@ -216,7 +216,7 @@ fn run(args: &Args) -> Result<()> {
                 f64::NAN
             }
         };
-        let (_, bins, cons) = opt.milp_size.unwrap_or((0, 0, 0));
+        let (_, bins, cons) = opt.details.milp_size.unwrap_or((0, 0, 0));
         let gap = |r: &CacheReport| {
             r.stats
                 .gap
@@ -229,7 +229,7 @@ fn run(args: &Args) -> Result<()> {
             servers,
             models,
             users,
-            opt.demand.demands,
+            opt.details.demand.demands,
             bins,
             cons,
             opt.stats.build_s,
@@ -254,7 +254,7 @@ fn run(args: &Args) -> Result<()> {
                 "{servers},{models},{users},{},{},{bins},{cons},{},{pct_s},{},{},{opt_s},{},{},\
                  {best_bound},{},{},{},{},{},{},{}",
                 args.seed,
-                opt.demand.demands,
+                opt.details.demand.demands,
                 opt.stats.build_s,
                 pct.stats.gap.map_or(String::new(), |g| g.to_string()),
                 pct.stats.termination,

@@ -10,7 +10,7 @@
 //! cargo bench --bench green -- --configs 50x48x5 [--seed 1] [--load 0.25] [--limit 60]
 //! ```
 //!
-//! **Instances** from the seeded generator ([`edgeplan::problems::green::generate`]) with its
+//! **Instances** from the seeded generator ([`edgeplan::instance::green::generate`]) with its
 //! defaults and `--load` (0.25): configurations are JOBSxSLOTSxSERVERS, the slots cover one day
 //! (24 hourly, 48 half-hourly, 96 quarter-hourly). **Columns**: `bins`, `cons` of the MILP;
 //! `milp_s`, `gap`, `end` of preset `highs` with time limit `--limit` (`opt`, `limit`, `infeas`,
@@ -26,7 +26,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use edgeplan::problems::green::generate::{generate, GenParams};
+use edgeplan::instance::green::generate::{generate, GenParams};
 use edgeplan::problems::green::solve::solve;
 use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
 
@@ -143,10 +143,10 @@ fn run(args: &Args) -> Result<()> {
         let end = match exact.stats.termination {
             Termination::Optimal => "opt",
             Termination::Infeasible => "infeas",
-            Termination::LimitReached if exact.schedule.is_some() => "limit",
+            Termination::LimitReached if exact.plan.is_some() => "limit",
             _ => "none",
         };
-        let (_, bins, cons) = exact.milp_size.unwrap_or((0, 0, 0));
+        let (_, bins, cons) = exact.details.milp_size.unwrap_or((0, 0, 0));
         let ratio = match (feasible(&greedy), feasible(&exact)) {
             (Some(g), Some(m)) if m > 0.0 => format!("{:.3}", g / m),
             _ => "-".into(),

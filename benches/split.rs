@@ -17,6 +17,7 @@ fn instance(blocks: usize) -> edgeplan::problems::split::SplitProblem {
         blocks: Some(blocks),
         finetune_prob: 0.0,
         constraint_prob: 0.5,
+        ..GenParams::default()
     };
     (0..10_000u64)
         .map(|seed| random_problem(seed, &params))

@@ -23,7 +23,8 @@
 //! Load a shipped instance, solve it exactly with HiGHS, and check the plan independently:
 //!
 //! ```
-//! use edgeplan::problems::split::{self, evaluate::evaluate, solve::RunOptions, Tier};
+//! use edgeplan::problems::split::{self, evaluate::evaluate, Tier};
+//! use edgeplan::solve::RunOptions;
 //! use edgeplan::solve::{SolverPreset, Termination};
 //!
 //! let problem = edgeplan::instance::split::load("instances/split/llama2-7b-jetson.toml".as_ref())?;
@@ -57,10 +58,14 @@
 
 #![deny(missing_docs)]
 
+pub mod chain;
 pub mod costs;
 pub mod error;
+pub mod files;
+pub mod formulation;
 pub mod instance;
 pub mod problems;
+pub mod registry;
 pub mod replay;
 pub mod solve;
 pub mod sweep;

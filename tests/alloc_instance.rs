@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::error::Error;
+use edgeplan::instance::alloc::generate::{generate, generate_spec, write_instance, GenParams};
 use edgeplan::instance::alloc::{load, snr_linear, AllocInstanceFile};
-use edgeplan::problems::alloc::generate::{generate, generate_spec, write_instance, GenParams};
 use edgeplan::problems::alloc::{AllocObjective, AllocProblem};
 
 fn instances() -> PathBuf {
@@ -238,7 +238,7 @@ fn generated_instance_round_trips_through_toml_and_json() {
 /// 23 - 128.1 + 121.447 - 5 = 11.347 dB and the downlink 26 - 128.1 + 121.447 - 9 = 10.347 dB.
 #[test]
 fn channel_at_one_kilometre() {
-    use edgeplan::problems::alloc::generate::snr_db;
+    use edgeplan::costs::channel::snr_db;
     let (up, down) = snr_db(1000.0, 0.0, 180e3, 1.0, 100.0);
     let noise = -174.0 + 10.0 * 180e3f64.log10();
     assert!((up - (23.0 - 128.1 - noise - 5.0)).abs() < 1e-12);
@@ -252,7 +252,7 @@ fn channel_at_one_kilometre() {
     assert_eq!(at(1.0, 0.0), at(10.0, 0.0));
     assert!((at(800.0, 8.0).0 - at(800.0, 0.0).0 + 8.0).abs() < 1e-12);
     // Near the base station the SNR is capped where Shannon reaches 7.4063 bit/s/Hz.
-    let cap = edgeplan::problems::alloc::generate::max_snr_db();
+    let cap = edgeplan::costs::channel::max_snr_db();
     assert!((cap - 22.27).abs() < 5e-3, "{cap}");
     assert_eq!(at(20.0, 0.0), (cap, cap));
     assert!(((1.0 + snr_linear(cap)).log2() - 7.4063).abs() < 1e-9);

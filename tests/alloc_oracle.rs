@@ -308,7 +308,7 @@ fn debug_seed() {
         opts.options.iter().map(|o| o.len()).collect::<Vec<_>>()
     );
     let r = solve(&problem, &SolverPreset::builtin("highs").unwrap()).unwrap();
-    eprintln!("{:?} rounds {}", r.stats, r.rounds);
+    eprintln!("{:?} rounds {}", r.stats, r.details.rounds);
     for u in &problem.users {
         eprintln!("deadline {:?}", u.deadline_s);
     }

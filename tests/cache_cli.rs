@@ -129,7 +129,7 @@ fn cache_exact_solve_prints_servers_and_summary() {
 }
 
 /// A hand-made plan that overfills a server is flagged (exit 1, the server named); unknown
-/// names are bad input (exit 2).
+/// names, a server left out and servers out of order are bad input (exit 2).
 #[test]
 fn cache_evaluate_flags_overfull_servers_and_unknown_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,7 +146,10 @@ fn cache_evaluate_flags_overfull_servers_and_unknown_names() {
             .map(|m| m["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let plan = serde_json::json!({"servers": [{"server": "es-0", "models": all}]});
+    let plan = serde_json::json!({"servers": [
+        {"server": "es-0", "models": all},
+        {"server": "es-1", "models": []},
+    ]});
     let file = dir.path().join("full.json");
     std::fs::write(&file, plan.to_string()).unwrap();
     let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
@@ -154,16 +157,33 @@ fn cache_evaluate_flags_overfull_servers_and_unknown_names() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("VIOLATED: server es-0 stores"), "{text}");
 
-    let plan = serde_json::json!({"servers": [{"server": "es-0", "models": ["nope"]}]});
-    std::fs::write(&file, plan.to_string()).unwrap();
-    let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("servers[0].models[0]: unknown model \"nope\""),
-        "{err}"
-    );
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    for (plan, message) in [
+        (
+            serde_json::json!({"servers": [
+                {"server": "es-0", "models": ["nope"]},
+                {"server": "es-1", "models": []},
+            ]}),
+            "servers[0].models[0]: unknown model \"nope\"",
+        ),
+        (
+            serde_json::json!({"servers": [{"server": "es-0", "models": []}]}),
+            "one entry per server",
+        ),
+        (
+            serde_json::json!({"servers": [
+                {"server": "es-1", "models": []},
+                {"server": "es-0", "models": []},
+            ]}),
+            "in instance order",
+        ),
+    ] {
+        std::fs::write(&file, plan.to_string()).unwrap();
+        let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{plan}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{plan}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
 }
 
 /// `generate cache` writes an instance that loads and solves; the same seed gives the same

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use edgeplan::costs::DeviceCatalog;
+use edgeplan::instance::cache::generate::{generate, generate_spec, write_instance, GenParams};
 use edgeplan::instance::cache::{load, CacheInstanceFile};
-use edgeplan::problems::cache::generate::{generate, generate_spec, write_instance, GenParams};
 use edgeplan::problems::cache::zipf;
 
 fn instances() -> PathBuf {

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use edgeplan::costs::DeviceCatalog;
+use edgeplan::instance::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::evaluate::evaluate;
-use edgeplan::problems::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::solve::{solve, SOLVERS};
 use edgeplan::problems::cache::{
     Block, CacheProblem, CacheServer, CacheUser, LibraryModel, Placement, Variant,

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use edgeplan::costs::DeviceCatalog;
+use edgeplan::instance::green::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::instance::green::load;
 use edgeplan::instance::trace;
-use edgeplan::problems::green::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw, to_csv};
 
 fn instances() -> PathBuf {

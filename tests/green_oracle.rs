@@ -234,7 +234,7 @@ fn worked_example_runs_in_the_cleanest_slot() {
         let report = solve(&problem, &preset(name)).unwrap();
         let carbon = report.stats.objective.unwrap();
         assert!((carbon - expected).abs() < 1e-9, "{name}: {carbon}");
-        let schedule = report.schedule.unwrap();
+        let schedule = report.plan.unwrap();
         assert_eq!(
             schedule.runs[0][slot],
             Some(Run { job: 0, level: 0 }),
@@ -274,7 +274,7 @@ fn malformed_problems_are_refused() {
 /// seed 6 at slack 1 is one where both greedy orders fail.
 #[test]
 fn greedy_finds_a_schedule_whenever_asap_meets_the_deadlines() {
-    use edgeplan::problems::green::generate::{generate, GenParams};
+    use edgeplan::instance::green::generate::{generate, GenParams};
     use edgeplan::problems::green::heuristics::{asap, greedy};
     let instances = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
     let mut asap_feasible = 0;

@@ -4,8 +4,9 @@
 use edgeplan::problems::split::evaluate::evaluate;
 use edgeplan::problems::split::generate::{random_problem, GenParams};
 use edgeplan::problems::split::heuristics::{cut_plans, enumerate};
-use edgeplan::problems::split::solve::{solve, RunOptions};
+use edgeplan::problems::split::solve::solve;
 use edgeplan::problems::split::{Coefficients, SplitPlan, Tier};
+use edgeplan::solve::RunOptions;
 use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
 
 fn rel_diff(a: f64, b: f64) -> f64 {

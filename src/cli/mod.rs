@@ -4,16 +4,17 @@
 mod alloc;
 mod cache;
 mod costs;
-mod format;
+
 mod green;
 mod profile;
-mod split;
+
 mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use edgeplan::registry::ProblemKind;
 
 /// Plans LLM deployment at the mobile edge.
 #[derive(Parser)]
@@ -148,65 +149,28 @@ pub fn main() -> ExitCode {
 }
 
 /// The run options of `solve`: the HiGHS log and the model export.
-fn run_options(args: &SolveArgs) -> edgeplan::problems::split::solve::RunOptions {
-    edgeplan::problems::split::solve::RunOptions {
+fn run_options(args: &SolveArgs) -> edgeplan::solve::RunOptions {
+    edgeplan::solve::RunOptions {
         log_file: args.solver_log.clone(),
         write_model: args.write_model.clone(),
     }
 }
 
-/// Prints `value` as JSON when `json`, else the text `render` makes; exit code 0 when `ok`
-/// (a feasible plan), else 1.
-fn emit<T: serde::Serialize>(
-    json: bool,
-    value: &T,
-    render: impl FnOnce() -> String,
-    ok: bool,
-) -> anyhow::Result<ExitCode> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        print!("{}", render());
+/// Prints `json` when asked, else `text`; exit code 0 when `ok` (a feasible plan), else 1.
+fn emit(json: Option<String>, text: impl FnOnce() -> String, ok: bool) -> ExitCode {
+    match json {
+        Some(json) => println!("{json}"),
+        None => print!("{}", text()),
     }
-    Ok(if ok {
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
-}
-
-/// Prints a solve report as [`emit`] does; exit code 0 when the report holds a feasible plan.
-fn emit_solve<T: serde::Serialize>(
-    json: bool,
-    report: &T,
-    stats: &edgeplan::solve::SolveStats,
-    render: impl FnOnce() -> String,
-) -> anyhow::Result<ExitCode> {
-    let feasible = stats.primal_status == edgeplan::solve::PrimalStatus::Feasible;
-    emit(json, report, render, feasible)
-}
-
-/// The JSON of a plan file: the member `key` of a `solve --json` report, or the whole file.
-fn plan_json(path: &std::path::Path, key: &str) -> edgeplan::Result<serde_json::Value> {
-    use edgeplan::Error;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
-        path: path.to_path_buf(),
-        message: format!("invalid JSON: {e}"),
-    })?;
-    match value.get(key) {
-        Some(plan) if !plan.is_null() => Ok(plan.clone()),
-        Some(_) => Err(Error::field(
-            path,
-            key,
-            format!("the report holds no {key} (null)"),
-        )),
-        None => Ok(value),
     }
 }
 
 fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
-    let kind = edgeplan::instance::problem_kind(&args.instance)?;
+    let kind = ProblemKind::of_instance(&args.instance)?;
     let mut preset = edgeplan::solve::SolverPreset::resolve(&args.solver)?;
     if let Some(t) = args.time_limit {
         preset.time_limit_s = Some(t);
@@ -218,30 +182,17 @@ fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
         preset.threads = t;
     }
     preset.validate(std::path::Path::new("command line"))?;
-    match kind.as_str() {
-        "split" => split::solve(args, &preset),
-        "alloc" => alloc::solve(args, &preset),
-        "cache" => cache::solve(args, &preset),
-        "green" => green::solve(args, &preset),
-        other => Err(unknown_problem(&args.instance, other).into()),
-    }
+    let instance = kind.formulation().load(&args.instance)?;
+    let solved = instance.solve(&preset, &run_options(args))?;
+    let json = args.json.then(|| solved.json()).transpose()?;
+    Ok(emit(json, || solved.text(), solved.feasible()))
 }
 
 fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let kind = edgeplan::instance::problem_kind(&args.instance)?;
-    match kind.as_str() {
-        "split" => split::evaluate(args),
-        "alloc" => alloc::evaluate(args),
-        "cache" => cache::evaluate(args),
-        "green" => green::evaluate(args),
-        other => Err(unknown_problem(&args.instance, other).into()),
-    }
-}
-
-fn unknown_problem(path: &std::path::Path, name: &str) -> edgeplan::Error {
-    edgeplan::Error::field(
-        path,
-        "problem",
-        format!("unknown problem \"{name}\"; supported: split, alloc, cache, green"),
-    )
+    let kind = ProblemKind::of_instance(&args.instance)?;
+    let instance = kind.formulation().load(&args.instance)?;
+    let plan = edgeplan::formulation::plan_json(&args.plan)?;
+    let evaluated = instance.evaluate(&plan, &args.plan)?;
+    let json = args.json.then_some(evaluated.json.clone());
+    Ok(emit(json, || evaluated.text.clone(), evaluated.feasible()))
 }

@@ -306,7 +306,10 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     use edgeplan::replay::{instance_architecture, replay, ReplayOptions};
     let problem = edgeplan::instance::split::load(&args.instance)?;
     let config = instance_architecture(&args.instance)?;
-    let plan = super::split::read_plan(&args.plan, problem.layers())?;
+    let plan = {
+        use edgeplan::formulation::{plan_json, Formulation};
+        edgeplan::instance::split::Split::read_plan(&problem, &plan_json(&args.plan)?, &args.plan)?
+    };
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let paths: std::collections::BTreeSet<&PathBuf> = problem
         .tiers

@@ -1,6 +1,7 @@
 //! Per-layer cost tables: architecture configs, device profiles and the latency model.
 
 pub mod arch;
+pub mod channel;
 pub mod device;
 pub mod latency;
 pub mod profiler;

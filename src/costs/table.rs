@@ -331,3 +331,16 @@ pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
         },
     }
 }
+
+/// Forward FLOP of one request: `prompt + generate` tokens through every layer, plus attention
+/// over the context (prefill: `P (P + 1) / 2` key positions; decode step `i`: `P + i + 1`).
+pub fn request_flop(table: &CostTable, prompt: usize, generate: usize) -> f64 {
+    let p = prompt as f64;
+    let g = generate as f64;
+    let contexts = p * (p + 1.0) / 2.0 + g * p + g * (g + 1.0) / 2.0;
+    table
+        .layers
+        .iter()
+        .map(|l| l.fwd_flop_per_token * (p + g) + l.attn_flop_per_token_per_ctx * contexts)
+        .sum()
+}

@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod cache;
+pub mod common;
 pub mod green;
 pub mod split;
 pub mod trace;
@@ -17,24 +18,18 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-/// Reads a TOML (`.toml`) or JSON (`.json`) file into `T`.
-pub fn read_structured<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let is_json = path
-        .extension()
-        .map(|e| e.eq_ignore_ascii_case("json"))
-        .unwrap_or(false);
-    if is_json {
-        serde_json::from_str(&text).map_err(|e| Error::Syntax {
-            path: path.to_path_buf(),
-            message: format!("invalid JSON: {e}"),
-        })
-    } else {
-        toml::from_str(&text).map_err(|e| Error::Syntax {
-            path: path.to_path_buf(),
-            message: format!("invalid TOML: {}", one_line(&e.to_string())),
-        })
-    }
+pub use crate::files::read_structured;
+
+/// Deserializes an instance document already parsed (a sweep's base instance with its parameters
+/// set) into the file type `T`; `path` names the file in errors.
+pub fn load_document<T: DeserializeOwned>(document: serde_json::Value, path: &Path) -> Result<T> {
+    serde_json::from_value(document).map_err(|e| Error::Syntax {
+        path: path.to_path_buf(),
+        message: format!(
+            "with the sweep's parameters: {}",
+            crate::error::one_line(&e.to_string())
+        ),
+    })
 }
 
 /// Which problem an instance file describes (its `problem` field).
@@ -56,7 +51,10 @@ pub fn problem_kind(path: &Path) -> Result<String> {
         // Only the `problem` key is read here; the full schema is checked by the problem loader.
         let value: toml::Value = toml::from_str(&text).map_err(|e| Error::Syntax {
             path: path.to_path_buf(),
-            message: format!("invalid TOML: {}", one_line(&e.to_string())),
+            message: format!(
+                "invalid TOML: {}",
+                crate::files::toml_message(&e.to_string())
+            ),
         })?;
         Head {
             problem: value
@@ -84,13 +82,4 @@ pub(crate) fn resolve(instance: &Path, relative: &str) -> PathBuf {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(rel)
-}
-
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('|') && *l != "^")
-        .collect::<Vec<_>>()
-        .join(" ")
 }

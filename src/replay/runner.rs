@@ -21,11 +21,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::link::{EmulatedLink, Endpoint, LinkSpec, LinkStats};
+use crate::chain::evaluate::evaluate;
+use crate::chain::{SplitPlan, SplitProblem, Tier, Workload};
 use crate::costs::arch::{ArchConfig, Dtype, ModelConfig};
 use crate::costs::profiler::engine::{self, Activation, Dims, KvCache, Layer};
 use crate::error::{Error, Result};
-use crate::problems::split::evaluate::evaluate;
-use crate::problems::split::{SplitPlan, SplitProblem, Tier, Workload};
 
 /// How to replay.
 #[derive(Debug, Clone)]

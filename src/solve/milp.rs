@@ -53,6 +53,25 @@ impl MipOptions {
             ..MipOptions::default()
         }
     }
+
+    /// The options of `preset` with the HiGHS log and model export that `run` asks for.
+    pub fn for_run(preset: &super::SolverPreset, run: &RunOptions) -> MipOptions {
+        MipOptions {
+            log_file: run.log_file.clone(),
+            write_model: run.write_model.clone(),
+            ..MipOptions::from_preset(preset)
+        }
+    }
+}
+
+/// Knobs of one solve that do not belong in a preset: where the HiGHS log and the exported model
+/// go.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// HiGHS log file.
+    pub log_file: Option<PathBuf>,
+    /// Write the MILP (LP or MPS by extension) before solving.
+    pub write_model: Option<PathBuf>,
 }
 
 impl Default for MipOptions {

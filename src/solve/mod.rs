@@ -1,10 +1,13 @@
-//! Solving and reporting (DESIGN.md section 3): the two-axis status of a solve, the HiGHS backend
-//! on top of `good_lp`, and the solver presets of `solvers/`.
+//! Solving and reporting: the two-axis status of a solve and the generic report, the HiGHS
+//! backend on top of `good_lp`, the solver presets of `solvers/`, and the violations and
+//! tolerance every evaluator shares.
 
+pub mod format;
 pub mod milp;
 pub mod preset;
 pub mod report;
+pub mod violation;
 
-pub use milp::{Milp, MipOptions, MipResult, Values};
+pub use milp::{Milp, MipOptions, MipResult, RunOptions, Values};
 pub use preset::SolverPreset;
-pub use report::{PrimalStatus, SolveStats, Termination};
+pub use report::{PrimalStatus, Report, SolveStats, Termination};

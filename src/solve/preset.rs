@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::instance::read_structured;
+use crate::files::read_structured;
 
 /// A solver preset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -144,3 +144,32 @@ pub fn relative_gap(objective: f64, bound: f64) -> f64 {
         (objective - bound).abs() / objective.abs().max(1e-12)
     }
 }
+
+/// The result of solving an instance of any problem: the statistics, the plan and its
+/// independent evaluation, and why no plan is feasible when none is. `Details` holds what one
+/// problem adds (MILP size, rounds, demand statistics), flattened into the JSON next to the
+/// common members.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<Plan, Evaluation, Details = ()> {
+    /// Instance name.
+    pub instance: String,
+    /// Status, objective, bound, gap and times.
+    pub stats: SolveStats,
+    /// What the problem adds to every report.
+    #[serde(flatten)]
+    pub details: Details,
+    /// The plan, if any.
+    pub plan: Option<Plan>,
+    /// The independent evaluation of the plan.
+    pub evaluation: Option<Evaluation>,
+    /// Why the instance is infeasible (or which users no plan can serve), in its own terms;
+    /// empty otherwise.
+    pub explanation: Vec<String>,
+}
+
+impl<Plan, Evaluation, Details> Report<Plan, Evaluation, Details> {
+    /// True when the report holds a plan that meets every constraint.
+    pub fn feasible(&self) -> bool {
+        self.stats.primal_status == PrimalStatus::Feasible
+    }
+}

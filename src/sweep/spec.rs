@@ -38,51 +38,8 @@ use crate::error::{one_line, Error, Result};
 use crate::instance::read_structured;
 use crate::solve::SolverPreset;
 
-/// The problems a sweep can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Problem {
-    /// Cut-layer selection ([`crate::problems::split`]).
-    Split,
-    /// Joint cut and resource allocation ([`crate::problems::alloc`]).
-    Alloc,
-    /// Cache placement ([`crate::problems::cache`]).
-    Cache,
-    /// Green scheduling ([`crate::problems::green`]).
-    Green,
-}
-
-impl Problem {
-    /// Parses `split`, `alloc`, `cache` or `green`.
-    pub fn parse(name: &str) -> Option<Problem> {
-        match name {
-            "split" => Some(Problem::Split),
-            "alloc" => Some(Problem::Alloc),
-            "cache" => Some(Problem::Cache),
-            "green" => Some(Problem::Green),
-            _ => None,
-        }
-    }
-
-    /// The lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Problem::Split => "split",
-            Problem::Alloc => "alloc",
-            Problem::Cache => "cache",
-            Problem::Green => "green",
-        }
-    }
-
-    /// Solver kinds the problem understands.
-    pub fn solvers(self) -> &'static [&'static str] {
-        match self {
-            Problem::Split => &crate::problems::split::solve::SOLVERS,
-            Problem::Alloc => &crate::problems::alloc::solve::SOLVERS,
-            Problem::Cache => &crate::problems::cache::solve::SOLVERS,
-            Problem::Green => &crate::problems::green::solve::SOLVERS,
-        }
-    }
-}
+/// The problem a sweep runs: any registered formulation.
+pub use crate::registry::ProblemKind as Problem;
 
 /// The sweep file as written.
 #[derive(Debug, Deserialize)]
@@ -188,14 +145,16 @@ impl Sweep {
                     field(
                         "generate",
                         format!(
-                            "unknown problem \"{problem}\"; expected split, alloc, cache or green"
+                            "unknown problem \"{problem}\"; expected {}",
+                            Problem::names()
                         ),
                     )
                 })?;
                 let data_dir = crate::instance::resolve(path, file.data.as_deref().unwrap_or(".."));
-                let catalog = match problem {
-                    Problem::Split => DeviceCatalog::default(),
-                    _ => DeviceCatalog::load(&data_dir.join("devices.csv"))?,
+                let catalog = if problem.formulation().needs_data() {
+                    DeviceCatalog::load(&data_dir.join("devices.csv"))?
+                } else {
+                    DeviceCatalog::default()
                 };
                 (problem, Source::Generate { data_dir, catalog })
             }
@@ -207,10 +166,7 @@ impl Sweep {
                     ));
                 }
                 let base_path = crate::instance::resolve(path, base);
-                let kind = crate::instance::problem_kind(&base_path)?;
-                let problem = Problem::parse(&kind).ok_or_else(|| {
-                    Error::field(&base_path, "problem", format!("unknown problem \"{kind}\""))
-                })?;
+                let problem = Problem::of_instance(&base_path)?;
                 let value: Value = read_structured(&base_path)?;
                 (
                     problem,

@@ -10,9 +10,10 @@
 use serde::Serialize;
 
 use super::{AllocPlan, AllocProblem};
+use crate::chain::evaluate::evaluate as evaluate_split;
+use crate::chain::SplitPlan;
 use crate::error::{Error, Result};
-use crate::problems::split::evaluate::{evaluate as evaluate_split, within, Violation};
-use crate::problems::split::SplitPlan;
+use crate::solve::violation::{within, Violation};
 
 /// One user's recomputed figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]

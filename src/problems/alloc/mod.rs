@@ -23,14 +23,14 @@
 
 pub mod evaluate;
 pub mod explain;
-pub mod generate;
 pub mod heuristics;
 pub mod model;
+pub mod render;
 pub mod solve;
 
 use serde::{Deserialize, Serialize};
 
-use super::split::{
+use crate::chain::{
     Coefficients, Link, Objective, Rules, SplitProblem, Tier, TierResource, Workload,
 };
 use crate::costs::device::Device;
@@ -266,7 +266,7 @@ impl AllocProblem {
         let total = split.layer_memory_bytes(layer);
         let shared = match u.workload {
             Workload::Finetune {
-                training: super::split::Training::Full,
+                training: crate::chain::Training::Full,
                 ..
             } => 0.0,
             _ => layer.param_bytes,
@@ -359,7 +359,7 @@ impl AllocProblem {
         let u = &self.users[k];
         match u.workload {
             Workload::Finetune {
-                training: super::split::Training::Full,
+                training: crate::chain::Training::Full,
                 ..
             } => format!("{}#user-{k}", u.model_key),
             _ => u.model_key.clone(),

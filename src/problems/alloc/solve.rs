@@ -10,9 +10,9 @@ use super::heuristics::{baseline, local_search, optimal_shares, to_plan, Allocat
 use super::model::{build, MIN_TANGENT};
 use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserOption};
 use crate::error::{Error, Result};
-use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{relative_gap, SolveStats, Termination};
+use crate::solve::report::{relative_gap, Report, SolveStats, Termination};
+use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
 
 /// Solvers the allocation problem understands.
@@ -31,25 +31,18 @@ pub const EXPLAIN_BUDGET_S: f64 = 60.0;
 /// Largest number of outer-approximation rounds of the exact solve.
 pub const MAX_ROUNDS: usize = 60;
 
-/// The result of solving an allocation instance.
+/// What an allocation report adds to the common members.
 #[derive(Debug, Clone, Serialize)]
-pub struct AllocReport {
-    /// Instance name.
-    pub instance: String,
-    /// Status, objective, bound, gap and times.
-    pub stats: SolveStats,
+pub struct AllocDetails {
     /// Outer-approximation rounds (exact solve only).
     pub rounds: usize,
     /// Options the exact solve dropped before building the MILP because even with a whole
     /// server they are slower than the incumbent allows ([`prune_options`]).
     pub options_pruned: Option<usize>,
-    /// The plan.
-    pub plan: Option<AllocPlan>,
-    /// Its independent evaluation.
-    pub evaluation: Option<AllocEvaluation>,
-    /// Why the instance is infeasible, when it is.
-    pub explanation: Vec<String>,
 }
+
+/// The result of solving an allocation instance.
+pub type AllocReport = Report<AllocPlan, AllocEvaluation, AllocDetails>;
 
 /// Solves `problem` with `preset`.
 pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocReport> {
@@ -232,8 +225,10 @@ pub fn solve_with(
     Ok(AllocReport {
         instance: problem.name.clone(),
         stats,
-        rounds,
-        options_pruned,
+        details: AllocDetails {
+            rounds,
+            options_pruned,
+        },
         plan,
         evaluation,
         explanation,

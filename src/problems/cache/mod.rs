@@ -27,10 +27,10 @@
 //! sizes and inference times.
 
 pub mod evaluate;
-pub mod generate;
 pub mod heuristics;
 pub mod library;
 pub mod model;
+pub mod render;
 pub mod solve;
 
 use serde::{Deserialize, Serialize};
@@ -237,6 +237,29 @@ impl CacheProblem {
             models.dedup();
         }
         Ok(placement)
+    }
+
+    /// Checks that `plan` has this problem's shape (one entry per server, in instance order;
+    /// known model names) and returns its placement.
+    pub fn check_plan(&self, plan: &CachePlan) -> Result<Placement, String> {
+        if plan.servers.len() != self.servers.len() {
+            return Err(format!(
+                "expected one entry per server ({}: {}), got {}",
+                self.servers.len(),
+                self.server_names(),
+                plan.servers.len()
+            ));
+        }
+        for (m, (entry, server)) in plan.servers.iter().zip(&self.servers).enumerate() {
+            if entry.server != server.name {
+                return Err(format!(
+                    "servers[{m}].server: expected \"{}\" (one entry per server, in instance \
+                     order), got \"{}\"",
+                    server.name, entry.server
+                ));
+            }
+        }
+        self.placement(plan)
     }
 
     fn server_names(&self) -> String {

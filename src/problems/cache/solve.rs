@@ -11,9 +11,9 @@ use super::heuristics::{
 use super::model::{build, demands, CacheMilp};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
-use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{SolveStats, Termination};
+use crate::solve::report::{Report, SolveStats, Termination};
+use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
 use good_lp::Solution;
 
@@ -43,26 +43,20 @@ pub struct DemandStats {
     pub servable_weight: f64,
 }
 
-/// The result of solving a cache instance.
+/// What a cache report adds to the common members.
 #[derive(Debug, Clone, Serialize)]
-pub struct CacheReport {
-    /// Instance name.
-    pub instance: String,
-    /// Status, objective (expected hit ratio), bound, gap and times.
-    pub stats: SolveStats,
+pub struct CacheDetails {
     /// The demands the problem reduces to.
     pub demand: DemandStats,
     /// Optimum of the MILP's LP relaxation, an upper bound on the hit ratio; exact solve only.
     pub root_lp_bound: Option<f64>,
     /// MILP size: (variables, integer variables, constraints); exact solve only.
     pub milp_size: Option<(usize, usize, usize)>,
-    /// The plan.
-    pub plan: Option<CachePlan>,
-    /// Its independent evaluation.
-    pub evaluation: Option<CacheEvaluation>,
-    /// Users no placement can serve, with the reason ([`unservable_users`]).
-    pub unservable: Vec<String>,
 }
+
+/// The result of solving a cache instance; its explanation lists the users no placement can
+/// serve, with the reason ([`unservable_users`]).
+pub type CacheReport = Report<CachePlan, CacheEvaluation, CacheDetails>;
 
 /// Solves `problem` with `preset`.
 pub fn solve(problem: &CacheProblem, preset: &SolverPreset) -> Result<CacheReport> {
@@ -206,11 +200,13 @@ pub fn solve_with(
     Ok(CacheReport {
         instance: problem.name.clone(),
         stats,
-        demand,
-        root_lp_bound,
-        milp_size,
+        details: CacheDetails {
+            demand,
+            root_lp_bound,
+            milp_size,
+        },
         plan: placement.as_ref().map(|p| problem.plan(p)),
         evaluation,
-        unservable: unservable_users(problem),
+        explanation: unservable_users(problem),
     })
 }

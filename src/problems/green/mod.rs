@@ -23,9 +23,9 @@
 //! [`generate`], with the synthetic traces of [`traces`].
 
 pub mod evaluate;
-pub mod generate;
 pub mod heuristics;
 pub mod model;
+pub mod render;
 pub mod solve;
 pub mod traces;
 
@@ -125,6 +125,47 @@ pub struct Schedule {
 }
 
 impl GreenProblem {
+    /// Checks that `schedule` has this problem's shape: one row per server, one entry per slot,
+    /// job and level indices in range. The message names the bad entry.
+    pub fn check_schedule(&self, schedule: &Schedule) -> Result<(), String> {
+        let shape = format!(
+            "expected {} rows of {} slots (one per server, one entry per slot)",
+            self.servers.len(),
+            self.slots()
+        );
+        if schedule.runs.len() != self.servers.len() {
+            return Err(format!("{shape}, got {} rows", schedule.runs.len()));
+        }
+        for (m, (row, server)) in schedule.runs.iter().zip(&self.servers).enumerate() {
+            if row.len() != self.slots() {
+                return Err(format!(
+                    "{shape}: runs[{m}] (server {}) has {}",
+                    server.name,
+                    row.len()
+                ));
+            }
+            for (t, run) in row.iter().enumerate() {
+                let Some(run) = run else { continue };
+                if run.job >= self.jobs.len() {
+                    return Err(format!(
+                        "runs[{m}][{t}].job: job {} does not exist (the instance has {} jobs)",
+                        run.job,
+                        self.jobs.len()
+                    ));
+                }
+                if run.level >= server.levels.len() {
+                    return Err(format!(
+                        "runs[{m}][{t}].level: server {} has levels 0..{}, got {}",
+                        server.name,
+                        server.levels.len(),
+                        run.level
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the shape of a problem built in code (the instance loader guarantees it): one
     /// price and one renewable value per slot, at least one level per server, positive slot
     /// length and speeds, windows inside the horizon. The message names the bad part.

@@ -9,30 +9,23 @@ use super::heuristics::{asap, greedy};
 use super::model::{build, GreenMilp};
 use super::{GreenProblem, Schedule};
 use crate::error::{Error, Result};
-use crate::problems::split::solve::RunOptions;
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{PrimalStatus, SolveStats, Termination};
+use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
+use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
 
 /// Solvers the green problem understands.
 pub const SOLVERS: [&str; 3] = ["highs", "greedy", "asap"];
 
-/// The result of solving a green-scheduling instance.
+/// What a green report adds to the common members.
 #[derive(Debug, Clone, Serialize)]
-pub struct GreenReport {
-    /// Instance name.
-    pub instance: String,
-    /// Status, objective, bound, gap and times.
-    pub stats: SolveStats,
+pub struct GreenDetails {
     /// MILP size: (variables, integer variables, constraints); exact solve only.
     pub milp_size: Option<(usize, usize, usize)>,
-    /// The schedule.
-    pub schedule: Option<Schedule>,
-    /// Its independent evaluation.
-    pub evaluation: Option<GreenEvaluation>,
-    /// Why no schedule meets every deadline, when none does.
-    pub explanation: Vec<String>,
 }
+
+/// The result of solving a green-scheduling instance; the plan is the schedule.
+pub type GreenReport = Report<Schedule, GreenEvaluation, GreenDetails>;
 
 /// Solves `problem` with `preset`.
 pub fn solve(problem: &GreenProblem, preset: &SolverPreset) -> Result<GreenReport> {
@@ -69,11 +62,7 @@ pub fn solve_with(
                 milp.num_constraints(),
             ));
             stats.build_s = start.elapsed().as_secs_f64();
-            let options = MipOptions {
-                log_file: run.log_file.clone(),
-                write_model: run.write_model.clone(),
-                ..MipOptions::from_preset(preset)
-            };
+            let options = MipOptions::for_run(preset, run);
             let result = milp.minimise(objective, &options)?;
             stats.termination = result.termination;
             stats.bound = result.bound;
@@ -126,8 +115,8 @@ pub fn solve_with(
     Ok(GreenReport {
         instance: problem.name.clone(),
         stats,
-        milp_size,
-        schedule,
+        details: GreenDetails { milp_size },
+        plan: schedule,
         evaluation,
         explanation,
     })

@@ -21,6 +21,9 @@ use crate::costs::device::Device;
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenParams {
+    /// Seed of every random draw (a sweep sets it; [`random_problem`] takes its seed as an
+    /// argument).
+    pub seed: u64,
     /// Transformer blocks (the table has two more rows: embed and head). `None`: 1 to 12.
     pub blocks: Option<usize>,
     /// Probability that the workload is fine-tuning rather than inference.
@@ -32,10 +35,30 @@ pub struct GenParams {
 impl Default for GenParams {
     fn default() -> Self {
         GenParams {
+            seed: 0,
             blocks: None,
             finetune_prob: 0.3,
             constraint_prob: 0.3,
         }
+    }
+}
+
+impl GenParams {
+    /// Checks every parameter; the error names the bad one.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad = |field: &str, message: String| Err(crate::error::Error::option(field, message));
+        if self.blocks == Some(0) {
+            return bad("blocks", "expected at least 1".into());
+        }
+        for (field, v) in [
+            ("finetune_prob", self.finetune_prob),
+            ("constraint_prob", self.constraint_prob),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(field, format!("expected a probability in [0, 1], got {v}"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -4,8 +4,8 @@
 //! Enumeration visits every cut pair `(c1, c2)`, `0 <= c1 <= c2 <= n`, and prices each in O(1)
 //! from prefix sums of the per-layer [`Coefficients`], so a whole instance costs O(n^2).
 
-use super::evaluate::within;
 use super::{tier_at, Coefficients, SplitPlan, SplitProblem, Tier};
+use crate::solve::violation::within;
 
 /// Metrics of one contiguous plan computed from the coefficients.
 #[derive(Debug, Clone, Copy, PartialEq)]

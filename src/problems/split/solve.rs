@@ -9,38 +9,22 @@ use super::heuristics::{baseline, enumerate, explain_infeasible};
 use super::model::build;
 use super::{Coefficients, SplitPlan, SplitProblem, Tier};
 use crate::error::{Error, Result};
-use crate::solve::milp::MipOptions;
-use crate::solve::report::{PrimalStatus, SolveStats, Termination};
+use crate::solve::milp::{MipOptions, RunOptions};
+use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
 use crate::solve::SolverPreset;
 
 /// Solvers the split problem understands.
 pub const SOLVERS: [&str; 5] = ["highs", "enumerate", "all-device", "all-edge", "all-cloud"];
 
-/// The result of solving a split instance.
+/// What a split report adds to the common members.
 #[derive(Debug, Clone, Serialize)]
-pub struct SplitReport {
-    /// Instance name.
-    pub instance: String,
+pub struct SplitDetails {
     /// Model name.
     pub model: String,
-    /// Status, objective, bound, gap and times.
-    pub stats: SolveStats,
-    /// The plan, if any.
-    pub plan: Option<SplitPlan>,
-    /// The independent evaluation of the plan.
-    pub evaluation: Option<Evaluation>,
-    /// Why the instance is infeasible, in its own terms (empty otherwise).
-    pub explanation: Vec<String>,
 }
 
-/// Extra knobs that do not belong in a preset.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// HiGHS log file.
-    pub log_file: Option<std::path::PathBuf>,
-    /// Write the MILP (LP or MPS by extension) before solving.
-    pub write_model: Option<std::path::PathBuf>,
-}
+/// The result of solving a split instance.
+pub type SplitReport = Report<SplitPlan, Evaluation, SplitDetails>;
 
 /// Solves `problem` with `preset`.
 pub fn solve(
@@ -56,11 +40,7 @@ pub fn solve(
         "highs" => {
             let model = build(problem, &coef);
             let build_s = start.elapsed().as_secs_f64();
-            let options = MipOptions {
-                log_file: run.log_file.clone(),
-                write_model: run.write_model.clone(),
-                ..MipOptions::from_preset(preset)
-            };
+            let options = MipOptions::for_run(preset, run);
             let result = model.milp.minimise(model.objective, &options)?;
             let plan = result.values.as_ref().map(|v| model.decoder.decode(v));
             let stats = SolveStats {
@@ -125,7 +105,9 @@ pub fn solve(
     };
     Ok(SplitReport {
         instance: problem.name.clone(),
-        model: problem.table.model.clone(),
+        details: SplitDetails {
+            model: problem.table.model.clone(),
+        },
         stats,
         plan,
         evaluation,

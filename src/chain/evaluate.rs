@@ -12,14 +12,7 @@ use serde::Serialize;
 use super::{Pass, SplitPlan, SplitProblem, Tier, Workload};
 use crate::costs::latency::Cost;
 use crate::error::{Error, Result};
-
-/// Relative tolerance when comparing a quantity against its limit.
-pub const TOLERANCE: f64 = 1e-6;
-
-/// Whether `value <= limit` up to [`TOLERANCE`].
-pub fn within(value: f64, limit: f64) -> bool {
-    value <= limit + TOLERANCE * limit.abs().max(1e-9)
-}
+pub use crate::solve::violation::{within, Violation, TOLERANCE};
 
 /// Traffic and time of one link between adjacent tiers, summed over the workload.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -48,15 +41,6 @@ pub struct Cut {
     pub bytes_first_pass: f64,
     /// Bytes per decode step (inference only).
     pub bytes_per_decode_step: Option<f64>,
-}
-
-/// A violated constraint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Violation {
-    /// Machine-readable constraint name, e.g. `memory.device`, `deadline`, `pin`.
-    pub constraint: String,
-    /// What is wrong, in the instance's terms.
-    pub message: String,
 }
 
 /// Everything the evaluator recomputes for a plan.

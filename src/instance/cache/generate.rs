@@ -16,7 +16,7 @@
 //! [`GenParams::spacing_m`] apart; users stand uniformly in the grid's bounding box widened by
 //! half a spacing. A server covers the users within [`GenParams::coverage_m`]. Its downlink rate
 //! to a covered user is `B log2(1 + SNR)` with `B` = [`GenParams::user_bandwidth_hz`] and the SNR
-//! of the alloc generator's channel model ([`crate::problems::alloc::generate::snr_db`]):
+//! of the alloc generator's channel model ([`crate::costs::channel::snr_db`]):
 //! 3GPP TR 36.814 macro path loss `128.1 + 37.6 log10(d[km])`, 8 dB log-normal shadowing,
 //! 46 dBm over a [`GenParams::carrier_hz`] carrier (the user's share of the band gets the same
 //! power density), -174 dBm/Hz noise, 9 dB UE noise figure, capped at the highest 5G NR spectral
@@ -33,15 +33,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use statrs::distribution::Normal;
 
-use super::CacheProblem;
-use crate::costs::arch::{MlpKind, ModelConfig};
-use crate::costs::device::DeviceCatalog;
-use crate::error::{Error, Result};
-use crate::instance::alloc::Sources;
-use crate::instance::cache::{
+use super::{
     BaseSpec, CacheInstanceFile, CacheServerSpec, CacheUserSpec, ModelEntry, RequestsSpec,
 };
-use crate::problems::alloc::generate::{snr_db, SHADOWING_STD_DB};
+use crate::costs::arch::{MlpKind, ModelConfig};
+use crate::costs::channel::{snr_db, SHADOWING_STD_DB};
+use crate::costs::device::DeviceCatalog;
+use crate::error::{Error, Result};
+use crate::instance::common::Sources;
+use crate::problems::cache::CacheProblem;
 
 /// Parameters of [`generate`]. As a table (a sweep's `[fixed]` and `[grid]`), fields left out
 /// take their [`Default`] value.

@@ -45,17 +45,21 @@
 //! trainable parameters' gradient and Adam state (16 bytes per trainable parameter: fp32 master
 //! copy, gradient, two moments). Activations are not counted.
 
+mod formulation;
+pub mod generate;
+
+pub use formulation::Green;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::alloc::{at_field, unique};
-use super::split::{instance_name, parse_dtype, InstanceModel};
-use super::{read_structured, resolve, trace};
 use crate::costs::arch::LoraTarget;
 use crate::costs::device::DeviceCatalog;
-use crate::costs::table::CostTable;
+use crate::costs::table::request_flop;
 use crate::error::{check_nonneg, Error, Result};
+use crate::instance::common::{at_field, instance_name, parse_dtype, unique, InstanceModel};
+use crate::instance::{read_structured, resolve, trace};
 use crate::problems::green::{GreenObjective, GreenProblem, GreenServer, Job, Level};
 
 /// Bytes of training state per trainable parameter (fp32 master, gradient, Adam m and v).
@@ -462,17 +466,4 @@ impl JobSpec {
             deadline,
         })
     }
-}
-
-/// Forward FLOP of one request: `prompt + generate` tokens through every layer, plus attention
-/// over the context (prefill: `P (P + 1) / 2` key positions; decode step `i`: `P + i + 1`).
-pub fn request_flop(table: &CostTable, prompt: usize, generate: usize) -> f64 {
-    let p = prompt as f64;
-    let g = generate as f64;
-    let contexts = p * (p + 1.0) / 2.0 + g * p + g * (g + 1.0) / 2.0;
-    table
-        .layers
-        .iter()
-        .map(|l| l.fwd_flop_per_token * (p + g) + l.attn_flop_per_token_per_ctx * contexts)
-        .sum()
 }

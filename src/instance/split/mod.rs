@@ -31,21 +31,21 @@
 //! embed_on_device = true
 //! ```
 
+mod formulation;
+
+pub use formulation::Split;
+
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::{read_structured, resolve};
-use crate::costs::{
-    arch::{ArchConfig, Dtype, LoraTarget, ModelConfig},
-    device::DeviceCatalog,
-    latency::Profile,
-    table::CostTable,
-};
+use crate::chain::{Link, Objective, Rules, SplitProblem, Tier};
+use crate::costs::device::DeviceCatalog;
 use crate::error::{check_nonneg, Error, Result};
-use crate::problems::split::{
-    Link, Objective, Rules, SplitProblem, Tier, TierResource, Training, Workload,
+use crate::instance::common::{
+    instance_name, layer_count, parse_dtype, InstanceModel, TierContext, TierSpec, WorkloadSpec,
 };
+use crate::instance::{read_structured, resolve};
 
 /// The split instance file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -92,59 +92,6 @@ pub struct SplitInstanceFile {
     /// Constraints and placement rules.
     #[serde(default)]
     pub constraints: ConstraintsSpec,
-}
-
-/// `[workload]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkloadSpec {
-    /// `inference` or `finetune`.
-    pub mode: String,
-    /// Inference: prompt length P.
-    #[serde(default)]
-    pub prompt_tokens: Option<i64>,
-    /// Inference: generated tokens G (decode steps).
-    #[serde(default)]
-    pub generate_tokens: Option<i64>,
-    /// Fine-tuning: sequences per step.
-    #[serde(default)]
-    pub batch_size: Option<i64>,
-    /// Fine-tuning: tokens per sequence.
-    #[serde(default)]
-    pub seq_len: Option<i64>,
-    /// Fine-tuning: training steps (default 1).
-    #[serde(default)]
-    pub steps: Option<i64>,
-    /// Fine-tuning: `lora` (default) or `full`.
-    #[serde(default)]
-    pub method: Option<String>,
-    /// LoRA rank (default 8).
-    #[serde(default)]
-    pub lora_rank: Option<i64>,
-    /// LoRA target matrices (default `["q", "v"]`).
-    #[serde(default)]
-    pub lora_targets: Option<Vec<String>>,
-    /// Adapter parameters per block, for cost tables given as CSV (no architecture).
-    #[serde(default)]
-    pub adapter_params_per_block: Option<f64>,
-}
-
-/// `[device]`, `[edge]`, `[cloud]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TierSpec {
-    /// Row of devices.csv.
-    pub device: String,
-    /// Usable memory in bytes (default: the device's memory).
-    #[serde(default)]
-    pub memory_bytes: Option<f64>,
-    /// Use a profiled table when one exists (default true).
-    #[serde(default = "yes")]
-    pub use_profile: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// `[links]`.
@@ -247,164 +194,6 @@ pub struct LayerTierSpec {
 pub fn load(path: &Path) -> Result<SplitProblem> {
     let file: SplitInstanceFile = read_structured(path)?;
     file.into_problem(path)
-}
-
-/// A positive integer field, or `default` when absent.
-pub(crate) fn positive_int(
-    path: &Path,
-    field: &str,
-    value: Option<i64>,
-    default: Option<i64>,
-) -> Result<usize> {
-    match value.or(default) {
-        None => Err(Error::field(
-            path,
-            field,
-            "missing: expected a positive integer",
-        )),
-        Some(v) if v <= 0 => Err(Error::field(
-            path,
-            field,
-            format!("expected a positive integer, got {v}"),
-        )),
-        Some(v) => Ok(v as usize),
-    }
-}
-
-/// Checks the `problem` field against `expected`; returns the instance name (default: the file
-/// stem).
-pub(crate) fn instance_name(
-    path: &Path,
-    problem: &str,
-    expected: &str,
-    name: Option<&str>,
-) -> Result<String> {
-    if problem != expected {
-        return Err(Error::field(
-            path,
-            "problem",
-            format!("expected \"{expected}\", got \"{problem}\""),
-        ));
-    }
-    Ok(name.map(String::from).unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    }))
-}
-
-/// A `dtype` field (default fp16).
-pub(crate) fn parse_dtype(path: &Path, field: &str, text: Option<&str>) -> Result<Dtype> {
-    match text {
-        None => Ok(Dtype::Fp16),
-        Some(text) => Dtype::parse(text).ok_or_else(|| {
-            Error::field(
-                path,
-                field,
-                format!("expected fp32, fp16, int8 or q4, got \"{text}\""),
-            )
-        }),
-    }
-}
-
-/// A count of device layers: `0..=n` for a model with `n` layers.
-pub(crate) fn layer_count(
-    path: &Path,
-    field: &str,
-    value: Option<i64>,
-    n: usize,
-) -> Result<Option<usize>> {
-    match value {
-        None => Ok(None),
-        Some(v) if v < 0 || v as usize > n => Err(Error::field(
-            path,
-            field,
-            format!("expected 0..={n} (the model has {n} layers), got {v}"),
-        )),
-        Some(v) => Ok(Some(v as usize)),
-    }
-}
-
-/// The model an instance names: its cost table, its architecture (`None` for a CSV table) and
-/// its name (the key of profiled tables).
-pub(crate) struct InstanceModel {
-    pub(crate) table: CostTable,
-    pub(crate) arch: Option<ArchConfig>,
-    pub(crate) name: String,
-}
-
-impl InstanceModel {
-    /// Loads `model`: a config name in `models_dir`, a `.toml` config or a `.csv` cost table
-    /// (paths relative to the instance file `path`).
-    pub(crate) fn load(
-        path: &Path,
-        models_dir: &Path,
-        model: &str,
-        dtype: Dtype,
-    ) -> Result<InstanceModel> {
-        if model.ends_with(".csv") {
-            let csv_path = resolve(path, model);
-            let stem = csv_path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Ok(InstanceModel {
-                table: CostTable::read_csv(&csv_path, &stem)?,
-                arch: None,
-                name: stem,
-            });
-        }
-        let config_path = if model.ends_with(".toml") {
-            resolve(path, model)
-        } else {
-            ModelConfig::resolve(models_dir, model)?
-        };
-        let config = ModelConfig::load(&config_path)?;
-        Ok(InstanceModel {
-            table: config.architecture.cost_table(&config.name, dtype),
-            arch: Some(config.architecture),
-            name: config.name,
-        })
-    }
-}
-
-/// What a device tier of an instance is resolved against.
-pub(crate) struct TierContext<'a> {
-    /// The instance file (for errors).
-    pub(crate) path: &'a Path,
-    pub(crate) catalog: &'a DeviceCatalog,
-    pub(crate) devices_path: &'a Path,
-    /// Where profiled tables `<model>@<device>.csv` are looked for (`None`: roofline only).
-    pub(crate) profiles_dir: Option<&'a Path>,
-    pub(crate) model: &'a InstanceModel,
-}
-
-impl TierContext<'_> {
-    /// The device, its usable memory (`{field}.memory_bytes`) and its profiled table if any.
-    pub(crate) fn resource(&self, spec: &TierSpec, field: &str) -> Result<TierResource> {
-        let device = self.catalog.get(&spec.device, self.devices_path)?.clone();
-        let memory_bytes = match spec.memory_bytes {
-            Some(m) => {
-                check_nonneg(self.path, &format!("{field}.memory_bytes"), m, true)?;
-                m
-            }
-            None => device.memory_bytes,
-        };
-        let profile_path = self
-            .profiles_dir
-            .map(|dir| dir.join(format!("{}@{}.csv", self.model.name, device.name)))
-            .filter(|p| spec.use_profile && p.exists());
-        let profile = match &profile_path {
-            Some(p) => Some(Profile::load(p, self.model.table.len())?),
-            None => None,
-        };
-        Ok(TierResource {
-            device,
-            memory_bytes,
-            profile,
-            profile_path,
-        })
-    }
 }
 
 impl SplitInstanceFile {
@@ -590,117 +379,5 @@ impl SplitInstanceFile {
             device_energy_budget_j: c.device_energy_budget_j,
             rules,
         })
-    }
-}
-
-impl WorkloadSpec {
-    /// Validates the workload of a model with `table` (and `arch` when known) in `dtype`; errors
-    /// name the fields `{field}.prompt_tokens` etc.
-    pub(crate) fn workload(
-        &self,
-        path: &Path,
-        field: &str,
-        arch: Option<&ArchConfig>,
-        table: &CostTable,
-        dtype: Dtype,
-    ) -> Result<Workload> {
-        let w = self;
-        let f = |name: &str| format!("{field}.{name}");
-        let max_context = arch.and_then(|a| a.max_context);
-        let check_context = |tokens: usize, field: &str| -> Result<()> {
-            match max_context {
-                Some(m) if tokens > m => Err(Error::field(
-                    path,
-                    field,
-                    format!("{tokens} tokens exceed the model's maximum context of {m}"),
-                )),
-                _ => Ok(()),
-            }
-        };
-        match w.mode.as_str() {
-            "inference" => {
-                let prompt_tokens = positive_int(path, &f("prompt_tokens"), w.prompt_tokens, None)?;
-                let generate_tokens = match w.generate_tokens {
-                    Some(g) if g < 0 => {
-                        return Err(Error::field(
-                            path,
-                            f("generate_tokens"),
-                            format!("expected a non-negative integer, got {g}"),
-                        ))
-                    }
-                    Some(g) => g as usize,
-                    None => {
-                        return Err(Error::field(
-                            path,
-                            f("generate_tokens"),
-                            "missing: expected a non-negative integer",
-                        ))
-                    }
-                };
-                check_context(prompt_tokens + generate_tokens, &f("generate_tokens"))?;
-                Ok(Workload::Inference {
-                    prompt_tokens,
-                    generate_tokens,
-                })
-            }
-            "finetune" => {
-                let batch_size = positive_int(path, &f("batch_size"), w.batch_size, None)?;
-                let seq_len = positive_int(path, &f("seq_len"), w.seq_len, None)?;
-                let steps = positive_int(path, &f("steps"), w.steps, Some(1))?;
-                check_context(seq_len, &f("seq_len"))?;
-                let training = match w.method.as_deref().unwrap_or("lora") {
-                    "full" => {
-                        if matches!(dtype, Dtype::Int8 | Dtype::Q4) && arch.is_some() {
-                            return Err(Error::field(path, f("method"), "full fine-tuning needs fp16 or fp32 weights; use method = \"lora\" (QLoRA) with quantized weights"));
-                        }
-                        Training::Full
-                    }
-                    "lora" => {
-                        let adapter_params_per_block = match (w.adapter_params_per_block, arch) {
-                            (Some(a), _) => {
-                                check_nonneg(path, &f("adapter_params_per_block"), a, false)?;
-                                a
-                            }
-                            (None, Some(arch)) => {
-                                let rank = positive_int(path, &f("lora_rank"), w.lora_rank, Some(8))?;
-                                let names = w.lora_targets.clone().unwrap_or_else(|| vec!["q".into(), "v".into()]);
-                                let mut targets = Vec::new();
-                                for (i, t) in names.iter().enumerate() {
-                                    targets.push(LoraTarget::parse(t).ok_or_else(|| {
-                                        Error::field(path, f(&format!("lora_targets[{i}]")), format!("expected q, k, v, o, gate, up or down, got \"{t}\""))
-                                    })?);
-                                }
-                                arch.lora_params_per_block(rank, &targets)
-                                    .map_err(|m| Error::field(path, f("lora_targets"), m))? as f64
-                            }
-                            (None, None) => {
-                                return Err(Error::field(path, f("adapter_params_per_block"), format!("missing: the model is a CSV table ({} rows) without an architecture, so LoRA adapter sizes cannot be derived from lora_rank", table.len())))
-                            }
-                        };
-                        Training::Lora {
-                            adapter_params_per_block,
-                        }
-                    }
-                    other => {
-                        return Err(Error::field(
-                            path,
-                            f("method"),
-                            format!("expected lora or full, got \"{other}\""),
-                        ))
-                    }
-                };
-                Ok(Workload::Finetune {
-                    batch_size,
-                    seq_len,
-                    steps,
-                    training,
-                })
-            }
-            other => Err(Error::field(
-                path,
-                f("mode"),
-                format!("expected inference or finetune, got \"{other}\""),
-            )),
-        }
     }
 }

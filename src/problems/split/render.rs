@@ -1,91 +1,22 @@
-//! `solve` and `evaluate` for split instances: text and JSON output.
+//! Text rendering of split reports and evaluations.
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::ExitCode;
 
-use edgeplan::problems::split::evaluate::{evaluate as evaluate_plan, gb, Evaluation};
-use edgeplan::problems::split::solve::{solve as solve_split, SplitReport};
-use edgeplan::problems::split::{SplitPlan, SplitProblem, Tier};
-use edgeplan::solve::SolverPreset;
-use edgeplan::Error;
+use super::evaluate::{gb, Evaluation};
+use super::solve::SplitReport;
+use super::{Objective, SplitPlan, SplitProblem, Tier};
+use crate::solve::format::{bytes, num, percent, secs};
 
-use super::format::{bytes, num, percent, secs};
-use super::{EvaluateArgs, SolveArgs};
-
-pub fn solve(args: &SolveArgs, preset: &SolverPreset) -> anyhow::Result<ExitCode> {
-    let problem = edgeplan::instance::split::load(&args.instance)?;
-    let report = solve_split(&problem, preset, &super::run_options(args))?;
-    super::emit_solve(args.json, &report, &report.stats, || {
-        render_report(&problem, &report)
-    })
-}
-
-pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let problem = edgeplan::instance::split::load(&args.instance)?;
-    let plan = read_plan(&args.plan, problem.layers())?;
-    let ev = evaluate_plan(&problem, &plan).map_err(|e| match e {
-        Error::Option { message, .. } => Error::field(&args.plan, "assignment", message),
-        other => other,
-    })?;
-    let render = || {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "instance  {}   model {}",
-            problem.name, problem.table.model
-        );
-        out.push_str(&render_plan(&problem, &plan, &ev));
-        out
-    };
-    super::emit(args.json, &ev, render, ev.feasible())
-}
-
-/// Reads `{"assignment": [...]}`, `{"cuts": [c1, c2]}`, or a `solve --json` report.
-pub(crate) fn read_plan(path: &Path, layers: usize) -> edgeplan::Result<SplitPlan> {
-    let value = super::plan_json(path, "plan")?;
-    if let Some(a) = value.get("assignment") {
-        let list = a
-            .as_array()
-            .ok_or_else(|| Error::field(path, "assignment", "expected a list of tiers"))?;
-        let mut assignment = Vec::with_capacity(list.len());
-        for (i, t) in list.iter().enumerate() {
-            let tier = t.as_str().and_then(Tier::parse).ok_or_else(|| {
-                Error::field(
-                    path,
-                    format!("assignment[{i}]"),
-                    format!("expected \"device\", \"edge\" or \"cloud\", got {t}"),
-                )
-            })?;
-            assignment.push(tier);
-        }
-        return Ok(SplitPlan { assignment });
-    }
-    if let Some(c) = value.get("cuts") {
-        let cuts: Option<Vec<u64>> = c
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(serde_json::Value::as_u64)
-                    .collect::<Option<Vec<_>>>()
-            })
-            .unwrap_or(None);
-        return match cuts.as_deref() {
-            Some(&[c1, c2]) if c1 <= c2 && (c2 as usize) <= layers => {
-                Ok(SplitPlan::from_cuts(layers, c1 as usize, c2 as usize))
-            }
-            _ => Err(Error::field(
-                path,
-                "cuts",
-                format!("expected [c1, c2] with 0 <= c1 <= c2 <= {layers} (layers 0..c1 on the device, c1..c2 on the edge, the rest in the cloud)"),
-            )),
-        };
-    }
-    Err(Error::field(
-        path,
-        "assignment",
-        "missing: expected {\"assignment\": [\"device\", ...]} or {\"cuts\": [c1, c2]}",
-    ))
+/// An evaluated plan as text: the instance and model, then the plan as [`report`] shows it.
+pub fn evaluation(problem: &SplitProblem, plan: &SplitPlan, ev: &Evaluation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "instance  {}   model {}",
+        problem.name, problem.table.model
+    );
+    out.push_str(&render_plan(problem, plan, ev));
+    out
 }
 
 fn layer_name(l: usize, n: usize) -> String {
@@ -98,7 +29,9 @@ fn layer_name(l: usize, n: usize) -> String {
     }
 }
 
-fn render_report(problem: &SplitProblem, r: &SplitReport) -> String {
+/// The report of `solve` as text: status, the plan per tier, cuts, latency breakdown, energy and
+/// violated constraints, and why no plan is feasible when none is.
+pub fn report(problem: &SplitProblem, r: &SplitReport) -> String {
     let s = &r.stats;
     let mut out = String::new();
     let dtype = problem
@@ -109,14 +42,14 @@ fn render_report(problem: &SplitProblem, r: &SplitReport) -> String {
         out,
         "instance  {}   model {} ({dtype}, {} layers)   solver {}",
         r.instance,
-        r.model,
+        r.details.model,
         problem.layers(),
         s.solver
     );
     let objective_name = match problem.objective {
-        edgeplan::problems::split::Objective::Latency => "latency, s",
-        edgeplan::problems::split::Objective::Energy => "device energy, J",
-        edgeplan::problems::split::Objective::Weighted { .. } => "weighted",
+        Objective::Latency => "latency, s",
+        Objective::Energy => "device energy, J",
+        Objective::Weighted { .. } => "weighted",
     };
     let _ = writeln!(
         out,

@@ -36,21 +36,25 @@
 //! Every model config and cost table is loaded once per distinct model and dtype, however many
 //! users run it. Errors name the field with the index of its table, e.g. `users[3].snr_db`.
 
+mod formulation;
+pub mod generate;
+
+pub use formulation::Alloc;
+
 use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::split::{
-    instance_name, layer_count, parse_dtype, positive_int, InstanceModel, TierContext, TierSpec,
-    WorkloadSpec,
-};
-use super::{read_structured, resolve};
+use crate::chain::Rules;
 use crate::costs::arch::Dtype;
-use crate::costs::device::DeviceCatalog;
 use crate::error::{check_nonneg, Error, Result};
+use crate::instance::common::{
+    at_field, instance_name, layer_count, parse_dtype, positive_int, unique, with_sources,
+    InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
+};
+use crate::instance::read_structured;
 use crate::problems::alloc::{AllocObjective, AllocProblem, Server, User};
-use crate::problems::split::Rules;
 
 /// The alloc instance file as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,39 +174,6 @@ pub struct UserSpec {
 /// class 3 maximum).
 pub const DEFAULT_TX_POWER_W: f64 = 0.2;
 
-/// What an instance's names resolve against: the device catalog, model configs and profiles.
-#[derive(Debug, Clone, Copy)]
-pub struct Sources<'a> {
-    /// The devices.
-    pub catalog: &'a DeviceCatalog,
-    /// Where the catalog came from (named in errors).
-    pub devices_path: &'a Path,
-    /// Directory of model configs.
-    pub models_dir: &'a Path,
-    /// Directory of profiled tables (`None`: the roofline model only).
-    pub profiles_dir: Option<&'a Path>,
-}
-
-/// Resolves an instance's `devices`, `models_dir` and `profiles_dir` (defaults
-/// `../devices.csv`, `../models`, `../profiles`, relative to the instance file `path`), loads the
-/// device catalog, and hands the sources to `build`.
-pub(crate) fn with_sources<T>(
-    path: &Path,
-    [devices, models_dir, profiles_dir]: [&Option<String>; 3],
-    build: impl FnOnce(Sources<'_>) -> Result<T>,
-) -> Result<T> {
-    let devices_path = resolve(path, devices.as_deref().unwrap_or("../devices.csv"));
-    let catalog = DeviceCatalog::load(&devices_path)?;
-    let models_dir = resolve(path, models_dir.as_deref().unwrap_or("../models"));
-    let profiles_dir = resolve(path, profiles_dir.as_deref().unwrap_or("../profiles"));
-    build(Sources {
-        catalog: &catalog,
-        devices_path: &devices_path,
-        models_dir: &models_dir,
-        profiles_dir: Some(&profiles_dir),
-    })
-}
-
 /// Loads and validates an alloc instance.
 pub fn load(path: &Path) -> Result<AllocProblem> {
     let file: AllocInstanceFile = read_structured(path)?;
@@ -212,14 +183,6 @@ pub fn load(path: &Path) -> Result<AllocProblem> {
 /// Linear SNR of a value in dB.
 pub fn snr_linear(db: f64) -> f64 {
     10f64.powf(db / 10.0)
-}
-
-/// An [`Error::Unknown`] (a device or model name that does not exist) as an error of `field`.
-pub(crate) fn at_field(path: &Path, field: &str, error: Error) -> Error {
-    match error {
-        Error::Unknown { .. } => Error::field(path, field, error.to_string()),
-        other => other,
-    }
 }
 
 /// Linear SNRs to each of `servers` servers.
@@ -251,24 +214,6 @@ fn snr_per_server(path: &Path, field: &str, spec: &SnrSpec, servers: usize) -> R
             .map(|(m, db)| linear(&format!("{field}[{m}]"), *db))
             .collect(),
     }
-}
-
-/// Checks that `name` is not taken yet.
-pub(crate) fn unique(
-    path: &Path,
-    field: &str,
-    name: &str,
-    seen: &mut HashMap<String, usize>,
-) -> Result<()> {
-    let index = seen.len();
-    if let Some(first) = seen.insert(name.to_string(), index) {
-        return Err(Error::field(
-            path,
-            field,
-            format!("name \"{name}\" is already used by entry {first}"),
-        ));
-    }
-    Ok(())
 }
 
 impl AllocInstanceFile {

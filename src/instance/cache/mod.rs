@@ -45,6 +45,11 @@
 //! roofline); LoRA adapters are merged into the weights after download and add no time. A model
 //! whose weights and KV cache exceed the device's memory cannot be served to that user.
 
+mod formulation;
+pub mod generate;
+
+pub use formulation::Cache;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -53,10 +58,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::alloc::{at_field, unique, with_sources, Sources};
-use super::read_structured;
-use super::split::{instance_name, parse_dtype, InstanceModel, TierContext, TierSpec};
 use crate::error::{check_nonneg, Error, Result};
+use crate::instance::common::{
+    at_field, instance_name, parse_dtype, unique, with_sources, InstanceModel, Sources,
+    TierContext, TierSpec,
+};
+use crate::instance::read_structured;
 use crate::problems::cache::library::{self, BaseModel, ModelSpec};
 use crate::problems::cache::{zipf, CacheProblem, CacheServer, CacheUser, Variant};
 

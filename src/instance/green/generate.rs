@@ -1,5 +1,5 @@
 //! Seeded green-scheduling instances, written as instance files with the grid and renewable
-//! series inline (from the synthetic formulas of [`super::traces`]), so a generated file needs
+//! series inline (from the synthetic formulas of [`crate::problems::green::traces`]), so a generated file needs
 //! only the model configs and the device catalog.
 //!
 //! **Servers** draw a device from [`GenParams::server_devices`], a PV array of up to the power of
@@ -17,14 +17,13 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::traces::{carbon_solar_heavy, price_tou, solar_1kw};
-use super::GreenProblem;
+use super::{GreenInstanceFile, GreenServerSpec, GridSpec, JobSpec, Series};
 use crate::costs::arch::{Dtype, ModelConfig};
 use crate::costs::device::DeviceCatalog;
+use crate::costs::table::request_flop;
 use crate::error::{Error, Result};
-use crate::instance::green::{
-    request_flop, GreenInstanceFile, GreenServerSpec, GridSpec, JobSpec, Series,
-};
+use crate::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw};
+use crate::problems::green::GreenProblem;
 
 /// Parameters of [`generate_spec`]. As a table (a sweep's `[fixed]` and `[grid]`), fields left
 /// out take their [`Default`] value.
