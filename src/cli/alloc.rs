@@ -1,10 +1,11 @@
 //! `generate alloc`: a seeded allocation instance.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::alloc::generate::{generate_spec, write_instance, GenParams};
+use edgeplan::instance::paths::relative_to;
 use edgeplan::problems::alloc::AllocObjective;
 use edgeplan::Error;
 
@@ -128,34 +129,4 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `target` as a path relative to directory `from` (both taken from the working directory).
-pub(super) fn relative_to(target: &Path, from: &Path) -> edgeplan::Result<String> {
-    let absolute = |p: &Path| -> edgeplan::Result<PathBuf> {
-        let cwd = std::env::current_dir().map_err(|e| Error::io(p, e))?;
-        let mut out = PathBuf::new();
-        for c in cwd.join(p).components() {
-            match c {
-                Component::ParentDir => {
-                    out.pop();
-                }
-                Component::CurDir => {}
-                other => out.push(other),
-            }
-        }
-        Ok(out)
-    };
-    let (target, from) = (absolute(target)?, absolute(from)?);
-    let t: Vec<_> = target.components().collect();
-    let f: Vec<_> = from.components().collect();
-    let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
-    let mut rel = PathBuf::new();
-    for _ in common..f.len() {
-        rel.push("..");
-    }
-    for c in &t[common..] {
-        rel.push(c);
-    }
-    Ok(rel.display().to_string())
 }

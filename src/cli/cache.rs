@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::cache::generate::{generate_spec, write_instance, GenParams};
+use edgeplan::instance::paths::relative_to;
 use edgeplan::Error;
-
-use super::alloc::relative_to;
 
 /// Options of `edgeplan generate cache`.
 #[derive(clap::Args)]

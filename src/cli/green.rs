@@ -83,8 +83,8 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         }
         Some(out) => {
             let dir = out.parent().unwrap_or(Path::new(""));
-            file.models_dir = Some(super::alloc::relative_to(&models_dir, dir)?);
-            file.devices = Some(super::alloc::relative_to(&devices_path, dir)?);
+            file.models_dir = Some(edgeplan::instance::paths::relative_to(&models_dir, dir)?);
+            file.devices = Some(edgeplan::instance::paths::relative_to(&devices_path, dir)?);
             std::fs::write(out, write_instance(&params, &file)).map_err(|e| Error::io(out, e))?;
             eprintln!(
                 "wrote {} ({} jobs, {} servers, {} slots)",
