@@ -1,11 +1,10 @@
 //! `generate alloc`: a seeded allocation instance.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::alloc::generate::{generate_spec, write_instance, GenParams};
-use edgeplan::instance::paths::relative_to;
 use edgeplan::problems::alloc::AllocObjective;
 use edgeplan::Error;
 
@@ -109,24 +108,15 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         },
         other => other,
     })?;
-    match &args.out {
-        None => {
-            file.models_dir = Some(models_dir.display().to_string());
-            file.devices = Some(devices_path.display().to_string());
-            print!("{}", write_instance(&params, &file));
-        }
-        Some(out) => {
-            let dir = out.parent().unwrap_or(Path::new(""));
-            file.models_dir = Some(relative_to(&models_dir, dir)?);
-            file.devices = Some(relative_to(&devices_path, dir)?);
-            std::fs::write(out, write_instance(&params, &file)).map_err(|e| Error::io(out, e))?;
-            eprintln!(
-                "wrote {} ({} users, {} server(s))",
-                out.display(),
-                params.users,
-                params.servers
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let summary = format!("{} users, {} server(s)", params.users, params.servers);
+    super::generate::write(
+        &args.instances,
+        args.out.as_deref(),
+        |paths| {
+            file.models_dir = Some(paths.models_dir);
+            file.devices = Some(paths.devices);
+            write_instance(&params, &file)
+        },
+        &summary,
+    )
 }

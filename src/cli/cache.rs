@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::cache::generate::{generate_spec, write_instance, GenParams};
-use edgeplan::instance::paths::relative_to;
 use edgeplan::Error;
 
 /// Options of `edgeplan generate cache`.
@@ -118,25 +117,18 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             profiles_dir: None,
         },
     )?;
-    match &args.out {
-        None => {
-            file.models_dir = Some(models_dir.display().to_string());
-            file.devices = Some(devices_path.display().to_string());
-            print!("{}", write_instance(&params, &file));
-        }
-        Some(out) => {
-            let dir = out.parent().unwrap_or(Path::new(""));
-            file.models_dir = Some(relative_to(&models_dir, dir)?);
-            file.devices = Some(relative_to(&devices_path, dir)?);
-            std::fs::write(out, write_instance(&params, &file)).map_err(|e| Error::io(out, e))?;
-            eprintln!(
-                "wrote {} ({} servers, {} models, {} users)",
-                out.display(),
-                params.servers,
-                params.models,
-                params.users
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let summary = format!(
+        "{} servers, {} models, {} users",
+        params.servers, params.models, params.users
+    );
+    super::generate::write(
+        &args.instances,
+        args.out.as_deref(),
+        |paths| {
+            file.models_dir = Some(paths.models_dir);
+            file.devices = Some(paths.devices);
+            write_instance(&params, &file)
+        },
+        &summary,
+    )
 }

@@ -1,6 +1,5 @@
 //! `generate green`: a seeded green-scheduling instance.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use edgeplan::Error;
@@ -75,25 +74,18 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         },
         other => other,
     })?;
-    match &args.out {
-        None => {
-            file.models_dir = Some(models_dir.display().to_string());
-            file.devices = Some(devices_path.display().to_string());
-            print!("{}", write_instance(&params, &file));
-        }
-        Some(out) => {
-            let dir = out.parent().unwrap_or(Path::new(""));
-            file.models_dir = Some(edgeplan::instance::paths::relative_to(&models_dir, dir)?);
-            file.devices = Some(edgeplan::instance::paths::relative_to(&devices_path, dir)?);
-            std::fs::write(out, write_instance(&params, &file)).map_err(|e| Error::io(out, e))?;
-            eprintln!(
-                "wrote {} ({} jobs, {} servers, {} slots)",
-                out.display(),
-                params.jobs,
-                params.servers,
-                params.slots
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let summary = format!(
+        "{} jobs, {} servers, {} slots",
+        params.jobs, params.servers, params.slots
+    );
+    super::generate::write(
+        &args.instances,
+        args.out.as_deref(),
+        |paths| {
+            file.models_dir = Some(paths.models_dir);
+            file.devices = Some(paths.devices);
+            write_instance(&params, &file)
+        },
+        &summary,
+    )
 }
