@@ -50,7 +50,7 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<String>>,
     /// Latency limit range, s, as LOW,HIGH.
-    #[arg(long, value_delimiter = ',', num_args = 2, value_name = "S")]
+    #[arg(long, value_delimiter = ',', value_name = "LOW,HIGH")]
     pub latency_limit: Option<Vec<f64>>,
     /// Zipf skew of the requests.
     #[arg(long, default_value_t = 0.8)]
@@ -89,8 +89,15 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or(defaults.user_devices.clone()),
         latency_limit_s: match args.latency_limit.as_deref() {
+            None => defaults.latency_limit_s,
             Some([lo, hi]) => (*lo, *hi),
-            _ => defaults.latency_limit_s,
+            Some(other) => {
+                return Err(Error::option(
+                    "--latency-limit",
+                    format!("expected two numbers LOW,HIGH, got {}", other.len()),
+                )
+                .into())
+            }
         },
         zipf_skew: args.zipf,
         per_user_order: args.per_user_order,
