@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::alloc::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::alloc::AllocObjective;
 use edgeplan::Error;
+
+use super::generate::{check_dtypes, check_name, flag_error, Catalog, ALLOC_FLAGS};
 
 /// Options of `edgeplan generate alloc`.
 #[derive(clap::Args)]
@@ -98,16 +99,14 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         name: args.name.clone(),
         ..defaults
     };
-    let devices_path = args.instances.join("devices.csv");
-    let models_dir = args.instances.join("models");
-    let catalog = DeviceCatalog::load(&devices_path)?;
-    let mut file = generate_spec(&params, &catalog, &models_dir).map_err(|e| match e {
-        Error::Option { field, message } => Error::Option {
-            field: format!("--{}", field.replace('_', "-")),
-            message,
-        },
-        other => other,
-    })?;
+    let catalog = Catalog::load(&args.instances)?;
+    catalog.check_models("--models", args.models.as_deref())?;
+    check_dtypes("--dtypes", args.dtypes.as_deref())?;
+    catalog.check_devices("--devices", args.devices.as_deref())?;
+    catalog.check_devices("--server-device", Some(args.server_device.as_slice()))?;
+    check_name(args.name.as_deref())?;
+    let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
+        .map_err(|e| flag_error(ALLOC_FLAGS, e))?;
     let summary = format!("{} users, {} server(s)", params.users, params.servers);
     super::generate::write(
         &args.instances,

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::cache::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::Error;
+
+use super::generate::{check_name, flag_error, Catalog, CACHE_FLAGS};
 
 /// Options of `edgeplan generate cache`.
 #[derive(clap::Args)]
@@ -104,23 +105,19 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         name: args.name.clone(),
         ..defaults
     };
-    let devices_path = args.instances.join("devices.csv");
-    let models_dir = args.instances.join("models");
-    let mut file = generate_spec(&params, &models_dir).map_err(|e| match e {
-        Error::Option { field, message } => Error::Option {
-            field: format!("--{}", field.replace('_', "-")),
-            message,
-        },
-        other => other,
-    })?;
-    // Load it once through the ordinary loader, so a bad device or base fails here.
-    let catalog = DeviceCatalog::load(&devices_path)?;
+    let catalog = Catalog::load(&args.instances)?;
+    catalog.check_bases("--bases", args.bases.as_deref())?;
+    catalog.check_devices("--devices", args.devices.as_deref())?;
+    check_name(args.name.as_deref())?;
+    let mut file =
+        generate_spec(&params, &catalog.models_dir).map_err(|e| flag_error(CACHE_FLAGS, e))?;
+    // Load it once through the ordinary loader, so anything else wrong fails here.
     file.build(
         Path::new("generated cache instance"),
         edgeplan::instance::common::Sources {
-            catalog: &catalog,
-            devices_path: &devices_path,
-            models_dir: &models_dir,
+            catalog: &catalog.devices,
+            devices_path: &catalog.devices_path,
+            models_dir: &catalog.models_dir,
             profiles_dir: None,
         },
     )?;

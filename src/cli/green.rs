@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use edgeplan::Error;
-
 /// Options of `edgeplan generate green`.
 #[derive(clap::Args)]
 pub struct GenerateArgs {
@@ -49,6 +47,7 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    use super::generate::{check_name, flag_error, Catalog, GREEN_FLAGS};
     use edgeplan::instance::green::generate::{generate_spec, write_instance, GenParams};
     let defaults = GenParams::default();
     let params = GenParams {
@@ -64,16 +63,12 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         objective: args.objective.clone(),
         name: args.name.clone(),
     };
-    let devices_path = args.instances.join("devices.csv");
-    let models_dir = args.instances.join("models");
-    let catalog = edgeplan::costs::DeviceCatalog::load(&devices_path)?;
-    let mut file = generate_spec(&params, &catalog, &models_dir).map_err(|e| match e {
-        Error::Option { field, message } => Error::Option {
-            field: format!("--{}", field.replace('_', "-")),
-            message,
-        },
-        other => other,
-    })?;
+    let catalog = Catalog::load(&args.instances)?;
+    catalog.check_devices("--devices", args.devices.as_deref())?;
+    catalog.check_models("--models", args.models.as_deref())?;
+    check_name(args.name.as_deref())?;
+    let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
+        .map_err(|e| flag_error(GREEN_FLAGS, e))?;
     let summary = format!(
         "{} jobs, {} servers, {} slots",
         params.jobs, params.servers, params.slots
