@@ -1,12 +1,13 @@
 //! `generate alloc`: a seeded allocation instance.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::alloc::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::alloc::AllocObjective;
 use edgeplan::Error;
+
+use super::generate::{check_dtypes, check_name, flag_error, Catalog, ALLOC_FLAGS};
 
 /// Options of `edgeplan generate alloc`.
 #[derive(clap::Args)]
@@ -98,64 +99,23 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         name: args.name.clone(),
         ..defaults
     };
-    let devices_path = args.instances.join("devices.csv");
-    let models_dir = args.instances.join("models");
-    let catalog = DeviceCatalog::load(&devices_path)?;
-    let mut file = generate_spec(&params, &catalog, &models_dir).map_err(|e| match e {
-        Error::Option { field, message } => Error::Option {
-            field: format!("--{}", field.replace('_', "-")),
-            message,
+    let catalog = Catalog::load(&args.instances)?;
+    catalog.check_models("--models", args.models.as_deref())?;
+    check_dtypes("--dtypes", args.dtypes.as_deref())?;
+    catalog.check_devices("--devices", args.devices.as_deref())?;
+    catalog.check_devices("--server-device", Some(args.server_device.as_slice()))?;
+    check_name(args.name.as_deref())?;
+    let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
+        .map_err(|e| flag_error(ALLOC_FLAGS, e))?;
+    let summary = format!("{} users, {} server(s)", params.users, params.servers);
+    super::generate::write(
+        &args.instances,
+        args.out.as_deref(),
+        |paths| {
+            file.models_dir = Some(paths.models_dir);
+            file.devices = Some(paths.devices);
+            write_instance(&params, &file)
         },
-        other => other,
-    })?;
-    match &args.out {
-        None => {
-            file.models_dir = Some(models_dir.display().to_string());
-            file.devices = Some(devices_path.display().to_string());
-            print!("{}", write_instance(&params, &file));
-        }
-        Some(out) => {
-            let dir = out.parent().unwrap_or(Path::new(""));
-            file.models_dir = Some(relative_to(&models_dir, dir)?);
-            file.devices = Some(relative_to(&devices_path, dir)?);
-            std::fs::write(out, write_instance(&params, &file)).map_err(|e| Error::io(out, e))?;
-            eprintln!(
-                "wrote {} ({} users, {} server(s))",
-                out.display(),
-                params.users,
-                params.servers
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `target` as a path relative to directory `from` (both taken from the working directory).
-pub(super) fn relative_to(target: &Path, from: &Path) -> edgeplan::Result<String> {
-    let absolute = |p: &Path| -> edgeplan::Result<PathBuf> {
-        let cwd = std::env::current_dir().map_err(|e| Error::io(p, e))?;
-        let mut out = PathBuf::new();
-        for c in cwd.join(p).components() {
-            match c {
-                Component::ParentDir => {
-                    out.pop();
-                }
-                Component::CurDir => {}
-                other => out.push(other),
-            }
-        }
-        Ok(out)
-    };
-    let (target, from) = (absolute(target)?, absolute(from)?);
-    let t: Vec<_> = target.components().collect();
-    let f: Vec<_> = from.components().collect();
-    let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
-    let mut rel = PathBuf::new();
-    for _ in common..f.len() {
-        rel.push("..");
-    }
-    for c in &t[common..] {
-        rel.push(c);
-    }
-    Ok(rel.display().to_string())
+        &summary,
+    )
 }

@@ -3,11 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::cache::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::Error;
 
-use super::alloc::relative_to;
+use super::generate::{check_name, flag_error, Catalog, CACHE_FLAGS};
 
 /// Options of `edgeplan generate cache`.
 #[derive(clap::Args)]
@@ -52,7 +51,7 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<String>>,
     /// Latency limit range, s, as LOW,HIGH.
-    #[arg(long, value_delimiter = ',', num_args = 2, value_name = "S")]
+    #[arg(long, value_delimiter = ',', value_name = "LOW,HIGH")]
     pub latency_limit: Option<Vec<f64>>,
     /// Zipf skew of the requests.
     #[arg(long, default_value_t = 0.8)]
@@ -91,53 +90,49 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or(defaults.user_devices.clone()),
         latency_limit_s: match args.latency_limit.as_deref() {
+            None => defaults.latency_limit_s,
             Some([lo, hi]) => (*lo, *hi),
-            _ => defaults.latency_limit_s,
+            Some(other) => {
+                return Err(Error::option(
+                    "--latency-limit",
+                    format!("expected two numbers LOW,HIGH, got {}", other.len()),
+                )
+                .into())
+            }
         },
         zipf_skew: args.zipf,
         per_user_order: args.per_user_order,
         name: args.name.clone(),
         ..defaults
     };
-    let devices_path = args.instances.join("devices.csv");
-    let models_dir = args.instances.join("models");
-    let mut file = generate_spec(&params, &models_dir).map_err(|e| match e {
-        Error::Option { field, message } => Error::Option {
-            field: format!("--{}", field.replace('_', "-")),
-            message,
-        },
-        other => other,
-    })?;
-    // Load it once through the ordinary loader, so a bad device or base fails here.
-    let catalog = DeviceCatalog::load(&devices_path)?;
+    let catalog = Catalog::load(&args.instances)?;
+    catalog.check_bases("--bases", args.bases.as_deref())?;
+    catalog.check_devices("--devices", args.devices.as_deref())?;
+    check_name(args.name.as_deref())?;
+    let mut file =
+        generate_spec(&params, &catalog.models_dir).map_err(|e| flag_error(CACHE_FLAGS, e))?;
+    // Load it once through the ordinary loader, so anything else wrong fails here.
     file.build(
         Path::new("generated cache instance"),
         edgeplan::instance::common::Sources {
-            catalog: &catalog,
-            devices_path: &devices_path,
-            models_dir: &models_dir,
+            catalog: &catalog.devices,
+            devices_path: &catalog.devices_path,
+            models_dir: &catalog.models_dir,
             profiles_dir: None,
         },
     )?;
-    match &args.out {
-        None => {
-            file.models_dir = Some(models_dir.display().to_string());
-            file.devices = Some(devices_path.display().to_string());
-            print!("{}", write_instance(&params, &file));
-        }
-        Some(out) => {
-            let dir = out.parent().unwrap_or(Path::new(""));
-            file.models_dir = Some(relative_to(&models_dir, dir)?);
-            file.devices = Some(relative_to(&devices_path, dir)?);
-            std::fs::write(out, write_instance(&params, &file)).map_err(|e| Error::io(out, e))?;
-            eprintln!(
-                "wrote {} ({} servers, {} models, {} users)",
-                out.display(),
-                params.servers,
-                params.models,
-                params.users
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let summary = format!(
+        "{} servers, {} models, {} users",
+        params.servers, params.models, params.users
+    );
+    super::generate::write(
+        &args.instances,
+        args.out.as_deref(),
+        |paths| {
+            file.models_dir = Some(paths.models_dir);
+            file.devices = Some(paths.devices);
+            write_instance(&params, &file)
+        },
+        &summary,
+    )
 }

@@ -1,9 +1,6 @@
 //! `generate green`: a seeded green-scheduling instance.
 
-use std::path::Path;
 use std::process::ExitCode;
-
-use edgeplan::Error;
 
 /// Options of `edgeplan generate green`.
 #[derive(clap::Args)]
@@ -50,6 +47,7 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    use super::generate::{check_name, flag_error, Catalog, GREEN_FLAGS};
     use edgeplan::instance::green::generate::{generate_spec, write_instance, GenParams};
     let defaults = GenParams::default();
     let params = GenParams {
@@ -65,35 +63,24 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         objective: args.objective.clone(),
         name: args.name.clone(),
     };
-    let devices_path = args.instances.join("devices.csv");
-    let models_dir = args.instances.join("models");
-    let catalog = edgeplan::costs::DeviceCatalog::load(&devices_path)?;
-    let mut file = generate_spec(&params, &catalog, &models_dir).map_err(|e| match e {
-        Error::Option { field, message } => Error::Option {
-            field: format!("--{}", field.replace('_', "-")),
-            message,
+    let catalog = Catalog::load(&args.instances)?;
+    catalog.check_devices("--devices", args.devices.as_deref())?;
+    catalog.check_models("--models", args.models.as_deref())?;
+    check_name(args.name.as_deref())?;
+    let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
+        .map_err(|e| flag_error(GREEN_FLAGS, e))?;
+    let summary = format!(
+        "{} jobs, {} servers, {} slots",
+        params.jobs, params.servers, params.slots
+    );
+    super::generate::write(
+        &args.instances,
+        args.out.as_deref(),
+        |paths| {
+            file.models_dir = Some(paths.models_dir);
+            file.devices = Some(paths.devices);
+            write_instance(&params, &file)
         },
-        other => other,
-    })?;
-    match &args.out {
-        None => {
-            file.models_dir = Some(models_dir.display().to_string());
-            file.devices = Some(devices_path.display().to_string());
-            print!("{}", write_instance(&params, &file));
-        }
-        Some(out) => {
-            let dir = out.parent().unwrap_or(Path::new(""));
-            file.models_dir = Some(super::alloc::relative_to(&models_dir, dir)?);
-            file.devices = Some(super::alloc::relative_to(&devices_path, dir)?);
-            std::fs::write(out, write_instance(&params, &file)).map_err(|e| Error::io(out, e))?;
-            eprintln!(
-                "wrote {} ({} jobs, {} servers, {} slots)",
-                out.display(),
-                params.jobs,
-                params.servers,
-                params.slots
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+        &summary,
+    )
 }

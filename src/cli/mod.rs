@@ -4,7 +4,7 @@
 mod alloc;
 mod cache;
 mod costs;
-
+mod generate;
 mod green;
 mod profile;
 
