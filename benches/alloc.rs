@@ -1,4 +1,4 @@
-//! Multi-user allocation (DESIGN.md section 2b) at scale: build time, root LP bound, HiGHS to 1%
+//! Multi-user allocation (docs/alloc.md) at scale: build time, root LP bound, HiGHS to 1%
 //! and to optimality, and the heuristics, over users x layers x resource blocks.
 //!
 //! Run (release profile; the full grid takes hours, `--quick` a few minutes):

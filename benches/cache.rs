@@ -1,4 +1,4 @@
-//! Cache placement (DESIGN.md section 2c) at scale: MILP size, build time, HiGHS to 1% and to
+//! Cache placement (docs/cache.md) at scale: MILP size, build time, HiGHS to 1% and to
 //! optimality (time-limited), and the greedy, local search and baselines against the MILP.
 //!
 //! Run (release profile):

@@ -1,4 +1,4 @@
-//! Green scheduling (DESIGN.md section 2d) at scale: MILP size and time to optimality (time
+//! Green scheduling (docs/green.md) at scale: MILP size and time to optimality (time
 //! limited) with its gap, the greedy's carbon relative to the MILP, and the carbon the MILP and
 //! the greedy save against the as-soon-as-possible baseline.
 //!

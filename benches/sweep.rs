@@ -1,4 +1,4 @@
-//! Sweep throughput (DESIGN.md section 4): runs per second of the parallel runner on one and on
+//! Sweep throughput (docs/sweeps.md): runs per second of the parallel runner on one and on
 //! two threads, and the speed-up, for shipped sweeps of heuristic runs.
 //!
 //! Run (release profile):

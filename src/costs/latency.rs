@@ -3,7 +3,7 @@
 //! Roofline: a layer that does `flop` FLOP and moves `bytes` bytes takes
 //! `max(flop / (peak * compute_efficiency), bytes / (bandwidth * memory_efficiency))` seconds:
 //! compute bound in prefill and training, memory bound in decode. Energy is busy power times that
-//! time. A profiled table (`layer,phase,tokens,latency_s,energy_j`, DESIGN.md section 1) measured on
+//! time. A profiled table (`layer,phase,tokens,latency_s,energy_j`, docs/costs.md) measured on
 //! the device wins wherever it has the layer and phase: values are interpolated linearly in
 //! `tokens` between measured points and extrapolated linearly from the nearest two.
 

@@ -1,6 +1,6 @@
 //! The per-layer model cost table and its CSV form.
 //!
-//! Required columns (DESIGN.md section 1, plus the context-dependent attention term):
+//! Required columns (docs/costs.md, plus the context-dependent attention term):
 //! `layer,kind,params,param_bytes,fwd_flop_per_token,bwd_flop_per_token,
 //! attn_flop_per_token_per_ctx,out_bytes_per_token,kv_bytes_per_token`.
 //! Optional columns: `active_param_bytes` (default `param_bytes`) (weight bytes one

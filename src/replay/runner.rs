@@ -8,7 +8,7 @@
 //! states, after its layers) up; the tier with the head samples the next token (arg-max) and
 //! sends its id back down to the device. One prefill pass of the prompt, then one decode pass
 //! per generated token, each pass ending when the token reaches the device — the planner's
-//! model of DESIGN.md section 2a. As in the planner, only the last prompt token's hidden state
+//! model of docs/split.md. As in the planner, only the last prompt token's hidden state
 //! crosses a cut placed just before the head during prefill.
 //!
 //! Messages are a one-byte tag, the shape, then little-endian `u32` token ids or `f32` values;

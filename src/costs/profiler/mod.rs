@@ -1,5 +1,5 @@
 //! Measured per-layer latency of a real transformer on the local CPU ([`engine`]), written as a
-//! profiled table (`layer,phase,tokens,latency_s,energy_j`, DESIGN.md section 1).
+//! profiled table (`layer,phase,tokens,latency_s,energy_j`, docs/costs.md).
 //!
 //! Layer by layer, one layer's (random) weights at a time so that models larger than memory can
 //! be profiled: prefill of each of [`ProfileOptions::prefill_tokens`] tokens from an empty KV

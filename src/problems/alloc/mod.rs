@@ -1,5 +1,5 @@
 //! Many users, one or several edge servers: joint cut-layer, resource-block and compute-share
-//! allocation (DESIGN.md section 2b).
+//! allocation (docs/alloc.md).
 //!
 //! Each user `k` runs its own model on its own device and picks an **option**: run everything on
 //! the device, or a server `m` and a cut `c` (layers `0..c` on the device, `c..n` on server `m`).

@@ -1,4 +1,4 @@
-//! Parameter-sharing cache placement at the edge, TrimCaching style (DESIGN.md section 2c).
+//! Parameter-sharing cache placement at the edge, TrimCaching style (docs/cache.md).
 //!
 //! A **model library** is a set of models, each a list of parameter **blocks** with sizes in
 //! bytes. Models derived from one base LLM share blocks: LoRA variants share the whole frozen

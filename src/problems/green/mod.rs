@@ -1,4 +1,4 @@
-//! Energy-aware (green) scheduling of edge LLM jobs (DESIGN.md section 2d).
+//! Energy-aware (green) scheduling of edge LLM jobs (docs/green.md).
 //!
 //! Time is cut into slots of `slot_s` seconds with a grid carbon intensity (gCO2/kWh) and an
 //! electricity price per slot, and an on-site renewable supply per server and slot. A **job**

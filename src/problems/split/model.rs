@@ -1,4 +1,4 @@
-//! The cut-layer MILP (DESIGN.md section 2a).
+//! The cut-layer MILP (docs/split.md).
 //!
 //! **Variables.** For every layer `l = 0..n` two binaries: `d_l` (layer on the device) and `u_l`
 //! (layer on the device or the edge). The tier indicators are `x_dev = d_l`, `x_edge = u_l - d_l`,
