@@ -1,7 +1,7 @@
 //! The independent evaluator of allocation plans.
 //!
 //! Every user's latency is recomputed by the split evaluator's pass-by-pass simulation
-//! ([`crate::problems::split::evaluate`]) on a two-tier problem whose radio link runs at the
+//! ([`crate::chain::evaluate`]) on a two-tier problem whose radio link runs at the
 //! user's `n_k` blocks and whose server has the user's share of the compute (peak and bandwidth
 //! scaled by `phi_k`), so it does not use the per-option coefficients of the MILP and the
 //! heuristics. Server memory is recomputed from the layers each plan puts there, with shared

@@ -12,7 +12,7 @@
 //!
 //! with `a` the device compute time, `f` the fixed link time (half a round trip per crossing),
 //! `S` the airtime at one resource block and `w` the server compute time with the whole server;
-//! all four come from the split cost model ([`crate::problems::split`]) of the user's model,
+//! all four come from the layer-chain cost model ([`crate::chain`]) of the user's model,
 //! workload and devices. Server memory holds the shared (frozen) parameters of every model layer
 //! that some user runs there once, plus every user's own KV cache, activations and trainable
 //! state. The problem is solved exactly by the MILP in [`model`], by the heuristics in
