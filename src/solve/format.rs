@@ -35,3 +35,46 @@ pub fn num(v: Option<f64>) -> String {
 pub fn percent(g: Option<f64>) -> String {
     g.map_or("-".into(), |g| format!("{:.4}%", 100.0 * g))
 }
+
+/// `time      build ...   solve ...[   nodes N]<extra>` and a newline.
+pub fn time_line(stats: &super::SolveStats, extra: &str) -> String {
+    format!(
+        "time      build {}   solve {}{}{extra}\n",
+        secs(stats.build_s),
+        secs(stats.solve_s),
+        stats
+            .nodes
+            .map_or(String::new(), |n| format!("   nodes {n}"))
+    )
+}
+
+/// `solver    NAME   TERMINATION / PRIMAL   <label> OBJECTIVE   bound ...   gap ...   build ...
+/// solve ...` and a newline: the status of a report on one line.
+pub fn solver_line(stats: &super::SolveStats, label: &str) -> String {
+    format!(
+        "solver    {}   {} / {}   {label} {}   bound {}   gap {}   build {}   solve {}\n",
+        stats.solver,
+        stats.termination,
+        stats.primal_status,
+        num(stats.objective),
+        num(stats.bound),
+        percent(stats.gap),
+        secs(stats.build_s),
+        secs(stats.solve_s)
+    )
+}
+
+/// The explanation of a report under `heading` (one `  - line` per entry), empty without one.
+pub fn explanation(heading: &str, lines: &[String]) -> String {
+    let mut out = String::new();
+    if !lines.is_empty() {
+        out.push_str(heading);
+        out.push('\n');
+        for line in lines {
+            out.push_str("  - ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::evaluate::AllocEvaluation;
 use super::solve::AllocReport;
 use super::{AllocObjective, AllocPlan, AllocProblem};
-use crate::solve::format::{bytes, num, percent, secs};
+use crate::solve::format::{bytes, explanation, num, percent, secs, time_line};
 use crate::solve::violation::within;
 
 /// An evaluated plan as text: the instance and objective, then the per-user table.
@@ -61,23 +61,12 @@ pub fn report(problem: &AllocProblem, r: &AllocReport) -> String {
     } else {
         String::new()
     };
-    let _ = writeln!(
-        out,
-        "time      build {}   solve {}{}{rounds}",
-        secs(s.build_s),
-        secs(s.solve_s),
-        s.nodes.map_or(String::new(), |n| format!("   nodes {n}"))
-    );
+    out.push_str(&time_line(s, &rounds));
     if let (Some(plan), Some(ev)) = (&r.plan, &r.evaluation) {
         out.push('\n');
         out.push_str(&render_plan(problem, plan, ev));
     }
-    if !r.explanation.is_empty() {
-        let _ = writeln!(out, "\nwhy no plan is feasible:");
-        for line in &r.explanation {
-            let _ = writeln!(out, "  - {line}");
-        }
-    }
+    out.push_str(&explanation("\nwhy no plan is feasible:", &r.explanation));
     out
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::evaluate::CacheEvaluation;
 use super::solve::CacheReport;
 use super::{CachePlan, CacheProblem, Placement};
-use crate::solve::format::{bytes, num, percent, secs};
+use crate::solve::format::{bytes, solver_line};
 
 /// An evaluated plan as text: the instance and hit ratio, then the per-server table, users and
 /// summary.
@@ -41,18 +41,7 @@ pub fn report(problem: &CacheProblem, report: &CacheReport) -> String {
     let s = &report.stats;
     let d = &report.details.demand;
     let mut out = header(problem);
-    let _ = writeln!(
-        out,
-        "solver    {}   {} / {}   hit ratio {}   bound {}   gap {}   build {}   solve {}",
-        s.solver,
-        s.termination,
-        s.primal_status,
-        num(s.objective),
-        num(s.bound),
-        percent(s.gap),
-        secs(s.build_s),
-        secs(s.solve_s)
-    );
+    out.push_str(&solver_line(s, "hit ratio"));
     let _ = writeln!(
         out,
         "demand    {} requests, {} servable in time by some server (hit ratio at most {:.6}), \

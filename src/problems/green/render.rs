@@ -7,7 +7,7 @@ use super::evaluate::{evaluate, GreenEvaluation};
 use super::heuristics::asap;
 use super::solve::GreenReport;
 use super::{GreenProblem, Schedule};
-use crate::solve::format::{num, percent, secs};
+use crate::solve::format::{explanation, secs, solver_line};
 
 /// Letter of job `j` in the timeline.
 fn letter(j: usize) -> char {
@@ -20,18 +20,7 @@ fn letter(j: usize) -> char {
 pub fn report(problem: &GreenProblem, report: &GreenReport) -> String {
     let s = &report.stats;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "solver    {}   {} / {}   objective {}   bound {}   gap {}   build {}   solve {}",
-        s.solver,
-        s.termination,
-        s.primal_status,
-        num(s.objective),
-        num(s.bound),
-        percent(s.gap),
-        secs(s.build_s),
-        secs(s.solve_s)
-    );
+    out.push_str(&solver_line(s, "objective"));
     if let Some((vars, ints, rows)) = report.details.milp_size {
         let _ = writeln!(
             out,
@@ -58,12 +47,10 @@ pub fn report(problem: &GreenProblem, report: &GreenReport) -> String {
         }
         _ => out.push_str("no schedule\n"),
     }
-    if !report.explanation.is_empty() {
-        out.push_str("why no schedule meets every deadline:\n");
-        for line in &report.explanation {
-            let _ = writeln!(out, "  - {line}");
-        }
-    }
+    out.push_str(&explanation(
+        "why no schedule meets every deadline:",
+        &report.explanation,
+    ));
     out
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::evaluate::{gb, Evaluation};
 use super::solve::SplitReport;
 use super::{Objective, SplitPlan, SplitProblem, Tier};
-use crate::solve::format::{bytes, num, percent, secs};
+use crate::solve::format::{bytes, explanation, num, percent, secs, time_line};
 
 /// An evaluated plan as text: the instance and model, then the plan as [`report`] shows it.
 pub fn evaluation(problem: &SplitProblem, plan: &SplitPlan, ev: &Evaluation) -> String {
@@ -60,23 +60,12 @@ pub fn report(problem: &SplitProblem, r: &SplitReport) -> String {
         num(s.bound),
         percent(s.gap),
     );
-    let _ = writeln!(
-        out,
-        "time      build {}   solve {}{}",
-        secs(s.build_s),
-        secs(s.solve_s),
-        s.nodes.map_or(String::new(), |n| format!("   nodes {n}"))
-    );
+    out.push_str(&time_line(s, ""));
     if let (Some(plan), Some(ev)) = (&r.plan, &r.evaluation) {
         out.push('\n');
         out.push_str(&render_plan(problem, plan, ev));
     }
-    if !r.explanation.is_empty() {
-        let _ = writeln!(out, "\nwhy no plan is feasible:");
-        for line in &r.explanation {
-            let _ = writeln!(out, "  - {line}");
-        }
-    }
+    out.push_str(&explanation("\nwhy no plan is feasible:", &r.explanation));
     out
 }
 
