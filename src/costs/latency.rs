@@ -221,34 +221,32 @@ impl LayerTimer<'_> {
     /// Prefill of `prompt` tokens. The head computes logits of the last prompt token only
     /// (as llama.cpp does), every other layer processes all of them.
     pub fn prefill(&self, layer: &LayerCost, prompt: usize) -> Cost {
-        if let Some(p) = self.profile {
-            if let Some(c) = p.lookup(
-                layer.layer,
-                Phase::Prefill,
-                prompt as f64,
-                self.device.power_busy_w,
-            ) {
-                return c;
-            }
-        }
-        let (flop, bytes) = prefill_work(layer, prompt);
-        self.roofline(flop, bytes)
+        self.profiled_or_roofline(layer, Phase::Prefill, prompt, prefill_work)
     }
 
     /// One decode step with `context` tokens already cached (the new token attends to
     /// `context + 1` keys and reads the whole cache).
     pub fn decode(&self, layer: &LayerCost, context: usize) -> Cost {
-        if let Some(p) = self.profile {
-            if let Some(c) = p.lookup(
-                layer.layer,
-                Phase::Decode,
-                context as f64,
-                self.device.power_busy_w,
-            ) {
-                return c;
-            }
+        self.profiled_or_roofline(layer, Phase::Decode, context, decode_work)
+    }
+
+    /// The profiled cost of `layer` in `phase` at `tokens` when the profile has it, else the
+    /// roofline of `work(layer, tokens)`.
+    fn profiled_or_roofline(
+        &self,
+        layer: &LayerCost,
+        phase: Phase,
+        tokens: usize,
+        work: impl Fn(&LayerCost, usize) -> (f64, f64),
+    ) -> Cost {
+        let busy_power_w = self.device.power_busy_w;
+        if let Some(c) = self
+            .profile
+            .and_then(|p| p.lookup(layer.layer, phase, tokens as f64, busy_power_w))
+        {
+            return c;
         }
-        let (flop, bytes) = decode_work(layer, context);
+        let (flop, bytes) = work(layer, tokens);
         self.roofline(flop, bytes)
     }
 
