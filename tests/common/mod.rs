@@ -1,11 +1,32 @@
-//! Helpers shared by the command-line tests.
+//! Helpers shared by the integration tests (each test binary compiles this module with
+//! `mod common;` and uses some of it, hence the `dead_code` allowance).
+#![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The crate root (where `instances/` lives).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shipped data, `instances/`.
+pub fn instances() -> PathBuf {
+    root().join("instances")
+}
+
+/// The files of `instances/<problem>/` whose extension is one of `extensions`, sorted.
+pub fn shipped_files(problem: &str, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(instances().join(problem))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| extensions.iter().any(|e| x == *e))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// Runs the `edgeplan` binary in the crate root.
@@ -15,4 +36,104 @@ pub fn edgeplan(args: &[&str]) -> Output {
         .current_dir(root())
         .output()
         .expect("run edgeplan")
+}
+
+/// Runs `edgeplan ARGS` and asserts that it succeeds (its standard error in the message).
+pub fn edgeplan_ok(args: &[&str]) -> Output {
+    let out = edgeplan(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `edgeplan ARGS`, asserts that it succeeds and returns its standard output as JSON.
+pub fn edgeplan_json(args: &[&str]) -> serde_json::Value {
+    json(&edgeplan_ok(args), args)
+}
+
+/// The standard output of `out` as JSON; when it is not, panics naming `what` and showing the
+/// standard error.
+pub fn json(out: &Output, what: impl std::fmt::Debug) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{what:?}: {e}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Asserts that `err`, the standard error of `what`, is one line starting `error: `.
+pub fn assert_one_error_line(what: impl std::fmt::Debug, err: &str) {
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{what:?}: not one line: {err}"
+    );
+    assert!(err.starts_with("error: "), "{what:?}: {err}");
+}
+
+/// Runs `edgeplan ARGS` and asserts bad input: exit code 2 and one line on standard error,
+/// starting `error: `, no panic, containing `expect`.
+pub fn expect_bad(args: &[&str], expect: &str) {
+    let out = edgeplan(args);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_one_error_line(args, &err);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(expect),
+        "{args:?}: expected `{expect}` in: {err}"
+    );
+}
+
+/// Writes `contents` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+/// Text replacements, `(from, to)`, each applied once.
+pub type Edits<'a> = &'a [(&'a str, &'a str)];
+
+/// The shipped instance `shipped` (a path from the crate root) with `edits` (each `from` must be
+/// there), written to `path` with absolute paths to the shipped models, devices and traces (given
+/// explicitly when the file left them to their defaults), so that it loads from anywhere.
+pub fn variant(path: &Path, shipped: &str, edits: Edits) -> PathBuf {
+    let mut text = std::fs::read_to_string(root().join(shipped)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{shipped}: no `{from}`");
+        text = text.replacen(from, to, 1);
+    }
+    let data = |name: &str| instances().join(name).display().to_string();
+    let mut text = text
+        .replace("../models", &data("models"))
+        .replace("../devices.csv", &data("devices.csv"))
+        .replace("../traces", &data("traces"));
+    if !text.lines().any(|l| l.starts_with("models_dir")) {
+        text = format!(
+            "models_dir = \"{}\"\ndevices = \"{}\"\n{text}",
+            data("models"),
+            data("devices.csv")
+        );
+    }
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
+/// Runs `edgeplan ARGS -o FILE` for two files in `dir`, asserts that both runs succeed and
+/// write the same text (the generator is seeded), and returns the first file.
+pub fn generate_twice(dir: &Path, args: &[&str]) -> PathBuf {
+    let a = dir.join("a.toml");
+    let b = dir.join("b.toml");
+    for out in [&a, &b] {
+        let mut all = args.to_vec();
+        all.extend(["-o", out.to_str().unwrap()]);
+        edgeplan_ok(&all);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&a).unwrap(),
+        std::fs::read_to_string(&b).unwrap()
+    );
+    a
 }
