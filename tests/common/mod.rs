@@ -15,6 +15,42 @@ pub fn instances() -> PathBuf {
     root().join("instances")
 }
 
+/// A file of the shipped data as an absolute path string, for the catalog fields of an instance
+/// written elsewhere.
+pub fn data_path(name: &str) -> String {
+    instances().join(name).display().to_string()
+}
+
+/// The shipped device catalog, `instances/devices.csv`.
+pub fn catalog() -> edgeplan::costs::DeviceCatalog {
+    edgeplan::costs::DeviceCatalog::load(&instances().join("devices.csv")).unwrap()
+}
+
+/// The generated instance `name` of `problem` that the repository ships,
+/// `instances/<problem>/<name>.toml`.
+pub fn shipped_path(problem: &str, name: &str) -> PathBuf {
+    instances().join(problem).join(format!("{name}.toml"))
+}
+
+/// Writes `text`, the generator's output for the parameters of the shipped instance `name` of
+/// `problem`, over that instance (what the ignored `regenerate` tests do).
+pub fn write_shipped(problem: &str, name: &str, text: &str) {
+    std::fs::create_dir_all(instances().join(problem)).unwrap();
+    std::fs::write(shipped_path(problem, name), text).unwrap();
+}
+
+/// Asserts that the shipped instance `name` of `problem` is exactly `text`, the generator's
+/// output for its parameters, and returns its path.
+pub fn assert_shipped_is(problem: &str, name: &str, text: &str) -> PathBuf {
+    let path = shipped_path(problem, name);
+    assert!(
+        std::fs::read_to_string(&path).unwrap() == text,
+        "{} differs from the generator's output; rerun the ignored test `regenerate`",
+        path.display()
+    );
+    path
+}
+
 /// The files of `instances/<problem>/` whose extension is one of `extensions`, sorted.
 pub fn shipped_files(problem: &str, extensions: &[&str]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(instances().join(problem))
@@ -105,16 +141,15 @@ pub fn variant(path: &Path, shipped: &str, edits: Edits) -> PathBuf {
         assert!(text.contains(from), "{shipped}: no `{from}`");
         text = text.replacen(from, to, 1);
     }
-    let data = |name: &str| instances().join(name).display().to_string();
     let mut text = text
-        .replace("../models", &data("models"))
-        .replace("../devices.csv", &data("devices.csv"))
-        .replace("../traces", &data("traces"));
+        .replace("../models", &data_path("models"))
+        .replace("../devices.csv", &data_path("devices.csv"))
+        .replace("../traces", &data_path("traces"));
     if !text.lines().any(|l| l.starts_with("models_dir")) {
         text = format!(
             "models_dir = \"{}\"\ndevices = \"{}\"\n{text}",
-            data("models"),
-            data("devices.csv")
+            data_path("models"),
+            data_path("devices.csv")
         );
     }
     std::fs::write(path, text).unwrap();
