@@ -10,27 +10,20 @@ use common::{edgeplan, edgeplan_ok, expect_bad, root};
 /// A tiny Llama-style model config and a split instance over it.
 fn tiny(dir: &Path) -> (String, String) {
     let model = dir.join("tiny.toml");
-    std::fs::write(
-        &model,
-        "name = \"tiny\"\nsource = \"test\"\n[architecture]\nlayers = 4\nhidden = 64\n\
-         intermediate = 128\nheads = 4\nkv_heads = 2\nvocab = 97\nmlp = \"swiglu\"\n\
-         norm = \"rmsnorm\"\n",
-    )
-    .unwrap();
+    std::fs::write(&model, common::tiny_model("swiglu", "rmsnorm", "")).unwrap();
     let models = dir.join("models");
     std::fs::create_dir_all(&models).unwrap();
     std::fs::copy(&model, models.join("tiny.toml")).unwrap();
     let instance = dir.join("split.toml");
     std::fs::write(
         &instance,
-        format!(
-            "problem = \"split\"\nmodel = \"tiny\"\ndtype = \"fp32\"\nmodels_dir = \"{}\"\n\
-             devices = \"{}\"\n[workload]\nmode = \"inference\"\nprompt_tokens = 8\n\
-             generate_tokens = 3\n[device]\ndevice = \"rpi5\"\n[edge]\ndevice = \"l4\"\n\
-             [links.wireless]\nuplink_bps = 1e8\ndownlink_bps = 1e8\nrtt_s = 0.002\n\
-             tx_power_w = 1.0\nrx_power_w = 0.5\n",
-            models.display(),
-            root().join("instances/devices.csv").display()
+        common::split_instance(
+            "tiny",
+            &models,
+            None,
+            "prompt_tokens = 8\ngenerate_tokens = 3\n[device]\ndevice = \"rpi5\"\n[edge]\n\
+             device = \"l4\"\n[links.wireless]\nuplink_bps = 1e8\ndownlink_bps = 1e8\n\
+             rtt_s = 0.002\ntx_power_w = 1.0\nrx_power_w = 0.5\n",
         ),
     )
     .unwrap();

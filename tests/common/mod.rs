@@ -172,3 +172,33 @@ pub fn generate_twice(dir: &Path, args: &[&str]) -> PathBuf {
     );
     a
 }
+
+/// The config of a tiny Llama-style model named `tiny` (4 blocks of width 64, grouped-query
+/// attention, 97 tokens) with `mlp` and `norm`; `extra` lines end its `[architecture]`.
+pub fn tiny_model(mlp: &str, norm: &str, extra: &str) -> String {
+    format!(
+        "name = \"tiny\"\nsource = \"test\"\n[architecture]\nlayers = 4\nhidden = 64\n\
+         intermediate = 128\nheads = 4\nkv_heads = 2\nvocab = 97\nmlp = \"{mlp}\"\n\
+         norm = \"{norm}\"\n{extra}"
+    )
+}
+
+/// A split inference instance of `model` in fp32, from the configs in `models_dir` on the
+/// shipped devices (and with the profiled tables of `profiles_dir`); `rest` follows
+/// `mode = "inference"` in `[workload]`: the token counts, then the tiers and links.
+pub fn split_instance(
+    model: &str,
+    models_dir: &Path,
+    profiles_dir: Option<&Path>,
+    rest: &str,
+) -> String {
+    let profiles = profiles_dir.map_or(String::new(), |p| {
+        format!("profiles_dir = \"{}\"\n", p.display())
+    });
+    format!(
+        "problem = \"split\"\nmodel = \"{model}\"\ndtype = \"fp32\"\nmodels_dir = \"{}\"\n\
+         devices = \"{}\"\n{profiles}[workload]\nmode = \"inference\"\n{rest}",
+        models_dir.display(),
+        data_path("devices.csv"),
+    )
+}
