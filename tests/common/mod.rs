@@ -21,6 +21,11 @@ pub fn data_path(name: &str) -> String {
     instances().join(name).display().to_string()
 }
 
+/// The built-in solver preset `name`.
+pub fn preset(name: &str) -> edgeplan::solve::SolverPreset {
+    edgeplan::solve::SolverPreset::builtin(name).expect("built-in preset")
+}
+
 /// The shipped device catalog, `instances/devices.csv`.
 pub fn catalog() -> edgeplan::costs::DeviceCatalog {
     edgeplan::costs::DeviceCatalog::load(&instances().join("devices.csv")).unwrap()
