@@ -27,11 +27,7 @@ fn solve_json(args: &[&str]) -> serde_json::Value {
 /// independent caching on them.
 #[test]
 fn every_shipped_cache_instance_solves_and_its_plan_evaluates() {
-    let files = common::shipped_files("cache", &["toml"]);
-    assert!(files.len() >= 5);
-    let dir = tempfile::tempdir().unwrap();
-    for f in &files {
-        let path = f.to_str().unwrap();
+    common::for_each_shipped("cache", 5, |path, dir| {
         let mut hits = Vec::new();
         for solver in HEURISTICS {
             let report = solve_json(&[path, "--solver", solver]);
@@ -40,9 +36,7 @@ fn every_shipped_cache_instance_solves_and_its_plan_evaluates() {
                 "{path} {solver}"
             );
             let hit = report["stats"]["objective"].as_f64().unwrap();
-            let saved = dir.path().join("plan.json");
-            std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
-            let ev = edgeplan_json(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
+            let ev = common::evaluate_report(dir, path, &report);
             assert!((ev["hit_ratio"].as_f64().unwrap() - hit).abs() <= 1e-12);
             assert!(ev["violations"].as_array().unwrap().is_empty());
             hits.push(hit);
@@ -57,7 +51,7 @@ fn every_shipped_cache_instance_solves_and_its_plan_evaluates() {
             hits[0],
             hits[2]
         );
-    }
+    });
 }
 
 /// The exact solve on the small shipped instances is optimal, not beaten by any heuristic, and

@@ -383,23 +383,18 @@ fn solve_json(args: &[&str]) -> serde_json::Value {
 /// from `solve --json` evaluates to the same objective with every constraint met.
 #[test]
 fn every_shipped_alloc_instance_solves_and_its_plan_evaluates() {
-    let files = common::shipped_files("alloc", &["toml"]);
-    assert!(files.len() >= 7);
-    let dir = tempfile::tempdir().unwrap();
-    for f in &files {
-        let path = f.to_str().unwrap();
+    common::for_each_shipped("alloc", 7, |path, dir| {
         let report = solve_json(&[path, "--solver", "local-search"]);
         assert_eq!(report["stats"]["primal_status"], "feasible", "{path}");
         let objective = report["stats"]["objective"].as_f64().unwrap();
-        let saved = common::write(dir.path(), "plan.json", report.to_string());
-        let ev = edgeplan_json(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
+        let ev = common::evaluate_report(dir, path, &report);
         let again = ev["objective"].as_f64().unwrap();
         assert!(
             (again - objective).abs() <= 1e-6 * objective,
             "{path}: {again} vs {objective}"
         );
         assert_eq!(ev["violations"].as_array().unwrap().len(), 0, "{path}");
-    }
+    });
 }
 
 /// The exact solve on the small shipped instances: optimal, never worse than the heuristics,

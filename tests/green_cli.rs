@@ -16,8 +16,7 @@ fn green_schedules_round_trip_through_evaluate() {
     for solver in ["highs", "greedy", "asap"] {
         let report = edgeplan_json(&["solve", DAY, "--solver", solver, "--json"]);
         let value = report["stats"]["objective"].as_f64().unwrap();
-        let saved = common::write(dir.path(), "s.json", report.to_string());
-        let ev = edgeplan_json(&["evaluate", DAY, saved.to_str().unwrap(), "--json"]);
+        let ev = common::evaluate_report(dir.path(), DAY, &report);
         assert!((ev["objective"].as_f64().unwrap() - value).abs() <= 1e-9 * value.max(1.0));
         if solver == "highs" {
             assert_eq!(report["stats"]["termination"], "optimal");
@@ -113,20 +112,15 @@ fn green_bad_instances_name_the_field() {
 /// the same carbon; ASAP is never cleaner than the greedy on them.
 #[test]
 fn every_shipped_green_instance_solves_with_the_greedy() {
-    let files = common::shipped_files("green", &["toml"]);
-    assert!(files.len() >= 4);
-    let dir = tempfile::tempdir().unwrap();
-    for f in &files {
-        let path = f.to_str().unwrap();
+    common::for_each_shipped("green", 4, |path, dir| {
         let mut values = Vec::new();
         for solver in ["greedy", "asap"] {
             let report = edgeplan_json(&["solve", path, "--solver", solver, "--json"]);
-            let saved = common::write(dir.path(), "s.json", report.to_string());
-            edgeplan_ok(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
+            common::evaluate_report(dir, path, &report);
             values.push(report["stats"]["objective"].as_f64().unwrap());
         }
         assert!(values[0] <= values[1] + 1e-9, "{path}: greedy {values:?}");
-    }
+    });
 }
 
 /// `generate green` writes a loadable instance; the same seed gives the same file; bad options

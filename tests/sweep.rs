@@ -44,6 +44,14 @@ fn sweep(name: &str) -> Sweep {
     Sweep::load(&root().join("instances/sweeps").join(name)).unwrap()
 }
 
+/// Options that resume the run file `path`.
+fn resuming(path: &Path) -> SweepOptions {
+    SweepOptions {
+        resume: true,
+        ..SweepOptions::new(path)
+    }
+}
+
 /// A sweep file in a temporary directory, generators reading the shipped data.
 fn sweep_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("s.toml");
@@ -82,9 +90,8 @@ fn a_stopped_sweep_resumes_with_every_run_exactly_once() {
     let second = run_sweep(
         &sweep,
         &SweepOptions {
-            resume: true,
             threads: 1,
-            ..SweepOptions::new(&parts)
+            ..resuming(&parts)
         },
         &|_| {},
     )
@@ -94,15 +101,7 @@ fn a_stopped_sweep_resumes_with_every_run_exactly_once() {
     assert_eq!(expected.len(), 2400);
     assert_eq!(rows_by_run(&[&parts]), expected);
     // Resuming a complete file runs nothing.
-    let third = run_sweep(
-        &sweep,
-        &SweepOptions {
-            resume: true,
-            ..SweepOptions::new(&parts)
-        },
-        &|_| {},
-    )
-    .unwrap();
+    let third = run_sweep(&sweep, &resuming(&parts), &|_| {}).unwrap();
     assert_eq!(third.ran, 0);
 }
 
@@ -209,8 +208,7 @@ fn resume_refuses_files_it_did_not_write() {
     let path = dir.path().join("s0.csv");
     let shard = |index| SweepOptions {
         shard: Some(Shard { index, count: 2 }),
-        resume: true,
-        ..SweepOptions::new(&path)
+        ..resuming(&path)
     };
     run_sweep(&sweep, &shard(0), &|_| {}).unwrap();
     let err = run_sweep(&sweep, &shard(1), &|_| {})
@@ -218,16 +216,9 @@ fn resume_refuses_files_it_did_not_write() {
         .to_string();
     assert!(err.contains("belongs to another shard"), "{err}");
     let other = self::sweep("cache-storage.toml");
-    let err = run_sweep(
-        &other,
-        &SweepOptions {
-            resume: true,
-            ..SweepOptions::new(&path)
-        },
-        &|_| {},
-    )
-    .unwrap_err()
-    .to_string();
+    let err = run_sweep(&other, &resuming(&path), &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("columns differ"), "{err}");
     let err = run_sweep(&sweep, &SweepOptions::new(&path), &|_| {})
         .unwrap_err()
@@ -273,9 +264,8 @@ fn failing_runs_record_their_error_and_the_sweep_goes_on() {
     let again = run_sweep(
         &sweep,
         &SweepOptions {
-            resume: true,
             retry_errors: true,
-            ..SweepOptions::new(&out)
+            ..resuming(&out)
         },
         &|_| {},
     )

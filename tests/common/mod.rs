@@ -96,6 +96,28 @@ pub fn edgeplan_json(args: &[&str]) -> serde_json::Value {
     json(&edgeplan_ok(args), args)
 }
 
+/// Saves `report`, a report of `solve --json`, as `dir/plan.json` and returns what
+/// `edgeplan evaluate INSTANCE dir/plan.json --json` says of it (which must succeed).
+pub fn evaluate_report(
+    dir: &Path,
+    instance: &str,
+    report: &serde_json::Value,
+) -> serde_json::Value {
+    let saved = write(dir, "plan.json", report.to_string());
+    edgeplan_json(&["evaluate", instance, saved.to_str().unwrap(), "--json"])
+}
+
+/// Calls `check(instance, dir)` for every shipped `.toml` instance of `problem`, of which there
+/// must be at least `at_least`; `dir` is a temporary directory for the files it writes.
+pub fn for_each_shipped(problem: &str, at_least: usize, mut check: impl FnMut(&str, &Path)) {
+    let files = shipped_files(problem, &["toml"]);
+    assert!(files.len() >= at_least, "{problem}: {files:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for f in &files {
+        check(f.to_str().unwrap(), dir.path());
+    }
+}
+
 /// The standard output of `out` as JSON; when it is not, panics naming `what` and showing the
 /// standard error.
 pub fn json(out: &Output, what: impl std::fmt::Debug) -> serde_json::Value {
