@@ -9,24 +9,17 @@ use common::{edgeplan, edgeplan_ok, expect_bad, root};
 
 /// A tiny Llama-style model config and a split instance over it.
 fn tiny(dir: &Path) -> (String, String) {
-    let model = dir.join("tiny.toml");
-    std::fs::write(&model, common::tiny_model("swiglu", "rmsnorm", "")).unwrap();
-    let models = dir.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(&model, models.join("tiny.toml")).unwrap();
-    let instance = dir.join("split.toml");
-    std::fs::write(
-        &instance,
-        common::split_instance(
-            "tiny",
-            &models,
-            None,
-            "prompt_tokens = 8\ngenerate_tokens = 3\n[device]\ndevice = \"rpi5\"\n[edge]\n\
-             device = \"l4\"\n[links.wireless]\nuplink_bps = 1e8\ndownlink_bps = 1e8\n\
-             rtt_s = 0.002\ntx_power_w = 1.0\nrx_power_w = 0.5\n",
-        ),
-    )
-    .unwrap();
+    let text = common::tiny_model("swiglu", "rmsnorm", "");
+    let model = common::write(dir, "tiny.toml", &text);
+    let instance = common::write_tiny_instance(
+        dir,
+        "split.toml",
+        &text,
+        None,
+        "prompt_tokens = 8\ngenerate_tokens = 3\n[device]\ndevice = \"rpi5\"\n[edge]\n\
+         device = \"l4\"\n[links.wireless]\nuplink_bps = 1e8\ndownlink_bps = 1e8\n\
+         rtt_s = 0.002\ntx_power_w = 1.0\nrx_power_w = 0.5\n",
+    );
     (model.display().to_string(), instance.display().to_string())
 }
 

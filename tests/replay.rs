@@ -14,22 +14,13 @@ mod common;
 /// A tiny Llama-style model (GQA, RoPE, SwiGLU) and a split instance around it with all three
 /// tiers and fast links.
 fn tiny_instance(dir: &Path, mlp: &str, norm: &str, positions: usize) -> std::path::PathBuf {
-    let models = dir.join("models");
-    std::fs::create_dir_all(&models).unwrap();
     let extra = format!("position_embeddings = {positions}\nqkv_bias = true\n");
-    std::fs::write(
-        models.join("tiny.toml"),
-        common::tiny_model(mlp, norm, &extra),
-    )
-    .unwrap();
-    let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        common::split_instance(
-            "tiny",
-            &models,
-            Some(&dir.join("profiles")),
-            r#"prompt_tokens = 12
+    common::write_tiny_instance(
+        dir,
+        "tiny.toml",
+        &common::tiny_model(mlp, norm, &extra),
+        Some(&dir.join("profiles")),
+        r#"prompt_tokens = 12
 generate_tokens = 5
 [device]
 device = "rpi5"
@@ -48,10 +39,7 @@ uplink_bps = 1e9
 downlink_bps = 1e9
 rtt_s = 0.001
 "#,
-        ),
     )
-    .unwrap();
-    path
 }
 
 /// Every contiguous cut pair of a 6-row model (embed, 4 blocks, head), including all on one

@@ -229,3 +229,22 @@ pub fn split_instance(
         data_path("devices.csv"),
     )
 }
+
+/// Writes `model`, the config of the model `tiny` (see [`tiny_model`]), to `dir/models/tiny.toml`
+/// and a split instance over it (see [`split_instance`]) to `dir/<name>`; returns the instance.
+pub fn write_tiny_instance(
+    dir: &Path,
+    name: &str,
+    model: &str,
+    profiles_dir: Option<&Path>,
+    rest: &str,
+) -> PathBuf {
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("tiny.toml"), model).unwrap();
+    write(
+        dir,
+        name,
+        split_instance("tiny", &models, profiles_dir, rest),
+    )
+}
