@@ -59,6 +59,8 @@ use edgeplan::problems::alloc::{AllocObjective, AllocProblem};
 use edgeplan::solve::report::relative_gap;
 use edgeplan::solve::{MipOptions, PrimalStatus, SolverPreset, Termination};
 
+mod common;
+
 /// The models behind the row counts of the layers axis.
 const MODELS_BY_ROWS: [(usize, &str); 3] = [(14, "gpt2"), (34, "llama-2-7b"), (82, "llama-2-70b")];
 
@@ -169,18 +171,12 @@ struct Setup {
 }
 
 fn main() -> ExitCode {
-    match run_all(&Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    common::exit(run_all(&Args::parse()))
 }
 
 /// Runs every configuration and prints (and writes) the table.
 fn run_all(args: &Args) -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
+    let root = common::instances();
     let catalog = DeviceCatalog::load(&root.join("devices.csv"))?;
     let models_dir = root.join("models");
     if !catalog.devices.contains_key(&args.server_device) {

@@ -39,6 +39,8 @@ use edgeplan::instance::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::solve::{solve, CacheReport};
 use edgeplan::solve::{SolverPreset, Termination};
 
+mod common;
+
 #[derive(Parser, Debug)]
 #[command(about = "Cache placement benchmark (see the header of benches/cache.rs)")]
 struct Args {
@@ -86,13 +88,7 @@ const CONFIGS: [&str; 6] = [
 const QUICK: [&str; 3] = ["4x20x50", "10x50x200", "10x100x500"];
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    common::exit(run(&Args::parse()))
 }
 
 fn parse_config(text: &str) -> Result<(usize, usize, usize)> {

@@ -19,7 +19,6 @@
 //! may miss deadlines: `asap_ok` says whether it met them all).
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -29,6 +28,8 @@ use clap::Parser;
 use edgeplan::instance::green::generate::{generate, GenParams};
 use edgeplan::problems::green::solve::solve;
 use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
+
+mod common;
 
 #[derive(Parser, Debug)]
 #[command(about = "Green scheduling benchmark (see the header of benches/green.rs)")]
@@ -67,21 +68,12 @@ const CONFIGS: [&str; 9] = [
 const QUICK: [&str; 3] = ["10x24x1", "10x24x2", "20x48x2"];
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    common::exit(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<()> {
-    let instances = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
-    let configs: Vec<String> = args.configs.clone().unwrap_or_else(|| {
-        let list: &[&str] = if args.quick { &QUICK } else { &CONFIGS };
-        list.iter().map(|s| s.to_string()).collect()
-    });
+    let instances = common::instances();
+    let configs = common::names_or(&args.configs, if args.quick { &QUICK } else { &CONFIGS });
     let limit = args.limit.unwrap_or(if args.quick { 20.0 } else { 60.0 });
     println!(
         "{:>4} {:>5} {:>3} | {:>6} {:>6} | {:>7} {:>8} {:>6} | {:>11} {:>9} | {:>10} {:>12} {:>7}",

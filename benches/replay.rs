@@ -19,7 +19,6 @@
 //! planner in every row, or the row is flagged). The last line per model is the median absolute
 //! error over its plans.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -27,6 +26,8 @@ use clap::Parser;
 
 use edgeplan::problems::split::SplitPlan;
 use edgeplan::replay::{instance_architecture, replay, ReplayOptions};
+
+mod common;
 
 #[derive(Parser, Debug)]
 #[command(about = "Replay benchmark (see the header of benches/replay.rs)")]
@@ -43,13 +44,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> Result<()> {
@@ -57,19 +52,14 @@ fn run() -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let models = args.models.clone().unwrap_or_else(|| {
-        ["gpt2", "qwen2.5-0.5b", "tinyllama-1.1b"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    });
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = common::names_or(&args.models, &["gpt2", "qwen2.5-0.5b", "tinyllama-1.1b"]);
+    let instances = common::instances();
     println!(
         "{:<15} {:>7} {:>10} {:>10} {:>8} {:>10} {:>12} {:>10}",
         "model", "cuts", "planner_s", "measured_s", "error", "compute_s", "cut_prefill", "cut_step"
     );
     for model in &models {
-        let path = root.join(format!("instances/split/replay-{model}-local.toml"));
+        let path = instances.join(format!("split/replay-{model}-local.toml"));
         let problem = edgeplan::instance::split::load(&path)
             .with_context(|| format!("loading {}", path.display()))?;
         anyhow::ensure!(

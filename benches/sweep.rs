@@ -21,6 +21,8 @@ use clap::Parser;
 
 use edgeplan::sweep::{run_sweep, Sweep, SweepOptions};
 
+mod common;
+
 #[derive(Parser, Debug)]
 #[command(about = "Sweep throughput benchmark (see the header of benches/sweep.rs)")]
 struct Args {
@@ -47,23 +49,14 @@ const SWEEPS: [&str; 5] = [
 ];
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let names: Vec<String> = args
-        .sweeps
-        .clone()
-        .unwrap_or_else(|| SWEEPS.iter().map(|s| s.to_string()).collect());
+    let names = common::names_or(&args.sweeps, &SWEEPS);
     let dir = tempfile::tempdir()?;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sweeps = common::instances().join("sweeps");
     let mut header = format!("{:<18} {:>6} {:>8}", "sweep", "runs", "ms/run");
     for t in &args.threads {
         header.push_str(&format!(" {:>12}", format!("runs/s @{t}")));
@@ -71,7 +64,7 @@ fn run() -> Result<()> {
     header.push_str(&format!(" {:>9}", "speed-up"));
     println!("{header}");
     for name in &names {
-        let path = root.join("instances/sweeps").join(format!("{name}.toml"));
+        let path = sweeps.join(format!("{name}.toml"));
         let sweep = Sweep::load(&path).with_context(|| format!("loading {}", path.display()))?;
         let mut rates = Vec::new();
         for &threads in &args.threads {

@@ -4,19 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::error::Error;
 use edgeplan::instance::alloc::generate::{generate, generate_spec, write_instance, GenParams};
 use edgeplan::instance::alloc::{load, snr_linear, AllocInstanceFile};
 use edgeplan::problems::alloc::{AllocObjective, AllocProblem};
 
-fn instances() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("instances")
-}
+mod common;
 
-fn catalog() -> DeviceCatalog {
-    DeviceCatalog::load(&instances().join("devices.csv")).unwrap()
-}
+use common::{catalog, data_path, instances};
 
 /// The shipped instances in `instances/alloc/` and the generator parameters of each. Single
 /// servers are an L4 (24 GB) up to 20 users and an A100 80 GB beyond; the block counts are those
@@ -89,21 +84,14 @@ fn shipped_text(params: &GenParams) -> String {
 #[test]
 #[ignore]
 fn regenerate_shipped_instances() {
-    let dir = instances().join("alloc");
-    std::fs::create_dir_all(&dir).unwrap();
     for (name, params) in shipped() {
-        std::fs::write(dir.join(format!("{name}.toml")), shipped_text(&params)).unwrap();
+        common::write_shipped("alloc", name, &shipped_text(&params));
     }
 }
 
 #[test]
 fn every_shipped_instance_loads() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(instances().join("alloc"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let files = common::shipped_files("alloc", &["toml"]);
     assert_eq!(files.len(), shipped().len());
     for path in files {
         let problem = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -123,13 +111,7 @@ fn every_shipped_instance_loads() {
 #[test]
 fn shipped_instances_are_the_generator_output() {
     for (name, params) in shipped() {
-        let path = instances().join("alloc").join(format!("{name}.toml"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text == shipped_text(&params),
-            "{} differs from the generator's output; rerun the ignored test `regenerate`",
-            path.display()
-        );
+        let path = common::assert_shipped_is("alloc", name, &shipped_text(&params));
         let problem = load(&path).unwrap();
         assert_eq!(problem.users.len(), params.users);
         assert_eq!(problem.servers.len(), params.servers);
@@ -183,8 +165,8 @@ fn assert_same(a: &AllocProblem, b: &AllocProblem) {
 /// shipped models and devices, so it loads from anywhere.
 fn write_anywhere(dir: &Path, name: &str, file: &AllocInstanceFile) -> PathBuf {
     let mut file = file.clone();
-    file.models_dir = Some(instances().join("models").display().to_string());
-    file.devices = Some(instances().join("devices.csv").display().to_string());
+    file.models_dir = Some(data_path("models"));
+    file.devices = Some(data_path("devices.csv"));
     let path = dir.join(name);
     let text = if name.ends_with(".json") {
         serde_json::to_string_pretty(&file).unwrap()
@@ -331,16 +313,14 @@ snr_db = [5.0]
 downlink_snr_db = 20.0
 deadline_s = 30.0
 "#,
-        models = instances().join("models").display(),
-        devices = instances().join("devices.csv").display(),
+        models = data_path("models"),
+        devices = data_path("devices.csv"),
     )
 }
 
 fn load_text(text: &str) -> edgeplan::error::Result<AllocProblem> {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("instance.toml");
-    std::fs::write(&path, text).unwrap();
-    load(&path)
+    load(&common::write(dir.path(), "instance.toml", text))
 }
 
 #[test]

@@ -1,9 +1,7 @@
 //! The allocation MILP against brute force on tiny instances: every option of every user, every
 //! integer split of the resource blocks, and the exact compute shares for each.
 
-use std::path::Path;
-
-use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig};
+use edgeplan::costs::{Dtype, ModelConfig};
 use edgeplan::problems::alloc::evaluate::evaluate;
 use edgeplan::problems::alloc::heuristics::{divide, optimal_shares, Claim};
 use edgeplan::problems::alloc::solve::solve;
@@ -13,9 +11,13 @@ use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+
+use common::preset;
+
 fn tiny(seed: u64) -> AllocProblem {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
-    let catalog = DeviceCatalog::load(&root.join("devices.csv")).unwrap();
+    let root = common::instances();
+    let catalog = common::catalog();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let servers: Vec<Server> = (0..rng.gen_range(1..=2))
         .map(|m| {
@@ -154,7 +156,7 @@ fn brute_force(problem: &AllocProblem, opts: &Options) -> Option<f64> {
 /// objective is within the tolerance of the optimum; its plan passes the evaluator.
 #[test]
 fn milp_matches_brute_force_on_tiny_instances() {
-    let preset = SolverPreset::builtin("highs").unwrap();
+    let highs = preset("highs");
     let heuristics: Vec<SolverPreset> = [
         "local-search",
         "equal-split",
@@ -162,8 +164,8 @@ fn milp_matches_brute_force_on_tiny_instances() {
         "all-edge",
         "fixed-cut",
     ]
-    .iter()
-    .map(|n| SolverPreset::builtin(n).unwrap())
+    .into_iter()
+    .map(preset)
     .collect();
     let (mut feasible, mut infeasible) = (0, 0);
     for seed in 0..40u64 {
@@ -173,7 +175,7 @@ fn milp_matches_brute_force_on_tiny_instances() {
             continue;
         }
         let exact = brute_force(&problem, &opts);
-        let report = solve(&problem, &preset).unwrap();
+        let report = solve(&problem, &highs).unwrap();
         match exact {
             None => {
                 infeasible += 1;
@@ -307,7 +309,7 @@ fn debug_seed() {
         t.elapsed(),
         opts.options.iter().map(|o| o.len()).collect::<Vec<_>>()
     );
-    let r = solve(&problem, &SolverPreset::builtin("highs").unwrap()).unwrap();
+    let r = solve(&problem, &preset("highs")).unwrap();
     eprintln!("{:?} rounds {}", r.stats, r.details.rounds);
     for u in &problem.users {
         eprintln!("deadline {:?}", u.deadline_s);

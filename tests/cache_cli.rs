@@ -1,34 +1,25 @@
 //! The command line on cache instances: shipped instances, plan round trips through `evaluate`,
 //! the generator, and bad input (one-line error naming the field, exit 2).
 
-use std::path::PathBuf;
-
 mod common;
 
-use common::{edgeplan, root};
+use common::{edgeplan, edgeplan_json, edgeplan_ok, expect_bad, generate_twice, root};
 
-fn shipped() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/cache"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    v.sort();
-    v
-}
+/// The cache solvers other than the exact one.
+const HEURISTICS: [&str; 5] = [
+    "greedy",
+    "local-search",
+    "independent",
+    "popularity",
+    "random",
+];
 
+/// `edgeplan solve ARGS --json`, which must succeed: its report.
 fn solve_json(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["solve"];
     all.extend_from_slice(args);
     all.push("--json");
-    let out = edgeplan(&all);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    edgeplan_json(&all)
 }
 
 /// Every shipped cache instance: each heuristic's plan, saved from `solve --json`, evaluates to
@@ -36,30 +27,16 @@ fn solve_json(args: &[&str]) -> serde_json::Value {
 /// independent caching on them.
 #[test]
 fn every_shipped_cache_instance_solves_and_its_plan_evaluates() {
-    let files = shipped();
-    assert!(files.len() >= 5);
-    let dir = tempfile::tempdir().unwrap();
-    for f in &files {
-        let path = f.to_str().unwrap();
+    common::for_each_shipped("cache", 5, |path, dir| {
         let mut hits = Vec::new();
-        for solver in [
-            "greedy",
-            "local-search",
-            "independent",
-            "popularity",
-            "random",
-        ] {
+        for solver in HEURISTICS {
             let report = solve_json(&[path, "--solver", solver]);
             assert_eq!(
                 report["stats"]["primal_status"], "feasible",
                 "{path} {solver}"
             );
             let hit = report["stats"]["objective"].as_f64().unwrap();
-            let saved = dir.path().join("plan.json");
-            std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
-            let out = edgeplan(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
-            assert_eq!(out.status.code(), Some(0), "{path} {solver}");
-            let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let ev = common::evaluate_report(dir, path, &report);
             assert!((ev["hit_ratio"].as_f64().unwrap() - hit).abs() <= 1e-12);
             assert!(ev["violations"].as_array().unwrap().is_empty());
             hits.push(hit);
@@ -74,7 +51,7 @@ fn every_shipped_cache_instance_solves_and_its_plan_evaluates() {
             hits[0],
             hits[2]
         );
-    }
+    });
 }
 
 /// The exact solve on the small shipped instances is optimal, not beaten by any heuristic, and
@@ -86,20 +63,12 @@ fn cache_exact_solve_prints_servers_and_summary() {
         let exact = solve_json(&[&path]);
         assert_eq!(exact["stats"]["termination"], "optimal", "{name}");
         let best = exact["stats"]["objective"].as_f64().unwrap();
-        for solver in [
-            "greedy",
-            "local-search",
-            "independent",
-            "popularity",
-            "random",
-        ] {
+        for solver in HEURISTICS {
             let r = solve_json(&[&path, "--solver", solver]);
             let hit = r["stats"]["objective"].as_f64().unwrap();
             assert!(hit <= best + 1e-9, "{name} {solver}: {hit} > {best}");
         }
-        let out = edgeplan(&["solve", &path]);
-        assert_eq!(out.status.code(), Some(0));
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = String::from_utf8(edgeplan_ok(&["solve", &path]).stdout).unwrap();
         for needle in [
             "stored / capacity",
             "es-0",
@@ -178,11 +147,7 @@ fn cache_evaluate_flags_overfull_servers_and_unknown_names() {
         ),
     ] {
         std::fs::write(&file, plan.to_string()).unwrap();
-        let out = edgeplan(&["evaluate", path, file.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(2), "{plan}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(message), "{plan}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        expect_bad(&["evaluate", path, file.to_str().unwrap()], message);
     }
 }
 
@@ -191,10 +156,9 @@ fn cache_evaluate_flags_overfull_servers_and_unknown_names() {
 #[test]
 fn generate_cache_writes_a_solvable_instance() {
     let dir = tempfile::tempdir().unwrap();
-    let a = dir.path().join("a.toml");
-    let b = dir.path().join("b.toml");
-    for out in [&a, &b] {
-        let r = edgeplan(&[
+    let a = generate_twice(
+        dir.path(),
+        &[
             "generate",
             "cache",
             "--servers",
@@ -208,26 +172,13 @@ fn generate_cache_writes_a_solvable_instance() {
             "--backhaul",
             "1e9",
             "--per-user-order",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            r.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&r.stderr)
-        );
-    }
-    assert_eq!(
-        std::fs::read_to_string(&a).unwrap(),
-        std::fs::read_to_string(&b).unwrap()
+        ],
     );
     let report = solve_json(&[a.to_str().unwrap()]);
     assert_eq!(report["stats"]["termination"], "optimal");
-    let out = edgeplan(&["generate", "cache", "--lora-fraction", "1.5"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--lora-fraction"));
-    let out = edgeplan(&["generate", "cache", "--bases", "nomodel@q4"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nomodel"));
+    expect_bad(
+        &["generate", "cache", "--lora-fraction", "1.5"],
+        "--lora-fraction",
+    );
+    expect_bad(&["generate", "cache", "--bases", "nomodel@q4"], "nomodel");
 }

@@ -2,16 +2,13 @@
 //! their parameters, a file survives a round trip through TOML and JSON, request defaults behave
 //! as documented, and bad files are refused with an error that names the field.
 
-use std::path::{Path, PathBuf};
-
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::cache::generate::{generate, generate_spec, write_instance, GenParams};
 use edgeplan::instance::cache::{load, CacheInstanceFile};
 use edgeplan::problems::cache::zipf;
 
-fn instances() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("instances")
-}
+mod common;
+
+use common::{data_path, instances};
 
 /// The shipped instances in `instances/cache/` and the generator parameters of each.
 pub fn shipped() -> Vec<(&'static str, GenParams)> {
@@ -83,31 +80,18 @@ fn shipped_text(params: &GenParams) -> String {
 #[test]
 #[ignore]
 fn regenerate_shipped_instances() {
-    let dir = instances().join("cache");
-    std::fs::create_dir_all(&dir).unwrap();
     for (name, params) in shipped() {
-        std::fs::write(dir.join(format!("{name}.toml")), shipped_text(&params)).unwrap();
+        common::write_shipped("cache", name, &shipped_text(&params));
     }
 }
 
 #[test]
 fn shipped_instances_are_the_generator_output_and_load() {
-    let catalog = DeviceCatalog::load(&instances().join("devices.csv")).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(instances().join("cache"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let catalog = common::catalog();
+    let files = common::shipped_files("cache", &["toml"]);
     assert_eq!(files.len(), shipped().len());
     for (name, params) in shipped() {
-        let path = instances().join("cache").join(format!("{name}.toml"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text == shipped_text(&params),
-            "{} differs from the generator's output; rerun the ignored test `regenerate`",
-            path.display()
-        );
+        let path = common::assert_shipped_is("cache", name, &shipped_text(&params));
         let problem = load(&path).unwrap();
         assert_eq!(problem.name, name, "the name is the file stem");
         assert_eq!(problem.servers.len(), params.servers);
@@ -136,8 +120,8 @@ fn toml_and_json_round_trip() {
         ..GenParams::default()
     };
     let mut file = generate_spec(&params, &instances().join("models")).unwrap();
-    file.models_dir = Some(instances().join("models").display().to_string());
-    file.devices = Some(instances().join("devices.csv").display().to_string());
+    file.models_dir = Some(data_path("models"));
+    file.devices = Some(data_path("devices.csv"));
     let dir = tempfile::tempdir().unwrap();
     let toml_path = dir.path().join("a.toml");
     let json_path = dir.path().join("a.json");
@@ -156,8 +140,6 @@ fn toml_and_json_round_trip() {
 #[test]
 fn hand_written_file_loads_as_documented() {
     let dir = tempfile::tempdir().unwrap();
-    let models = instances().join("models");
-    let devices = instances().join("devices.csv");
     let text = format!(
         r#"
 problem = "cache"
@@ -209,12 +191,10 @@ latency_limit_s = 30
 rate_bps = {{ es-0 = 100e6 }}
 requests = {{ chat = 3, top = 1 }}
 "#,
-        models = models.display(),
-        devices = devices.display()
+        models = data_path("models"),
+        devices = data_path("devices.csv")
     );
-    let path = dir.path().join("hand.toml");
-    std::fs::write(&path, text).unwrap();
-    let problem = load(&path).unwrap();
+    let problem = load(&common::write(dir.path(), "hand.toml", text)).unwrap();
     assert_eq!(problem.name, "hand");
     assert_eq!(problem.bases, vec!["qwen2.5-0.5b@q4".to_string()]);
     // Qwen2.5-0.5B: hidden 896, 14 query heads of 64 (q: 896 -> 896), 2 KV heads (v: 896 -> 128);
@@ -249,8 +229,8 @@ fn bad_files_name_the_field() {
         ..GenParams::default()
     };
     let mut good = generate_spec(&params, &instances().join("models")).unwrap();
-    good.models_dir = Some(instances().join("models").display().to_string());
-    good.devices = Some(instances().join("devices.csv").display().to_string());
+    good.models_dir = Some(data_path("models"));
+    good.devices = Some(data_path("devices.csv"));
     let check = |file: &CacheInstanceFile, expected: &[&str]| {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, file.to_toml()).unwrap();

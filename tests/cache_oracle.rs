@@ -2,18 +2,19 @@
 //! model) pairs, scored by the independent evaluator), the heuristics against the MILP, and a
 //! worked example whose answer is derived by hand.
 
-use std::path::Path;
-
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::evaluate::evaluate;
 use edgeplan::problems::cache::solve::{solve, SOLVERS};
 use edgeplan::problems::cache::{
     Block, CacheProblem, CacheServer, CacheUser, LibraryModel, Placement, Variant,
 };
-use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
+use edgeplan::solve::{PrimalStatus, Termination};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+mod common;
+
+use common::preset;
 
 /// A random library of `models` models over `blocks` blocks: each model holds a random non-empty
 /// subset, so models share blocks in arbitrary patterns.
@@ -121,10 +122,6 @@ fn brute_force(problem: &CacheProblem) -> (f64, Placement) {
     best
 }
 
-fn preset(name: &str) -> SolverPreset {
-    SolverPreset::builtin(name).expect("built-in preset")
-}
-
 fn check_against_brute_force(problem: &CacheProblem) {
     let (optimum, _) = brute_force(problem);
     let exact = solve(problem, &preset("highs")).unwrap();
@@ -180,8 +177,7 @@ fn milp_equals_brute_force_on_random_libraries() {
 /// full variants of GPT-2 and Qwen2.5-0.5B), 2 servers x 5 models.
 #[test]
 fn milp_equals_brute_force_on_generated_instances() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
-    let catalog = DeviceCatalog::load(&root.join("devices.csv")).unwrap();
+    let catalog = common::catalog();
     for seed in 0..8 {
         let params = GenParams {
             servers: 2,
@@ -194,7 +190,7 @@ fn milp_equals_brute_force_on_generated_instances() {
             backhaul_bps: (seed % 2 == 1).then_some(1e9),
             ..GenParams::default()
         };
-        let problem = generate(&params, &catalog, &root.join("models")).unwrap();
+        let problem = generate(&params, &catalog, &common::instances().join("models")).unwrap();
         check_against_brute_force(&problem);
     }
 }
@@ -353,7 +349,7 @@ fn relaying_serves_users_outside_the_caching_server() {
 /// against brute force over its 4096 placements.
 #[test]
 fn shipped_small_instance_equals_brute_force() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances/cache/cache-small.toml");
+    let path = common::shipped_path("cache", "cache-small");
     let problem = edgeplan::instance::cache::load(&path).unwrap();
     check_against_brute_force(&problem);
 }

@@ -4,29 +4,18 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{edgeplan, root};
-
-fn shipped() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/split"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml" || x == "json"))
-        .collect();
-    v.sort();
-    v
-}
+use common::{edgeplan, edgeplan_json, edgeplan_ok, expect_bad, json, root, Edits};
 
 #[test]
 fn every_shipped_instance_solves_and_its_plan_evaluates() {
-    let files = shipped();
+    let files = common::shipped_files("split", &["toml", "json"]);
     assert!(files.len() >= 6);
     let dir = tempfile::tempdir().unwrap();
     let mut infeasible = 0;
     for f in &files {
         let path = f.to_str().unwrap();
         let out = edgeplan(&["solve", path, "--json"]);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{path}: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+        let report = json(&out, path);
         let termination = report["stats"]["termination"].as_str().unwrap();
         if termination == "infeasible" {
             infeasible += 1;
@@ -40,8 +29,10 @@ fn every_shipped_instance_solves_and_its_plan_evaluates() {
         assert_eq!(termination, "optimal", "{path}");
         assert_eq!(out.status.code(), Some(0), "{path}");
         // The same objective from the exact enumeration.
-        let en = edgeplan(&["solve", path, "--json", "--solver", "enumerate"]);
-        let en: serde_json::Value = serde_json::from_slice(&en.stdout).unwrap();
+        let en = json(
+            &edgeplan(&["solve", path, "--json", "--solver", "enumerate"]),
+            path,
+        );
         let (a, b) = (
             report["stats"]["objective"].as_f64().unwrap(),
             en["stats"]["objective"].as_f64().unwrap(),
@@ -51,11 +42,8 @@ fn every_shipped_instance_solves_and_its_plan_evaluates() {
             "{path}: {a} vs {b}"
         );
         // The whole report is accepted as a plan by `evaluate`.
-        let plan = dir.path().join("plan.json");
-        std::fs::write(&plan, &out.stdout).unwrap();
-        let ev = edgeplan(&["evaluate", path, plan.to_str().unwrap(), "--json"]);
-        assert_eq!(ev.status.code(), Some(0), "{path}");
-        let ev: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+        let plan = common::write(dir.path(), "plan.json", &out.stdout);
+        let ev = edgeplan_json(&["evaluate", path, plan.to_str().unwrap(), "--json"]);
         let o = ev["objective"].as_f64().unwrap();
         assert!((o - a).abs() <= 1e-9 * a.abs(), "{path}");
         // Text output names the tiers.
@@ -91,8 +79,7 @@ fn memory_bound_instance_cannot_run_on_the_device() {
             .any(|v| v["constraint"] == "memory.device"),
         "{violations:?}"
     );
-    let ok = edgeplan(&["solve", path, "--json"]);
-    assert_eq!(ok.status.code(), Some(0));
+    edgeplan_ok(&["solve", path, "--json"]);
 }
 
 #[test]
@@ -117,7 +104,7 @@ fn lp_export_and_time_limit_options() {
     let dir = tempfile::tempdir().unwrap();
     let lp = dir.path().join("model.lp");
     let log = dir.path().join("highs.log");
-    let out = edgeplan(&[
+    edgeplan_ok(&[
         "solve",
         "instances/split/llama2-7b-jetson.toml",
         "--write-model",
@@ -129,12 +116,6 @@ fn lp_export_and_time_limit_options() {
         "--gap",
         "0.001",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = std::fs::read_to_string(&lp).unwrap();
     assert!(
         text.to_lowercase().contains("subject to") || text.contains("st"),
@@ -145,16 +126,14 @@ fn lp_export_and_time_limit_options() {
 
 #[test]
 fn costs_writes_the_table() {
-    let out = edgeplan(&["costs", "llama-3.2-1b", "--dtype", "q4"]);
-    assert_eq!(out.status.code(), Some(0));
+    let out = edgeplan_ok(&["costs", "llama-3.2-1b", "--dtype", "q4"]);
     let csv = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(
         lines[0].starts_with("layer,kind,params,param_bytes,fwd_flop_per_token,bwd_flop_per_token")
     );
     assert_eq!(lines.len(), 1 + 18);
-    let v = edgeplan(&["costs", "--validate"]);
-    assert_eq!(v.status.code(), Some(0));
+    let v = edgeplan_ok(&["costs", "--validate"]);
     assert!(String::from_utf8(v.stdout)
         .unwrap()
         .contains("median absolute error"));
@@ -198,23 +177,6 @@ fn bad(dir: &Path, name: &str, text: &str, args_after: &[&str], expect: &str) {
     let mut args = vec!["solve", path.to_str().unwrap()];
     args.extend_from_slice(args_after);
     expect_bad(&args, expect);
-}
-
-fn expect_bad(args: &[&str], expect: &str) {
-    let out = edgeplan(args);
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "{args:?}: not one line: {err}"
-    );
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        err.contains(expect),
-        "{args:?}: expected `{expect}` in: {err}"
-    );
 }
 
 #[test]
@@ -395,34 +357,10 @@ fn json_instance_gives_the_same_plan() {
     std::fs::write(&toml_path, &text).unwrap();
     let value: toml::Value = toml::from_str(&text).unwrap();
     std::fs::write(&json_path, serde_json::to_string(&value).unwrap()).unwrap();
-    let a = edgeplan(&["solve", toml_path.to_str().unwrap(), "--json"]);
-    let b = edgeplan(&["solve", json_path.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        a.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&a.stderr)
-    );
-    assert_eq!(
-        b.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&b.stderr)
-    );
-    let a: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
-    let b: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    let a = edgeplan_json(&["solve", toml_path.to_str().unwrap(), "--json"]);
+    let b = edgeplan_json(&["solve", json_path.to_str().unwrap(), "--json"]);
     assert_eq!(a["plan"], b["plan"]);
     assert_eq!(a["stats"]["objective"], b["stats"]["objective"]);
-}
-
-fn alloc_shipped() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("instances/alloc"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    v.sort();
-    v
 }
 
 /// Solves with `args`, checks the exit code, and returns the JSON report.
@@ -431,8 +369,7 @@ fn solve_json(args: &[&str]) -> serde_json::Value {
     all.extend_from_slice(args);
     all.push("--json");
     let out = edgeplan(&all);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let report = json(&out, args);
     let feasible = report["stats"]["primal_status"] == "feasible";
     assert_eq!(
         out.status.code(),
@@ -446,26 +383,18 @@ fn solve_json(args: &[&str]) -> serde_json::Value {
 /// from `solve --json` evaluates to the same objective with every constraint met.
 #[test]
 fn every_shipped_alloc_instance_solves_and_its_plan_evaluates() {
-    let files = alloc_shipped();
-    assert!(files.len() >= 7);
-    let dir = tempfile::tempdir().unwrap();
-    for f in &files {
-        let path = f.to_str().unwrap();
+    common::for_each_shipped("alloc", 7, |path, dir| {
         let report = solve_json(&[path, "--solver", "local-search"]);
         assert_eq!(report["stats"]["primal_status"], "feasible", "{path}");
         let objective = report["stats"]["objective"].as_f64().unwrap();
-        let saved = dir.path().join("plan.json");
-        std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
-        let out = edgeplan(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
-        assert_eq!(out.status.code(), Some(0), "{path}");
-        let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ev = common::evaluate_report(dir, path, &report);
         let again = ev["objective"].as_f64().unwrap();
         assert!(
             (again - objective).abs() <= 1e-6 * objective,
             "{path}: {again} vs {objective}"
         );
         assert_eq!(ev["violations"].as_array().unwrap().len(), 0, "{path}");
-    }
+    });
 }
 
 /// The exact solve on the small shipped instances: optimal, never worse than the heuristics,
@@ -494,9 +423,7 @@ fn alloc_exact_solve_prints_the_per_user_table() {
                 assert!(v >= bound * (1.0 - 1e-9), "{name} {solver}: {v} < {bound}");
             }
         }
-        let out = edgeplan(&["solve", &path]);
-        assert_eq!(out.status.code(), Some(0));
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = String::from_utf8(edgeplan_ok(&["solve", &path]).stdout).unwrap();
         for header in ["user", "on device", "blocks", "compute", "link", "latency"] {
             assert!(text.contains(header), "{name}: no `{header}` in\n{text}");
         }
@@ -513,7 +440,7 @@ fn alloc_exact_solve_prints_the_per_user_table() {
     // The first round's MILP and each round's HiGHS log.
     let dir = tempfile::tempdir().unwrap();
     let (lp, log) = (dir.path().join("round1.lp"), dir.path().join("highs.log"));
-    let out = edgeplan(&[
+    edgeplan_ok(&[
         "solve",
         "instances/alloc/alloc-5-users.toml",
         "--write-model",
@@ -521,7 +448,6 @@ fn alloc_exact_solve_prints_the_per_user_table() {
         "--solver-log",
         log.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(0));
     let model = std::fs::read_to_string(&lp).unwrap();
     assert!(model.starts_with("\\ File written by HiGHS") && model.contains("\nst\n"));
     assert!(std::fs::read_to_string(&log).unwrap().contains("HiGHS"));
@@ -593,30 +519,23 @@ fn generate_alloc_writes_a_reproducible_instance_that_solves() {
         "--out",
         file.to_str().unwrap(),
     ];
-    let out = edgeplan(&args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    edgeplan_ok(&args);
     let first = std::fs::read_to_string(&file).unwrap();
     assert!(first.contains("seed=7") && first.contains("objective = \"sum\""));
     assert_eq!(first.matches("[[users]]").count(), 6);
     assert_eq!(first.matches("deadline_s").count(), 6);
     // Same seed, same file; another seed, another file.
-    assert_eq!(edgeplan(&args).status.code(), Some(0));
+    edgeplan_ok(&args);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), first);
     let mut other = args;
     other[5] = "8";
-    assert_eq!(edgeplan(&other).status.code(), Some(0));
+    edgeplan_ok(&other);
     assert_ne!(std::fs::read_to_string(&file).unwrap(), first);
     // The written file finds the catalog from its own directory and solves to optimality.
     let report = solve_json(&[file.to_str().unwrap()]);
     assert_eq!(report["stats"]["termination"], "optimal");
     // To standard output, with absolute catalog paths.
-    let out = edgeplan(&["generate", "alloc", "--users", "2"]);
-    assert_eq!(out.status.code(), Some(0));
+    let out = edgeplan_ok(&["generate", "alloc", "--users", "2"]);
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .contains("problem = \"alloc\""));
@@ -680,29 +599,13 @@ fn alloc_bad_inputs_exit_2_with_one_line() {
     }
 }
 
-/// Text replacements, `(from, to)`, each applied once.
-type Edits<'a> = &'a [(&'a str, &'a str)];
-
 /// A shipped alloc instance with text edits, written to `dir` with absolute catalog paths.
 fn alloc_variant(dir: &Path, name: &str, edits: Edits) -> PathBuf {
-    let mut text =
-        std::fs::read_to_string(root().join(format!("instances/alloc/{name}.toml"))).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "{name}: no `{from}`");
-        text = text.replacen(from, to, 1);
-    }
-    let text = text
-        .replace(
-            "../models",
-            &root().join("instances/models").display().to_string(),
-        )
-        .replace(
-            "../devices.csv",
-            &root().join("instances/devices.csv").display().to_string(),
-        );
-    let path = dir.join(format!("{name}-variant.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    common::variant(
+        &dir.join(format!("{name}-variant.toml")),
+        &format!("instances/alloc/{name}.toml"),
+        edits,
+    )
 }
 
 /// Infeasible alloc instances name the users and the resource: a deadline no option meets

@@ -230,12 +230,7 @@ fn check_bad_plans(what: &str, inst: &str, plan: &Value, file: &Path) {
             Some(2),
             "{what}: a {how} plan was not refused: {err}"
         );
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{what}: not one line: {err}"
-        );
-        assert!(err.starts_with("error: "), "{what}: {err}");
+        common::assert_one_error_line(what, &err);
     }
 }
 

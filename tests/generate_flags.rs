@@ -90,12 +90,7 @@ fn check_cases(problem: &str, cases: &[(Vec<String>, Expect)]) -> usize {
         covered.extend(typed.iter().cloned());
         let Flag(flag) = expect else { continue };
         assert!(typed.contains(*flag), "case {argv:?} does not type {flag}");
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{argv:?}: not one line: {err}"
-        );
-        assert!(err.starts_with("error: "), "{argv:?}: {err}");
+        common::assert_one_error_line(&argv, &err);
         assert!(
             err.contains(&format!("`{flag}`")),
             "{argv:?}: expected `{flag}` in: {err}"
@@ -150,10 +145,18 @@ fn common_cases(dir: &Path) -> Vec<(Vec<String>, Expect)> {
     ]
 }
 
+/// Checks `list` and the common cases on `edgeplan generate <problem>` (see [`check_cases`]).
+fn check_problem(problem: &str, list: &[(&str, Expect)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = cases(list);
+    all.extend(common_cases(dir.path()));
+    let n = check_cases(problem, &all);
+    eprintln!("generate {problem}: {n} bad-value cases");
+}
+
 #[test]
 fn generate_alloc_flags_name_themselves() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all = cases(&[
+    let list = [
         ("--users=0", Flag("--users")),
         ("--users=-1", Clap),
         ("--servers=0", Flag("--servers")),
@@ -196,16 +199,13 @@ fn generate_alloc_flags_name_themselves() {
         ("--objective=", Flag("--objective")),
         // The first bad flag is named, whichever else is typed.
         ("--users=4 --blocks=0 --seed=3", Flag("--blocks")),
-    ]);
-    all.extend(common_cases(dir.path()));
-    let n = check_cases("alloc", &all);
-    eprintln!("generate alloc: {n} bad-value cases");
+    ];
+    check_problem("alloc", &list);
 }
 
 #[test]
 fn generate_cache_flags_name_themselves() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all = cases(&[
+    let list = [
         ("--servers=0", Flag("--servers")),
         ("--servers=-4", Clap),
         ("--models=0", Flag("--models")),
@@ -254,16 +254,13 @@ fn generate_cache_flags_name_themselves() {
         // A switch takes no value.
         ("--per-user-order=yes", Clap),
         ("--servers=2 --spacing=0 --users=5", Flag("--spacing")),
-    ]);
-    all.extend(common_cases(dir.path()));
-    let n = check_cases("cache", &all);
-    eprintln!("generate cache: {n} bad-value cases");
+    ];
+    check_problem("cache", &list);
 }
 
 #[test]
 fn generate_green_flags_name_themselves() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all = cases(&[
+    let list = [
         ("--jobs=0", Flag("--jobs")),
         ("--jobs=-1", Clap),
         ("--servers=0", Flag("--servers")),
@@ -289,8 +286,6 @@ fn generate_green_flags_name_themselves() {
         ("--objective=fastest", Flag("--objective")),
         ("--objective=", Flag("--objective")),
         ("--jobs=3 --load=0 --slots=12", Flag("--load")),
-    ]);
-    all.extend(common_cases(dir.path()));
-    let n = check_cases("green", &all);
-    eprintln!("generate green: {n} bad-value cases");
+    ];
+    check_problem("green", &list);
 }

@@ -1,11 +1,9 @@
 //! The command line on green instances: the Gantt-style timeline and summary, schedule round
 //! trips through `evaluate`, and bad input.
 
-use std::path::PathBuf;
-
 mod common;
 
-use common::{edgeplan, root};
+use common::{edgeplan, edgeplan_json, edgeplan_ok, expect_bad, generate_twice};
 
 const DAY: &str = "instances/green/green-day.toml";
 
@@ -16,15 +14,9 @@ fn green_schedules_round_trip_through_evaluate() {
     let dir = tempfile::tempdir().unwrap();
     let mut objective = Vec::new();
     for solver in ["highs", "greedy", "asap"] {
-        let out = edgeplan(&["solve", DAY, "--solver", solver, "--json"]);
-        assert_eq!(out.status.code(), Some(0), "{solver}");
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = edgeplan_json(&["solve", DAY, "--solver", solver, "--json"]);
         let value = report["stats"]["objective"].as_f64().unwrap();
-        let saved = dir.path().join("s.json");
-        std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
-        let out = edgeplan(&["evaluate", DAY, saved.to_str().unwrap(), "--json"]);
-        assert_eq!(out.status.code(), Some(0), "{solver}");
-        let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ev = common::evaluate_report(dir.path(), DAY, &report);
         assert!((ev["objective"].as_f64().unwrap() - value).abs() <= 1e-9 * value.max(1.0));
         if solver == "highs" {
             assert_eq!(report["stats"]["termination"], "optimal");
@@ -36,9 +28,7 @@ fn green_schedules_round_trip_through_evaluate() {
 
 #[test]
 fn green_solve_prints_the_timeline_and_summary() {
-    let out = edgeplan(&["solve", DAY]);
-    assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(edgeplan_ok(&["solve", DAY]).stdout).unwrap();
     for needle in [
         "carbon 0-9",
         "l4-a ",
@@ -77,25 +67,17 @@ fn green_evaluate_flags_violations_and_bad_shapes() {
         "{text}"
     );
     std::fs::write(&file, r#"{"runs": [[null]]}"#).unwrap();
-    let out = edgeplan(&["evaluate", DAY, file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expected 2 rows of 24 slots"));
+    expect_bad(
+        &["evaluate", DAY, file.to_str().unwrap()],
+        "expected 2 rows of 24 slots",
+    );
 }
 
 /// Bad instance fields are named, exit 2.
 #[test]
 fn green_bad_instances_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(DAY)).unwrap();
-    let traces = root().join("instances/traces");
-    let text = text.replace("../traces", traces.to_str().unwrap()).replace(
-        "slot_s = 3600",
-        &format!(
-            "slot_s = 3600\nmodels_dir = \"{}\"\ndevices = \"{}\"",
-            root().join("instances/models").display(),
-            root().join("instances/devices.csv").display()
-        ),
-    );
+    let path = dir.path().join("bad.toml");
     for (from, to, expected) in [
         (
             "deadline_slot = 12",
@@ -115,9 +97,7 @@ fn green_bad_instances_name_the_field() {
         ),
         ("slots = 24", "slots = 99", "grid.carbon"),
     ] {
-        assert!(text.contains(from), "{from}");
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        common::variant(&path, DAY, &[(from, to)]);
         let out = edgeplan(&["solve", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{to}");
         let err = String::from_utf8(out.stderr).unwrap();
@@ -132,29 +112,15 @@ fn green_bad_instances_name_the_field() {
 /// the same carbon; ASAP is never cleaner than the greedy on them.
 #[test]
 fn every_shipped_green_instance_solves_with_the_greedy() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("instances/green"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 4);
-    let dir = tempfile::tempdir().unwrap();
-    for f in &files {
-        let path = f.to_str().unwrap();
+    common::for_each_shipped("green", 4, |path, dir| {
         let mut values = Vec::new();
         for solver in ["greedy", "asap"] {
-            let out = edgeplan(&["solve", path, "--solver", solver, "--json"]);
-            assert_eq!(out.status.code(), Some(0), "{path} {solver}");
-            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let saved = dir.path().join("s.json");
-            std::fs::write(&saved, serde_json::to_string(&report).unwrap()).unwrap();
-            let out = edgeplan(&["evaluate", path, saved.to_str().unwrap(), "--json"]);
-            assert_eq!(out.status.code(), Some(0), "{path} {solver}");
+            let report = edgeplan_json(&["solve", path, "--solver", solver, "--json"]);
+            common::evaluate_report(dir, path, &report);
             values.push(report["stats"]["objective"].as_f64().unwrap());
         }
         assert!(values[0] <= values[1] + 1e-9, "{path}: greedy {values:?}");
-    }
+    });
 }
 
 /// `generate green` writes a loadable instance; the same seed gives the same file; bad options
@@ -162,10 +128,9 @@ fn every_shipped_green_instance_solves_with_the_greedy() {
 #[test]
 fn generate_green_writes_a_solvable_instance() {
     let dir = tempfile::tempdir().unwrap();
-    let a = dir.path().join("a.toml");
-    let b = dir.path().join("b.toml");
-    for out in [&a, &b] {
-        let r = edgeplan(&[
+    let a = generate_twice(
+        dir.path(),
+        &[
             "generate",
             "green",
             "--jobs",
@@ -178,23 +143,9 @@ fn generate_green_writes_a_solvable_instance() {
             "5",
             "--load",
             "0.2",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            r.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&r.stderr)
-        );
-    }
-    assert_eq!(
-        std::fs::read_to_string(&a).unwrap(),
-        std::fs::read_to_string(&b).unwrap()
+        ],
     );
     let out = edgeplan(&["solve", a.to_str().unwrap(), "--json"]);
     assert!(matches!(out.status.code(), Some(0) | Some(1)));
-    let out = edgeplan(&["generate", "green", "--load", "0"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--load"));
+    expect_bad(&["generate", "green", "--load", "0"], "--load");
 }

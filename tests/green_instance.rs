@@ -2,17 +2,14 @@
 //! the shipped instances load and solve, and bad files are refused with an error that names the
 //! file and field or CSV line.
 
-use std::path::{Path, PathBuf};
-
-use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::green::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::instance::green::load;
 use edgeplan::instance::trace;
 use edgeplan::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw, to_csv};
 
-fn instances() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("instances")
-}
+mod common;
+
+use common::instances;
 
 /// A shipped trace: file, formula, slots, slot length.
 type ShippedTrace = (&'static str, fn(f64) -> f64, usize, f64);
@@ -79,8 +76,7 @@ fn shipped() -> Vec<GenParams> {
 }
 
 fn shipped_text(params: &GenParams) -> String {
-    let catalog = DeviceCatalog::load(&instances().join("devices.csv")).unwrap();
-    let file = generate_spec(params, &catalog, &instances().join("models")).unwrap();
+    let file = generate_spec(params, &common::catalog(), &instances().join("models")).unwrap();
     write_instance(params, &file)
 }
 
@@ -89,25 +85,15 @@ fn shipped_text(params: &GenParams) -> String {
 #[ignore]
 fn regenerate_instances() {
     for params in shipped() {
-        let path = instances()
-            .join("green")
-            .join(format!("{}.toml", params.instance_name()));
-        std::fs::write(path, shipped_text(&params)).unwrap();
+        common::write_shipped("green", &params.instance_name(), &shipped_text(&params));
     }
 }
 
 #[test]
 fn shipped_generated_instances_are_the_generator_output() {
     for params in shipped() {
-        let path = instances()
-            .join("green")
-            .join(format!("{}.toml", params.instance_name()));
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text == shipped_text(&params),
-            "{}: rerun the ignored test",
-            path.display()
-        );
+        let name = params.instance_name();
+        let path = common::assert_shipped_is("green", &name, &shipped_text(&params));
         let problem = load(&path).unwrap();
         assert_eq!(problem.jobs.len(), params.jobs);
         assert_eq!(problem.slots(), params.slots);
@@ -156,12 +142,7 @@ fn bad_traces_name_the_line() {
 
 #[test]
 fn every_shipped_instance_loads() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(instances().join("green"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let files = common::shipped_files("green", &["toml"]);
     assert!(!files.is_empty());
     for path in files {
         let problem = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

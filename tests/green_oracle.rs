@@ -7,9 +7,13 @@ use edgeplan::problems::green::solve::solve;
 use edgeplan::problems::green::{
     GreenObjective, GreenProblem, GreenServer, Job, Level, Run, Schedule,
 };
-use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
+use edgeplan::solve::{PrimalStatus, Termination};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+mod common;
+
+use common::preset;
 
 fn tiny(seed: u64) -> GreenProblem {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -133,10 +137,6 @@ fn brute_force(problem: &GreenProblem) -> Option<f64> {
     }
     walk(problem, &cells, &options, 0, &mut schedule, &mut best);
     best
-}
-
-fn preset(name: &str) -> SolverPreset {
-    SolverPreset::builtin(name).expect("built-in preset")
 }
 
 /// 60 random tiny instances (1-2 servers with 1-2 DVFS levels, 2-3 jobs, 3-5 slots, renewable
@@ -276,7 +276,7 @@ fn malformed_problems_are_refused() {
 fn greedy_finds_a_schedule_whenever_asap_meets_the_deadlines() {
     use edgeplan::instance::green::generate::{generate, GenParams};
     use edgeplan::problems::green::heuristics::{asap, greedy};
-    let instances = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
+    let instances = common::instances();
     let mut asap_feasible = 0;
     for seed in 0..10 {
         for slack in [0.5, 0.75, 1.0] {

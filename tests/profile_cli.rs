@@ -5,35 +5,21 @@ use std::path::Path;
 
 mod common;
 
-use common::{edgeplan, root};
+use common::{edgeplan, edgeplan_ok, expect_bad, root};
 
 /// A tiny Llama-style model config and a split instance over it.
 fn tiny(dir: &Path) -> (String, String) {
-    let model = dir.join("tiny.toml");
-    std::fs::write(
-        &model,
-        "name = \"tiny\"\nsource = \"test\"\n[architecture]\nlayers = 4\nhidden = 64\n\
-         intermediate = 128\nheads = 4\nkv_heads = 2\nvocab = 97\nmlp = \"swiglu\"\n\
-         norm = \"rmsnorm\"\n",
-    )
-    .unwrap();
-    let models = dir.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(&model, models.join("tiny.toml")).unwrap();
-    let instance = dir.join("split.toml");
-    std::fs::write(
-        &instance,
-        format!(
-            "problem = \"split\"\nmodel = \"tiny\"\ndtype = \"fp32\"\nmodels_dir = \"{}\"\n\
-             devices = \"{}\"\n[workload]\nmode = \"inference\"\nprompt_tokens = 8\n\
-             generate_tokens = 3\n[device]\ndevice = \"rpi5\"\n[edge]\ndevice = \"l4\"\n\
-             [links.wireless]\nuplink_bps = 1e8\ndownlink_bps = 1e8\nrtt_s = 0.002\n\
-             tx_power_w = 1.0\nrx_power_w = 0.5\n",
-            models.display(),
-            root().join("instances/devices.csv").display()
-        ),
-    )
-    .unwrap();
+    let text = common::tiny_model("swiglu", "rmsnorm", "");
+    let model = common::write(dir, "tiny.toml", &text);
+    let instance = common::write_tiny_instance(
+        dir,
+        "split.toml",
+        &text,
+        None,
+        "prompt_tokens = 8\ngenerate_tokens = 3\n[device]\ndevice = \"rpi5\"\n[edge]\n\
+         device = \"l4\"\n[links.wireless]\nuplink_bps = 1e8\ndownlink_bps = 1e8\n\
+         rtt_s = 0.002\ntx_power_w = 1.0\nrx_power_w = 0.5\n",
+    );
     (model.display().to_string(), instance.display().to_string())
 }
 
@@ -45,7 +31,7 @@ fn profile_writes_a_table_the_planner_loads() {
     let dir = tempfile::tempdir().unwrap();
     let (model, _) = tiny(dir.path());
     let out = dir.path().join("tiny@test-cpu.csv");
-    let run = edgeplan(&[
+    edgeplan_ok(&[
         "profile",
         "--model",
         &model,
@@ -62,12 +48,6 @@ fn profile_writes_a_table_the_planner_loads() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("# CPU: "), "{text}");
     let profile = edgeplan::costs::Profile::load(&out, 6).unwrap();
@@ -93,7 +73,7 @@ fn profile_writes_a_table_the_planner_loads() {
         .map(|r| &r[2])
         .collect();
     assert_eq!(tokens, ["2", "8", "8", "10", "12"]);
-    let fit = edgeplan(&[
+    let fit = edgeplan_ok(&[
         "calibrate",
         "--model",
         &model,
@@ -102,12 +82,6 @@ fn profile_writes_a_table_the_planner_loads() {
         "--profile",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(
-        fit.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
     let text = String::from_utf8_lossy(&fit.stdout);
     assert!(
         text.contains("held-out rows") && text.contains("compute efficiency"),
@@ -122,13 +96,7 @@ fn replay_prints_measured_and_predicted() {
     let (_, instance) = tiny(dir.path());
     let plan = dir.path().join("plan.json");
     std::fs::write(&plan, "{\"cuts\": [2, 6]}").unwrap();
-    let out = edgeplan(&["replay", &instance, plan.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = edgeplan_ok(&["replay", &instance, plan.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("end-to-end: measured"), "{text}");
     // 8 prompt tokens x 64 fp32 values after layer 1, then one row per decode step.
@@ -147,9 +115,11 @@ fn replay_prints_measured_and_predicted() {
 fn bad_profile_and_replay_input_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let (model, instance) = tiny(dir.path());
-    let out = edgeplan(&["profile", "--model", "no-such-model", "--device", "x"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-model"));
+    expect_bad(
+        &["profile", "--model", "no-such-model", "--device", "x"],
+        "no-such-model",
+    );
+    // (A note that the device is not in the catalog comes first: not one line.)
     let out = edgeplan(&[
         "profile",
         "--model",

@@ -1,35 +1,24 @@
 //! A profiled table overrides the roofline for the layers and phases it covers.
 
-use std::path::PathBuf;
-
 use edgeplan::problems::split::evaluate::evaluate;
 use edgeplan::problems::split::SplitPlan;
 
+mod common;
+
 #[test]
 fn profile_overrides_roofline() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles");
     std::fs::create_dir_all(&profiles).unwrap();
     let instance = |use_profile: bool| {
-        format!(
-            r#"problem = "split"
-model = "gpt2"
-dtype = "fp32"
-models_dir = "{}"
-devices = "{}"
-profiles_dir = "{}"
-[workload]
-mode = "inference"
-prompt_tokens = 64
-generate_tokens = 4
-[device]
-device = "rpi5"
-use_profile = {use_profile}
-"#,
-            root.join("instances/models").display(),
-            root.join("instances/devices.csv").display(),
-            profiles.display()
+        common::split_instance(
+            "gpt2",
+            &common::instances().join("models"),
+            Some(&profiles),
+            &format!(
+                "prompt_tokens = 64\ngenerate_tokens = 4\n[device]\ndevice = \"rpi5\"\n\
+                 use_profile = {use_profile}\n"
+            ),
         )
     };
     // Every layer of GPT-2 (14 rows): prefill of 32 and 128 tokens, decode at contexts 60, 70.

@@ -9,34 +9,18 @@ use std::path::Path;
 use edgeplan::problems::split::SplitPlan;
 use edgeplan::replay::{instance_architecture, replay, ReplayOptions};
 
+mod common;
+
 /// A tiny Llama-style model (GQA, RoPE, SwiGLU) and a split instance around it with all three
 /// tiers and fast links.
 fn tiny_instance(dir: &Path, mlp: &str, norm: &str, positions: usize) -> std::path::PathBuf {
-    let models = dir.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::write(
-        models.join("tiny.toml"),
-        format!(
-            "name = \"tiny\"\nsource = \"test\"\n[architecture]\nlayers = 4\nhidden = 64\n\
-             intermediate = 128\nheads = 4\nkv_heads = 2\nvocab = 97\nmlp = \"{mlp}\"\n\
-             norm = \"{norm}\"\nposition_embeddings = {positions}\nqkv_bias = true\n"
-        ),
-    )
-    .unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"problem = "split"
-model = "tiny"
-dtype = "fp32"
-models_dir = "{}"
-devices = "{}"
-profiles_dir = "{}"
-[workload]
-mode = "inference"
-prompt_tokens = 12
+    let extra = format!("position_embeddings = {positions}\nqkv_bias = true\n");
+    common::write_tiny_instance(
+        dir,
+        "tiny.toml",
+        &common::tiny_model(mlp, norm, &extra),
+        Some(&dir.join("profiles")),
+        r#"prompt_tokens = 12
 generate_tokens = 5
 [device]
 device = "rpi5"
@@ -55,13 +39,7 @@ uplink_bps = 1e9
 downlink_bps = 1e9
 rtt_s = 0.001
 "#,
-            models.display(),
-            root.join("instances/devices.csv").display(),
-            dir.join("profiles").display()
-        ),
     )
-    .unwrap();
-    path
 }
 
 /// Every contiguous cut pair of a 6-row model (embed, 4 blocks, head), including all on one

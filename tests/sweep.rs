@@ -13,7 +13,7 @@ use edgeplan::sweep::{run_sweep, Shard, Sweep, SweepOptions};
 
 mod common;
 
-use common::{edgeplan, root};
+use common::{edgeplan, edgeplan_ok, expect_bad, root};
 
 /// The rows of run files by run id, without the time columns (which differ between two
 /// executions of the same run); panics if a run appears twice.
@@ -42,6 +42,14 @@ fn rows_by_run<P: AsRef<Path> + std::fmt::Debug>(paths: &[P]) -> BTreeMap<usize,
 
 fn sweep(name: &str) -> Sweep {
     Sweep::load(&root().join("instances/sweeps").join(name)).unwrap()
+}
+
+/// Options that resume the run file `path`.
+fn resuming(path: &Path) -> SweepOptions {
+    SweepOptions {
+        resume: true,
+        ..SweepOptions::new(path)
+    }
 }
 
 /// A sweep file in a temporary directory, generators reading the shipped data.
@@ -82,9 +90,8 @@ fn a_stopped_sweep_resumes_with_every_run_exactly_once() {
     let second = run_sweep(
         &sweep,
         &SweepOptions {
-            resume: true,
             threads: 1,
-            ..SweepOptions::new(&parts)
+            ..resuming(&parts)
         },
         &|_| {},
     )
@@ -94,15 +101,7 @@ fn a_stopped_sweep_resumes_with_every_run_exactly_once() {
     assert_eq!(expected.len(), 2400);
     assert_eq!(rows_by_run(&[&parts]), expected);
     // Resuming a complete file runs nothing.
-    let third = run_sweep(
-        &sweep,
-        &SweepOptions {
-            resume: true,
-            ..SweepOptions::new(&parts)
-        },
-        &|_| {},
-    )
-    .unwrap();
+    let third = run_sweep(&sweep, &resuming(&parts), &|_| {}).unwrap();
     assert_eq!(third.ran, 0);
 }
 
@@ -142,8 +141,7 @@ fn a_killed_sweep_resumes_with_every_run_exactly_once() {
     let mut text = std::fs::read_to_string(&out).unwrap();
     text.push_str("1999,alloc-heuristics,alloc,alloc-80-us");
     std::fs::write(&out, text).unwrap();
-    let resumed = edgeplan(&["sweep", spec, "-o", out_s, "--resume", "--quiet"]);
-    assert_eq!(resumed.status.code(), Some(0));
+    let resumed = edgeplan_ok(&["sweep", spec, "-o", out_s, "--resume", "--quiet"]);
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(stderr.contains("incomplete last line"), "{stderr}");
     assert!(stderr.contains("2000 of 2000 runs done"), "{stderr}");
@@ -210,8 +208,7 @@ fn resume_refuses_files_it_did_not_write() {
     let path = dir.path().join("s0.csv");
     let shard = |index| SweepOptions {
         shard: Some(Shard { index, count: 2 }),
-        resume: true,
-        ..SweepOptions::new(&path)
+        ..resuming(&path)
     };
     run_sweep(&sweep, &shard(0), &|_| {}).unwrap();
     let err = run_sweep(&sweep, &shard(1), &|_| {})
@@ -219,16 +216,9 @@ fn resume_refuses_files_it_did_not_write() {
         .to_string();
     assert!(err.contains("belongs to another shard"), "{err}");
     let other = self::sweep("cache-storage.toml");
-    let err = run_sweep(
-        &other,
-        &SweepOptions {
-            resume: true,
-            ..SweepOptions::new(&path)
-        },
-        &|_| {},
-    )
-    .unwrap_err()
-    .to_string();
+    let err = run_sweep(&other, &resuming(&path), &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("columns differ"), "{err}");
     let err = run_sweep(&sweep, &SweepOptions::new(&path), &|_| {})
         .unwrap_err()
@@ -274,9 +264,8 @@ fn failing_runs_record_their_error_and_the_sweep_goes_on() {
     let again = run_sweep(
         &sweep,
         &SweepOptions {
-            resume: true,
             retry_errors: true,
-            ..SweepOptions::new(&out)
+            ..resuming(&out)
         },
         &|_| {},
     )
@@ -420,14 +409,15 @@ fn bad_sweep_files_are_explained() {
         let out = edgeplan(&["sweep", path.to_str().unwrap(), "--dry-run"]);
         assert_eq!(out.status.code(), Some(2), "{text}");
     }
-    let out = edgeplan(&[
-        "sweep",
-        "instances/sweeps/green-slack.toml",
-        "--shard",
-        "3/3",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("0 <= i < n"));
+    expect_bad(
+        &[
+            "sweep",
+            "instances/sweeps/green-slack.toml",
+            "--shard",
+            "3/3",
+        ],
+        "0 <= i < n",
+    );
 }
 
 /// `summarize` merges shard files and prints, per group, the count, mean, std and Student-t
@@ -438,7 +428,7 @@ fn summarize_merges_shards_and_writes_the_intervals() {
     let mut files = Vec::new();
     for i in 0..2 {
         let path = dir.path().join(format!("s{i}.csv"));
-        let out = edgeplan(&[
+        edgeplan_ok(&[
             "sweep",
             "instances/sweeps/cache-storage.toml",
             "--shard",
@@ -447,7 +437,6 @@ fn summarize_merges_shards_and_writes_the_intervals() {
             path.to_str().unwrap(),
             "--quiet",
         ]);
-        assert_eq!(out.status.code(), Some(0));
         files.push(path.to_str().unwrap().to_string());
     }
     let summary = dir.path().join("summary.csv");
@@ -461,8 +450,7 @@ fn summarize_merges_shards_and_writes_the_intervals() {
         "--out",
         summary.to_str().unwrap(),
     ]);
-    let out = edgeplan(&args);
-    assert_eq!(out.status.code(), Some(0));
+    let out = edgeplan_ok(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("300 runs, 30 groups"), "{text}");
     assert!(text.contains("95% CI low"), "{text}");
@@ -499,7 +487,8 @@ fn summarize_merges_shards_and_writes_the_intervals() {
         2.2622 * std.unwrap() / 10f64.sqrt(),
         max_relative = 1e-4
     );
-    let out = edgeplan(&["summarize", &files[0], "--by", "userz"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no column `userz`"));
+    expect_bad(
+        &["summarize", &files[0], "--by", "userz"],
+        "no column `userz`",
+    );
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::table::{csv_error, CsvFile};
+use super::table::CsvFile;
+use super::table::Rule::{NonNegative, Positive};
 use crate::error::{Error, Result};
 
 /// A compute device: datasheet peaks, power and the efficiency factors of the roofline model.
@@ -65,51 +66,28 @@ impl DeviceCatalog {
         let memory_col = csv.column("memory_efficiency");
         let tx_col = csv.column("tx_power_w");
         let source_col = csv.column("source");
-        let reader = &mut csv.reader;
 
         let mut catalog = DeviceCatalog::default();
-        for record in reader.records() {
-            let record = record.map_err(|e| csv_error(path, e))?;
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            let bad = |message: String| Error::CsvLine {
-                path: path.to_path_buf(),
-                line,
-                message,
-            };
-            let number = |i: usize, name: &str, positive: bool| -> Result<f64> {
-                let text = record.get(i).unwrap_or("");
-                let v: f64 = text.parse().map_err(|_| {
-                    bad(format!("column `{name}`: expected a number, got `{text}`"))
-                })?;
-                if !v.is_finite() || v < 0.0 || (positive && v == 0.0) {
-                    return Err(bad(format!(
-                        "column `{name}`: expected a finite {} number, got `{text}`",
-                        if positive { "positive" } else { "non-negative" }
-                    )));
-                }
-                Ok(v)
-            };
+        for row in csv.rows(path) {
+            let row = row?;
             let fraction = |v: f64, name: &str| -> Result<f64> {
                 if v <= 0.0 || v > 1.0 {
-                    return Err(bad(format!(
+                    return Err(row.bad(format!(
                         "column `{name}`: expected a fraction in (0, 1], got {v}"
                     )));
                 }
                 Ok(v)
             };
             let optional = |col: Option<usize>, name: &str| -> Result<Option<f64>> {
-                match col {
-                    Some(i) if !record.get(i).unwrap_or("").is_empty() => {
-                        Ok(Some(number(i, name, true)?))
-                    }
-                    _ => Ok(None),
-                }
+                row.filled(col)
+                    .map(|i| row.number(i, name, Positive))
+                    .transpose()
             };
-            let name = record.get(idx[0]).unwrap_or("").to_string();
+            let name = row.text(idx[0]).to_string();
             if name.is_empty() {
-                return Err(bad("column `device`: empty device name".into()));
+                return Err(row.bad("column `device`: empty device name".into()));
             }
-            let efficiency = fraction(number(idx[7], "efficiency", true)?, "efficiency")?;
+            let efficiency = fraction(row.number(idx[7], "efficiency", Positive)?, "efficiency")?;
             let compute_efficiency = match optional(compute_col, "compute_efficiency")? {
                 Some(v) => fraction(v, "compute_efficiency")?,
                 None => efficiency,
@@ -119,23 +97,20 @@ impl DeviceCatalog {
                 None => efficiency,
             };
             let device = Device {
-                class: record.get(idx[1]).unwrap_or("").to_string(),
-                peak_flops: number(idx[2], "peak_flops", true)?,
-                mem_bw_bytes_per_s: number(idx[3], "mem_bw_bytes_per_s", true)?,
-                memory_bytes: number(idx[4], "memory_bytes", true)?,
-                power_idle_w: number(idx[5], "power_idle_w", false)?,
-                power_busy_w: number(idx[6], "power_busy_w", false)?,
+                class: row.text(idx[1]).to_string(),
+                peak_flops: row.number(idx[2], "peak_flops", Positive)?,
+                mem_bw_bytes_per_s: row.number(idx[3], "mem_bw_bytes_per_s", Positive)?,
+                memory_bytes: row.number(idx[4], "memory_bytes", Positive)?,
+                power_idle_w: row.number(idx[5], "power_idle_w", NonNegative)?,
+                power_busy_w: row.number(idx[6], "power_busy_w", NonNegative)?,
                 compute_efficiency,
                 memory_efficiency,
                 tx_power_w: optional(tx_col, "tx_power_w")?,
-                source: source_col
-                    .and_then(|i| record.get(i))
-                    .unwrap_or("")
-                    .to_string(),
+                source: source_col.map_or("", |i| row.text(i)).to_string(),
                 name: name.clone(),
             };
             if catalog.devices.insert(name.clone(), device).is_some() {
-                return Err(bad(format!("device `{name}` is listed twice")));
+                return Err(row.bad(format!("device `{name}` is listed twice")));
             }
         }
         Ok(catalog)

@@ -13,8 +13,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::device::Device;
-use super::table::{csv_error, CsvFile, LayerCost, LayerKind};
-use crate::error::{Error, Result};
+use super::table::{CsvFile, LayerCost, LayerKind};
+use crate::error::Result;
 
 /// Seconds and joules of some piece of work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -61,47 +61,39 @@ impl Profile {
         let [c_layer, c_phase, c_tokens, c_lat] =
             csv.require(path, ["layer", "phase", "tokens", "latency_s"])?;
         let c_energy = csv.column("energy_j");
-        let reader = &mut csv.reader;
         let mut profile = Profile::default();
-        for record in reader.records() {
-            let record = record.map_err(|e| csv_error(path, e))?;
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            let bad = |message: String| Error::CsvLine {
-                path: path.to_path_buf(),
-                line,
-                message,
-            };
+        for row in csv.rows(path) {
+            let row = row?;
             let num = |i: usize, name: &str| -> Result<f64> {
-                let t = record.get(i).unwrap_or("");
-                match t.parse::<f64>() {
-                    Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-                    _ => Err(bad(format!(
-                        "column `{name}`: expected a finite non-negative number, got `{t}`"
-                    ))),
-                }
+                row.parse(
+                    i,
+                    &format!("column `{name}`"),
+                    "a finite non-negative number",
+                    |v: &f64| v.is_finite() && *v >= 0.0,
+                )
             };
             let layer = num(c_layer, "layer")? as usize;
             if layer >= layers {
-                return Err(bad(format!(
+                return Err(row.bad(format!(
                     "layer {layer} does not exist: the model has {layers} layers (0..={})",
                     layers - 1
                 )));
             }
-            let phase = match record.get(c_phase).unwrap_or("") {
+            let phase = match row.text(c_phase) {
                 "prefill" => Phase::Prefill,
                 "decode" => Phase::Decode,
                 other => {
-                    return Err(bad(format!(
+                    return Err(row.bad(format!(
                         "column `phase`: expected prefill or decode, got `{other}`"
                     )))
                 }
             };
             let tokens = num(c_tokens, "tokens")?;
             let latency = num(c_lat, "latency_s")?;
-            let energy = match c_energy {
-                Some(i) if !record.get(i).unwrap_or("").is_empty() => Some(num(i, "energy_j")?),
-                _ => None,
-            };
+            let energy = row
+                .filled(c_energy)
+                .map(|i| num(i, "energy_j"))
+                .transpose()?;
             profile
                 .curves
                 .entry((layer, phase))
@@ -229,34 +221,32 @@ impl LayerTimer<'_> {
     /// Prefill of `prompt` tokens. The head computes logits of the last prompt token only
     /// (as llama.cpp does), every other layer processes all of them.
     pub fn prefill(&self, layer: &LayerCost, prompt: usize) -> Cost {
-        if let Some(p) = self.profile {
-            if let Some(c) = p.lookup(
-                layer.layer,
-                Phase::Prefill,
-                prompt as f64,
-                self.device.power_busy_w,
-            ) {
-                return c;
-            }
-        }
-        let (flop, bytes) = prefill_work(layer, prompt);
-        self.roofline(flop, bytes)
+        self.profiled_or_roofline(layer, Phase::Prefill, prompt, prefill_work)
     }
 
     /// One decode step with `context` tokens already cached (the new token attends to
     /// `context + 1` keys and reads the whole cache).
     pub fn decode(&self, layer: &LayerCost, context: usize) -> Cost {
-        if let Some(p) = self.profile {
-            if let Some(c) = p.lookup(
-                layer.layer,
-                Phase::Decode,
-                context as f64,
-                self.device.power_busy_w,
-            ) {
-                return c;
-            }
+        self.profiled_or_roofline(layer, Phase::Decode, context, decode_work)
+    }
+
+    /// The profiled cost of `layer` in `phase` at `tokens` when the profile has it, else the
+    /// roofline of `work(layer, tokens)`.
+    fn profiled_or_roofline(
+        &self,
+        layer: &LayerCost,
+        phase: Phase,
+        tokens: usize,
+        work: impl Fn(&LayerCost, usize) -> (f64, f64),
+    ) -> Cost {
+        let busy_power_w = self.device.power_busy_w;
+        if let Some(c) = self
+            .profile
+            .and_then(|p| p.lookup(layer.layer, phase, tokens as f64, busy_power_w))
+        {
+            return c;
         }
-        let (flop, bytes) = decode_work(layer, context);
+        let (flop, bytes) = work(layer, tokens);
         self.roofline(flop, bytes)
     }
 

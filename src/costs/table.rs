@@ -153,48 +153,25 @@ impl CostTable {
         let mut csv = CsvFile::open(path)?;
         let required = csv.require(path, REQUIRED)?;
         let optional: Vec<Option<usize>> = OPTIONAL.iter().map(|n| csv.column(n)).collect();
-        let reader = &mut csv.reader;
 
         let mut layers = Vec::new();
-        for record in reader.records() {
-            let record = record.map_err(|e| csv_error(path, e))?;
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            let bad = |message: String| Error::CsvLine {
-                path: path.to_path_buf(),
-                line,
-                message,
-            };
-            let number = |idx: usize, name: &str| -> Result<f64> {
-                let text = record.get(idx).unwrap_or("");
-                let value: f64 = text.parse().map_err(|_| {
-                    bad(format!("column `{name}`: expected a number, got `{text}`"))
-                })?;
-                if !value.is_finite() || value < 0.0 {
-                    return Err(bad(format!(
-                        "column `{name}`: expected a finite non-negative number, got `{text}`"
-                    )));
-                }
-                Ok(value)
-            };
-            let layer_text = record.get(required[0]).unwrap_or("");
-            let layer: usize = layer_text.parse().map_err(|_| {
-                bad(format!(
-                    "column `layer`: expected a layer index, got `{layer_text}`"
-                ))
-            })?;
+        for row in csv.rows(path) {
+            let row = row?;
+            let number = |i: usize, name: &str| row.number(i, name, Rule::NonNegative);
+            let layer: usize =
+                row.parse(required[0], "column `layer`", "a layer index", |_| true)?;
             if layer != layers.len() {
-                return Err(bad(format!(
+                return Err(row.bad(format!(
                     "expected layer {} (rows must be in execution order 0, 1, 2, ...), got {layer}",
                     layers.len()
                 )));
             }
-            let kind_text = record.get(required[1]).unwrap_or("");
-            let kind = match kind_text {
+            let kind = match row.text(required[1]) {
                 "embed" => LayerKind::Embed,
                 "block" => LayerKind::Block,
                 "head" => LayerKind::Head,
                 other => {
-                    return Err(bad(format!(
+                    return Err(row.bad(format!(
                         "column `kind`: expected embed, block or head, got `{other}`"
                     )))
                 }
@@ -202,11 +179,9 @@ impl CostTable {
             let params_f = number(required[2], "params")?;
             let param_bytes = number(required[3], "param_bytes")?;
             let opt = |i: usize, default: f64| -> Result<f64> {
-                match optional[i] {
-                    Some(idx) if !record.get(idx).unwrap_or("").is_empty() => {
-                        number(idx, OPTIONAL[i])
-                    }
-                    _ => Ok(default),
+                match row.filled(optional[i]) {
+                    Some(idx) => number(idx, OPTIONAL[i]),
+                    None => Ok(default),
                 }
             };
             layers.push(LayerCost {
@@ -314,6 +289,103 @@ impl CsvFile {
             })?;
         }
         Ok(idx)
+    }
+
+    /// The records after the header, each with its line number; a record the CSV reader cannot
+    /// read is an error naming `path`.
+    pub fn rows<'a>(&'a mut self, path: &'a Path) -> impl Iterator<Item = Result<CsvRow<'a>>> + 'a {
+        self.reader.records().map(move |record| {
+            let record = record.map_err(|e| csv_error(path, e))?;
+            let line = record.position().map_or(0, |p| p.line());
+            Ok(CsvRow { path, line, record })
+        })
+    }
+}
+
+/// What a number in a CSV field must be, besides finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// `>= 0`.
+    NonNegative,
+    /// `> 0`.
+    Positive,
+}
+
+impl Rule {
+    fn accepts(self, v: f64) -> bool {
+        v.is_finite()
+            && match self {
+                Rule::NonNegative => v >= 0.0,
+                Rule::Positive => v > 0.0,
+            }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Rule::NonNegative => "non-negative",
+            Rule::Positive => "positive",
+        }
+    }
+}
+
+/// One record of a [`CsvFile`] with its line number.
+pub(crate) struct CsvRow<'a> {
+    path: &'a Path,
+    /// 1-based line number (the header is line 1).
+    pub line: u64,
+    record: csv::StringRecord,
+}
+
+impl CsvRow<'_> {
+    /// Field `i` (trimmed; empty when the row is short).
+    pub fn text(&self, i: usize) -> &str {
+        self.record.get(i).unwrap_or("")
+    }
+
+    /// An error on this row's line.
+    pub fn bad(&self, message: String) -> Error {
+        Error::CsvLine {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            message,
+        }
+    }
+
+    /// The column of an optional field when the header has it and this row fills it in.
+    pub fn filled(&self, column: Option<usize>) -> Option<usize> {
+        column.filter(|&i| !self.text(i).is_empty())
+    }
+
+    /// Field `i` parsed as a `T` that `valid` accepts; otherwise the error
+    /// ``{label}: expected {expected}, got `{text}` ``.
+    pub fn parse<T: std::str::FromStr>(
+        &self,
+        i: usize,
+        label: &str,
+        expected: &str,
+        valid: impl Fn(&T) -> bool,
+    ) -> Result<T> {
+        let text = self.text(i);
+        text.parse()
+            .ok()
+            .filter(valid)
+            .ok_or_else(|| self.bad(format!("{label}: expected {expected}, got `{text}`")))
+    }
+
+    /// Field `i` of column `name` as a finite number that `rule` accepts: ``column `{name}`:
+    /// expected a number`` when it does not parse, ``expected a finite {rule} number`` when it
+    /// does but breaks the rule.
+    pub fn number(&self, i: usize, name: &str, rule: Rule) -> Result<f64> {
+        let label = format!("column `{name}`");
+        let v: f64 = self.parse(i, &label, "a number", |_| true)?;
+        if !rule.accepts(v) {
+            return Err(self.bad(format!(
+                "{label}: expected a finite {} number, got `{}`",
+                rule.name(),
+                self.text(i)
+            )));
+        }
+        Ok(v)
     }
 }
 

@@ -13,8 +13,8 @@ use serde::Serialize;
 use super::arch::{Dtype, ModelConfig};
 use super::device::DeviceCatalog;
 use super::latency::{LayerTimer, Phase};
-use super::table::{csv_error, CsvFile};
-use crate::error::{Error, Result};
+use super::table::CsvFile;
+use crate::error::Result;
 
 /// One published measurement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,19 +66,12 @@ pub fn load_measurements(path: &Path) -> Result<Vec<Measurement>> {
             "source",
         ],
     )?;
-    let reader = &mut csv.reader;
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map_or(0, |p| p.line());
-        let bad = |message: String| Error::CsvLine {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
-        let get = |i: usize| record.get(idx[i]).unwrap_or("");
+    for row in csv.rows(path) {
+        let row = row?;
+        let get = |i: usize| row.text(idx[i]);
         let dtype = Dtype::parse(get(1)).ok_or_else(|| {
-            bad(format!(
+            row.bad(format!(
                 "dtype: expected fp32, fp16, int8 or q4, got `{}`",
                 get(1)
             ))
@@ -87,26 +80,13 @@ pub fn load_measurements(path: &Path) -> Result<Vec<Measurement>> {
             "prefill" => Phase::Prefill,
             "decode" => Phase::Decode,
             other => {
-                return Err(bad(format!(
-                    "phase: expected prefill or decode, got `{other}`"
-                )))
+                return Err(row.bad(format!("phase: expected prefill or decode, got `{other}`")))
             }
         };
-        let tokens: usize = get(4).parse().ok().filter(|&t| t > 0).ok_or_else(|| {
-            bad(format!(
-                "tokens: expected a positive integer, got `{}`",
-                get(4)
-            ))
-        })?;
-        let tokens_per_s: f64 = get(5)
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite() && *v > 0.0)
-            .ok_or_else(|| {
-                bad(format!(
-                    "tokens_per_s: expected a positive number, got `{}`",
-                    get(5)
-                ))
+        let tokens: usize = row.parse(idx[4], "tokens", "a positive integer", |&t| t > 0)?;
+        let tokens_per_s: f64 =
+            row.parse(idx[5], "tokens_per_s", "a positive number", |v: &f64| {
+                v.is_finite() && *v > 0.0
             })?;
         rows.push(Measurement {
             model: get(0).to_string(),
@@ -117,7 +97,7 @@ pub fn load_measurements(path: &Path) -> Result<Vec<Measurement>> {
             tokens_per_s,
             framework: get(6).to_string(),
             source: get(7).to_string(),
-            line,
+            line: row.line,
         });
     }
     Ok(rows)

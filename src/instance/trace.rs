@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::costs::table::{csv_error, CsvFile};
+use crate::costs::table::CsvFile;
 use crate::error::{Error, Result};
 
 /// A loaded trace.
@@ -27,29 +27,18 @@ pub fn load(path: &Path) -> Result<Trace> {
         values: Vec::new(),
     };
     let mut seen = HashSet::new();
-    for record in csv.reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map_or(0, |p| p.line());
-        let bad = |message: String| Error::CsvLine {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
-        let stamp = record.get(ts).unwrap_or("").to_string();
+    for row in csv.rows(path) {
+        let row = row?;
+        let stamp = row.text(ts).to_string();
         if stamp.is_empty() {
-            return Err(bad("empty timestamp".into()));
+            return Err(row.bad("empty timestamp".into()));
         }
         if !seen.insert(stamp.clone()) {
-            return Err(bad(format!("timestamp `{stamp}` appears twice")));
+            return Err(row.bad(format!("timestamp `{stamp}` appears twice")));
         }
-        let text = record.get(value).unwrap_or("");
-        let v: f64 = text
-            .parse()
-            .map_err(|_| bad(format!("value: expected a number, got `{text}`")))?;
+        let v: f64 = row.parse(value, "value", "a number", |_| true)?;
         if !v.is_finite() || v < 0.0 {
-            return Err(bad(format!(
-                "value: expected a finite number >= 0, got {v}"
-            )));
+            return Err(row.bad(format!("value: expected a finite number >= 0, got {v}")));
         }
         trace.timestamps.push(stamp);
         trace.values.push(v);
