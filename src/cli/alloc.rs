@@ -1,13 +1,12 @@
 //! `generate alloc`: a seeded allocation instance.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use edgeplan::instance::alloc::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::problems::alloc::AllocObjective;
 use edgeplan::Error;
 
-use super::generate::{check_dtypes, check_name, flag_error, Catalog, ALLOC_FLAGS};
+use super::generate::{check_dtypes, flag_error, ALLOC_FLAGS};
 
 /// Options of `edgeplan generate alloc`.
 #[derive(clap::Args)]
@@ -57,16 +56,9 @@ pub struct GenerateArgs {
     /// Objective: min-max, sum or weighted-sum (weights drawn from 1..=3).
     #[arg(long, default_value = "min-max")]
     pub objective: String,
-    /// Instance name (default alloc-K-users[-M-servers]).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Directory holding devices.csv and models/ to draw from.
-    #[arg(long, default_value = "instances", value_name = "DIR")]
-    pub instances: PathBuf,
-    /// Write the instance here instead of standard output (its model and device paths are made
-    /// relative to this file).
-    #[arg(long, short, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    /// Name, catalog and output file.
+    #[command(flatten)]
+    pub output: super::generate::Output,
 }
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
@@ -96,21 +88,18 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         finetune_fraction: args.finetune_fraction,
         deadline_factor: args.deadline_factor,
         objective,
-        name: args.name.clone(),
+        name: args.output.name.clone(),
         ..defaults
     };
-    let catalog = Catalog::load(&args.instances)?;
+    let catalog = args.output.catalog()?;
     catalog.check_models("--models", args.models.as_deref())?;
     check_dtypes("--dtypes", args.dtypes.as_deref())?;
     catalog.check_devices("--devices", args.devices.as_deref())?;
     catalog.check_devices("--server-device", Some(args.server_device.as_slice()))?;
-    check_name(args.name.as_deref())?;
     let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
         .map_err(|e| flag_error(ALLOC_FLAGS, e))?;
     let summary = format!("{} users, {} server(s)", params.users, params.servers);
-    super::generate::write(
-        &args.instances,
-        args.out.as_deref(),
+    args.output.write(
         |paths| {
             file.models_dir = Some(paths.models_dir);
             file.devices = Some(paths.devices);

@@ -1,12 +1,12 @@
 //! `generate cache`: a seeded cache-placement instance.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use edgeplan::instance::cache::generate::{generate_spec, write_instance, GenParams};
 use edgeplan::Error;
 
-use super::generate::{check_name, flag_error, Catalog, CACHE_FLAGS};
+use super::generate::{flag_error, CACHE_FLAGS};
 
 /// Options of `edgeplan generate cache`.
 #[derive(clap::Args)]
@@ -59,15 +59,9 @@ pub struct GenerateArgs {
     /// Each user ranks the library in its own random order (default: one shared order).
     #[arg(long)]
     pub per_user_order: bool,
-    /// Instance name (default cache-<M>s-<I>m-<K>u).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Directory holding devices.csv and models/.
-    #[arg(long, default_value = "instances", value_name = "DIR")]
-    pub instances: PathBuf,
-    /// Write the instance here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    /// Name, catalog and output file.
+    #[command(flatten)]
+    pub output: super::generate::Output,
 }
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
@@ -102,13 +96,12 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         },
         zipf_skew: args.zipf,
         per_user_order: args.per_user_order,
-        name: args.name.clone(),
+        name: args.output.name.clone(),
         ..defaults
     };
-    let catalog = Catalog::load(&args.instances)?;
+    let catalog = args.output.catalog()?;
     catalog.check_bases("--bases", args.bases.as_deref())?;
     catalog.check_devices("--devices", args.devices.as_deref())?;
-    check_name(args.name.as_deref())?;
     let mut file =
         generate_spec(&params, &catalog.models_dir).map_err(|e| flag_error(CACHE_FLAGS, e))?;
     // Load it once through the ordinary loader, so anything else wrong fails here.
@@ -125,9 +118,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         "{} servers, {} models, {} users",
         params.servers, params.models, params.users
     );
-    super::generate::write(
-        &args.instances,
-        args.out.as_deref(),
+    args.output.write(
         |paths| {
             file.models_dir = Some(paths.models_dir);
             file.devices = Some(paths.devices);

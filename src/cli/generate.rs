@@ -191,7 +191,7 @@ pub(super) fn check_dtypes(flag: &str, names: Option<&[String]>) -> edgeplan::Re
 }
 
 /// Checks the instance name of `--name`: not empty.
-pub(super) fn check_name(name: Option<&str>) -> edgeplan::Result<()> {
+fn check_name(name: Option<&str>) -> edgeplan::Result<()> {
     match name {
         Some(name) if name.trim().is_empty() => Err(Error::option(
             "--name",
@@ -236,7 +236,40 @@ pub(super) struct CatalogPaths {
 /// catalog as `instances` is given, or to the file `out` naming it relative to that file's
 /// directory (so the file loads from anywhere), then says `wrote OUT (summary)` on standard error.
 /// `render` makes the instance text given the catalog paths.
-pub(super) fn write(
+/// The options every `generate` command has beside its parameters: the instance's name, where
+/// the catalog is and where the instance goes.
+#[derive(clap::Args)]
+pub struct Output {
+    /// Instance name (default: from the parameters, e.g. alloc-10-users).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory holding devices.csv and models/ to draw from.
+    #[arg(long, default_value = "instances", value_name = "DIR")]
+    pub instances: PathBuf,
+    /// Write the instance here instead of standard output (its model and device paths are made
+    /// relative to this file).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+impl Output {
+    /// Checks `--name` and reads the catalog in `--instances`.
+    pub fn catalog(&self) -> edgeplan::Result<Catalog> {
+        check_name(self.name.as_deref())?;
+        Catalog::load(&self.instances)
+    }
+
+    /// Writes the instance `render` makes (see [`write`]).
+    pub fn write(
+        &self,
+        render: impl FnOnce(CatalogPaths) -> String,
+        summary: &str,
+    ) -> anyhow::Result<ExitCode> {
+        write(&self.instances, self.out.as_deref(), render, summary)
+    }
+}
+
+fn write(
     instances: &Path,
     out: Option<&Path>,
     render: impl FnOnce(CatalogPaths) -> String,

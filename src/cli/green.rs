@@ -35,19 +35,13 @@ pub struct GenerateArgs {
     /// Objective: carbon, energy or cost.
     #[arg(long, default_value = "carbon")]
     pub objective: String,
-    /// Instance name (default green-<J>j-<M>s-<T>t).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Directory holding devices.csv and models/.
-    #[arg(long, default_value = "instances", value_name = "DIR")]
-    pub instances: std::path::PathBuf,
-    /// Write the instance here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    pub out: Option<std::path::PathBuf>,
+    /// Name, catalog and output file.
+    #[command(flatten)]
+    pub output: super::generate::Output,
 }
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
-    use super::generate::{check_name, flag_error, Catalog, GREEN_FLAGS};
+    use super::generate::{flag_error, GREEN_FLAGS};
     use edgeplan::instance::green::generate::{generate_spec, write_instance, GenParams};
     let defaults = GenParams::default();
     let params = GenParams {
@@ -61,21 +55,18 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         server_devices: args.devices.clone().unwrap_or(defaults.server_devices),
         models: args.models.clone().unwrap_or(defaults.models),
         objective: args.objective.clone(),
-        name: args.name.clone(),
+        name: args.output.name.clone(),
     };
-    let catalog = Catalog::load(&args.instances)?;
+    let catalog = args.output.catalog()?;
     catalog.check_devices("--devices", args.devices.as_deref())?;
     catalog.check_models("--models", args.models.as_deref())?;
-    check_name(args.name.as_deref())?;
     let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
         .map_err(|e| flag_error(GREEN_FLAGS, e))?;
     let summary = format!(
         "{} jobs, {} servers, {} slots",
         params.jobs, params.servers, params.slots
     );
-    super::generate::write(
-        &args.instances,
-        args.out.as_deref(),
+    args.output.write(
         |paths| {
             file.models_dir = Some(paths.models_dir);
             file.devices = Some(paths.devices);
