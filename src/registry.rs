@@ -1,7 +1,7 @@
 //! The registered formulations: the one place that lists the problems edgeplan knows and maps
 //! a problem's name to its [`Formulation`](crate::formulation::Formulation). The command line,
 //! the sweep runner and the conformance suite go through [`ProblemKind`]; a new formulation is
-//! one line of the [`registry!`] call below.
+//! one line of the `registry!` call below.
 
 use std::path::Path;
 

@@ -17,6 +17,54 @@ use crate::costs::{
 use crate::error::{check_nonneg, Error, Result};
 use crate::instance::resolve;
 
+/// Declares an instance-file struct that begins with the header every instance file has:
+/// `problem` (must name the problem), and the optional `name`, `description`, `models_dir`,
+/// `devices` and, unless marked `no_profiles`, `profiles_dir`; then the fields given. The struct
+/// is serde (de)serializable with `deny_unknown_fields` (which is why the header is not a
+/// `#[serde(flatten)]`ed struct: serde cannot combine the two).
+macro_rules! instance_file {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident [$problem:literal] { $($body:tt)* }
+    ) => {
+        $crate::instance::common::instance_file!(@emit $(#[$meta])* $name $problem {
+            /// Directory of profiled tables (default `../profiles`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub profiles_dir: Option<String>,
+            $($body)*
+        });
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident [$problem:literal, no_profiles] { $($body:tt)* }
+    ) => {
+        $crate::instance::common::instance_file!(@emit $(#[$meta])* $name $problem { $($body)* });
+    };
+    (@emit $(#[$meta:meta])* $name:ident $problem:literal { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            #[doc = concat!("Must be `\"", $problem, "\"`.")]
+            pub problem: String,
+            /// Instance name (default: the file stem).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub name: Option<String>,
+            /// Free-text description.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub description: Option<String>,
+            /// Directory of model configs (default `../models`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub models_dir: Option<String>,
+            /// Devices CSV (default `../devices.csv`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub devices: Option<String>,
+            $($body)*
+        }
+    };
+}
+pub(crate) use instance_file;
+
 /// `[workload]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -50,42 +50,25 @@ use crate::chain::Rules;
 use crate::costs::arch::Dtype;
 use crate::error::{check_nonneg, Error, Result};
 use crate::instance::common::{
-    at_field, instance_name, layer_count, parse_dtype, positive_int, unique, with_sources,
-    InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
+    at_field, instance_file, instance_name, layer_count, parse_dtype, positive_int, unique,
+    with_sources, InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
 };
 use crate::instance::read_structured;
 use crate::problems::alloc::{AllocObjective, AllocProblem, Server, User};
 
-/// The alloc instance file as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllocInstanceFile {
-    /// Must be `"alloc"`.
-    pub problem: String,
-    /// Instance name (default: the file stem).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Free-text description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Directory of model configs (default `../models`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub models_dir: Option<String>,
-    /// Devices CSV (default `../devices.csv`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub devices: Option<String>,
-    /// Directory of profiled tables (default `../profiles`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profiles_dir: Option<String>,
-    /// `min-max`, `sum` or `weighted-sum` (default `min-max`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub objective: Option<String>,
-    /// `[[servers]]`: the edge servers.
-    #[serde(default)]
-    pub servers: Vec<ServerSpec>,
-    /// `[[users]]`: the users.
-    #[serde(default)]
-    pub users: Vec<UserSpec>,
+instance_file! {
+    /// The alloc instance file as written.
+    pub struct AllocInstanceFile ["alloc"] {
+        /// `min-max`, `sum` or `weighted-sum` (default `min-max`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub objective: Option<String>,
+        /// `[[servers]]`: the edge servers.
+        #[serde(default)]
+        pub servers: Vec<ServerSpec>,
+        /// `[[users]]`: the users.
+        #[serde(default)]
+        pub users: Vec<UserSpec>,
+    }
 }
 
 /// `[[servers]]`.

@@ -60,52 +60,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{check_nonneg, Error, Result};
 use crate::instance::common::{
-    at_field, instance_name, parse_dtype, unique, with_sources, InstanceModel, Sources,
-    TierContext, TierSpec,
+    at_field, instance_file, instance_name, parse_dtype, unique, with_sources, InstanceModel,
+    Sources, TierContext, TierSpec,
 };
 use crate::instance::read_structured;
 use crate::problems::cache::library::{self, BaseModel, ModelSpec};
 use crate::problems::cache::{zipf, CacheProblem, CacheServer, CacheUser, Variant};
 
-/// The cache instance file as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheInstanceFile {
-    /// Must be `"cache"`.
-    pub problem: String,
-    /// Instance name (default: the file stem).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Free-text description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Directory of model configs (default `../models`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub models_dir: Option<String>,
-    /// Devices CSV (default `../devices.csv`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub devices: Option<String>,
-    /// Directory of profiled tables (default `../profiles`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profiles_dir: Option<String>,
-    /// Backhaul rate between servers, bit/s (absent: no relaying).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backhaul_bps: Option<f64>,
-    /// `[requests]`: the default popularity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requests: Option<RequestsSpec>,
-    /// `[[bases]]`.
-    #[serde(default)]
-    pub bases: Vec<BaseSpec>,
-    /// `[[models]]`: the library.
-    #[serde(default)]
-    pub models: Vec<ModelEntry>,
-    /// `[[servers]]`.
-    #[serde(default)]
-    pub servers: Vec<CacheServerSpec>,
-    /// `[[users]]`.
-    #[serde(default)]
-    pub users: Vec<CacheUserSpec>,
+instance_file! {
+    /// The cache instance file as written.
+    pub struct CacheInstanceFile ["cache"] {
+        /// Backhaul rate between servers, bit/s (absent: no relaying).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub backhaul_bps: Option<f64>,
+        /// `[requests]`: the default popularity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub requests: Option<RequestsSpec>,
+        /// `[[bases]]`.
+        #[serde(default)]
+        pub bases: Vec<BaseSpec>,
+        /// `[[models]]`: the library.
+        #[serde(default)]
+        pub models: Vec<ModelEntry>,
+        /// `[[servers]]`.
+        #[serde(default)]
+        pub servers: Vec<CacheServerSpec>,
+        /// `[[users]]`.
+        #[serde(default)]
+        pub users: Vec<CacheUserSpec>,
+    }
 }
 
 /// `[requests]`.

@@ -58,7 +58,9 @@ use crate::costs::arch::LoraTarget;
 use crate::costs::device::DeviceCatalog;
 use crate::costs::table::request_flop;
 use crate::error::{check_nonneg, Error, Result};
-use crate::instance::common::{at_field, instance_name, parse_dtype, unique, InstanceModel};
+use crate::instance::common::{
+    at_field, instance_file, instance_name, parse_dtype, unique, InstanceModel,
+};
 use crate::instance::{read_structured, resolve, trace};
 use crate::problems::green::{GreenObjective, GreenProblem, GreenServer, Job, Level};
 
@@ -69,43 +71,29 @@ pub const DEFAULT_LEVELS: [f64; 3] = [0.6, 0.8, 1.0];
 /// Exponent of the dynamic-power law `P_dyn ~ f^3`.
 pub const DVFS_EXPONENT: f64 = 3.0;
 
-/// The green instance file as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GreenInstanceFile {
-    /// Must be `"green"`.
-    pub problem: String,
-    /// Instance name (default: the file stem).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Free-text description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Directory of model configs (default `../models`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub models_dir: Option<String>,
-    /// Devices CSV (default `../devices.csv`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub devices: Option<String>,
-    /// `carbon` (default), `energy` or `cost`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub objective: Option<String>,
-    /// Slot length, s.
-    pub slot_s: f64,
-    /// Number of slots (default: the carbon trace's length).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slots: Option<i64>,
-    /// Whether jobs may change server between slots.
-    #[serde(default)]
-    pub migration: bool,
-    /// `[grid]`.
-    pub grid: GridSpec,
-    /// `[[servers]]`.
-    #[serde(default)]
-    pub servers: Vec<GreenServerSpec>,
-    /// `[[jobs]]`.
-    #[serde(default)]
-    pub jobs: Vec<JobSpec>,
+instance_file! {
+    /// The green instance file as written.
+    pub struct GreenInstanceFile ["green", no_profiles] {
+        /// `carbon` (default), `energy` or `cost`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub objective: Option<String>,
+        /// Slot length, s.
+        pub slot_s: f64,
+        /// Number of slots (default: the carbon trace's length).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub slots: Option<i64>,
+        /// Whether jobs may change server between slots.
+        #[serde(default)]
+        pub migration: bool,
+        /// `[grid]`.
+        pub grid: GridSpec,
+        /// `[[servers]]`.
+        #[serde(default)]
+        pub servers: Vec<GreenServerSpec>,
+        /// `[[jobs]]`.
+        #[serde(default)]
+        pub jobs: Vec<JobSpec>,
+    }
 }
 
 /// A series: a CSV trace path, one number for every slot, or a list with one per slot.

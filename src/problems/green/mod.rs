@@ -20,7 +20,7 @@
 //!
 //! Solved exactly by the MILP of [`model`], by the greedy and ASAP baseline of [`heuristics`],
 //! and checked by [`evaluate`]; instances come from [`crate::instance::green`] files or
-//! [`generate`], with the synthetic traces of [`traces`].
+//! [`crate::instance::green::generate`], with the synthetic traces of [`traces`].
 
 pub mod evaluate;
 pub mod heuristics;
