@@ -26,6 +26,7 @@ pub mod explain;
 pub mod generate;
 pub mod heuristics;
 pub mod model;
+pub mod outer;
 pub mod solve;
 
 use serde::{Deserialize, Serialize};
