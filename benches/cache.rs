@@ -37,6 +37,7 @@ use clap::Parser;
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::solve::{solve, CacheReport};
+use edgeplan::problems::cache::CacheProblem;
 use edgeplan::solve::{SolverPreset, Termination};
 
 mod common;
@@ -91,6 +92,7 @@ fn main() -> ExitCode {
     common::exit(run(&Args::parse()))
 }
 
+/// `SERVERSxMODELSxUSERS` as three counts.
 fn parse_config(text: &str) -> Result<(usize, usize, usize)> {
     let parts: Vec<&str> = text.split('x').collect();
     let [s, m, u] = parts[..] else {
@@ -103,12 +105,14 @@ fn parse_config(text: &str) -> Result<(usize, usize, usize)> {
     Ok((num(s)?, num(m)?, num(u)?))
 }
 
+/// The built-in preset `name` with a time limit of `limit` s.
 fn preset(name: &str, limit: f64) -> Result<SolverPreset> {
     let mut p = SolverPreset::builtin(name).with_context(|| format!("preset {name}"))?;
     p.time_limit_s = Some(limit);
     Ok(p)
 }
 
+/// A report's termination in the table's words.
 fn end(report: &CacheReport) -> &'static str {
     match report.stats.termination {
         Termination::Optimal => "opt",
@@ -118,6 +122,7 @@ fn end(report: &CacheReport) -> &'static str {
     }
 }
 
+/// Generates each configuration's instance, runs every solver on it, prints (and writes) its row.
 fn run(args: &Args) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("instances");
     let catalog = DeviceCatalog::load(&root.join("devices.csv"))?;
@@ -135,19 +140,48 @@ fn run(args: &Args) -> Result<()> {
         .limit_opt
         .unwrap_or(if args.quick { 20.0 } else { 120.0 });
     let mut csv = match &args.csv {
-        Some(path) => {
-            let mut f = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            writeln!(
-                f,
-                "servers,models,users,seed,demands,binaries,constraints,build_s,pct_s,pct_gap,\
-                 pct_end,opt_s,opt_gap,opt_end,best_bound,greedy,greedy_s,local_search,ls_s,\
-                 independent,popularity,random"
-            )?;
-            Some(f)
-        }
+        Some(path) => Some(create_csv(path)?),
         None => None,
     };
+    print_header();
+    for text in &configs {
+        let (servers, models, users) = parse_config(text)?;
+        let params = GenParams {
+            servers,
+            models,
+            users,
+            seed: args.seed,
+            storage_bytes: args.storage,
+            zipf_skew: args.zipf,
+            backhaul_bps: args.backhaul,
+            ..GenParams::default()
+        };
+        let problem = generate(&params, &catalog, &models_dir)?;
+        let runs = Runs::measure(&problem, limit_1pct, limit_opt)?;
+        runs.print(servers, models, users);
+        if let Some(f) = csv.as_mut() {
+            runs.write_csv(f, (servers, models, users), args.seed)?;
+        }
+        std::io::stdout().flush()?;
+    }
+    Ok(())
+}
+
+/// Creates the CSV file at `path` with its header.
+fn create_csv(path: &Path) -> Result<std::fs::File> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(
+        f,
+        "servers,models,users,seed,demands,binaries,constraints,build_s,pct_s,pct_gap,\
+         pct_end,opt_s,opt_gap,opt_end,best_bound,greedy,greedy_s,local_search,ls_s,\
+         independent,popularity,random"
+    )?;
+    Ok(f)
+}
+
+/// Prints the table's header.
+fn print_header() {
     println!(
         "{:>3} {:>4} {:>5} | {:>6} {:>5} {:>6} {:>8} | {:>7} {:>7} {:>5} | {:>7} {:>7} {:>5} | \
          {:>14} {:>14} {:>6} {:>6} {:>6} {:>6}",
@@ -171,29 +205,51 @@ fn run(args: &Args) -> Result<()> {
         "pop",
         "rand"
     );
-    for text in &configs {
-        let (servers, models, users) = parse_config(text)?;
-        let params = GenParams {
-            servers,
-            models,
-            users,
-            seed: args.seed,
-            storage_bytes: args.storage,
-            zipf_skew: args.zipf,
-            backhaul_bps: args.backhaul,
-            ..GenParams::default()
-        };
-        let problem = generate(&params, &catalog, &models_dir)?;
+}
+
+/// Hit ratio of a report's plan (0 without one).
+fn hit(r: &CacheReport) -> f64 {
+    r.stats.objective.unwrap_or(0.0)
+}
+
+/// A report's proven gap in percent, `-` without one.
+fn gap(r: &CacheReport) -> String {
+    r.stats
+        .gap
+        .map_or("-".to_string(), |g| format!("{:.3}%", 100.0 * g))
+}
+
+/// Every solver's run on one instance, with wall times in seconds.
+struct Runs {
+    pct: CacheReport,
+    pct_s: f64,
+    opt: CacheReport,
+    opt_s: f64,
+    greedy: CacheReport,
+    greedy_s: f64,
+    ls: CacheReport,
+    ls_s: f64,
+    indep: CacheReport,
+    pop: CacheReport,
+    rand: CacheReport,
+    /// The smallest HiGHS upper bound on the hit ratio (infinite without one).
+    best_bound: f64,
+}
+
+impl Runs {
+    /// Solves `problem` with `highs-1pct` (time limit `limit_1pct` s), then `highs` and every
+    /// heuristic (time limit `limit_opt` s).
+    fn measure(problem: &CacheProblem, limit_1pct: f64, limit_opt: f64) -> Result<Runs> {
         let timed = |name: &str| -> Result<(CacheReport, f64)> {
             let t = Instant::now();
-            let r = solve(&problem, &preset(name, limit_opt)?)?;
+            let r = solve(problem, &preset(name, limit_opt)?)?;
             Ok((r, t.elapsed().as_secs_f64()))
         };
         let t = Instant::now();
-        let pct = solve(&problem, &preset("highs-1pct", limit_1pct)?)?;
+        let pct = solve(problem, &preset("highs-1pct", limit_1pct)?)?;
         let pct_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let opt = solve(&problem, &preset("highs", limit_opt)?)?;
+        let opt = solve(problem, &preset("highs", limit_opt)?)?;
         let opt_s = t.elapsed().as_secs_f64();
         let (greedy, greedy_s) = timed("greedy")?;
         let (ls, ls_s) = timed("local-search")?;
@@ -204,68 +260,91 @@ fn run(args: &Args) -> Result<()> {
             .into_iter()
             .flatten()
             .fold(f64::INFINITY, f64::min);
-        let hit = |r: &CacheReport| r.stats.objective.unwrap_or(0.0);
-        let frac = |r: &CacheReport| {
-            if best_bound.is_finite() && best_bound > 0.0 {
-                hit(r) / best_bound
-            } else {
-                f64::NAN
-            }
-        };
-        let (_, bins, cons) = opt.details.milp_size.unwrap_or((0, 0, 0));
-        let gap = |r: &CacheReport| {
-            r.stats
-                .gap
-                .map_or("-".to_string(), |g| format!("{:.3}%", 100.0 * g))
-        };
-        let share = hit(&greedy) / hit(&indep).max(1e-12) - 1.0;
+        Ok(Runs {
+            pct,
+            pct_s,
+            opt,
+            opt_s,
+            greedy,
+            greedy_s,
+            ls,
+            ls_s,
+            indep,
+            pop,
+            rand,
+            best_bound,
+        })
+    }
+
+    /// A report's hit ratio as a fraction of the best bound (NaN without a positive bound).
+    fn frac(&self, r: &CacheReport) -> f64 {
+        if self.best_bound.is_finite() && self.best_bound > 0.0 {
+            hit(r) / self.best_bound
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// Prints the configuration's row of the table.
+    fn print(&self, servers: usize, models: usize, users: usize) {
+        let (_, bins, cons) = self.opt.details.milp_size.unwrap_or((0, 0, 0));
+        let share = hit(&self.greedy) / hit(&self.indep).max(1e-12) - 1.0;
         println!(
             "{:>3} {:>4} {:>5} | {:>6} {:>5} {:>6} {:>8.3} | {:>7.1} {:>8} {:>5} | {:>7.1} {:>7} \
              {:>5} | {:>6.2}% ({:>5.1}) {:>6.2}% ({:>5.0}) {:>5.1}% {:>5.1}% {:>5.1}% {:>5.1}%",
             servers,
             models,
             users,
-            opt.details.demand.demands,
+            self.opt.details.demand.demands,
             bins,
             cons,
-            opt.stats.build_s,
-            pct_s,
-            gap(&pct),
-            end(&pct),
-            opt_s,
-            gap(&opt),
-            end(&opt),
-            100.0 * frac(&greedy),
-            1e3 * greedy_s,
-            100.0 * frac(&ls),
-            1e3 * ls_s,
-            100.0 * frac(&indep),
+            self.opt.stats.build_s,
+            self.pct_s,
+            gap(&self.pct),
+            end(&self.pct),
+            self.opt_s,
+            gap(&self.opt),
+            end(&self.opt),
+            100.0 * self.frac(&self.greedy),
+            1e3 * self.greedy_s,
+            100.0 * self.frac(&self.ls),
+            1e3 * self.ls_s,
+            100.0 * self.frac(&self.indep),
             100.0 * share,
-            100.0 * frac(&pop),
-            100.0 * frac(&rand),
+            100.0 * self.frac(&self.pop),
+            100.0 * self.frac(&self.rand),
         );
-        if let Some(f) = csv.as_mut() {
-            writeln!(
-                f,
-                "{servers},{models},{users},{},{},{bins},{cons},{},{pct_s},{},{},{opt_s},{},{},\
-                 {best_bound},{},{},{},{},{},{},{}",
-                args.seed,
-                opt.details.demand.demands,
-                opt.stats.build_s,
-                pct.stats.gap.map_or(String::new(), |g| g.to_string()),
-                pct.stats.termination,
-                opt.stats.gap.map_or(String::new(), |g| g.to_string()),
-                opt.stats.termination,
-                hit(&greedy),
-                greedy_s,
-                hit(&ls),
-                ls_s,
-                hit(&indep),
-                hit(&pop),
-                hit(&rand),
-            )?;
-        }
-        std::io::stdout().flush()?;
     }
-    Ok(())
+
+    /// Writes the configuration's CSV row.
+    fn write_csv(
+        &self,
+        f: &mut std::fs::File,
+        (servers, models, users): (usize, usize, usize),
+        seed: u64,
+    ) -> Result<()> {
+        let (_, bins, cons) = self.opt.details.milp_size.unwrap_or((0, 0, 0));
+        let (pct, opt, pct_s, opt_s) = (&self.pct, &self.opt, self.pct_s, self.opt_s);
+        let best_bound = self.best_bound;
+        writeln!(
+            f,
+            "{servers},{models},{users},{},{},{bins},{cons},{},{pct_s},{},{},{opt_s},{},{},\
+             {best_bound},{},{},{},{},{},{},{}",
+            seed,
+            opt.details.demand.demands,
+            opt.stats.build_s,
+            pct.stats.gap.map_or(String::new(), |g| g.to_string()),
+            pct.stats.termination,
+            opt.stats.gap.map_or(String::new(), |g| g.to_string()),
+            opt.stats.termination,
+            hit(&self.greedy),
+            self.greedy_s,
+            hit(&self.ls),
+            self.ls_s,
+            hit(&self.indep),
+            hit(&self.pop),
+            hit(&self.rand),
+        )?;
+        Ok(())
+    }
 }

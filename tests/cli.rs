@@ -179,11 +179,14 @@ fn bad(dir: &Path, name: &str, text: &str, args_after: &[&str], expect: &str) {
     expect_bad(&args, expect);
 }
 
+/// The split model every bad-input instance uses.
+const MODEL: &str = "model = \"llama-3.2-1b\"";
+
+/// A missing file and files that do not parse (TOML, JSON).
 #[test]
-fn bad_inputs_exit_2_with_one_line() {
+fn unreadable_instances_exit_2_with_one_line() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let model = "model = \"llama-3.2-1b\"";
     expect_bad(&["solve", "no/such/instance.toml"], "no/such/instance.toml");
     bad(
         dir,
@@ -199,6 +202,14 @@ fn bad_inputs_exit_2_with_one_line() {
         &[],
         "invalid JSON",
     );
+}
+
+/// Unknown names, out-of-range numbers, a misspelt field and an unknown problem kind.
+#[test]
+fn bad_instance_fields_exit_2_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let model = MODEL;
     bad(
         dir,
         "unknown-model.toml",
@@ -265,21 +276,35 @@ fn bad_inputs_exit_2_with_one_line() {
         &[],
         "problem",
     );
+}
+
+/// An unknown solver preset and a negative gap on a valid instance.
+#[test]
+fn bad_solver_options_exit_2_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
     bad(
         dir,
         "ok.toml",
-        &instance(model, ""),
+        &instance(MODEL, ""),
         &["--solver", "gurobi"],
         "unknown solver preset `gurobi`",
     );
     bad(
         dir,
         "ok2.toml",
-        &instance(model, ""),
+        &instance(MODEL, ""),
         &["--gap=-1"],
         "mip_rel_gap",
     );
+}
 
+/// Bad CSV tables an instance references: a cost table, the devices, a profile.
+#[test]
+fn bad_tables_exit_2_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let model = MODEL;
     // A cost table CSV with a missing column, and one with a bad number on line 3.
     let table = dir.join("table.csv");
     std::fs::write(&table, "layer,kind,params,param_bytes\n0,embed,10,20\n").unwrap();
@@ -319,9 +344,16 @@ fn bad_inputs_exit_2_with_one_line() {
         "",
     );
     bad(dir, "profile.toml", &text, &[], "layer");
+}
 
-    // A plan with the wrong number of layers.
+/// Plans to evaluate that do not fit the instance: wrong layer count, unknown tier, bad cuts.
+#[test]
+fn bad_plans_exit_2_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
     let ok = dir.join("ok.toml");
+    std::fs::write(&ok, instance(MODEL, "")).unwrap();
+    // A plan with the wrong number of layers.
     let plan = dir.join("plan.json");
     std::fs::write(&plan, r#"{"assignment": ["device", "edge"]}"#).unwrap();
     expect_bad(
@@ -338,8 +370,11 @@ fn bad_inputs_exit_2_with_one_line() {
         &["evaluate", ok.to_str().unwrap(), plan.to_str().unwrap()],
         "cuts",
     );
+}
 
-    // costs: unknown model, bad dtype.
+/// `costs`: unknown model, bad dtype.
+#[test]
+fn bad_costs_arguments_exit_2_with_one_line() {
     expect_bad(&["costs", "gpt-5"], "unknown model `gpt-5`");
     expect_bad(&["costs", "gpt2", "--dtype", "fp8"], "--dtype");
 }

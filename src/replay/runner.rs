@@ -142,6 +142,7 @@ fn encode(a: &Activation) -> Vec<u8> {
     out
 }
 
+/// A message read off a link.
 fn decode(bytes: &[u8]) -> std::io::Result<Activation> {
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed message");
     let word = |i: usize| -> std::io::Result<u32> {
@@ -225,18 +226,7 @@ pub fn replay(
     plan: &SplitPlan,
     options: &ReplayOptions,
 ) -> Result<ReplayReport> {
-    let (prompt, generate) = match problem.workload {
-        Workload::Inference {
-            prompt_tokens,
-            generate_tokens,
-        } => (prompt_tokens, generate_tokens),
-        Workload::Finetune { .. } => {
-            return Err(Error::option(
-                "workload",
-                "replay runs split inference; the instance fine-tunes",
-            ))
-        }
-    };
+    let (prompt, generate) = inference_workload(problem)?;
     let dims = Dims::from_arch(arch).map_err(|message| Error::option("model", message))?;
     let n = dims.layers();
     if problem.table.layers.len() != n {
@@ -249,180 +239,29 @@ pub fn replay(
         ));
     }
     let evaluation = evaluate(problem, plan)?;
-    let Some((c1, c2)) = plan.cuts() else {
-        return Err(Error::option(
-            "plan",
-            "tiers must be contiguous (device | edge | cloud) to replay",
-        ));
-    };
-    if problem.table.dtype != Some(Dtype::Fp32) {
-        return Err(Error::option(
-            "dtype",
-            format!(
-                "replay runs the model in fp32; the instance prices {} weights and activations \
-                 (set dtype = \"fp32\")",
-                problem
-                    .table
-                    .dtype
-                    .map_or("unknown".into(), |d| d.to_string())
-            ),
-        ));
-    }
+    let (c1, c2) = replayable_cuts(problem, plan)?;
     let ranges = [(0, c1), (c1, c2), (c2, n)];
     let last = (0..3)
         .rev()
         .find(|&t| ranges[t].0 < ranges[t].1)
         .unwrap_or(0);
-    let mut links = Vec::new();
-    for k in 0..last {
-        let link = [problem.wireless, problem.backhaul][k].ok_or_else(|| {
-            Error::option(
-                "plan",
-                format!(
-                    "the plan uses the {} link, which the instance does not have",
-                    ["wireless", "backhaul"][k]
-                ),
-            )
-        })?;
-        links.push(
-            EmulatedLink::start(LinkSpec {
-                uplink_bps: link.uplink_bps,
-                downlink_bps: link.downlink_bps,
-                rtt_s: link.rtt_s,
-            })
-            .map_err(|e| Error::Solver(format!("emulated link: {e}")))?,
-        );
-    }
+    let links = start_links(problem, last)?;
     let pool = Arc::new(engine::pool(options.threads));
     // Weights and caches, built before the clock starts.
-    let mut stages: Vec<Stage> = (0..=last)
-        .map(|t| {
-            let (a, b) = ranges[t];
-            let layers: Vec<(usize, Layer)> = pool.install(|| {
-                (a..b)
-                    .map(|l| (l, Layer::random(&dims, l, options.seed)))
-                    .collect()
-            });
-            let blocks = layers
-                .iter()
-                .filter(|(_, l)| matches!(l, Layer::Block(_)))
-                .count();
-            let next_first =
-                (t + 1..=last).find_map(|u| (ranges[u].0 < ranges[u].1).then_some(ranges[u].0));
-            Stage {
-                layers,
-                caches: (0..blocks)
-                    .map(|_| KvCache::new(&dims, prompt + generate + 1))
-                    .collect(),
-                dims: dims.clone(),
-                threads: options.threads,
-                next_first,
-                pool: Arc::clone(&pool),
-            }
-        })
-        .collect();
-    // Endpoints: stage t talks down through links[t - 1].upper and up through links[t].lower.
-    let mut downs: Vec<Option<Endpoint>> = vec![None];
-    let mut ups: Vec<Option<Endpoint>> = Vec::new();
-    let mut handles = Vec::new();
-    for link in links {
-        let EmulatedLink {
-            lower,
-            upper,
-            handle,
-        } = link;
-        ups.push(Some(lower));
-        downs.push(Some(upper));
-        handles.push(handle);
-    }
-    ups.push(None);
+    let stages = build_stages(&dims, &ranges, last, prompt + generate + 1, options, &pool);
     let ids = prompt_ids(prompt, dims.vocab, options.seed);
-    let barrier = Arc::new(Barrier::new(last + 1));
-    let io = |e: std::io::Error| Error::Solver(format!("replay link: {e}"));
-    type StageOut = (f64, Vec<(u64, u64)>, Vec<u32>, f64, f64);
-    let results: Vec<Result<StageOut>> = std::thread::scope(|scope| {
-        let mut joins = Vec::new();
-        for ((stage, mut down), mut up) in stages.iter_mut().zip(downs.drain(..)).zip(ups.drain(..))
-        {
-            let barrier = Arc::clone(&barrier);
-            let ids = ids.clone();
-            joins.push(scope.spawn(move || -> Result<StageOut> {
-                let mut compute = 0.0;
-                // Payload bytes sent up per pass (for the cut above this tier).
-                let mut sent: Vec<(u64, u64)> = Vec::new();
-                let mut tokens = Vec::new();
-                barrier.wait();
-                let start = Instant::now();
-                let mut prefill_s = 0.0;
-                let mut next_input = Activation::Tokens(ids);
-                for pass in 0..=generate {
-                    let pos0 = if pass == 0 { 0 } else { prompt + pass - 1 };
-                    let input = match down.as_mut() {
-                        None => std::mem::replace(&mut next_input, Activation::Tokens(Vec::new())),
-                        Some(ep) => decode(&ep.recv().map_err(io)?).map_err(io)?,
-                    };
-                    let (out, seconds) = if stage.layers.is_empty() {
-                        (input, 0.0)
-                    } else {
-                        stage.run(input, pos0)
-                    };
-                    compute += seconds;
-                    let token = match (out, up.as_mut()) {
-                        (Activation::Sampled(token), _) => token,
-                        (out, Some(ep)) => {
-                            let bytes = out.bytes() as u64;
-                            sent.push((pass as u64, bytes));
-                            ep.send(&encode(&out)).map_err(io)?;
-                            match decode(&ep.recv().map_err(io)?).map_err(io)? {
-                                Activation::Sampled(token) => token,
-                                _ => return Err(Error::Solver("replay: expected a token".into())),
-                            }
-                        }
-                        (_, None) => {
-                            return Err(Error::Solver(
-                                "replay: the last tier did not sample a token".into(),
-                            ))
-                        }
-                    };
-                    if let Some(ep) = down.as_mut() {
-                        ep.send(&encode(&Activation::Sampled(token))).map_err(io)?;
-                    } else {
-                        tokens.push(token);
-                        next_input = Activation::Tokens(vec![token]);
-                        if pass == 0 {
-                            prefill_s = start.elapsed().as_secs_f64();
-                        }
-                    }
-                }
-                Ok((
-                    compute,
-                    sent,
-                    tokens,
-                    start.elapsed().as_secs_f64(),
-                    prefill_s,
-                ))
-            }));
-        }
-        joins
-            .into_iter()
-            .map(|j| {
-                j.join()
-                    .unwrap_or_else(|_| Err(Error::Solver("replay: a tier panicked".into())))
-            })
-            .collect()
-    });
-    let results = results.into_iter().collect::<Result<Vec<_>>>()?;
-    drop(stages);
-    let links: Vec<LinkStats> = handles
-        .into_iter()
-        .map(|h| h.join().map_err(io))
-        .collect::<Result<_>>()?;
-    let (_, _, tokens, measured_s, prefill_s) = results[0].clone();
+    let (results, links) = run_stages(stages, links, ids, prompt, generate)?;
+    let StageOut {
+        tokens,
+        elapsed_s: measured_s,
+        prefill_s,
+        ..
+    } = results[0].clone();
     let tiers = (0..=last)
         .map(|t| TierRun {
             tier: Tier::ALL[t],
             layers: ranges[t],
-            compute_s: results[t].0,
+            compute_s: results[t].compute_s,
             predicted_compute_s: evaluation.compute_s[t],
         })
         .collect();
@@ -431,8 +270,7 @@ pub fn replay(
         .cuts
         .iter()
         .map(|cut| {
-            let t = cut.from.index();
-            let sent = &results[t].1;
+            let sent = &results[cut.from.index()].sent;
             CutTraffic {
                 after_layer: cut.after_layer,
                 bytes_prefill: sent.iter().filter(|s| s.0 == 0).map(|s| s.1).sum(),
@@ -455,5 +293,245 @@ pub fn replay(
         cuts_traffic,
         links,
         tokens,
+    })
+}
+
+/// The prompt and generated tokens of an inference workload; an error for fine-tuning.
+fn inference_workload(problem: &SplitProblem) -> Result<(usize, usize)> {
+    match problem.workload {
+        Workload::Inference {
+            prompt_tokens,
+            generate_tokens,
+        } => Ok((prompt_tokens, generate_tokens)),
+        Workload::Finetune { .. } => Err(Error::option(
+            "workload",
+            "replay runs split inference; the instance fine-tunes",
+        )),
+    }
+}
+
+/// The plan's cuts `(c1, c2)`; an error when its tiers are not contiguous or the instance is
+/// not priced in fp32 (what the replay runs).
+fn replayable_cuts(problem: &SplitProblem, plan: &SplitPlan) -> Result<(usize, usize)> {
+    let Some((c1, c2)) = plan.cuts() else {
+        return Err(Error::option(
+            "plan",
+            "tiers must be contiguous (device | edge | cloud) to replay",
+        ));
+    };
+    if problem.table.dtype != Some(Dtype::Fp32) {
+        return Err(Error::option(
+            "dtype",
+            format!(
+                "replay runs the model in fp32; the instance prices {} weights and activations \
+                 (set dtype = \"fp32\")",
+                problem
+                    .table
+                    .dtype
+                    .map_or("unknown".into(), |d| d.to_string())
+            ),
+        ));
+    }
+    Ok((c1, c2))
+}
+
+/// The emulated links below tier `last` (device-edge, then edge-cloud), with the instance's
+/// rates (bit/s) and round trips (s).
+fn start_links(problem: &SplitProblem, last: usize) -> Result<Vec<EmulatedLink>> {
+    let mut links = Vec::new();
+    for k in 0..last {
+        let link = [problem.wireless, problem.backhaul][k].ok_or_else(|| {
+            Error::option(
+                "plan",
+                format!(
+                    "the plan uses the {} link, which the instance does not have",
+                    ["wireless", "backhaul"][k]
+                ),
+            )
+        })?;
+        links.push(
+            EmulatedLink::start(LinkSpec {
+                uplink_bps: link.uplink_bps,
+                downlink_bps: link.downlink_bps,
+                rtt_s: link.rtt_s,
+            })
+            .map_err(|e| Error::Solver(format!("emulated link: {e}")))?,
+        );
+    }
+    Ok(links)
+}
+
+/// The stages of tiers `0..=last`, each with the random weights of its layers `ranges[t]` and
+/// KV caches of `positions` positions, computing on `pool`.
+fn build_stages(
+    dims: &Dims,
+    ranges: &[(usize, usize); 3],
+    last: usize,
+    positions: usize,
+    options: &ReplayOptions,
+    pool: &Arc<rayon::ThreadPool>,
+) -> Vec<Stage> {
+    (0..=last)
+        .map(|t| {
+            let (a, b) = ranges[t];
+            let layers: Vec<(usize, Layer)> = pool.install(|| {
+                (a..b)
+                    .map(|l| (l, Layer::random(dims, l, options.seed)))
+                    .collect()
+            });
+            let blocks = layers
+                .iter()
+                .filter(|(_, l)| matches!(l, Layer::Block(_)))
+                .count();
+            let next_first =
+                (t + 1..=last).find_map(|u| (ranges[u].0 < ranges[u].1).then_some(ranges[u].0));
+            Stage {
+                layers,
+                caches: (0..blocks).map(|_| KvCache::new(dims, positions)).collect(),
+                dims: dims.clone(),
+                threads: options.threads,
+                next_first,
+                pool: Arc::clone(pool),
+            }
+        })
+        .collect()
+}
+
+/// What one stage's thread measured.
+#[derive(Debug, Clone)]
+struct StageOut {
+    /// Compute time over all passes, s.
+    compute_s: f64,
+    /// Payload bytes sent up, per pass: `(pass, bytes)`.
+    sent: Vec<(u64, u64)>,
+    /// Tokens received (the device only).
+    tokens: Vec<u32>,
+    /// From the start to the last token, s.
+    elapsed_s: f64,
+    /// From the start to the first token (the device only), s.
+    prefill_s: f64,
+}
+
+/// Maps a link's I/O error to the replay's error.
+fn io(e: std::io::Error) -> Error {
+    Error::Solver(format!("replay link: {e}"))
+}
+
+/// Runs every stage on its own thread, stage `t` talking down through `links[t - 1]` and up
+/// through `links[t]`, from one start; returns what each measured and the links' statistics.
+fn run_stages(
+    mut stages: Vec<Stage>,
+    links: Vec<EmulatedLink>,
+    ids: Vec<u32>,
+    prompt: usize,
+    generate: usize,
+) -> Result<(Vec<StageOut>, Vec<LinkStats>)> {
+    // Endpoints: stage t talks down through links[t - 1].upper and up through links[t].lower.
+    let mut downs: Vec<Option<Endpoint>> = vec![None];
+    let mut ups: Vec<Option<Endpoint>> = Vec::new();
+    let mut handles = Vec::new();
+    for link in links {
+        let EmulatedLink {
+            lower,
+            upper,
+            handle,
+        } = link;
+        ups.push(Some(lower));
+        downs.push(Some(upper));
+        handles.push(handle);
+    }
+    ups.push(None);
+    let barrier = Arc::new(Barrier::new(stages.len()));
+    let results: Vec<Result<StageOut>> = std::thread::scope(|scope| {
+        let mut joins = Vec::new();
+        for ((stage, down), up) in stages.iter_mut().zip(downs.drain(..)).zip(ups.drain(..)) {
+            let barrier = Arc::clone(&barrier);
+            let ids = ids.clone();
+            joins.push(
+                scope.spawn(move || run_stage(stage, down, up, &barrier, ids, prompt, generate)),
+            );
+        }
+        joins
+            .into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err(Error::Solver("replay: a tier panicked".into())))
+            })
+            .collect()
+    });
+    let results = results.into_iter().collect::<Result<Vec<_>>>()?;
+    drop(stages);
+    let links: Vec<LinkStats> = handles
+        .into_iter()
+        .map(|h| h.join().map_err(io))
+        .collect::<Result<_>>()?;
+    Ok((results, links))
+}
+
+/// One stage's thread: after the barrier, one prefill pass of the prompt `ids` and `generate`
+/// decode passes, each taking its input from below (the device: the prompt or the last token),
+/// sending its output up (or sampling the token at the head) and passing the token down.
+fn run_stage(
+    stage: &mut Stage,
+    mut down: Option<Endpoint>,
+    mut up: Option<Endpoint>,
+    barrier: &Barrier,
+    ids: Vec<u32>,
+    prompt: usize,
+    generate: usize,
+) -> Result<StageOut> {
+    let mut compute = 0.0;
+    // Payload bytes sent up per pass (for the cut above this tier).
+    let mut sent: Vec<(u64, u64)> = Vec::new();
+    let mut tokens = Vec::new();
+    barrier.wait();
+    let start = Instant::now();
+    let mut prefill_s = 0.0;
+    let mut next_input = Activation::Tokens(ids);
+    for pass in 0..=generate {
+        let pos0 = if pass == 0 { 0 } else { prompt + pass - 1 };
+        let input = match down.as_mut() {
+            None => std::mem::replace(&mut next_input, Activation::Tokens(Vec::new())),
+            Some(ep) => decode(&ep.recv().map_err(io)?).map_err(io)?,
+        };
+        let (out, seconds) = if stage.layers.is_empty() {
+            (input, 0.0)
+        } else {
+            stage.run(input, pos0)
+        };
+        compute += seconds;
+        let token = match (out, up.as_mut()) {
+            (Activation::Sampled(token), _) => token,
+            (out, Some(ep)) => {
+                let bytes = out.bytes() as u64;
+                sent.push((pass as u64, bytes));
+                ep.send(&encode(&out)).map_err(io)?;
+                match decode(&ep.recv().map_err(io)?).map_err(io)? {
+                    Activation::Sampled(token) => token,
+                    _ => return Err(Error::Solver("replay: expected a token".into())),
+                }
+            }
+            (_, None) => {
+                return Err(Error::Solver(
+                    "replay: the last tier did not sample a token".into(),
+                ))
+            }
+        };
+        if let Some(ep) = down.as_mut() {
+            ep.send(&encode(&Activation::Sampled(token))).map_err(io)?;
+        } else {
+            tokens.push(token);
+            next_input = Activation::Tokens(vec![token]);
+            if pass == 0 {
+                prefill_s = start.elapsed().as_secs_f64();
+            }
+        }
+    }
+    Ok(StageOut {
+        compute_s: compute,
+        sent,
+        tokens,
+        elapsed_s: start.elapsed().as_secs_f64(),
+        prefill_s,
     })
 }

@@ -205,6 +205,46 @@ impl CacheInstanceFile {
     /// Validates the file against already loaded sources; `path` names the file in errors.
     pub fn build(&self, path: &Path, sources: Sources<'_>) -> Result<CacheProblem> {
         let name = instance_name(path, &self.problem, "cache", self.name.as_deref())?;
+        self.check_lists(path)?;
+        let (bases, instance_models, base_index) = self.load_bases(path, sources)?;
+        let (specs, model_names) = self.library_specs(path, &bases, &base_index)?;
+        let (blocks, models) =
+            library::build(&bases, &specs).map_err(|m| Error::field(path, "models", m))?;
+        let (servers, server_names) = self.load_servers(path)?;
+        let (popularity, per_user, rng) = self.default_popularity(path, models.len())?;
+        let mut builder = UserBuilder {
+            path,
+            sources,
+            bases: &bases,
+            instance_models: &instance_models,
+            servers: servers.len(),
+            server_names: &server_names,
+            model_names: &model_names,
+            popularity,
+            per_user,
+            rng,
+            inference: HashMap::new(),
+            user_names: HashMap::new(),
+        };
+        let mut users = Vec::with_capacity(self.users.len());
+        for (k, spec) in self.users.iter().enumerate() {
+            users.push(builder.user(k, spec)?);
+        }
+        Ok(CacheProblem {
+            name,
+            description: self.description.clone(),
+            bases: bases.iter().map(|b| b.name.clone()).collect(),
+            blocks,
+            models,
+            servers,
+            users,
+            backhaul_bps: self.backhaul_bps,
+        })
+    }
+
+    /// The error when a required list (bases, models, servers, users) is empty or the backhaul
+    /// rate (bit/s) is negative.
+    fn check_lists(&self, path: &Path) -> Result<()> {
         for (field, list_empty) in [
             ("bases", self.bases.is_empty()),
             ("models", self.models.is_empty()),
@@ -222,8 +262,16 @@ impl CacheInstanceFile {
         if let Some(b) = self.backhaul_bps {
             check_nonneg(path, "backhaul_bps", b, true)?;
         }
+        Ok(())
+    }
 
-        // Bases.
+    /// The `[[bases]]`: the base models (with their architecture), their loaded tables, and
+    /// the index of each by name.
+    fn load_bases(
+        &self,
+        path: &Path,
+        sources: Sources<'_>,
+    ) -> Result<(Vec<BaseModel>, Vec<InstanceModel>, Names)> {
         let mut bases = Vec::with_capacity(self.bases.len());
         let mut instance_models = Vec::with_capacity(self.bases.len());
         let mut base_index = HashMap::new();
@@ -245,8 +293,16 @@ impl CacheInstanceFile {
             bases.push(base);
             instance_models.push(model);
         }
+        Ok((bases, instance_models, base_index))
+    }
 
-        // The library.
+    /// The `[[models]]` of the library as specs on their bases, and the index of each by name.
+    fn library_specs(
+        &self,
+        path: &Path,
+        bases: &[BaseModel],
+        base_index: &Names,
+    ) -> Result<(Vec<ModelSpec>, Names)> {
         let mut model_names = HashMap::new();
         let mut specs = Vec::with_capacity(self.models.len());
         for (i, entry) in self.models.iter().enumerate() {
@@ -270,10 +326,11 @@ impl CacheInstanceFile {
                 variant: entry.variant(path, i)?,
             });
         }
-        let (blocks, models) =
-            library::build(&bases, &specs).map_err(|m| Error::field(path, "models", m))?;
+        Ok((specs, model_names))
+    }
 
-        // Servers.
+    /// The `[[servers]]` (storage in bytes), and the index of each by name.
+    fn load_servers(&self, path: &Path) -> Result<(Vec<CacheServer>, Names)> {
         let mut server_names = HashMap::new();
         let mut servers = Vec::with_capacity(self.servers.len());
         for (m, spec) in self.servers.iter().enumerate() {
@@ -286,8 +343,16 @@ impl CacheInstanceFile {
                 storage_bytes: spec.storage_bytes,
             });
         }
+        Ok((servers, server_names))
+    }
 
-        // Default popularity.
+    /// The default popularity from `[requests]`: Zipf probabilities by rank over `models`
+    /// models, whether each user draws its own order, and the seeded generator of the orders.
+    fn default_popularity(
+        &self,
+        path: &Path,
+        models: usize,
+    ) -> Result<(Vec<f64>, bool, ChaCha8Rng)> {
         let requests = self.requests.clone().unwrap_or(RequestsSpec {
             zipf_skew: None,
             order: None,
@@ -306,123 +371,165 @@ impl CacheInstanceFile {
                 ))
             }
         };
-        let popularity = zipf(models.len(), skew);
-        let mut rng = ChaCha8Rng::seed_from_u64(requests.seed.unwrap_or(0));
+        let popularity = zipf(models, skew);
+        let rng = ChaCha8Rng::seed_from_u64(requests.seed.unwrap_or(0));
+        Ok((popularity, per_user, rng))
+    }
+}
 
-        // Users; inference times memoised by (device, memory, base, prompt, generate).
-        let mut inference: HashMap<(String, u64, usize, usize, usize), Option<f64>> =
-            HashMap::new();
-        let mut user_names = HashMap::new();
-        let mut users = Vec::with_capacity(self.users.len());
-        for (k, spec) in self.users.iter().enumerate() {
-            let field = |f: &str| format!("users[{k}].{f}");
-            let name = spec.name.clone().unwrap_or_else(|| format!("u{k}"));
-            unique(path, &field("name"), &name, &mut user_names)?;
-            let prompt = count(path, &field("prompt_tokens"), spec.prompt_tokens, 1)?;
-            let generate = count(path, &field("generate_tokens"), spec.generate_tokens, 0)?;
-            check_nonneg(path, &field("latency_limit_s"), spec.latency_limit_s, true)?;
-            if let Some(mem) = spec.memory_bytes {
-                check_nonneg(path, &field("memory_bytes"), mem, true)?;
-            }
-            let mut rate_bps = vec![0.0; servers.len()];
-            for (server, &rate) in &spec.rate_bps {
-                let sub = field(&format!("rate_bps.{server}"));
-                let m = server_names.get(server).copied().ok_or_else(|| {
-                    Error::field(
-                        path,
-                        &sub,
-                        format!(
-                            "unknown server \"{server}\"; expected one of the [[servers]] names"
-                        ),
-                    )
-                })?;
-                check_nonneg(path, &sub, rate, false)?;
-                rate_bps[m] = rate;
-            }
-            let mut times = Vec::with_capacity(bases.len());
-            for (b, base) in bases.iter().enumerate() {
-                let key = (
-                    spec.device.clone(),
-                    spec.memory_bytes.unwrap_or(-1.0).to_bits(),
-                    b,
-                    prompt,
-                    generate,
-                );
-                let time = match inference.get(&key) {
-                    Some(t) => *t,
-                    None => {
-                        let context = TierContext {
-                            path,
-                            catalog: sources.catalog,
-                            devices_path: sources.devices_path,
-                            profiles_dir: sources.profiles_dir,
-                            model: &instance_models[b],
-                        };
-                        let tier = TierSpec {
-                            device: spec.device.clone(),
-                            memory_bytes: spec.memory_bytes,
-                            use_profile: true,
-                        };
-                        let resource = context
-                            .resource(&tier, &field("device"))
-                            .map_err(|e| at_field(path, &field("device"), e))?;
-                        let t = on_device_inference_s(&base.table, &resource, prompt, generate);
-                        inference.insert(key, t);
-                        t
-                    }
-                };
-                times.push(time);
-            }
-            let requests = match &spec.requests {
-                Some(explicit) => {
-                    let mut list = Vec::with_capacity(explicit.len());
-                    for (model, &p) in explicit {
-                        let sub = field(&format!("requests.{model}"));
-                        let i = model_names.get(model).copied().ok_or_else(|| {
-                            Error::field(path, &sub, format!("unknown model \"{model}\""))
-                        })?;
-                        check_nonneg(path, &sub, p, false)?;
-                        list.push((i, p));
-                    }
-                    let total: f64 = list.iter().map(|r| r.1).sum();
-                    if total <= 0.0 {
-                        return Err(Error::field(
-                            path,
-                            field("requests"),
-                            "expected at least one positive probability",
-                        ));
-                    }
-                    list.iter().map(|&(i, p)| (i, p / total)).collect()
-                }
+/// The index of each entry of a list by name.
+type Names = HashMap<String, usize>;
+
+/// What the `[[users]]` of a cache instance resolve against, in file order (the per-user
+/// request orders are drawn from one generator, user after user).
+struct UserBuilder<'a> {
+    path: &'a Path,
+    sources: Sources<'a>,
+    bases: &'a [BaseModel],
+    /// The bases' loaded tables.
+    instance_models: &'a [InstanceModel],
+    /// Number of servers.
+    servers: usize,
+    server_names: &'a Names,
+    model_names: &'a Names,
+    /// Default request probability by popularity rank.
+    popularity: Vec<f64>,
+    /// Whether each user without explicit requests draws its own order.
+    per_user: bool,
+    rng: ChaCha8Rng,
+    /// On-device inference seconds (`None`: does not fit) memoised by (device, memory, base,
+    /// prompt, generate).
+    inference: HashMap<(String, u64, usize, usize, usize), Option<f64>>,
+    user_names: Names,
+}
+
+impl UserBuilder<'_> {
+    /// User `k` of the file, validated.
+    fn user(&mut self, k: usize, spec: &CacheUserSpec) -> Result<CacheUser> {
+        let path = self.path;
+        let field = |f: &str| format!("users[{k}].{f}");
+        let name = spec.name.clone().unwrap_or_else(|| format!("u{k}"));
+        unique(path, &field("name"), &name, &mut self.user_names)?;
+        let prompt = count(path, &field("prompt_tokens"), spec.prompt_tokens, 1)?;
+        let generate = count(path, &field("generate_tokens"), spec.generate_tokens, 0)?;
+        check_nonneg(path, &field("latency_limit_s"), spec.latency_limit_s, true)?;
+        if let Some(mem) = spec.memory_bytes {
+            check_nonneg(path, &field("memory_bytes"), mem, true)?;
+        }
+        let rate_bps = self.rates(k, spec)?;
+        let times = self.inference_times(k, spec, prompt, generate)?;
+        let requests = self.requests(k, spec)?;
+        Ok(CacheUser {
+            name,
+            rate_bps,
+            latency_limit_s: spec.latency_limit_s,
+            inference_s: times,
+            requests,
+        })
+    }
+
+    /// User `k`'s downlink rate from each server, bit/s (0 where the server does not cover it).
+    fn rates(&self, k: usize, spec: &CacheUserSpec) -> Result<Vec<f64>> {
+        let path = self.path;
+        let mut rate_bps = vec![0.0; self.servers];
+        for (server, &rate) in &spec.rate_bps {
+            let sub = format!("users[{k}].rate_bps.{server}");
+            let m = self.server_names.get(server).copied().ok_or_else(|| {
+                Error::field(
+                    path,
+                    &sub,
+                    format!("unknown server \"{server}\"; expected one of the [[servers]] names"),
+                )
+            })?;
+            check_nonneg(path, &sub, rate, false)?;
+            rate_bps[m] = rate;
+        }
+        Ok(rate_bps)
+    }
+
+    /// User `k`'s on-device inference time of each base, seconds (`None`: does not fit).
+    fn inference_times(
+        &mut self,
+        k: usize,
+        spec: &CacheUserSpec,
+        prompt: usize,
+        generate: usize,
+    ) -> Result<Vec<Option<f64>>> {
+        let path = self.path;
+        let device_field = format!("users[{k}].device");
+        let mut times = Vec::with_capacity(self.bases.len());
+        for (b, base) in self.bases.iter().enumerate() {
+            let key = (
+                spec.device.clone(),
+                spec.memory_bytes.unwrap_or(-1.0).to_bits(),
+                b,
+                prompt,
+                generate,
+            );
+            let time = match self.inference.get(&key) {
+                Some(t) => *t,
                 None => {
-                    let mut order: Vec<usize> = (0..models.len()).collect();
-                    if per_user {
-                        order.shuffle(&mut rng);
-                    }
-                    order
-                        .into_iter()
-                        .zip(&popularity)
-                        .map(|(i, &p)| (i, p))
-                        .collect()
+                    let context = TierContext {
+                        path,
+                        catalog: self.sources.catalog,
+                        devices_path: self.sources.devices_path,
+                        profiles_dir: self.sources.profiles_dir,
+                        model: &self.instance_models[b],
+                    };
+                    let tier = TierSpec {
+                        device: spec.device.clone(),
+                        memory_bytes: spec.memory_bytes,
+                        use_profile: true,
+                    };
+                    let resource = context
+                        .resource(&tier, &device_field)
+                        .map_err(|e| at_field(path, &device_field, e))?;
+                    let t = on_device_inference_s(&base.table, &resource, prompt, generate);
+                    self.inference.insert(key, t);
+                    t
                 }
             };
-            users.push(CacheUser {
-                name,
-                rate_bps,
-                latency_limit_s: spec.latency_limit_s,
-                inference_s: times,
-                requests,
-            });
+            times.push(time);
         }
-        Ok(CacheProblem {
-            name,
-            description: self.description.clone(),
-            bases: bases.iter().map(|b| b.name.clone()).collect(),
-            blocks,
-            models,
-            servers,
-            users,
-            backhaul_bps: self.backhaul_bps,
+        Ok(times)
+    }
+
+    /// User `k`'s request probabilities `(model, p)`: its explicit ones normalised to sum 1,
+    /// or the default popularity (in a drawn order for per-user orders).
+    fn requests(&mut self, k: usize, spec: &CacheUserSpec) -> Result<Vec<(usize, f64)>> {
+        let path = self.path;
+        Ok(match &spec.requests {
+            Some(explicit) => {
+                let mut list = Vec::with_capacity(explicit.len());
+                for (model, &p) in explicit {
+                    let sub = format!("users[{k}].requests.{model}");
+                    let i = self.model_names.get(model).copied().ok_or_else(|| {
+                        Error::field(path, &sub, format!("unknown model \"{model}\""))
+                    })?;
+                    check_nonneg(path, &sub, p, false)?;
+                    list.push((i, p));
+                }
+                let total: f64 = list.iter().map(|r| r.1).sum();
+                if total <= 0.0 {
+                    return Err(Error::field(
+                        path,
+                        format!("users[{k}].requests"),
+                        "expected at least one positive probability",
+                    ));
+                }
+                list.iter().map(|&(i, p)| (i, p / total)).collect()
+            }
+            None => {
+                let mut order: Vec<usize> = (0..self.popularity.len()).collect();
+                if self.per_user {
+                    order.shuffle(&mut self.rng);
+                }
+                order
+                    .into_iter()
+                    .zip(&self.popularity)
+                    .map(|(i, &p)| (i, p))
+                    .collect()
+            }
         })
     }
 }

@@ -39,7 +39,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::chain::{Link, Objective, Rules, SplitProblem, Tier};
+use crate::chain::{Link, Objective, Rules, SplitProblem, Tier, TierResource};
 use crate::costs::device::DeviceCatalog;
 use crate::error::{check_nonneg, Error, Result};
 use crate::instance::common::{
@@ -225,56 +225,72 @@ impl SplitInstanceFile {
         let edge = self.edge.as_ref().map(|s| tier(s, "edge")).transpose()?;
         let cloud = self.cloud.as_ref().map(|s| tier(s, "cloud")).transpose()?;
 
-        let link = |spec: &Option<LinkSpec>, field: &str| -> Result<Option<Link>> {
-            let Some(s) = spec else { return Ok(None) };
-            check_nonneg(
-                path,
-                &format!("links.{field}.uplink_bps"),
-                s.uplink_bps,
-                true,
-            )?;
-            check_nonneg(
-                path,
-                &format!("links.{field}.downlink_bps"),
-                s.downlink_bps,
-                true,
-            )?;
-            check_nonneg(path, &format!("links.{field}.rtt_s"), s.rtt_s, false)?;
-            if let Some(p) = s.tx_power_w {
-                check_nonneg(path, &format!("links.{field}.tx_power_w"), p, false)?;
-            }
-            if let Some(p) = s.rx_power_w {
-                check_nonneg(path, &format!("links.{field}.rx_power_w"), p, false)?;
-            }
-            Ok(Some(Link {
-                uplink_bps: s.uplink_bps,
-                downlink_bps: s.downlink_bps,
-                rtt_s: s.rtt_s,
-            }))
-        };
-        let wireless = link(&self.links.wireless, "wireless")?;
-        let backhaul = link(&self.links.backhaul, "backhaul")?;
-        if (edge.is_some() || cloud.is_some()) && wireless.is_none() {
+        let (wireless, backhaul) = self.links(path, edge.is_some(), cloud.is_some())?;
+        let (tx_power_w, rx_power_w) = self.radio_powers(path, wireless.is_some(), &device)?;
+        let objective = self.objective.objective(path)?;
+        let rules = self.constraints.rules(path, n)?;
+        let c = &self.constraints;
+
+        Ok(SplitProblem {
+            name,
+            description: self.description.clone(),
+            source: Some(path.to_path_buf()),
+            table: model.table,
+            workload,
+            tiers: [Some(device), edge, cloud],
+            wireless,
+            backhaul,
+            tx_power_w,
+            rx_power_w,
+            objective,
+            deadline_s: c.deadline_s,
+            device_energy_budget_j: c.device_energy_budget_j,
+            rules,
+        })
+    }
+
+    /// The radio link and the backhaul, validated, and the error when a tier that needs one
+    /// (`has_edge`, `has_cloud`) lacks it.
+    fn links(
+        &self,
+        path: &Path,
+        has_edge: bool,
+        has_cloud: bool,
+    ) -> Result<(Option<Link>, Option<Link>)> {
+        let wireless = link(path, &self.links.wireless, "wireless")?;
+        let backhaul = link(path, &self.links.backhaul, "backhaul")?;
+        if (has_edge || has_cloud) && wireless.is_none() {
             return Err(Error::field(
                 path,
                 "links.wireless",
                 "missing: an edge or cloud tier needs the device <-> edge radio link",
             ));
         }
-        if cloud.is_some() && backhaul.is_none() {
+        if has_cloud && backhaul.is_none() {
             return Err(Error::field(
                 path,
                 "links.backhaul",
                 "missing: a cloud tier needs the edge <-> cloud backhaul link",
             ));
         }
+        Ok((wireless, backhaul))
+    }
+
+    /// The device's radio transmit and receive powers, W: the link's, else the catalog's
+    /// (transmit: required when there is a radio link; receive: the device's idle power).
+    fn radio_powers(
+        &self,
+        path: &Path,
+        has_wireless: bool,
+        device: &TierResource,
+    ) -> Result<(f64, f64)> {
         let wireless_spec = self.links.wireless.as_ref();
         let tx_power_w = match wireless_spec.and_then(|w| w.tx_power_w) {
             Some(p) => p,
-            None => match (&wireless, device.device.tx_power_w) {
-                (None, _) => 0.0,
-                (Some(_), Some(p)) => p,
-                (Some(_), None) => {
+            None => match (has_wireless, device.device.tx_power_w) {
+                (false, _) => 0.0,
+                (true, Some(p)) => p,
+                (true, None) => {
                     return Err(Error::field(
                         path,
                         "links.wireless.tx_power_w",
@@ -289,13 +305,49 @@ impl SplitInstanceFile {
         let rx_power_w = wireless_spec
             .and_then(|w| w.rx_power_w)
             .unwrap_or(device.device.power_idle_w);
+        Ok((tx_power_w, rx_power_w))
+    }
+}
 
-        let objective = match self.objective.kind.as_str() {
+/// The link `links.{field}` (rates in bit/s, round trip in s), validated; `None` when absent.
+fn link(path: &Path, spec: &Option<LinkSpec>, field: &str) -> Result<Option<Link>> {
+    let Some(s) = spec else { return Ok(None) };
+    check_nonneg(
+        path,
+        &format!("links.{field}.uplink_bps"),
+        s.uplink_bps,
+        true,
+    )?;
+    check_nonneg(
+        path,
+        &format!("links.{field}.downlink_bps"),
+        s.downlink_bps,
+        true,
+    )?;
+    check_nonneg(path, &format!("links.{field}.rtt_s"), s.rtt_s, false)?;
+    if let Some(p) = s.tx_power_w {
+        check_nonneg(path, &format!("links.{field}.tx_power_w"), p, false)?;
+    }
+    if let Some(p) = s.rx_power_w {
+        check_nonneg(path, &format!("links.{field}.rx_power_w"), p, false)?;
+    }
+    Ok(Some(Link {
+        uplink_bps: s.uplink_bps,
+        downlink_bps: s.downlink_bps,
+        rtt_s: s.rtt_s,
+    }))
+}
+
+impl ObjectiveSpec {
+    /// The objective: latency (s), energy (J), or their weighted sum (weights per second and
+    /// per joule).
+    fn objective(&self, path: &Path) -> Result<Objective> {
+        Ok(match self.kind.as_str() {
             "latency" => Objective::Latency,
             "energy" => Objective::Energy,
             "weighted" => {
-                let lw = self.objective.latency_weight.unwrap_or(1.0);
-                let ew = self.objective.energy_weight.ok_or_else(|| {
+                let lw = self.latency_weight.unwrap_or(1.0);
+                let ew = self.energy_weight.ok_or_else(|| {
                     Error::field(
                         path,
                         "objective.energy_weight",
@@ -316,68 +368,63 @@ impl SplitInstanceFile {
                     format!("expected latency, energy or weighted, got \"{other}\""),
                 ))
             }
-        };
+        })
+    }
+}
 
-        let c = &self.constraints;
-        if let Some(d) = c.deadline_s {
+impl ConstraintsSpec {
+    /// The placement rules for a model of `n` layers, after checking the deadline (s) and the
+    /// device energy budget (J).
+    fn rules(&self, path: &Path, n: usize) -> Result<Rules> {
+        if let Some(d) = self.deadline_s {
             check_nonneg(path, "constraints.deadline_s", d, true)?;
         }
-        if let Some(e) = c.device_energy_budget_j {
+        if let Some(e) = self.device_energy_budget_j {
             check_nonneg(path, "constraints.device_energy_budget_j", e, true)?;
         }
         let count = |field: &str, v: Option<i64>| layer_count(path, field, v, n);
-        let min_device_layers = count("constraints.min_device_layers", c.min_device_layers)?;
-        let max_device_layers = count("constraints.max_device_layers", c.max_device_layers)?;
-        let layer_tiers = |list: &[LayerTierSpec], field: &str| -> Result<Vec<(usize, Tier)>> {
-            list.iter()
-                .enumerate()
-                .map(|(i, spec)| {
-                    let f = format!("constraints.{field}[{i}]");
-                    if spec.layer < 0 || spec.layer as usize >= n {
-                        return Err(Error::field(
-                            path,
-                            format!("{f}.layer"),
-                            format!(
-                                "layer {} does not exist: the model has layers 0..={}",
-                                spec.layer,
-                                n - 1
-                            ),
-                        ));
-                    }
-                    let tier = Tier::parse(&spec.tier).ok_or_else(|| {
-                        Error::field(
-                            path,
-                            format!("{f}.tier"),
-                            format!("expected device, edge or cloud, got \"{}\"", spec.tier),
-                        )
-                    })?;
-                    Ok((spec.layer as usize, tier))
-                })
-                .collect()
-        };
-        let rules = Rules {
-            embed_on_device: c.embed_on_device,
+        let min_device_layers = count("constraints.min_device_layers", self.min_device_layers)?;
+        let max_device_layers = count("constraints.max_device_layers", self.max_device_layers)?;
+        Ok(Rules {
+            embed_on_device: self.embed_on_device,
             min_device_layers,
             max_device_layers,
-            pinned: layer_tiers(&c.pin, "pin")?,
-            forbidden: layer_tiers(&c.forbid, "forbid")?,
-        };
-
-        Ok(SplitProblem {
-            name,
-            description: self.description.clone(),
-            source: Some(path.to_path_buf()),
-            table: model.table,
-            workload,
-            tiers: [Some(device), edge, cloud],
-            wireless,
-            backhaul,
-            tx_power_w,
-            rx_power_w,
-            objective,
-            deadline_s: c.deadline_s,
-            device_energy_budget_j: c.device_energy_budget_j,
-            rules,
+            pinned: layer_tiers(path, &self.pin, "pin", n)?,
+            forbidden: layer_tiers(path, &self.forbid, "forbid", n)?,
         })
     }
+}
+
+/// The `(layer, tier)` pairs of `constraints.{field}` for a model of `n` layers.
+fn layer_tiers(
+    path: &Path,
+    list: &[LayerTierSpec],
+    field: &str,
+    n: usize,
+) -> Result<Vec<(usize, Tier)>> {
+    list.iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let f = format!("constraints.{field}[{i}]");
+            if spec.layer < 0 || spec.layer as usize >= n {
+                return Err(Error::field(
+                    path,
+                    format!("{f}.layer"),
+                    format!(
+                        "layer {} does not exist: the model has layers 0..={}",
+                        spec.layer,
+                        n - 1
+                    ),
+                ));
+            }
+            let tier = Tier::parse(&spec.tier).ok_or_else(|| {
+                Error::field(
+                    path,
+                    format!("{f}.tier"),
+                    format!("expected device, edge or cloud, got \"{}\"", spec.tier),
+                )
+            })?;
+            Ok((spec.layer as usize, tier))
+        })
+        .collect()
 }

@@ -47,6 +47,7 @@ fn fastest_alone(problem: &AllocProblem, opts: &Options, k: usize) -> Option<(us
         .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
+/// Where option `o` of user `k` runs, in words.
 fn place(problem: &AllocProblem, opts: &Options, k: usize, o: usize) -> String {
     let opt = &opts.options[k][o];
     let n = problem.users[k].table.len();
@@ -87,8 +88,21 @@ fn relaxation_infeasible(problem: &AllocProblem, opts: &Options, limit_s: f64) -
 /// tests (the cheap checks always run).
 pub fn explain_infeasible(problem: &AllocProblem, opts: &Options, budget_s: f64) -> Vec<String> {
     let start = Instant::now();
+    let lines = users_alone(problem, opts);
+    if !lines.is_empty() {
+        return lines;
+    }
+    let lines = users_that_must_offload(problem, opts);
+    if !lines.is_empty() || budget_s <= 0.0 {
+        return lines;
+    }
+    conflicting_deadlines(problem, opts, budget_s, start)
+}
+
+/// Check 1: a line per user with no option at all, or whose fastest option alone misses its
+/// deadline (seconds).
+fn users_alone(problem: &AllocProblem, opts: &Options) -> Vec<String> {
     let mut lines = Vec::new();
-    // 1. Users that miss their deadline alone (or have no option at all).
     for (k, u) in problem.users.iter().enumerate() {
         if opts.options[k].is_empty() {
             lines.push(format!(
@@ -109,25 +123,45 @@ pub fn explain_infeasible(problem: &AllocProblem, opts: &Options, budget_s: f64)
             }
         }
     }
-    if !lines.is_empty() {
-        return lines;
+    lines
+}
+
+/// Whether option `o` of user `k` meets the user's deadline with all of its server's blocks
+/// and compute (or the device to itself).
+fn meets_alone(problem: &AllocProblem, opts: &Options, k: usize, o: usize) -> bool {
+    let opt = &opts.options[k][o];
+    let n = opt
+        .server
+        .map_or(1.0, |s| problem.servers[s].resource_blocks as f64);
+    problem.users[k]
+        .deadline_s
+        .is_none_or(|d| opt.latency(n, 1.0) <= d * (1.0 + 1e-9))
+}
+
+/// The names of users `list`, at most [`NAMES_SHOWN`] of them and how many more.
+fn user_names(problem: &AllocProblem, list: &[usize]) -> String {
+    let mut text = list
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|&k| problem.users[k].name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if list.len() > NAMES_SHOWN {
+        text.push_str(&format!(" and {} more", list.len() - NAMES_SHOWN));
     }
-    // 2. Users that must offload, per server they can use.
-    let meets = |k: usize, o: usize| {
-        let opt = &opts.options[k][o];
-        let n = opt
-            .server
-            .map_or(1.0, |s| problem.servers[s].resource_blocks as f64);
-        problem.users[k]
-            .deadline_s
-            .is_none_or(|d| opt.latency(n, 1.0) <= d * (1.0 + 1e-9))
-    };
+    text
+}
+
+/// Check 2: a line per server that the users bound to it (every deadline-meeting option on it)
+/// outnumber its resource blocks, or whose leanest footprint exceeds its memory (bytes).
+fn users_that_must_offload(problem: &AllocProblem, opts: &Options) -> Vec<String> {
+    let mut lines = Vec::new();
     for (s, srv) in problem.servers.iter().enumerate() {
         // Users whose every deadline-meeting option is on server s.
         let bound: Vec<usize> = (0..problem.users.len())
             .filter(|&k| {
                 let ok: Vec<usize> = (0..opts.options[k].len())
-                    .filter(|&o| meets(k, o))
+                    .filter(|&o| meets_alone(problem, opts, k, o))
                     .collect();
                 !ok.is_empty() && ok.iter().all(|&o| opts.options[k][o].server == Some(s))
             })
@@ -135,62 +169,60 @@ pub fn explain_infeasible(problem: &AllocProblem, opts: &Options, budget_s: f64)
         if bound.is_empty() {
             continue;
         }
-        let names = |list: &[usize]| {
-            let mut text = list
-                .iter()
-                .take(NAMES_SHOWN)
-                .map(|&k| problem.users[k].name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            if list.len() > NAMES_SHOWN {
-                text.push_str(&format!(" and {} more", list.len() - NAMES_SHOWN));
-            }
-            text
-        };
         if bound.len() > srv.resource_blocks {
             lines.push(format!(
                 "server {}: {} users must offload to it, no local option fitting their device or \
                  meeting their deadline ({}), but it has {} resource blocks, one per user at least",
                 srv.name,
                 bound.len(),
-                names(&bound),
+                user_names(problem, &bound),
                 srv.resource_blocks
             ));
             continue;
         }
-        // The leanest choice: the highest deadline-meeting cut for the bound users, nobody else.
-        let mut choice: Vec<Option<usize>> = vec![None; problem.users.len()];
-        for &k in &bound {
-            choice[k] = (0..opts.options[k].len())
-                .filter(|&o| meets(k, o))
-                .max_by_key(|&o| opts.options[k][o].cut);
-        }
-        let memory = problem.server_memory_of(
-            opts,
-            choice
-                .iter()
-                .enumerate()
-                .filter_map(|(k, o)| o.map(|o| (k, o))),
-        )[s];
+        let memory = leanest_memory(problem, opts, s, &bound);
         if memory > srv.memory_bytes * (1.0 + 1e-9) {
             lines.push(format!(
                 "server {}: {} users must offload to it ({}); with as few layers \
                  there as their deadlines allow they need {:.2} GB, it has {:.2} GB",
                 srv.name,
                 bound.len(),
-                names(&bound),
+                user_names(problem, &bound),
                 memory / 1e9,
                 srv.memory_bytes / 1e9
             ));
         }
     }
-    if !lines.is_empty() {
-        return lines;
+    lines
+}
+
+/// Bytes on server `s` of the leanest choice: the highest deadline-meeting cut for the `bound`
+/// users, nobody else.
+fn leanest_memory(problem: &AllocProblem, opts: &Options, s: usize, bound: &[usize]) -> f64 {
+    let mut choice: Vec<Option<usize>> = vec![None; problem.users.len()];
+    for &k in bound {
+        choice[k] = (0..opts.options[k].len())
+            .filter(|&o| meets_alone(problem, opts, k, o))
+            .max_by_key(|&o| opts.options[k][o].cut);
     }
-    if budget_s <= 0.0 {
-        return lines;
-    }
-    // 3. Deletion filter over the deadlines.
+    problem.server_memory_of(
+        opts,
+        choice
+            .iter()
+            .enumerate()
+            .filter_map(|(k, o)| o.map(|o| (k, o))),
+    )[s]
+}
+
+/// Check 3: the deletion filter over the deadlines, and which resource made (1000 times)
+/// larger lets the set left through; MILP tests within `budget_s` seconds from `start`.
+fn conflicting_deadlines(
+    problem: &AllocProblem,
+    opts: &Options,
+    budget_s: f64,
+    start: Instant,
+) -> Vec<String> {
+    let mut lines = Vec::new();
     let mut relaxed = problem.clone();
     let with_deadline: Vec<usize> = (0..problem.users.len())
         .filter(|&k| problem.users[k].deadline_s.is_some())
@@ -233,14 +265,31 @@ pub fn explain_infeasible(problem: &AllocProblem, opts: &Options, budget_s: f64)
         named.join(", "),
         if complete { "" } else { " (set not minimal: time budget spent)" }
     ));
-    // Which resource, made unlimited, lets them through.
+    let unlimited = resources_that_help(&relaxed, opts, || left(&start));
+    if !unlimited.is_empty() {
+        lines.push(format!(
+            "with 1000 times the {} they would fit",
+            unlimited.join(", or 1000 times the ")
+        ));
+    }
+    lines
+}
+
+/// The resources (radio bandwidth, server compute, server memory) that, made 1000 times larger
+/// (memory: unlimited), make `relaxed` feasible by the relaxation; `left` gives the seconds
+/// left for a test.
+fn resources_that_help(
+    relaxed: &AllocProblem,
+    opts: &Options,
+    left: impl Fn() -> f64,
+) -> Vec<&'static str> {
     let mut unlimited = Vec::new();
     for (what, edit) in [
         ("radio bandwidth", 0usize),
         ("server compute", 1),
         ("server memory", 2),
     ] {
-        if left(&start) <= 0.0 {
+        if left() <= 0.0 {
             break;
         }
         let mut more = relaxed.clone();
@@ -259,15 +308,9 @@ pub fn explain_infeasible(problem: &AllocProblem, opts: &Options, budget_s: f64)
                 }
             }
         }
-        if relaxation_infeasible(&more, &opts_more, left(&start)) == Some(false) {
+        if relaxation_infeasible(&more, &opts_more, left()) == Some(false) {
             unlimited.push(what);
         }
     }
-    if !unlimited.is_empty() {
-        lines.push(format!(
-            "with 1000 times the {} they would fit",
-            unlimited.join(", or 1000 times the ")
-        ));
-    }
-    lines
+    unlimited
 }

@@ -393,23 +393,35 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
         })
         .collect();
     let mut share: Vec<f64> = vec![0.0; users];
-    let mut previous = f64::INFINITY;
     if problem.objective == AllocObjective::MinMax {
         // Coordinate descent stalls on a max (every user at the same round time, neither
         // resource alone can be moved); the joint optimum has a closed form per round time.
         for s in 0..servers {
             joint_round_time(problem, opts, choice, s, &mut blocks_c, &mut share)?;
         }
-    }
-    let rounds = if problem.objective == AllocObjective::MinMax {
-        0
     } else {
-        BCD_ROUNDS
-    };
-    for _ in 0..rounds {
-        // Shares given blocks.
-        for s in 0..servers {
-            divide_on_server(problem, opts, choice, s, 1.0, &mut share, |k, o| {
+        coordinate_descent(problem, opts, choice, &mut blocks_c, &mut share)?;
+    }
+    let blocks = round_blocks(problem, opts, choice, &blocks_c, &share)?;
+    optimal_shares(problem, opts, choice, &blocks)
+}
+
+/// Block-coordinate descent for the sums: at most [`BCD_ROUNDS`] rounds of shares given the
+/// (continuous) blocks, then blocks given the shares, per server, until the objective improves
+/// by less than [`BCD_TOLERANCE`]. `None` when a server cannot be divided.
+fn coordinate_descent(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    blocks_c: &mut [f64],
+    share: &mut [f64],
+) -> Option<()> {
+    let option = |k: usize| &opts.options[k][choice[k]];
+    let mut previous = f64::INFINITY;
+    for _ in 0..BCD_ROUNDS {
+        for s in 0..problem.servers.len() {
+            // Shares given blocks.
+            divide_on_server(problem, opts, choice, s, 1.0, share, |k, o| {
                 let air = if o.airtime_rb_s > 0.0 {
                     o.airtime_rb_s / blocks_c[k]
                 } else {
@@ -424,7 +436,7 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
             })?;
             // Blocks given shares.
             let total = problem.servers[s].resource_blocks as f64;
-            divide_on_server(problem, opts, choice, s, total, &mut blocks_c, |k, o| {
+            divide_on_server(problem, opts, choice, s, total, blocks_c, |k, o| {
                 let comp = if o.server_s > 0.0 {
                     o.server_s / share[k]
                 } else {
@@ -438,7 +450,7 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
                 }
             })?;
         }
-        let latencies: Vec<f64> = (0..users)
+        let latencies: Vec<f64> = (0..problem.users.len())
             .map(|k| option(k).latency(blocks_c[k], share[k]))
             .collect();
         let value = problem.objective.value(&problem.users, &latencies);
@@ -447,7 +459,21 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
         }
         previous = value;
     }
-    // Round: floor (at least 1), then leftovers one by one to the largest gain.
+    Some(())
+}
+
+/// Integer blocks from the continuous `blocks_c`: floor (at least 1 for a user with airtime),
+/// then per server the excess taken back from the largest and the leftovers handed one by one
+/// to the largest gain. `None` when a server cannot give every user a block.
+fn round_blocks(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    blocks_c: &[f64],
+    share: &[f64],
+) -> Option<Vec<usize>> {
+    let users = problem.users.len();
+    let option = |k: usize| &opts.options[k][choice[k]];
     let mut blocks: Vec<usize> = (0..users)
         .map(|k| {
             if option(k).airtime_rb_s > 0.0 {
@@ -457,7 +483,7 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
             }
         })
         .collect();
-    for s in 0..servers {
+    for s in 0..problem.servers.len() {
         let members: Vec<usize> = (0..users)
             .filter(|&k| option(k).server == Some(s) && option(k).airtime_rb_s > 0.0)
             .collect();
@@ -470,36 +496,50 @@ pub fn allocate(problem: &AllocProblem, opts: &Options, choice: &[usize]) -> Opt
                 .max_by_key(|&&k| blocks[k])?;
             blocks[k] -= 1;
         }
-        let mut left = cap - members.iter().map(|&k| blocks[k]).sum::<usize>();
-        while left > 0 && !members.is_empty() {
-            let gain = |k: usize| {
-                let o = option(k);
-                let comp = if o.server_s > 0.0 {
-                    o.server_s / share[k].max(1e-12)
-                } else {
-                    0.0
-                };
-                let now = o.device_s + o.fixed_s + comp + o.airtime_rb_s / blocks[k] as f64;
-                let cut =
-                    o.airtime_rb_s / blocks[k] as f64 - o.airtime_rb_s / (blocks[k] + 1) as f64;
-                match problem.objective {
-                    // Min-max: feed the slowest user.
-                    AllocObjective::MinMax => now,
-                    AllocObjective::Sum => cut,
-                    AllocObjective::WeightedSum => weight_of(problem, k) * cut,
-                }
-            };
-            let Some(&best) = members
-                .iter()
-                .max_by(|&&a, &&b| gain(a).total_cmp(&gain(b)))
-            else {
-                break;
-            };
-            blocks[best] += 1;
-            left -= 1;
-        }
+        let left = cap - members.iter().map(|&k| blocks[k]).sum::<usize>();
+        hand_out_leftovers(problem, opts, choice, share, &members, left, &mut blocks);
     }
-    optimal_shares(problem, opts, choice, &blocks)
+    Some(blocks)
+}
+
+/// Hands `left` blocks of one server one by one to the member with the largest gain: the
+/// slowest user (seconds) for min-max, the largest (weighted) airtime saved for the sums.
+fn hand_out_leftovers(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    share: &[f64],
+    members: &[usize],
+    mut left: usize,
+    blocks: &mut [usize],
+) {
+    let option = |k: usize| &opts.options[k][choice[k]];
+    while left > 0 && !members.is_empty() {
+        let gain = |k: usize| {
+            let o = option(k);
+            let comp = if o.server_s > 0.0 {
+                o.server_s / share[k].max(1e-12)
+            } else {
+                0.0
+            };
+            let now = o.device_s + o.fixed_s + comp + o.airtime_rb_s / blocks[k] as f64;
+            let cut = o.airtime_rb_s / blocks[k] as f64 - o.airtime_rb_s / (blocks[k] + 1) as f64;
+            match problem.objective {
+                // Min-max: feed the slowest user.
+                AllocObjective::MinMax => now,
+                AllocObjective::Sum => cut,
+                AllocObjective::WeightedSum => weight_of(problem, k) * cut,
+            }
+        };
+        let Some(&best) = members
+            .iter()
+            .max_by(|&&a, &&b| gain(a).total_cmp(&gain(b)))
+        else {
+            break;
+        };
+        blocks[best] += 1;
+        left -= 1;
+    }
 }
 
 /// Whether the options fit every server's memory.
@@ -736,109 +776,16 @@ pub fn local_search(
     opts: &Options,
     passes: usize,
 ) -> Option<(Vec<usize>, Allocation)> {
-    let starts = [
-        Some(equal_split_choice(problem, opts)),
-        fixed_choice(opts, |o| o.server.is_none()),
-        fixed_choice(opts, |o| o.server.is_some()),
-        memory_aware_choice(problem, opts),
-        threshold_choice(problem, opts).map(|(choice, _)| choice),
-    ];
-    let mut best: Option<(Vec<usize>, Allocation)> = None;
-    for start in starts.into_iter().flatten() {
-        if let Some(a) = allocate(problem, opts, &start) {
-            if best.as_ref().is_none_or(|b| a.objective < b.1.objective) {
-                best = Some((start, a));
-            }
-        }
-    }
-    let (mut choice, mut current) = best?;
+    let (mut choice, mut current) = best_start(problem, opts)?;
     for _ in 0..passes {
         let mut improved = false;
         let prices = block_prices(problem, opts, &choice, &current);
         for k in 0..problem.users.len() {
             let mut best_option = choice[k];
-            let mut offloading = vec![0usize; problem.servers.len()];
-            for (j, &o) in choice.iter().enumerate() {
-                if let Some(s) = opts.options[j][o].server {
-                    offloading[s] += 1;
-                }
-            }
-            // Rank the alternatives by latency at this user's current resources, or, when it
-            // runs locally now, at the share it would get by joining the users on that server.
-            let (n_now, phi_now) = match current.resource_blocks[k] {
-                0 => (1.0, 1.0),
-                n => (n as f64, current.compute_share[k].max(1e-9)),
-            };
-            let estimate = |opt: &UserOption| match opt.server {
-                Some(s) if current.resource_blocks[k] == 0 => {
-                    let joined = (offloading[s] + 1) as f64;
-                    opt.latency(
-                        (problem.servers[s].resource_blocks as f64 / joined).max(1.0),
-                        1.0 / joined,
-                    )
-                }
-                _ => opt.latency(n_now, phi_now),
-            };
-            let mut ranked: Vec<(f64, usize)> = opts.options[k]
-                .iter()
-                .enumerate()
-                .filter(|&(o, _)| o != best_option)
-                .map(|(o, opt)| (estimate(opt), o))
-                .collect();
-            ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let mut candidates: Vec<usize> =
-                ranked.iter().take(CANDIDATES).map(|&(_, o)| o).collect();
-            // Moves that free resources for others: the fastest local option, and the option
-            // with the least server work and airtime among those not slower than the current
-            // round time.
-            let local = ranked
-                .iter()
-                .find(|&&(_, o)| opts.options[k][o].server.is_none());
-            let round = current.latency_s.iter().copied().fold(0.0, f64::max);
-            let lean = ranked
-                .iter()
-                .filter(|&&(l, o)| l <= round && opts.options[k][o].server.is_some())
-                .min_by(|a, b| {
-                    let footprint = |o: usize| {
-                        let opt = &opts.options[k][o];
-                        opt.server_s / phi_now + opt.airtime_rb_s / n_now
-                    };
-                    footprint(a.1).total_cmp(&footprint(b.1))
-                });
-            // And the options that reach the round time most cheaply at the current prices of
-            // blocks and compute.
-            let priced = cheapest_at(opts, k, round, &prices, best_option);
-            for o in local
-                .map(|&(_, o)| o)
-                .into_iter()
-                .chain(lean.map(|&(_, o)| o))
-                .chain(priced)
-            {
-                if !candidates.contains(&o) {
-                    candidates.push(o);
-                }
-            }
+            let (candidates, round) = move_candidates(problem, opts, &choice, &current, &prices, k);
             for (rank, o) in candidates.into_iter().enumerate() {
                 choice[k] = o;
-                let mut trial = allocate(problem, opts, &choice).map(|a| (a, None));
-                if trial.is_none() && rank < ROOM_CANDIDATES && !fits_memory(problem, opts, &choice)
-                {
-                    // Make room: others move to leaner options that keep them within the
-                    // round time.
-                    let mut repaired = choice.clone();
-                    if make_room(problem, opts, &mut repaired, k, &current, round) {
-                        trial = allocate(problem, opts, &repaired).map(|a| (a, Some(repaired)));
-                    }
-                    // Or the largest user there moves to whichever of its cuts that make room
-                    // allocates best.
-                    for alternative in shrink_largest(problem, opts, &choice, k) {
-                        if let Some(a) = allocate(problem, opts, &alternative) {
-                            if trial.as_ref().is_none_or(|t| a.objective < t.0.objective) {
-                                trial = Some((a, Some(alternative)));
-                            }
-                        }
-                    }
-                }
+                let trial = try_move(problem, opts, &choice, k, rank, &current, round);
                 if let Some((a, repaired)) = trial {
                     if a.objective < current.objective * (1.0 - 1e-12) {
                         current = a;
@@ -857,6 +804,135 @@ pub fn local_search(
         }
     }
     Some((choice, current))
+}
+
+/// The best-allocated of the local search's starting choices (equal split, all local, all
+/// offloaded, memory-aware, threshold), with its allocation.
+fn best_start(problem: &AllocProblem, opts: &Options) -> Option<(Vec<usize>, Allocation)> {
+    let starts = [
+        Some(equal_split_choice(problem, opts)),
+        fixed_choice(opts, |o| o.server.is_none()),
+        fixed_choice(opts, |o| o.server.is_some()),
+        memory_aware_choice(problem, opts),
+        threshold_choice(problem, opts).map(|(choice, _)| choice),
+    ];
+    let mut best: Option<(Vec<usize>, Allocation)> = None;
+    for start in starts.into_iter().flatten() {
+        if let Some(a) = allocate(problem, opts, &start) {
+            if best.as_ref().is_none_or(|b| a.objective < b.1.objective) {
+                best = Some((start, a));
+            }
+        }
+    }
+    best
+}
+
+/// The options user `k` tries in a pass, in order: the [`CANDIDATES`] fastest by estimated
+/// latency, then the fastest local one, the leanest not slower than the round time, and the
+/// cheapest at the block `prices`; and the round time (seconds, the slowest user now).
+fn move_candidates(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    current: &Allocation,
+    prices: &[f64],
+    k: usize,
+) -> (Vec<usize>, f64) {
+    let mut offloading = vec![0usize; problem.servers.len()];
+    for (j, &o) in choice.iter().enumerate() {
+        if let Some(s) = opts.options[j][o].server {
+            offloading[s] += 1;
+        }
+    }
+    // Rank the alternatives by latency at this user's current resources, or, when it
+    // runs locally now, at the share it would get by joining the users on that server.
+    let (n_now, phi_now) = match current.resource_blocks[k] {
+        0 => (1.0, 1.0),
+        n => (n as f64, current.compute_share[k].max(1e-9)),
+    };
+    let estimate = |opt: &UserOption| match opt.server {
+        Some(s) if current.resource_blocks[k] == 0 => {
+            let joined = (offloading[s] + 1) as f64;
+            opt.latency(
+                (problem.servers[s].resource_blocks as f64 / joined).max(1.0),
+                1.0 / joined,
+            )
+        }
+        _ => opt.latency(n_now, phi_now),
+    };
+    let mut ranked: Vec<(f64, usize)> = opts.options[k]
+        .iter()
+        .enumerate()
+        .filter(|&(o, _)| o != choice[k])
+        .map(|(o, opt)| (estimate(opt), o))
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut candidates: Vec<usize> = ranked.iter().take(CANDIDATES).map(|&(_, o)| o).collect();
+    // Moves that free resources for others: the fastest local option, and the option
+    // with the least server work and airtime among those not slower than the current
+    // round time.
+    let local = ranked
+        .iter()
+        .find(|&&(_, o)| opts.options[k][o].server.is_none());
+    let round = current.latency_s.iter().copied().fold(0.0, f64::max);
+    let lean = ranked
+        .iter()
+        .filter(|&&(l, o)| l <= round && opts.options[k][o].server.is_some())
+        .min_by(|a, b| {
+            let footprint = |o: usize| {
+                let opt = &opts.options[k][o];
+                opt.server_s / phi_now + opt.airtime_rb_s / n_now
+            };
+            footprint(a.1).total_cmp(&footprint(b.1))
+        });
+    // And the options that reach the round time most cheaply at the current prices of
+    // blocks and compute.
+    let priced = cheapest_at(opts, k, round, prices, choice[k]);
+    for o in local
+        .map(|&(_, o)| o)
+        .into_iter()
+        .chain(lean.map(|&(_, o)| o))
+        .chain(priced)
+    {
+        if !candidates.contains(&o) {
+            candidates.push(o);
+        }
+    }
+    (candidates, round)
+}
+
+/// The allocation of `choice` (user `k` just moved to its `rank`-th candidate) and, when
+/// others had to move to make room in memory, their new choice: the move's allocation, or
+/// for the first [`ROOM_CANDIDATES`] candidates that overflow a server's memory the best of
+/// [`make_room`] (within the round time, seconds) and [`shrink_largest`].
+fn try_move(
+    problem: &AllocProblem,
+    opts: &Options,
+    choice: &[usize],
+    k: usize,
+    rank: usize,
+    current: &Allocation,
+    round: f64,
+) -> Option<(Allocation, Option<Vec<usize>>)> {
+    let mut trial = allocate(problem, opts, choice).map(|a| (a, None));
+    if trial.is_none() && rank < ROOM_CANDIDATES && !fits_memory(problem, opts, choice) {
+        // Make room: others move to leaner options that keep them within the
+        // round time.
+        let mut repaired = choice.to_vec();
+        if make_room(problem, opts, &mut repaired, k, current, round) {
+            trial = allocate(problem, opts, &repaired).map(|a| (a, Some(repaired)));
+        }
+        // Or the largest user there moves to whichever of its cuts that make room
+        // allocates best.
+        for alternative in shrink_largest(problem, opts, choice, k) {
+            if let Some(a) = allocate(problem, opts, &alternative) {
+                if trial.as_ref().is_none_or(|t| a.objective < t.0.objective) {
+                    trial = Some((a, Some(alternative)));
+                }
+            }
+        }
+    }
+    trial
 }
 
 /// Price of one resource block in units of the whole compute of its server, per server: where

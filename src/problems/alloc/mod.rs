@@ -25,6 +25,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod heuristics;
 pub mod model;
+pub mod outer;
 pub mod render;
 pub mod solve;
 

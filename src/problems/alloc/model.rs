@@ -17,7 +17,7 @@
 //!
 //! **Server time, outer approximation.** `w / phi` is convex; its tangent at `p` in perspective
 //! form, `sigma_ko >= w (2 x_ko / p - phi_ko / p^2)`, underestimates it, so the MILP with a finite
-//! set of tangents is a relaxation whose optimum is a lower bound. [`super::solve`] starts from a
+//! set of tangents is a relaxation whose optimum is a lower bound. [`super::outer`] starts from a
 //! geometric grid of tangent points, solves, re-optimises the shares of the chosen cuts and blocks
 //! exactly (closed form, [`super::heuristics::optimal_shares`]) to get a true upper bound, adds
 //! tangents at the shares found, and repeats until the relative gap between the two is at most
@@ -114,7 +114,7 @@ pub struct AllocMilp {
     /// The decoder.
     pub decoder: AllocDecoder,
     /// `(user, option, x, phi, sigma, w)` of every offloading option, for adding tangents.
-    tangent_slots: Vec<(usize, usize, Variable, Variable, Variable, f64)>,
+    tangent_slots: Vec<TangentSlot>,
 }
 
 /// Smallest tangent point: steeper tangents (`w / p^2`) would exceed HiGHS's coefficient range.
@@ -135,53 +135,97 @@ impl AllocMilp {
     /// Adds the tangent of `w / phi` at `point` for option `option` of user `user`; returns
     /// whether such an offloading option exists.
     pub fn add_tangent(&mut self, user: usize, option: usize, point: f64) -> bool {
-        let Some(&(_, _, x, phi, sigma, w)) = self
+        let Some(slot) = self
             .tangent_slots
             .iter()
             .find(|s| s.0 == user && s.1 == option)
         else {
             return false;
         };
-        let p = point.clamp(MIN_TANGENT, 1.0);
-        self.milp.constrain(constraint!(
-            sigma >= (2.0 * w / p) * x - (w / (p * p)) * phi
-        ));
+        self.milp.constrain(tangent_row(slot, point));
         true
     }
 }
 
 /// Builds the MILP with the initial tangents (no solving, no I/O).
 pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
-    let mut m = Milp::new();
-    let users = problem.users.len();
-    let servers = problem.servers.len();
-    let mut x: Vec<Vec<Variable>> = Vec::with_capacity(users);
-    let mut phi: Vec<Vec<Option<Variable>>> = Vec::with_capacity(users);
-    let mut latency: Vec<Expression> = Vec::with_capacity(users);
-    let mut tangent_slots = Vec::new();
-    let mut share_sum: Vec<Expression> = vec![Expression::from(0); servers];
-    let mut block_sum: Vec<Expression> = vec![Expression::from(0); servers];
-    let mut memory: Vec<Expression> = vec![Expression::from(0); servers];
-    let mut groups: Vec<Group> = Vec::new();
+    let mut b = Builder::new(problem, opts);
+    for k in 0..opts.options.len() {
+        b.add_user(k);
+    }
+    b.add_airtime_secants();
+    b.add_initial_tangents();
+    b.add_server_capacity();
+    b.add_memory();
+    b.add_deadlines();
+    b.finish()
+}
 
-    // Users per server (for the tangent grid).
-    let mut offloaders = vec![0usize; servers];
-    for options in &opts.options {
-        for (s, count) in offloaders.iter_mut().enumerate() {
-            if options.iter().any(|o| o.server == Some(s)) {
-                *count += 1;
-            }
+/// `(user, option, x, phi, sigma, w)` of an offloading option with server time `w` (seconds).
+type TangentSlot = (usize, usize, Variable, Variable, Variable, f64);
+
+/// The tangent row of `w / phi` at `point` (a compute share, clamped to `[MIN_TANGENT, 1]`):
+/// `sigma >= w (2 x / p - phi / p^2)`, in seconds.
+fn tangent_row(slot: &TangentSlot, point: f64) -> good_lp::Constraint {
+    let &(_, _, x, phi, sigma, w) = slot;
+    let p = point.clamp(MIN_TANGENT, 1.0);
+    constraint!(sigma >= (2.0 * w / p) * x - (w / (p * p)) * phi)
+}
+
+/// The MILP under construction, with the expressions its rows are summed from.
+struct Builder<'a> {
+    problem: &'a AllocProblem,
+    opts: &'a Options,
+    m: Milp,
+    /// `x[k][o]`, the option binaries.
+    x: Vec<Vec<Variable>>,
+    /// `phi[k][o]`, the compute shares (None for the local option).
+    phi: Vec<Vec<Option<Variable>>>,
+    /// Latency of each user (seconds).
+    latency: Vec<Expression>,
+    /// Every offloading option with server time.
+    tangent_slots: Vec<TangentSlot>,
+    /// Compute shares per server (fraction of the server).
+    share_sum: Vec<Expression>,
+    /// Resource blocks per server.
+    block_sum: Vec<Expression>,
+    /// Private bytes per server (shared parameters are added by [`Builder::add_memory`]).
+    memory: Vec<Expression>,
+    /// Airtime groups, in order of creation.
+    groups: Vec<Group>,
+}
+
+impl<'a> Builder<'a> {
+    /// An empty model for `problem` over `opts`.
+    fn new(problem: &'a AllocProblem, opts: &'a Options) -> Builder<'a> {
+        let users = problem.users.len();
+        let servers = problem.servers.len();
+        Builder {
+            problem,
+            opts,
+            m: Milp::new(),
+            x: Vec::with_capacity(users),
+            phi: Vec::with_capacity(users),
+            latency: Vec::with_capacity(users),
+            tangent_slots: Vec::new(),
+            share_sum: vec![Expression::from(0); servers],
+            block_sum: vec![Expression::from(0); servers],
+            memory: vec![Expression::from(0); servers],
+            groups: Vec::new(),
         }
     }
-    let grids: Vec<Vec<f64>> = offloaders.iter().map(|&c| initial_tangents(c)).collect();
 
-    for (k, options) in opts.options.iter().enumerate() {
+    /// User `k`'s choice (`sum_o x_ko = 1`) and, per offloading option, its compute share,
+    /// server-time variable and airtime group; its latency (seconds) but for airtime.
+    fn add_user(&mut self, k: usize) {
+        let options = &self.opts.options[k];
+        let m = &mut self.m;
         let xs: Vec<Variable> = options.iter().map(|_| m.add(variable().binary())).collect();
         let mut one = Expression::with_capacity(xs.len());
         for &v in &xs {
             one.add_mul(1.0, v);
         }
-        m.constrain(constraint!(one == 1));
+        self.m.constrain(constraint!(one == 1));
         let mut lat = Expression::with_capacity(3 * xs.len());
         let mut phis = Vec::with_capacity(xs.len());
         let mut by_airtime: HashMap<(usize, u64), usize> = HashMap::new();
@@ -191,176 +235,227 @@ pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
                 phis.push(None);
                 continue;
             };
-            memory[s].add_mul(opt.server_private_bytes, xs[o]);
+            self.memory[s].add_mul(opt.server_private_bytes, xs[o]);
             // Compute share and its tangents.
-            let p = m.add(variable().min(0).max(1));
-            m.constrain(constraint!(p <= xs[o]));
-            share_sum[s].add_mul(1.0, p);
+            let p = self.m.add(variable().min(0).max(1));
+            self.m.constrain(constraint!(p <= xs[o]));
+            self.share_sum[s].add_mul(1.0, p);
             phis.push(Some(p));
             if opt.server_s > 0.0 {
-                let sigma = m.add(variable().min(0));
+                let sigma = self.m.add(variable().min(0));
                 lat.add_mul(1.0, sigma);
-                tangent_slots.push((k, o, xs[o], p, sigma, opt.server_s));
+                self.tangent_slots
+                    .push((k, o, xs[o], p, sigma, opt.server_s));
             }
             // Group by airtime.
             if opt.airtime_rb_s > 0.0 {
                 let key = (s, opt.airtime_rb_s.to_bits());
-                let g = *by_airtime.entry(key).or_insert_with(|| {
-                    let n = m.add(
-                        variable()
-                            .integer()
-                            .min(0)
-                            .max(problem.servers[s].resource_blocks as f64),
-                    );
-                    groups.push(Group {
-                        user: k,
-                        server: s,
-                        airtime_rb_s: opt.airtime_rb_s,
-                        options: Vec::new(),
-                        y: Expression::from(0),
-                        n,
-                    });
-                    groups.len() - 1
-                });
-                groups[g].options.push(o);
-                groups[g].y.add_mul(1.0, xs[o]);
-            }
-        }
-        latency.push(lat);
-        x.push(xs);
-        phi.push(phis);
-    }
-
-    // Airtime secants per group.
-    for g in &groups {
-        let nmax = problem.servers[g.server].resource_blocks;
-        let n = g.n;
-        let y = g.y.clone();
-        m.constrain(constraint!(n >= y.clone()));
-        m.constrain(constraint!(n <= (nmax as f64) * y.clone()));
-        block_sum[g.server].add_mul(1.0, n);
-        let tau = m.add(variable().min(0));
-        latency[g.user].add_mul(1.0, tau);
-        let s = g.airtime_rb_s;
-        if nmax == 1 {
-            m.constrain(constraint!(tau >= s * y.clone()));
-        }
-        for j in 1..nmax {
-            let jj = (j * (j + 1)) as f64;
-            let coef_y = s * (2 * j + 1) as f64 / jj;
-            let coef_n = s / jj;
-            m.constrain(constraint!(tau >= coef_y * y.clone() - coef_n * n));
-        }
-    }
-
-    // Initial tangents.
-    let mut built = AllocMilp {
-        milp: m,
-        objective: Expression::from(0),
-        decoder: AllocDecoder {
-            x: Vec::new(),
-            phi: Vec::new(),
-            groups: Vec::new(),
-        },
-        tangent_slots,
-    };
-    let slots: Vec<(usize, usize)> = built.tangent_slots.iter().map(|s| (s.0, s.1)).collect();
-    for (k, o) in slots {
-        let server = opts.options[k][o].server.unwrap_or(0);
-        for &p in &grids[server] {
-            built.add_tangent(k, o, p);
-        }
-    }
-    let mut m = built.milp;
-
-    for s in 0..servers {
-        let blocks = std::mem::take(&mut block_sum[s]);
-        m.constrain(constraint!(
-            blocks <= problem.servers[s].resource_blocks as f64
-        ));
-        let shares = std::mem::take(&mut share_sum[s]);
-        m.constrain(constraint!(shares <= 1));
-    }
-
-    // Memory with shared parameters.
-    for (s, used) in memory.into_iter().enumerate() {
-        let mut used = used;
-        let limit = problem.servers[s].memory_bytes;
-        if !limit.is_finite() {
-            continue;
-        }
-        for (i, shared) in opts.shared.iter().enumerate() {
-            let members: Vec<usize> = (0..users)
-                .filter(|&k| opts.user_model[k] == i)
-                .filter(|&k| opts.options[k].iter().any(|o| o.server == Some(s)))
-                .collect();
-            if members.is_empty() || (shared.iter().all(|b| *b == 0.0) && opts.tied[i] == 0.0) {
-                continue;
-            }
-            let layers = shared.len();
-            let z: Vec<Variable> = (0..layers)
-                .map(|_| m.add(variable().min(0).max(1)))
-                .collect();
-            for &k in &members {
-                for (l, &z_l) in z.iter().enumerate() {
-                    let mut on_server = Expression::from(0);
-                    for (o, opt) in opts.options[k].iter().enumerate() {
-                        if opt.server == Some(s) && opt.cut <= l {
-                            on_server.add_mul(1.0, x[k][o]);
-                        }
+                let g = match by_airtime.get(&key) {
+                    Some(&g) => g,
+                    None => {
+                        let g = self.new_group(k, s, opt.airtime_rb_s);
+                        by_airtime.insert(key, g);
+                        g
                     }
-                    m.constrain(constraint!(z_l >= on_server));
+                };
+                self.groups[g].options.push(o);
+                self.groups[g].y.add_mul(1.0, xs[o]);
+            }
+        }
+        self.latency.push(lat);
+        self.x.push(xs);
+        self.phi.push(phis);
+    }
+
+    /// A new airtime group of user `k` on server `s` with airtime `airtime_rb_s` (seconds on
+    /// one block), with its block count `n`; returns its index.
+    fn new_group(&mut self, k: usize, s: usize, airtime_rb_s: f64) -> usize {
+        let n = self.m.add(
+            variable()
+                .integer()
+                .min(0)
+                .max(self.problem.servers[s].resource_blocks as f64),
+        );
+        self.groups.push(Group {
+            user: k,
+            server: s,
+            airtime_rb_s,
+            options: Vec::new(),
+            y: Expression::from(0),
+            n,
+        });
+        self.groups.len() - 1
+    }
+
+    /// Per group: `y <= n <= N y`, its blocks on the server, and the airtime `tau` (seconds)
+    /// above the secants of `S / n`, added to the user's latency.
+    fn add_airtime_secants(&mut self) {
+        let m = &mut self.m;
+        for g in &self.groups {
+            let nmax = self.problem.servers[g.server].resource_blocks;
+            let n = g.n;
+            let y = g.y.clone();
+            m.constrain(constraint!(n >= y.clone()));
+            m.constrain(constraint!(n <= (nmax as f64) * y.clone()));
+            self.block_sum[g.server].add_mul(1.0, n);
+            let tau = m.add(variable().min(0));
+            self.latency[g.user].add_mul(1.0, tau);
+            let s = g.airtime_rb_s;
+            if nmax == 1 {
+                m.constrain(constraint!(tau >= s * y.clone()));
+            }
+            for j in 1..nmax {
+                let jj = (j * (j + 1)) as f64;
+                let coef_y = s * (2 * j + 1) as f64 / jj;
+                let coef_n = s / jj;
+                m.constrain(constraint!(tau >= coef_y * y.clone() - coef_n * n));
+            }
+        }
+    }
+
+    /// The tangents of every offloading option at its server's [`initial_tangents`] grid.
+    fn add_initial_tangents(&mut self) {
+        // Users per server (for the tangent grid).
+        let servers = self.problem.servers.len();
+        let mut offloaders = vec![0usize; servers];
+        for options in &self.opts.options {
+            for (s, count) in offloaders.iter_mut().enumerate() {
+                if options.iter().any(|o| o.server == Some(s)) {
+                    *count += 1;
                 }
             }
-            for l in 0..layers {
-                used.add_mul(shared[l], z[l]);
-            }
-            if opts.tied[i] > 0.0 {
-                used.add_mul(opts.tied[i], z[layers - 1]);
-                used.add_mul(-opts.tied[i], z[0]);
+        }
+        let grids: Vec<Vec<f64>> = offloaders.iter().map(|&c| initial_tangents(c)).collect();
+        for slot in &self.tangent_slots {
+            let server = self.opts.options[slot.0][slot.1].server.unwrap_or(0);
+            for &p in &grids[server] {
+                self.m.constrain(tangent_row(slot, p));
             }
         }
-        m.constrain(constraint!((1.0 / limit) * used <= 1));
     }
 
-    // Deadlines and objective.
-    for (k, u) in problem.users.iter().enumerate() {
-        if let Some(d) = u.deadline_s {
-            m.constrain(constraint!((1.0 / d) * latency[k].clone() <= 1));
+    /// Per server: blocks at most `N_m`, compute shares at most 1.
+    fn add_server_capacity(&mut self) {
+        for s in 0..self.problem.servers.len() {
+            let blocks = std::mem::take(&mut self.block_sum[s]);
+            self.m.constrain(constraint!(
+                blocks <= self.problem.servers[s].resource_blocks as f64
+            ));
+            let shares = std::mem::take(&mut self.share_sum[s]);
+            self.m.constrain(constraint!(shares <= 1));
         }
     }
-    let objective = match problem.objective {
-        AllocObjective::MinMax => {
-            let t = m.add(variable().min(0));
-            for lat in &latency {
-                m.constrain(constraint!(t >= lat.clone()));
+
+    /// Per server with a finite memory: private bytes plus the shared bytes of every layer some
+    /// user runs there, at most the server's memory (bytes, scaled to 1).
+    fn add_memory(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        for (s, used) in memory.into_iter().enumerate() {
+            let mut used = used;
+            let limit = self.problem.servers[s].memory_bytes;
+            if !limit.is_finite() {
+                continue;
             }
-            Expression::from(t)
-        }
-        AllocObjective::Sum | AllocObjective::WeightedSum => {
-            let mut total = Expression::with_capacity(users * 8);
-            for (k, lat) in latency.into_iter().enumerate() {
-                let w = if problem.objective == AllocObjective::Sum {
-                    1.0
-                } else {
-                    problem.users[k].weight
-                };
-                total += w * lat;
+            for i in 0..self.opts.shared.len() {
+                self.add_shared_layers(s, i, &mut used);
             }
-            total
+            self.m.constrain(constraint!((1.0 / limit) * used <= 1));
         }
-    };
-    AllocMilp {
-        milp: m,
-        objective,
-        decoder: AllocDecoder {
+    }
+
+    /// Adds to `used` (bytes on server `s`) the shared bytes of model `i`: per layer a `z_l`
+    /// at least every member's `x` of options running layer `l` on `s`, and the tied
+    /// embedding stored again when the head is there but not the embedding.
+    fn add_shared_layers(&mut self, s: usize, i: usize, used: &mut Expression) {
+        let opts = self.opts;
+        let shared = &opts.shared[i];
+        let members: Vec<usize> = (0..self.problem.users.len())
+            .filter(|&k| opts.user_model[k] == i)
+            .filter(|&k| opts.options[k].iter().any(|o| o.server == Some(s)))
+            .collect();
+        if members.is_empty() || (shared.iter().all(|b| *b == 0.0) && opts.tied[i] == 0.0) {
+            return;
+        }
+        let layers = shared.len();
+        let z: Vec<Variable> = (0..layers)
+            .map(|_| self.m.add(variable().min(0).max(1)))
+            .collect();
+        for &k in &members {
+            for (l, &z_l) in z.iter().enumerate() {
+                let mut on_server = Expression::from(0);
+                for (o, opt) in opts.options[k].iter().enumerate() {
+                    if opt.server == Some(s) && opt.cut <= l {
+                        on_server.add_mul(1.0, self.x[k][o]);
+                    }
+                }
+                self.m.constrain(constraint!(z_l >= on_server));
+            }
+        }
+        for l in 0..layers {
+            used.add_mul(shared[l], z[l]);
+        }
+        if opts.tied[i] > 0.0 {
+            used.add_mul(opts.tied[i], z[layers - 1]);
+            used.add_mul(-opts.tied[i], z[0]);
+        }
+    }
+
+    /// Each user's latency at most its deadline (seconds, scaled to 1).
+    fn add_deadlines(&mut self) {
+        for (k, u) in self.problem.users.iter().enumerate() {
+            if let Some(d) = u.deadline_s {
+                self.m
+                    .constrain(constraint!((1.0 / d) * self.latency[k].clone() <= 1));
+            }
+        }
+    }
+
+    /// The objective (seconds: the largest latency `T`, their sum or weighted sum) and the
+    /// finished MILP.
+    fn finish(self) -> AllocMilp {
+        let Builder {
+            problem,
+            mut m,
             x,
             phi,
-            groups: groups
-                .into_iter()
-                .map(|g| (g.user, g.options, g.n))
-                .collect(),
-        },
-        tangent_slots: built.tangent_slots,
+            latency,
+            tangent_slots,
+            groups,
+            ..
+        } = self;
+        let objective = match problem.objective {
+            AllocObjective::MinMax => {
+                let t = m.add(variable().min(0));
+                for lat in &latency {
+                    m.constrain(constraint!(t >= lat.clone()));
+                }
+                Expression::from(t)
+            }
+            AllocObjective::Sum | AllocObjective::WeightedSum => {
+                let mut total = Expression::with_capacity(problem.users.len() * 8);
+                for (k, lat) in latency.into_iter().enumerate() {
+                    let w = if problem.objective == AllocObjective::Sum {
+                        1.0
+                    } else {
+                        problem.users[k].weight
+                    };
+                    total += w * lat;
+                }
+                total
+            }
+        };
+        AllocMilp {
+            milp: m,
+            objective,
+            decoder: AllocDecoder {
+                x,
+                phi,
+                groups: groups
+                    .into_iter()
+                    .map(|g| (g.user, g.options, g.n))
+                    .collect(),
+            },
+            tangent_slots,
+        }
     }
 }

@@ -6,12 +6,12 @@ use serde::Serialize;
 
 use super::evaluate::{evaluate, AllocEvaluation};
 use super::explain::explain_infeasible;
-use super::heuristics::{baseline, local_search, optimal_shares, to_plan, Allocation, Baseline};
-use super::model::{build, MIN_TANGENT};
+use super::heuristics::{baseline, local_search, to_plan, Allocation, Baseline};
+use super::outer::outer_approximation;
+pub use super::outer::MAX_ROUNDS;
 use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserOption};
 use crate::error::{Error, Result};
-use crate::solve::milp::MipOptions;
-use crate::solve::report::{relative_gap, Report, SolveStats, Termination};
+use crate::solve::report::{Report, SolveStats, Termination};
 use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
 
@@ -27,9 +27,6 @@ pub const SOLVERS: [&str; 6] = [
 
 /// Seconds of MILP tests [`explain_infeasible`] may spend (at most the preset's time limit).
 pub const EXPLAIN_BUDGET_S: f64 = 60.0;
-
-/// Largest number of outer-approximation rounds of the exact solve.
-pub const MAX_ROUNDS: usize = 60;
 
 /// What an allocation report adds to the common members.
 #[derive(Debug, Clone, Serialize)]
@@ -52,154 +49,42 @@ pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocRepor
 /// Solves `problem` with `preset`; the exact solve writes the first round's MILP to
 /// `run.write_model` and each round's HiGHS log to `run.log_file` (round 1) and
 /// `<log_file>.round<r>` (round `r > 1`).
+///
+/// The pipeline: price every user's options, settle infeasibility by the cheap exact checks,
+/// then run the preset's solver (the exact one: local search for a start, option pruning
+/// against it, [`outer_approximation`]), and evaluate the plan independently.
 pub fn solve_with(
     problem: &AllocProblem,
     preset: &SolverPreset,
     run: &RunOptions,
 ) -> Result<AllocReport> {
     let start = Instant::now();
-    let mut opts = problem.options();
+    let opts = problem.options();
     let build_s = start.elapsed().as_secs_f64();
     // Cheap, exact causes (a user with no option or that misses its deadline alone, more
     // must-offload users than blocks or memory) settle infeasibility before any solver runs.
     let proven = explain_infeasible(problem, &opts, 0.0);
     let mut stats = SolveStats::heuristic(&preset.name, build_s, 0.0);
-    let mut rounds = 0;
-    let mut options_pruned = None;
-    let mut found: Option<(Vec<usize>, Allocation)> = None;
-    if proven.is_empty() {
+    let outcome = if proven.is_empty() {
         match preset.solver.as_str() {
-            "highs" => {
-                let tolerance = preset.mip_rel_gap.max(1e-6);
-                found = local_search(problem, &opts, 2);
-                if let Some((choice, a)) = &mut found {
-                    let (pruned, kept) = prune_options(problem, &opts, a.objective, choice);
-                    for (k, o) in choice.iter_mut().enumerate() {
-                        *o = kept[k]
-                            .iter()
-                            .position(|&i| i == *o)
-                            .expect("prune_options keeps the incumbent's options");
-                    }
-                    options_pruned = Some(
-                        opts.options.iter().map(Vec::len).sum::<usize>()
-                            - pruned.options.iter().map(Vec::len).sum::<usize>(),
-                    );
-                    opts = pruned;
-                }
-                let mut lower = f64::NEG_INFINITY;
-                let mut tangents: Vec<(usize, usize, f64)> = Vec::new();
-                stats.termination = Termination::LimitReached;
-                let mut build_total = build_s;
-                loop {
-                    if rounds >= MAX_ROUNDS {
-                        break;
-                    }
-                    let remaining = preset
-                        .time_limit_s
-                        .map(|t| t - start.elapsed().as_secs_f64());
-                    if remaining.is_some_and(|r| r <= 0.0) {
-                        break;
-                    }
-                    rounds += 1;
-                    let t0 = Instant::now();
-                    let mut model = build(problem, &opts);
-                    for &(k, o, p) in &tangents {
-                        model.add_tangent(k, o, p);
-                    }
-                    build_total += t0.elapsed().as_secs_f64();
-                    let options = MipOptions {
-                        time_limit_s: remaining,
-                        log_file: run.log_file.as_ref().map(|log| {
-                            if rounds == 1 {
-                                log.clone()
-                            } else {
-                                let mut name = log.clone().into_os_string();
-                                name.push(format!(".round{rounds}"));
-                                name.into()
-                            }
-                        }),
-                        write_model: run.write_model.clone().filter(|_| rounds == 1),
-                        ..MipOptions::from_preset(preset)
-                    };
-                    let decoder = model.decoder.clone();
-                    let result = model.milp.minimise(model.objective, &options)?;
-                    stats.nodes = Some(stats.nodes.unwrap_or(0) + result.nodes.unwrap_or(0));
-                    if result.termination == Termination::Infeasible {
-                        // The relaxation is infeasible, so the problem is.
-                        stats.termination = Termination::Infeasible;
-                        found = None;
-                        break;
-                    }
-                    let Some(values) = result.values.as_ref() else {
-                        break;
-                    };
-                    if let Some(b) = result.bound.or(result.objective) {
-                        lower = lower.max(b);
-                    }
-                    let d = decoder.decode(values);
-                    let exact = optimal_shares(problem, &opts, &d.option, &d.resource_blocks);
-                    if let Some(a) = &exact {
-                        if found.as_ref().is_none_or(|f| a.objective < f.1.objective) {
-                            found = Some((d.option.clone(), a.clone()));
-                        }
-                    }
-                    if let Some(f) = &found {
-                        // HiGHS's dual bound is valid even when it stopped at its time limit.
-                        if relative_gap(f.1.objective, lower) <= tolerance {
-                            stats.termination = Termination::Optimal;
-                            break;
-                        }
-                    }
-                    // Tangents where the relaxation underestimates, and at the exact shares.
-                    let before = tangents.len();
-                    for k in 0..problem.users.len() {
-                        let o = d.option[k];
-                        if opts.options[k][o].server_s <= 0.0 {
-                            continue;
-                        }
-                        let mut points = vec![d.compute_share[k]];
-                        if let Some(a) = &exact {
-                            points.push(a.compute_share[k]);
-                        }
-                        for p in points {
-                            let p = p.clamp(MIN_TANGENT, 1.0);
-                            if !tangents
-                                .iter()
-                                .any(|t| t.0 == k && t.1 == o && (t.2 - p).abs() <= 1e-12 * p)
-                            {
-                                tangents.push((k, o, p));
-                            }
-                        }
-                    }
-                    if tangents.len() == before {
-                        break;
-                    }
-                }
-                stats.build_s = build_total;
-                stats.bound = lower.is_finite().then_some(lower);
-            }
-            "local-search" => found = local_search(problem, &opts, 10),
+            "highs" => solve_exact(problem, opts, preset, run, start, &mut stats)?,
+            "local-search" => Outcome::heuristic(opts, |o| local_search(problem, o, 10)),
             name => {
-                let which = match name {
-                    "equal-split" => Baseline::EqualSplit,
-                    "all-device" => Baseline::AllDevice,
-                    "all-edge" => Baseline::AllEdge,
-                    "fixed-cut" => Baseline::FixedCut,
-                    other => {
-                        return Err(Error::Unknown {
-                            what: "solver for the alloc problem",
-                            name: other.to_string(),
-                            hint: format!("the alloc problem supports {}", SOLVERS.join(", ")),
-                        })
-                    }
-                };
-                found = baseline(problem, &opts, which);
+                let which = baseline_named(name)?;
+                Outcome::heuristic(opts, |o| baseline(problem, o, which))
             }
         }
     } else {
         stats.termination = Termination::Infeasible;
-    }
+        Outcome::heuristic(opts, |_| None)
+    };
     stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
+    let Outcome {
+        opts,
+        found,
+        rounds,
+        options_pruned,
+    } = outcome;
     let plan = found.as_ref().map(|(c, a)| to_plan(&opts, c, a));
     let evaluation = plan.as_ref().map(|p| evaluate(problem, p)).transpose()?;
     let plan_value = match (&found, &evaluation) {
@@ -207,21 +92,7 @@ pub fn solve_with(
         _ => None,
     };
     stats.record_plan(plan_value);
-    let explanation = match stats.termination {
-        Termination::Infeasible if !proven.is_empty() => proven,
-        Termination::Infeasible => {
-            let budget = preset
-                .time_limit_s
-                .map_or(EXPLAIN_BUDGET_S, |t| t.min(EXPLAIN_BUDGET_S));
-            explain_infeasible(problem, &opts, budget)
-        }
-        // A heuristic without a plan proves nothing; the cheap checks may still find a cause.
-        Termination::NoSolutionFound => vec![format!(
-            "{} found no plan; `--solver highs` decides whether one exists",
-            preset.name
-        )],
-        _ => Vec::new(),
-    };
+    let explanation = explanation(problem, preset, &opts, &stats, proven);
     Ok(AllocReport {
         instance: problem.name.clone(),
         stats,
@@ -233,6 +104,131 @@ pub fn solve_with(
         evaluation,
         explanation,
     })
+}
+
+/// What a solver ends with: the options it chose among, its plan over them and, for the
+/// exact solve, its rounds and how many options it pruned.
+struct Outcome {
+    /// The options the plan's choice indexes (pruned ones for the exact solve).
+    opts: Options,
+    /// Per user the option index into `opts`, and the allocation.
+    found: Option<(Vec<usize>, Allocation)>,
+    /// Outer-approximation rounds (0 for the heuristics).
+    rounds: usize,
+    /// Options pruned before the exact solve (count); `None` for the heuristics.
+    options_pruned: Option<usize>,
+}
+
+impl Outcome {
+    /// The outcome of a heuristic `solver` run on `opts`.
+    fn heuristic(
+        opts: Options,
+        solver: impl FnOnce(&Options) -> Option<(Vec<usize>, Allocation)>,
+    ) -> Outcome {
+        let found = solver(&opts);
+        Outcome {
+            opts,
+            found,
+            rounds: 0,
+            options_pruned: None,
+        }
+    }
+}
+
+/// The exact solve: a short local search for a start, option pruning against it, then the
+/// outer approximation. Records termination, bound, nodes and model-building seconds in
+/// `stats`.
+fn solve_exact(
+    problem: &AllocProblem,
+    mut opts: Options,
+    preset: &SolverPreset,
+    run: &RunOptions,
+    start: Instant,
+    stats: &mut SolveStats,
+) -> Result<Outcome> {
+    let mut incumbent = local_search(problem, &opts, 2);
+    let mut options_pruned = None;
+    if let Some(found) = &mut incumbent {
+        let (pruned, dropped) = prune_around(problem, &opts, found);
+        options_pruned = Some(dropped);
+        opts = pruned;
+    }
+    let outer = outer_approximation(problem, &opts, incumbent, preset, run, start)?;
+    stats.termination = outer.termination;
+    stats.nodes = outer.nodes;
+    stats.build_s += outer.build_s;
+    stats.bound = outer.bound;
+    Ok(Outcome {
+        opts,
+        found: outer.found,
+        rounds: outer.rounds,
+        options_pruned,
+    })
+}
+
+/// Prunes `opts` against the incumbent `(choice, allocation)` ([`prune_options`]) and
+/// re-indexes its choice into the kept options. Returns the pruned options and how many
+/// options were dropped (count).
+fn prune_around(
+    problem: &AllocProblem,
+    opts: &Options,
+    incumbent: &mut (Vec<usize>, Allocation),
+) -> (Options, usize) {
+    let (choice, a) = incumbent;
+    let (pruned, kept) = prune_options(problem, opts, a.objective, choice);
+    for (k, o) in choice.iter_mut().enumerate() {
+        *o = kept[k]
+            .iter()
+            .position(|&i| i == *o)
+            .expect("prune_options keeps the incumbent's options");
+    }
+    let dropped = opts.options.iter().map(Vec::len).sum::<usize>()
+        - pruned.options.iter().map(Vec::len).sum::<usize>();
+    (pruned, dropped)
+}
+
+/// The baseline a solver name stands for, or the unknown-solver error.
+fn baseline_named(name: &str) -> Result<Baseline> {
+    Ok(match name {
+        "equal-split" => Baseline::EqualSplit,
+        "all-device" => Baseline::AllDevice,
+        "all-edge" => Baseline::AllEdge,
+        "fixed-cut" => Baseline::FixedCut,
+        other => {
+            return Err(Error::Unknown {
+                what: "solver for the alloc problem",
+                name: other.to_string(),
+                hint: format!("the alloc problem supports {}", SOLVERS.join(", ")),
+            })
+        }
+    })
+}
+
+/// The report's explanation lines: the cheap checks' causes (`proven`) when they settled
+/// infeasibility, a budgeted [`explain_infeasible`] when the solve proved it, a hint when a
+/// heuristic found no plan, and nothing otherwise.
+fn explanation(
+    problem: &AllocProblem,
+    preset: &SolverPreset,
+    opts: &Options,
+    stats: &SolveStats,
+    proven: Vec<String>,
+) -> Vec<String> {
+    match stats.termination {
+        Termination::Infeasible if !proven.is_empty() => proven,
+        Termination::Infeasible => {
+            let budget = preset
+                .time_limit_s
+                .map_or(EXPLAIN_BUDGET_S, |t| t.min(EXPLAIN_BUDGET_S));
+            explain_infeasible(problem, opts, budget)
+        }
+        // A heuristic without a plan proves nothing; the cheap checks may still find a cause.
+        Termination::NoSolutionFound => vec![format!(
+            "{} found no plan; `--solver highs` decides whether one exists",
+            preset.name
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// Drops options that no plan better than `upper` (the objective of the incumbent `incumbent`,

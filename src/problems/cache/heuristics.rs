@@ -394,13 +394,7 @@ pub fn local_search(
     max_passes: usize,
 ) -> Placement {
     let servers = problem.servers.len();
-    let models = problem.models.len();
-    let mut demand_of = vec![vec![Vec::new(); models]; servers];
-    for (g, d) in demands.iter().enumerate() {
-        for &m in &d.servers {
-            demand_of[m][d.model].push(g);
-        }
-    }
+    let search = DropRefill::new(problem, demands);
     let mut fills: Vec<ServerFill> = (0..servers)
         .map(|m| ServerFill::new(problem, start.get(m).map_or(&[][..], Vec::as_slice)))
         .collect();
@@ -413,92 +407,90 @@ pub fn local_search(
             .filter(|&&m| fills[m].cached[d.model])
             .count();
     }
-    let capacity = |m: usize| problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE);
-    let mut holders: Vec<Vec<usize>> = vec![Vec::new(); problem.blocks.len()];
-    for (i, model) in problem.models.iter().enumerate() {
-        for &j in &model.blocks {
-            holders[j].push(i);
+    for (m, fill) in fills.iter_mut().enumerate() {
+        search.refill(m, fill, &mut count, &vec![false; problem.models.len()]);
+    }
+    for _ in 0..max_passes {
+        let mut improved = false;
+        for (m, fill) in fills.iter_mut().enumerate() {
+            improved |= search.improve_server(m, fill, &mut count);
+        }
+        if !improved {
+            break;
         }
     }
-    // Greedy refill of server m (never re-adding `banned`); returns the weight gained and the
-    // models added.
-    let refill = |m: usize,
-                  fill: &mut ServerFill,
-                  count: &mut [usize],
-                  banned: &[bool]|
-     -> (f64, Vec<usize>) {
+    fills.iter().map(ServerFill::models).collect()
+}
+
+/// The drop-and-refill moves of [`local_search`]. `count[g]` is the number of servers of
+/// demand `g`'s set that cache its model; the moves keep it up to date.
+struct DropRefill<'a> {
+    problem: &'a CacheProblem,
+    demands: &'a [Demand],
+    /// `demand_of[m][i]`: the demands server `m` can serve with model `i`.
+    demand_of: Vec<Vec<Vec<usize>>>,
+    /// Per block, the models that hold it.
+    holders: Vec<Vec<usize>>,
+}
+
+impl<'a> DropRefill<'a> {
+    /// The demand and block indexes of `problem`.
+    fn new(problem: &'a CacheProblem, demands: &'a [Demand]) -> DropRefill<'a> {
+        let mut demand_of = vec![vec![Vec::new(); problem.models.len()]; problem.servers.len()];
+        for (g, d) in demands.iter().enumerate() {
+            for &m in &d.servers {
+                demand_of[m][d.model].push(g);
+            }
+        }
+        let mut holders: Vec<Vec<usize>> = vec![Vec::new(); problem.blocks.len()];
+        for (i, model) in problem.models.iter().enumerate() {
+            for &j in &model.blocks {
+                holders[j].push(i);
+            }
+        }
+        DropRefill {
+            problem,
+            demands,
+            demand_of,
+            holders,
+        }
+    }
+
+    /// Storage of server `m` with the tolerance, bytes.
+    fn capacity(&self, m: usize) -> f64 {
+        self.problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE)
+    }
+
+    /// Weight (request probability) that caching model `i` on server `m` newly serves.
+    fn gain(&self, m: usize, i: usize, count: &[usize]) -> f64 {
+        self.demand_of[m][i]
+            .iter()
+            .filter(|&&g| count[g] == 0)
+            .map(|&g| self.demands[g].weight)
+            .sum()
+    }
+
+    /// Greedy refill of server `m` (never re-adding `banned`); returns the weight gained and
+    /// the models added.
+    fn refill(
+        &self,
+        m: usize,
+        fill: &mut ServerFill,
+        count: &mut [usize],
+        banned: &[bool],
+    ) -> (f64, Vec<usize>) {
         let mut gained = 0.0;
         let mut added = Vec::new();
-        let gain_of = |i: usize, count: &[usize]| -> f64 {
-            demand_of[m][i]
-                .iter()
-                .filter(|&&g| count[g] == 0)
-                .map(|&g| demands[g].weight)
-                .sum()
-        };
-        loop {
-            let mut best: Option<(bool, f64, f64, usize)> = None;
-            for (i, of_model) in demand_of[m].iter().enumerate() {
-                if fill.cached[i] || banned[i] {
-                    continue;
-                }
-                let gain: f64 = of_model
-                    .iter()
-                    .filter(|&&g| count[g] == 0)
-                    .map(|&g| demands[g].weight)
-                    .sum();
-                if gain <= MIN_GAIN {
-                    continue;
-                }
-                let bytes = fill.marginal_bytes(problem, i);
-                if fill.used + bytes > capacity(m) {
-                    continue;
-                }
-                let free = bytes <= 0.0;
-                let score = if free { gain } else { gain / bytes };
-                if best.is_none_or(|(bf, bs, _, _)| (free, score) > (bf, bs)) {
-                    best = Some((free, score, gain, i));
-                }
-            }
-            // A family bundle (a shared block not yet stored and the models that hold it) may
-            // beat every single model.
-            let mut bundle: Option<(f64, Vec<usize>)> = None;
-            for (j, family) in holders.iter().enumerate() {
-                if family.len() < 2 || fill.stored[j] {
-                    continue;
-                }
-                let members = family
-                    .iter()
-                    .filter(|&&i| !fill.cached[i] && !banned[i])
-                    .map(|&i| (i, gain_of(i, &*count), fill.marginal_bytes(problem, i)))
-                    .filter(|&(_, g, _)| g > MIN_GAIN);
-                if let Some((score, chosen)) =
-                    family_bundle(problem.blocks[j].bytes, members, capacity(m) - fill.used)
-                {
-                    if bundle.as_ref().is_none_or(|b| score > b.0) {
-                        bundle = Some((score, chosen));
-                    }
-                }
-            }
-            let chosen = match (best, bundle) {
-                (Some((free, score, _, i)), Some((bscore, members))) => {
-                    if !free && bscore > score {
-                        members
-                    } else {
-                        vec![i]
-                    }
-                }
-                (Some((_, _, _, i)), None) => vec![i],
-                (None, Some((_, members))) => members,
-                (None, None) => break,
-            };
+        while let Some(chosen) = self.next_models(m, fill, count, banned) {
             for i in chosen {
-                let gain = gain_of(i, &*count);
-                if fill.cached[i] || fill.used + fill.marginal_bytes(problem, i) > capacity(m) {
+                let gain = self.gain(m, i, count);
+                if fill.cached[i]
+                    || fill.used + fill.marginal_bytes(self.problem, i) > self.capacity(m)
+                {
                     continue;
                 }
-                fill.add(problem, i);
-                for &g in &demand_of[m][i] {
+                fill.add(self.problem, i);
+                for &g in &self.demand_of[m][i] {
                     count[g] += 1;
                 }
                 gained += gain;
@@ -506,62 +498,153 @@ pub fn local_search(
             }
         }
         (gained, added)
-    };
-    for (m, fill) in fills.iter_mut().enumerate() {
-        refill(m, fill, &mut count, &vec![false; models]);
     }
-    for _ in 0..max_passes {
-        let mut improved = false;
-        for m in 0..servers {
-            // At most one improvement per cached model and pass, so a pass ends.
-            let mut budget = fills[m].models().len() + 1;
-            'moves: while budget > 0 {
-                for drop in drop_sets(problem, &fills[m]) {
-                    let loss: f64 = drop
-                        .iter()
-                        .flat_map(|&r| &demand_of[m][r])
-                        .filter(|&&g| count[g] == 1)
-                        .map(|&g| demands[g].weight)
-                        .sum();
-                    let mut banned = vec![false; models];
-                    for &r in &drop {
-                        banned[r] = true;
-                        for &g in &demand_of[m][r] {
-                            count[g] -= 1;
-                        }
-                    }
-                    let kept: Vec<usize> = fills[m]
-                        .models()
-                        .into_iter()
-                        .filter(|&i| !banned[i])
-                        .collect();
-                    let mut trial = ServerFill::new(problem, &kept);
-                    let (gained, added) = refill(m, &mut trial, &mut count, &banned);
-                    if gained > loss * (1.0 + 1e-12) + MIN_GAIN {
-                        fills[m] = trial;
-                        improved = true;
-                        budget -= 1;
-                        continue 'moves;
-                    }
-                    for &i in &added {
-                        for &g in &demand_of[m][i] {
-                            count[g] -= 1;
-                        }
-                    }
-                    for &r in &drop {
-                        for &g in &demand_of[m][r] {
-                            count[g] += 1;
-                        }
-                    }
-                }
-                break;
+
+    /// The refill's next step on server `m`: the single model with the best gain per marginal
+    /// byte (a free one first), or a family bundle that beats it; `None` when nothing that
+    /// fits gains.
+    fn next_models(
+        &self,
+        m: usize,
+        fill: &ServerFill,
+        count: &[usize],
+        banned: &[bool],
+    ) -> Option<Vec<usize>> {
+        let mut best: Option<(bool, f64, f64, usize)> = None;
+        for (i, of_model) in self.demand_of[m].iter().enumerate() {
+            if fill.cached[i] || banned[i] {
+                continue;
+            }
+            let gain: f64 = of_model
+                .iter()
+                .filter(|&&g| count[g] == 0)
+                .map(|&g| self.demands[g].weight)
+                .sum();
+            if gain <= MIN_GAIN {
+                continue;
+            }
+            let bytes = fill.marginal_bytes(self.problem, i);
+            if fill.used + bytes > self.capacity(m) {
+                continue;
+            }
+            let free = bytes <= 0.0;
+            let score = if free { gain } else { gain / bytes };
+            if best.is_none_or(|(bf, bs, _, _)| (free, score) > (bf, bs)) {
+                best = Some((free, score, gain, i));
             }
         }
-        if !improved {
-            break;
+        let bundle = self.best_bundle(m, fill, count, banned);
+        match (best, bundle) {
+            (Some((free, score, _, i)), Some((bscore, members))) => {
+                if !free && bscore > score {
+                    Some(members)
+                } else {
+                    Some(vec![i])
+                }
+            }
+            (Some((_, _, _, i)), None) => Some(vec![i]),
+            (None, Some((_, members))) => Some(members),
+            (None, None) => None,
         }
     }
-    fills.iter().map(ServerFill::models).collect()
+
+    /// The best family bundle on server `m` (a shared block not yet stored and the models that
+    /// hold it), which may beat every single model: its gain per byte and its models.
+    fn best_bundle(
+        &self,
+        m: usize,
+        fill: &ServerFill,
+        count: &[usize],
+        banned: &[bool],
+    ) -> Option<(f64, Vec<usize>)> {
+        let mut bundle: Option<(f64, Vec<usize>)> = None;
+        for (j, family) in self.holders.iter().enumerate() {
+            if family.len() < 2 || fill.stored[j] {
+                continue;
+            }
+            let members = family
+                .iter()
+                .filter(|&&i| !fill.cached[i] && !banned[i])
+                .map(|&i| {
+                    (
+                        i,
+                        self.gain(m, i, count),
+                        fill.marginal_bytes(self.problem, i),
+                    )
+                })
+                .filter(|&(_, g, _)| g > MIN_GAIN);
+            if let Some((score, chosen)) = family_bundle(
+                self.problem.blocks[j].bytes,
+                members,
+                self.capacity(m) - fill.used,
+            ) {
+                if bundle.as_ref().is_none_or(|b| score > b.0) {
+                    bundle = Some((score, chosen));
+                }
+            }
+        }
+        bundle
+    }
+
+    /// One pass of moves on server `m`: at most one improvement per cached model (and one
+    /// more), so a pass ends. Returns whether `fill` improved.
+    fn improve_server(&self, m: usize, fill: &mut ServerFill, count: &mut [usize]) -> bool {
+        let mut improved = false;
+        let mut budget = fill.models().len() + 1;
+        'moves: while budget > 0 {
+            for drop in drop_sets(self.problem, fill) {
+                if let Some(trial) = self.try_drop(m, fill, count, &drop) {
+                    *fill = trial;
+                    improved = true;
+                    budget -= 1;
+                    continue 'moves;
+                }
+            }
+            break;
+        }
+        improved
+    }
+
+    /// Drops models `drop` from server `m` and refills it without them: the new fill when the
+    /// weight gained beats the weight lost, else `None` with `count` restored.
+    fn try_drop(
+        &self,
+        m: usize,
+        fill: &ServerFill,
+        count: &mut [usize],
+        drop: &[usize],
+    ) -> Option<ServerFill> {
+        let loss: f64 = drop
+            .iter()
+            .flat_map(|&r| &self.demand_of[m][r])
+            .filter(|&&g| count[g] == 1)
+            .map(|&g| self.demands[g].weight)
+            .sum();
+        let mut banned = vec![false; self.problem.models.len()];
+        for &r in drop {
+            banned[r] = true;
+            for &g in &self.demand_of[m][r] {
+                count[g] -= 1;
+            }
+        }
+        let kept: Vec<usize> = fill.models().into_iter().filter(|&i| !banned[i]).collect();
+        let mut trial = ServerFill::new(self.problem, &kept);
+        let (gained, added) = self.refill(m, &mut trial, count, &banned);
+        if gained > loss * (1.0 + 1e-12) + MIN_GAIN {
+            return Some(trial);
+        }
+        for &i in &added {
+            for &g in &self.demand_of[m][i] {
+                count[g] -= 1;
+            }
+        }
+        for &r in drop {
+            for &g in &self.demand_of[m][r] {
+                count[g] += 1;
+            }
+        }
+        None
+    }
 }
 
 /// Rounds a fractional placement (e.g. the MILP's LP relaxation): pairs `(m, i, value)` in

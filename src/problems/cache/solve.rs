@@ -8,7 +8,7 @@ use super::evaluate::{evaluate, unservable_users, CacheEvaluation};
 use super::heuristics::{
     greedy, local_search, popularity, random, round_fractional, served_weight, Sharing,
 };
-use super::model::{build, demands, CacheMilp};
+use super::model::{build, demands, CacheMilp, Demand};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
 use crate::solve::milp::MipOptions;
@@ -64,6 +64,9 @@ pub fn solve(problem: &CacheProblem, preset: &SolverPreset) -> Result<CacheRepor
 }
 
 /// Solves `problem` with `preset`, with a HiGHS log and model export as `run` asks.
+///
+/// The pipeline: reduce the requests to demands, run the preset's solver (the exact one: a
+/// heuristic start, then the MILP), and evaluate the placement independently.
 pub fn solve_with(
     problem: &CacheProblem,
     preset: &SolverPreset,
@@ -74,129 +77,25 @@ pub fn solve_with(
         .map_err(|message| Error::option("problem", message))?;
     let start = Instant::now();
     let demand_list = demands(problem);
-    let requests = problem
-        .users
-        .iter()
-        .map(|u| u.requests.iter().filter(|r| r.1 > 0.0).count())
-        .sum();
-    let demand = DemandStats {
-        requests,
-        servable: demand_list.iter().map(|d| d.requests).sum(),
-        demands: demand_list.len(),
-        servable_weight: demand_list.iter().map(|d| d.weight).sum(),
-    };
+    let demand = demand_stats(problem, &demand_list);
     let mut stats = SolveStats::heuristic(&preset.name, 0.0, 0.0);
     let mut milp_size = None;
     let mut root_lp_bound = None;
-    let placement: Option<Placement> = match preset.solver.as_str() {
+    let placement = match preset.solver.as_str() {
         "highs" => {
-            let mut model = build(problem, &demand_list);
-            stats.build_s = start.elapsed().as_secs_f64();
-            milp_size = Some((
-                model.milp.num_vars(),
-                model.milp.num_integer_vars(),
-                model.milp.num_constraints(),
-            ));
-            if model.x.is_empty() {
-                // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
-                // prove it (it rejects an empty model).
-                stats.termination = Termination::Optimal;
-                stats.bound = Some(0.0);
-                Some(vec![Vec::new(); problem.servers.len()])
-            } else {
-                // HiGHS's first incumbent: the better of the local search from the greedy and
-                // from the rounded LP relaxation (whose optimum is also a bound).
-                let first = greedy(problem, &demand_list, Sharing::Aware);
-                let mut incumbent =
-                    local_search(problem, &demand_list, &first, LOCAL_SEARCH_PASSES);
-                let relaxed = build(problem, &demand_list);
-                let lp_options = MipOptions {
-                    // At most a third of the time limit: the rounding only helps the start.
-                    time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
-                    interior_point: true,
-                    ..MipOptions::from_preset(preset)
-                };
-                let lp = relaxed
-                    .milp
-                    .maximise_relaxation(relaxed.objective, &lp_options)?;
-                if lp.termination == Termination::Optimal {
-                    root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
-                }
-                if let Some(values) = &lp.values {
-                    let fractional: Vec<(usize, usize, f64)> = relaxed
-                        .x
-                        .iter()
-                        .map(|&(m, i, v)| (m, i, values.value(v)))
-                        .collect();
-                    let rounded =
-                        round_fractional(problem, &demand_list, &fractional, LOCAL_SEARCH_PASSES);
-                    if served_weight(problem, &demand_list, &rounded)
-                        > served_weight(problem, &demand_list, &incumbent)
-                    {
-                        incumbent = rounded;
-                    }
-                }
-                model.set_start(&incumbent);
-                let CacheMilp {
-                    milp,
-                    objective,
-                    scale,
-                    x,
-                } = model;
-                let options = MipOptions {
-                    // What the relaxation and the start left of the time limit.
-                    time_limit_s: preset
-                        .time_limit_s
-                        .map(|t| (t - start.elapsed().as_secs_f64()).max(0.01)),
-                    log_file: run.log_file.clone(),
-                    write_model: run.write_model.clone(),
-                    ..MipOptions::from_preset(preset)
-                };
-                let result = milp.maximise(objective, &options)?;
-                stats.termination = result.termination;
-                // The LP optimum is a bound too, and the only one when HiGHS stopped early.
-                stats.bound = match (result.bound.map(|b| b / scale), root_lp_bound) {
-                    (Some(b), Some(lp)) => Some(b.min(lp)),
-                    (b, lp) => b.or(lp),
-                };
-                stats.nodes = result.nodes;
-                // HiGHS may stop (time limit) before it takes the start in: the start is a
-                // feasible plan all the same.
-                let found = result
-                    .values
-                    .as_ref()
-                    .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
-                    .filter(|p| {
-                        served_weight(problem, &demand_list, p)
-                            >= served_weight(problem, &demand_list, &incumbent)
-                    });
-                Some(found.unwrap_or(incumbent))
-            }
+            let exact = solve_exact(problem, &demand_list, preset, run, start, &mut stats)?;
+            milp_size = Some(exact.milp_size);
+            root_lp_bound = exact.root_lp_bound;
+            exact.placement
         }
         name => {
             stats.build_s = start.elapsed().as_secs_f64();
-            Some(match name {
-                "greedy" => greedy(problem, &demand_list, Sharing::Aware),
-                "local-search" => {
-                    let first = greedy(problem, &demand_list, Sharing::Aware);
-                    local_search(problem, &demand_list, &first, LOCAL_SEARCH_PASSES)
-                }
-                "independent" => greedy(problem, &demand_list, Sharing::Ignored),
-                "popularity" => popularity(problem, &demand_list),
-                "random" => random(problem, &demand_list, preset.seed),
-                other => {
-                    return Err(Error::Unknown {
-                        what: "solver for the cache problem",
-                        name: other.to_string(),
-                        hint: format!("the cache problem supports {}", SOLVERS.join(", ")),
-                    })
-                }
-            })
+            run_heuristic(problem, &demand_list, name, preset.seed)?
         }
     };
     stats.solve_s = start.elapsed().as_secs_f64() - stats.build_s;
-    let evaluation = placement.as_ref().map(|p| evaluate(problem, p));
-    stats.record_plan(evaluation.as_ref().map(|ev| (ev.hit_ratio, ev.feasible())));
+    let evaluation = evaluate(problem, &placement);
+    stats.record_plan(Some((evaluation.hit_ratio, evaluation.feasible())));
     Ok(CacheReport {
         instance: problem.name.clone(),
         stats,
@@ -205,8 +104,172 @@ pub fn solve_with(
             root_lp_bound,
             milp_size,
         },
-        plan: placement.as_ref().map(|p| problem.plan(p)),
-        evaluation,
+        plan: Some(problem.plan(&placement)),
+        evaluation: Some(evaluation),
         explanation: unservable_users(problem),
     })
+}
+
+/// Size of the demand model: requests with positive probability, the servable ones, the
+/// aggregated demands and their weight (a hit ratio).
+fn demand_stats(problem: &CacheProblem, demand_list: &[Demand]) -> DemandStats {
+    let requests = problem
+        .users
+        .iter()
+        .map(|u| u.requests.iter().filter(|r| r.1 > 0.0).count())
+        .sum();
+    DemandStats {
+        requests,
+        servable: demand_list.iter().map(|d| d.requests).sum(),
+        demands: demand_list.len(),
+        servable_weight: demand_list.iter().map(|d| d.weight).sum(),
+    }
+}
+
+/// The placement of the heuristic solver `name` (`random` from `seed`), or the unknown-solver
+/// error.
+fn run_heuristic(
+    problem: &CacheProblem,
+    demand_list: &[Demand],
+    name: &str,
+    seed: u64,
+) -> Result<Placement> {
+    Ok(match name {
+        "greedy" => greedy(problem, demand_list, Sharing::Aware),
+        "local-search" => {
+            let first = greedy(problem, demand_list, Sharing::Aware);
+            local_search(problem, demand_list, &first, LOCAL_SEARCH_PASSES)
+        }
+        "independent" => greedy(problem, demand_list, Sharing::Ignored),
+        "popularity" => popularity(problem, demand_list),
+        "random" => random(problem, demand_list, seed),
+        other => {
+            return Err(Error::Unknown {
+                what: "solver for the cache problem",
+                name: other.to_string(),
+                hint: format!("the cache problem supports {}", SOLVERS.join(", ")),
+            })
+        }
+    })
+}
+
+/// What the exact solve returns besides the statistics.
+struct Exact {
+    /// The best placement: HiGHS's, or the start when HiGHS found nothing better.
+    placement: Placement,
+    /// MILP size: (variables, integer variables, constraints).
+    milp_size: (usize, usize, usize),
+    /// Optimum of the LP relaxation (a hit ratio), when it was solved to optimality.
+    root_lp_bound: Option<f64>,
+}
+
+/// The exact solve: build the MILP, start it from [`heuristic_start`], solve it with what is
+/// left of the time limit (counted from `start`). Records build time, termination, bound and
+/// nodes in `stats`.
+fn solve_exact(
+    problem: &CacheProblem,
+    demand_list: &[Demand],
+    preset: &SolverPreset,
+    run: &RunOptions,
+    start: Instant,
+    stats: &mut SolveStats,
+) -> Result<Exact> {
+    let mut model = build(problem, demand_list);
+    stats.build_s = start.elapsed().as_secs_f64();
+    let milp_size = (
+        model.milp.num_vars(),
+        model.milp.num_integer_vars(),
+        model.milp.num_constraints(),
+    );
+    if model.x.is_empty() {
+        // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
+        // prove it (it rejects an empty model).
+        stats.termination = Termination::Optimal;
+        stats.bound = Some(0.0);
+        return Ok(Exact {
+            placement: vec![Vec::new(); problem.servers.len()],
+            milp_size,
+            root_lp_bound: None,
+        });
+    }
+    let (incumbent, root_lp_bound) = heuristic_start(problem, demand_list, preset)?;
+    model.set_start(&incumbent);
+    let CacheMilp {
+        milp,
+        objective,
+        scale,
+        x,
+    } = model;
+    let options = MipOptions {
+        // What the relaxation and the start left of the time limit.
+        time_limit_s: preset
+            .time_limit_s
+            .map(|t| (t - start.elapsed().as_secs_f64()).max(0.01)),
+        log_file: run.log_file.clone(),
+        write_model: run.write_model.clone(),
+        ..MipOptions::from_preset(preset)
+    };
+    let result = milp.maximise(objective, &options)?;
+    stats.termination = result.termination;
+    // The LP optimum is a bound too, and the only one when HiGHS stopped early.
+    stats.bound = match (result.bound.map(|b| b / scale), root_lp_bound) {
+        (Some(b), Some(lp)) => Some(b.min(lp)),
+        (b, lp) => b.or(lp),
+    };
+    stats.nodes = result.nodes;
+    // HiGHS may stop (time limit) before it takes the start in: the start is a
+    // feasible plan all the same.
+    let found = result
+        .values
+        .as_ref()
+        .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
+        .filter(|p| {
+            served_weight(problem, demand_list, p)
+                >= served_weight(problem, demand_list, &incumbent)
+        });
+    Ok(Exact {
+        placement: found.unwrap_or(incumbent),
+        milp_size,
+        root_lp_bound,
+    })
+}
+
+/// HiGHS's first incumbent: the better of the local search from the greedy and from the
+/// rounded LP relaxation; and the relaxation's optimum (a hit ratio, an upper bound) when it
+/// was solved to optimality.
+fn heuristic_start(
+    problem: &CacheProblem,
+    demand_list: &[Demand],
+    preset: &SolverPreset,
+) -> Result<(Placement, Option<f64>)> {
+    let first = greedy(problem, demand_list, Sharing::Aware);
+    let mut incumbent = local_search(problem, demand_list, &first, LOCAL_SEARCH_PASSES);
+    let relaxed = build(problem, demand_list);
+    let lp_options = MipOptions {
+        // At most a third of the time limit: the rounding only helps the start.
+        time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
+        interior_point: true,
+        ..MipOptions::from_preset(preset)
+    };
+    let lp = relaxed
+        .milp
+        .maximise_relaxation(relaxed.objective, &lp_options)?;
+    let mut root_lp_bound = None;
+    if lp.termination == Termination::Optimal {
+        root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
+    }
+    if let Some(values) = &lp.values {
+        let fractional: Vec<(usize, usize, f64)> = relaxed
+            .x
+            .iter()
+            .map(|&(m, i, v)| (m, i, values.value(v)))
+            .collect();
+        let rounded = round_fractional(problem, demand_list, &fractional, LOCAL_SEARCH_PASSES);
+        if served_weight(problem, demand_list, &rounded)
+            > served_weight(problem, demand_list, &incumbent)
+        {
+            incumbent = rounded;
+        }
+    }
+    Ok((incumbent, root_lp_bound))
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{GreenObjective, GreenProblem, Schedule};
+use super::{GreenObjective, GreenProblem, Run, Schedule};
 
 /// Relative tolerance on a job's work.
 pub const WORK_TOLERANCE: f64 = 1e-9;
@@ -72,10 +72,7 @@ impl GreenEvaluation {
 pub fn evaluate(problem: &GreenProblem, schedule: &Schedule) -> GreenEvaluation {
     let slots = problem.slots();
     let mut violations = Vec::new();
-    let mut work = vec![0.0; problem.jobs.len()];
-    let mut ran = vec![0usize; problem.jobs.len()];
-    let mut last: Vec<Option<usize>> = vec![None; problem.jobs.len()];
-    let mut server_of: Vec<Vec<usize>> = vec![Vec::new(); problem.jobs.len()];
+    let mut progress = Progress::new(problem.jobs.len());
     let mut servers = Vec::with_capacity(problem.servers.len());
     if schedule.runs.len() != problem.servers.len() {
         violations.push(format!(
@@ -94,102 +91,14 @@ pub fn evaluate(problem: &GreenProblem, schedule: &Schedule) -> GreenEvaluation 
                 row.len()
             ));
         }
-        let mut totals = ServerEnergy {
-            server: server.name.clone(),
-            busy_slots: 0,
-            energy_kwh: 0.0,
-            grid_kwh: 0.0,
-            carbon_g: 0.0,
-            cost: 0.0,
-        };
-        for t in 0..slots {
-            let run = row.get(t).copied().flatten();
-            let power = match run {
-                None => problem.empty_power_w(m),
-                Some(r) => {
-                    let Some(job) = problem.jobs.get(r.job) else {
-                        violations.push(format!(
-                            "server {} slot {t}: job index {} does not exist",
-                            server.name, r.job
-                        ));
-                        continue;
-                    };
-                    let Some(level) = server.levels.get(r.level) else {
-                        violations.push(format!(
-                            "server {} slot {t}: level {} does not exist ({} levels)",
-                            server.name,
-                            r.level,
-                            server.levels.len()
-                        ));
-                        continue;
-                    };
-                    if t < job.release || t >= job.deadline {
-                        violations.push(format!(
-                            "job {} runs in slot {t} on {}, outside its window {}..{}",
-                            job.name, server.name, job.release, job.deadline
-                        ));
-                    }
-                    if job.memory_bytes > server.memory_bytes {
-                        violations.push(format!(
-                            "job {} needs {:.3} GB, server {} has {:.3} GB",
-                            job.name,
-                            job.memory_bytes / 1e9,
-                            server.name,
-                            server.memory_bytes / 1e9
-                        ));
-                    }
-                    totals.busy_slots += 1;
-                    work[r.job] += level.speed_flops * problem.slot_s;
-                    ran[r.job] += 1;
-                    last[r.job] = Some(last[r.job].map_or(t, |l: usize| l.max(t)));
-                    if !server_of[r.job].contains(&m) {
-                        server_of[r.job].push(m);
-                    }
-                    level.power_w
-                }
-            };
-            let kwh = power * problem.slot_s / super::J_PER_KWH;
-            let from_grid =
-                (power - server.renewable_w[t]).max(0.0) * problem.slot_s / super::J_PER_KWH;
-            totals.energy_kwh += kwh;
-            totals.grid_kwh += from_grid;
-            totals.carbon_g += from_grid * problem.carbon_g_per_kwh[t];
-            totals.cost += from_grid * problem.price_per_kwh[t];
-        }
+        let totals = server_totals(problem, m, row, &mut progress, &mut violations);
         carbon += totals.carbon_g;
         grid += totals.grid_kwh;
         energy += totals.energy_kwh;
         cost += totals.cost;
         servers.push(totals);
     }
-    let mut jobs = Vec::with_capacity(problem.jobs.len());
-    for (j, job) in problem.jobs.iter().enumerate() {
-        if work[j] < job.work_flop * (1.0 - WORK_TOLERANCE) {
-            violations.push(format!(
-                "job {} gets {:.4e} FLOP of its {:.4e} by its deadline (slot {})",
-                job.name, work[j], job.work_flop, job.deadline
-            ));
-        }
-        if !problem.migration && server_of[j].len() > 1 {
-            let names: Vec<&str> = server_of[j]
-                .iter()
-                .map(|&m| problem.servers[m].name.as_str())
-                .collect();
-            violations.push(format!(
-                "job {} migrates between servers {} (migration is off)",
-                job.name,
-                names.join(", ")
-            ));
-        }
-        let completion = last[j].map(|t| t + 1);
-        jobs.push(JobOutcome {
-            job: job.name.clone(),
-            work_flop: work[j],
-            slots: ran[j],
-            completion,
-            slack_slots: completion.map(|c| job.deadline as i64 - c as i64),
-        });
-    }
+    let jobs = job_outcomes(problem, &progress, &mut violations);
     let objective = match problem.objective {
         GreenObjective::Carbon => carbon,
         GreenObjective::Energy => grid,
@@ -205,4 +114,161 @@ pub fn evaluate(problem: &GreenProblem, schedule: &Schedule) -> GreenEvaluation 
         jobs,
         violations,
     }
+}
+
+/// What the schedule gives each job, per job.
+struct Progress {
+    /// Work done, FLOP.
+    work: Vec<f64>,
+    /// Slots run.
+    ran: Vec<usize>,
+    /// Last slot run.
+    last: Vec<Option<usize>>,
+    /// Servers it ran on, in order of first use.
+    server_of: Vec<Vec<usize>>,
+}
+
+impl Progress {
+    /// Nothing run yet for `jobs` jobs.
+    fn new(jobs: usize) -> Progress {
+        Progress {
+            work: vec![0.0; jobs],
+            ran: vec![0usize; jobs],
+            last: vec![None; jobs],
+            server_of: vec![Vec::new(); jobs],
+        }
+    }
+}
+
+/// Server `m`'s totals over its schedule row: busy slots, energy and grid energy (kWh), grid
+/// carbon (gCO2) and cost; records the jobs' progress and pushes the violations of its runs.
+fn server_totals(
+    problem: &GreenProblem,
+    m: usize,
+    row: &[Option<Run>],
+    progress: &mut Progress,
+    violations: &mut Vec<String>,
+) -> ServerEnergy {
+    let server = &problem.servers[m];
+    let mut totals = ServerEnergy {
+        server: server.name.clone(),
+        busy_slots: 0,
+        energy_kwh: 0.0,
+        grid_kwh: 0.0,
+        carbon_g: 0.0,
+        cost: 0.0,
+    };
+    for t in 0..problem.slots() {
+        let run = row.get(t).copied().flatten();
+        let power = match run {
+            None => problem.empty_power_w(m),
+            Some(r) => {
+                let Some(power) = run_slot(problem, m, t, r, progress, violations) else {
+                    continue;
+                };
+                totals.busy_slots += 1;
+                power
+            }
+        };
+        let kwh = power * problem.slot_s / super::J_PER_KWH;
+        let from_grid =
+            (power - server.renewable_w[t]).max(0.0) * problem.slot_s / super::J_PER_KWH;
+        totals.energy_kwh += kwh;
+        totals.grid_kwh += from_grid;
+        totals.carbon_g += from_grid * problem.carbon_g_per_kwh[t];
+        totals.cost += from_grid * problem.price_per_kwh[t];
+    }
+    totals
+}
+
+/// The power (W) of run `r` on server `m` in slot `t`, after recording the job's progress and
+/// pushing a run outside the job's window or beyond the server's memory; `None` (with a
+/// violation) when the job or the level does not exist.
+fn run_slot(
+    problem: &GreenProblem,
+    m: usize,
+    t: usize,
+    r: Run,
+    progress: &mut Progress,
+    violations: &mut Vec<String>,
+) -> Option<f64> {
+    let server = &problem.servers[m];
+    let Some(job) = problem.jobs.get(r.job) else {
+        violations.push(format!(
+            "server {} slot {t}: job index {} does not exist",
+            server.name, r.job
+        ));
+        return None;
+    };
+    let Some(level) = server.levels.get(r.level) else {
+        violations.push(format!(
+            "server {} slot {t}: level {} does not exist ({} levels)",
+            server.name,
+            r.level,
+            server.levels.len()
+        ));
+        return None;
+    };
+    if t < job.release || t >= job.deadline {
+        violations.push(format!(
+            "job {} runs in slot {t} on {}, outside its window {}..{}",
+            job.name, server.name, job.release, job.deadline
+        ));
+    }
+    if job.memory_bytes > server.memory_bytes {
+        violations.push(format!(
+            "job {} needs {:.3} GB, server {} has {:.3} GB",
+            job.name,
+            job.memory_bytes / 1e9,
+            server.name,
+            server.memory_bytes / 1e9
+        ));
+    }
+    progress.work[r.job] += level.speed_flops * problem.slot_s;
+    progress.ran[r.job] += 1;
+    progress.last[r.job] = Some(progress.last[r.job].map_or(t, |l: usize| l.max(t)));
+    if !progress.server_of[r.job].contains(&m) {
+        progress.server_of[r.job].push(m);
+    }
+    Some(level.power_w)
+}
+
+/// Each job's outcome (work in FLOP, slots, completion and slack in slots); pushes unfinished
+/// work and migrations when migration is off.
+fn job_outcomes(
+    problem: &GreenProblem,
+    progress: &Progress,
+    violations: &mut Vec<String>,
+) -> Vec<JobOutcome> {
+    let mut jobs = Vec::with_capacity(problem.jobs.len());
+    for (j, job) in problem.jobs.iter().enumerate() {
+        let work = progress.work[j];
+        if work < job.work_flop * (1.0 - WORK_TOLERANCE) {
+            violations.push(format!(
+                "job {} gets {:.4e} FLOP of its {:.4e} by its deadline (slot {})",
+                job.name, work, job.work_flop, job.deadline
+            ));
+        }
+        let server_of = &progress.server_of[j];
+        if !problem.migration && server_of.len() > 1 {
+            let names: Vec<&str> = server_of
+                .iter()
+                .map(|&m| problem.servers[m].name.as_str())
+                .collect();
+            violations.push(format!(
+                "job {} migrates between servers {} (migration is off)",
+                job.name,
+                names.join(", ")
+            ));
+        }
+        let completion = progress.last[j].map(|t| t + 1);
+        jobs.push(JobOutcome {
+            job: job.name.clone(),
+            work_flop: work,
+            slots: progress.ran[j],
+            completion,
+            slack_slots: completion.map(|c| job.deadline as i64 - c as i64),
+        });
+    }
+    jobs
 }

@@ -193,46 +193,73 @@ pub fn explain_infeasible(problem: &SplitProblem, coef: &Coefficients) -> Vec<St
         .iter()
         .filter(|p| satisfies_rules(problem, p.c1, p.c2))
         .collect();
-    let mut lines = Vec::new();
     if allowed.is_empty() {
-        // Which rules alone exclude every plan the tiers allow?
-        let mut alone: Vec<String> = Vec::new();
-        let all: Vec<Vec<String>> = plans
-            .iter()
-            .map(|p| rule_violations(problem, p.c1, p.c2))
-            .collect();
-        let mut names: Vec<String> = all.iter().flatten().cloned().collect();
-        names.sort();
-        names.dedup();
-        for name in &names {
-            if all.iter().all(|v| v.contains(name)) {
-                alone.push(name.clone());
-            }
-        }
-        let tiers: Vec<&str> = Tier::ALL
-            .iter()
-            .filter(|t| problem.has_tier(**t))
-            .map(|t| t.name())
-            .collect();
-        if alone.is_empty() {
-            lines.push(format!(
-                "no contiguous plan over the available tiers ({}) satisfies the placement rules together: {}",
-                tiers.join(", "),
-                names.join("; ")
-            ));
-        } else {
-            lines.push(format!(
-                "no contiguous plan over the available tiers ({}) can satisfy: {}",
-                tiers.join(", "),
-                alone.join("; ")
-            ));
-        }
-        return lines;
+        return vec![conflicting_rules(problem, &plans)];
     }
-    // Single-limit relaxations: for each limit, the smallest value it must be raised to so that
-    // some rule-abiding plan meets every other limit.
+    let best = single_limit_relaxations(problem, &allowed);
+    if best.is_empty() {
+        // Two or more limits must move: show the plan with the smallest total relative excess.
+        return closest_plan(problem, &allowed, &user).into_iter().collect();
+    }
+    best.into_iter()
+        .map(|(limit, needed, p)| {
+            let (name, have) = describe_limit(problem, limit);
+            format!(
+                "{user}: no plan meets {name}: it is {}, the best plan needs {} ({})",
+                format_limit(limit, have),
+                format_limit(limit, needed),
+                plan_text(problem, p)
+            )
+        })
+        .collect()
+}
+
+/// The line naming the rules that exclude every contiguous plan over the tiers: those that do
+/// alone, else all of them together.
+fn conflicting_rules(problem: &SplitProblem, plans: &[CutPlan]) -> String {
+    // Which rules alone exclude every plan the tiers allow?
+    let mut alone: Vec<String> = Vec::new();
+    let all: Vec<Vec<String>> = plans
+        .iter()
+        .map(|p| rule_violations(problem, p.c1, p.c2))
+        .collect();
+    let mut names: Vec<String> = all.iter().flatten().cloned().collect();
+    names.sort();
+    names.dedup();
+    for name in &names {
+        if all.iter().all(|v| v.contains(name)) {
+            alone.push(name.clone());
+        }
+    }
+    let tiers: Vec<&str> = Tier::ALL
+        .iter()
+        .filter(|t| problem.has_tier(**t))
+        .map(|t| t.name())
+        .collect();
+    if alone.is_empty() {
+        format!(
+            "no contiguous plan over the available tiers ({}) satisfies the placement rules together: {}",
+            tiers.join(", "),
+            names.join("; ")
+        )
+    } else {
+        format!(
+            "no contiguous plan over the available tiers ({}) can satisfy: {}",
+            tiers.join(", "),
+            alone.join("; ")
+        )
+    }
+}
+
+/// Single-limit relaxations: for each limit, the smallest value it must be raised to (bytes,
+/// s or J) so that some rule-abiding plan meets every other limit, with that plan; in limit
+/// order.
+fn single_limit_relaxations<'p>(
+    problem: &SplitProblem,
+    allowed: &[&'p CutPlan],
+) -> Vec<(Limit, f64, &'p CutPlan)> {
     let mut best: Vec<(Limit, f64, &CutPlan)> = Vec::new();
-    for p in &allowed {
+    for p in allowed {
         let v = limit_violations(problem, p);
         if let [(limit, needed)] = v.as_slice() {
             match best.iter_mut().find(|(l, _, _)| l == limit) {
@@ -243,83 +270,86 @@ pub fn explain_infeasible(problem: &SplitProblem, coef: &Coefficients) -> Vec<St
         }
     }
     best.sort_by_key(|b| b.0);
-    let describe = |limit: Limit| -> (String, f64) {
-        match limit {
-            Limit::Memory(t) => {
-                let res = problem.tiers[t.index()].as_ref();
-                (
-                    format!(
-                        "{t} memory ({})",
-                        res.map_or("?", |r| r.device.name.as_str())
-                    ),
-                    res.map_or(0.0, |r| r.memory_bytes),
-                )
-            }
-            Limit::Deadline => ("the deadline".into(), problem.deadline_s.unwrap_or(0.0)),
-            Limit::Energy => (
-                "the device energy budget".into(),
-                problem.device_energy_budget_j.unwrap_or(0.0),
-            ),
+    best
+}
+
+/// The line for the rule-abiding plan with the smallest total relative excess over the
+/// limits, and what each limit it breaks would need.
+fn closest_plan(problem: &SplitProblem, allowed: &[&CutPlan], user: &str) -> Option<String> {
+    let worst = allowed
+        .iter()
+        .map(|p| {
+            let v = limit_violations(problem, p);
+            let excess: f64 = v
+                .iter()
+                .map(|(l, needed)| needed / describe_limit(problem, *l).1.max(1e-12) - 1.0)
+                .sum();
+            (excess, v, *p)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let (_, v, p) = worst?;
+    let parts: Vec<String> = v
+        .iter()
+        .map(|(l, needed)| {
+            let (name, have) = describe_limit(problem, *l);
+            format!(
+                "{name} from {} to {}",
+                format_limit(*l, have),
+                format_limit(*l, *needed)
+            )
+        })
+        .collect();
+    Some(format!(
+        "no single limit can be relaxed to make a plan of {user} feasible; the closest plan ({}) needs: {}",
+        plan_text(problem, p),
+        parts.join(", ")
+    ))
+}
+
+/// A limit's name in words and its value in the instance (bytes, s or J; 0 when absent).
+fn describe_limit(problem: &SplitProblem, limit: Limit) -> (String, f64) {
+    match limit {
+        Limit::Memory(t) => {
+            let res = problem.tiers[t.index()].as_ref();
+            (
+                format!(
+                    "{t} memory ({})",
+                    res.map_or("?", |r| r.device.name.as_str())
+                ),
+                res.map_or(0.0, |r| r.memory_bytes),
+            )
         }
-    };
-    let fmt = |limit: Limit, v: f64| match limit {
+        Limit::Deadline => ("the deadline".into(), problem.deadline_s.unwrap_or(0.0)),
+        Limit::Energy => (
+            "the device energy budget".into(),
+            problem.device_energy_budget_j.unwrap_or(0.0),
+        ),
+    }
+}
+
+/// A value of `limit` with its unit: GB for memory, s for the deadline, J for energy.
+fn format_limit(limit: Limit, v: f64) -> String {
+    match limit {
         Limit::Memory(_) => format!("{:.3} GB", v / 1e9),
         Limit::Deadline => format!("{v:.4} s"),
         Limit::Energy => format!("{v:.4} J"),
-    };
-    let plan_text = |p: &CutPlan| {
-        let n = problem.layers();
-        let part = |lo: usize, hi: usize, tier: &str| {
-            if lo == hi {
-                format!("none on the {tier}")
-            } else {
-                format!("layers {lo}..{hi} on the {tier}")
-            }
-        };
-        format!(
-            "{}, {}, {}",
-            part(0, p.c1, "device"),
-            part(p.c1, p.c2, "edge"),
-            part(p.c2, n, "cloud")
-        )
-    };
-    if best.is_empty() {
-        // Two or more limits must move: show the plan with the smallest total relative excess.
-        let worst = allowed
-            .iter()
-            .map(|p| {
-                let v = limit_violations(problem, p);
-                let excess: f64 = v
-                    .iter()
-                    .map(|(l, needed)| needed / describe(*l).1.max(1e-12) - 1.0)
-                    .sum();
-                (excess, v, *p)
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((_, v, p)) = worst {
-            let parts: Vec<String> = v
-                .iter()
-                .map(|(l, needed)| {
-                    let (name, have) = describe(*l);
-                    format!("{name} from {} to {}", fmt(*l, have), fmt(*l, *needed))
-                })
-                .collect();
-            lines.push(format!(
-                "no single limit can be relaxed to make a plan of {user} feasible; the closest plan ({}) needs: {}",
-                plan_text(p),
-                parts.join(", ")
-            ));
+    }
+}
+
+/// Which layers plan `p` runs on which tier, in words.
+fn plan_text(problem: &SplitProblem, p: &CutPlan) -> String {
+    let n = problem.layers();
+    let part = |lo: usize, hi: usize, tier: &str| {
+        if lo == hi {
+            format!("none on the {tier}")
+        } else {
+            format!("layers {lo}..{hi} on the {tier}")
         }
-        return lines;
-    }
-    for (limit, needed, p) in best {
-        let (name, have) = describe(limit);
-        lines.push(format!(
-            "{user}: no plan meets {name}: it is {}, the best plan needs {} ({})",
-            fmt(limit, have),
-            fmt(limit, needed),
-            plan_text(p)
-        ));
-    }
-    lines
+    };
+    format!(
+        "{}, {}, {}",
+        part(0, p.c1, "device"),
+        part(p.c1, p.c2, "edge"),
+        part(p.c2, n, "cloud")
+    )
 }

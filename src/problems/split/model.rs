@@ -73,48 +73,97 @@ impl SplitDecoder {
 
 /// Builds the MILP of `problem` (no solving, no I/O).
 pub fn build(problem: &SplitProblem, coef: &Coefficients) -> SplitMilp {
-    let n = problem.layers();
     let mut m = Milp::new();
-    let has_edge = problem.has_tier(Tier::Edge);
-    let reach_edge = problem.wireless.is_some();
-    let has_cloud = problem.has_tier(Tier::Cloud) && problem.backhaul.is_some() && reach_edge;
-    let off_device = reach_edge && (has_edge || has_cloud);
+    let vars = Binaries::add(&mut m, problem);
+    let (latency, energy) = latency_and_energy(problem, coef, &vars);
+    add_memory(&mut m, problem, coef, &vars);
+    if let Some(deadline) = problem.deadline_s {
+        m.constrain(constraint!((1.0 / deadline) * latency.clone() <= 1));
+    }
+    if let Some(budget) = problem.device_energy_budget_j {
+        m.constrain(constraint!((1.0 / budget) * energy.clone() <= 1));
+    }
+    add_rules(&mut m, problem, &vars);
 
-    let d: Vec<Variable> = (0..n).map(|_| m.add(variable().binary())).collect();
-    let u: Vec<Variable> = (0..n).map(|_| m.add(variable().binary())).collect();
-    for l in 0..n {
-        m.constrain(constraint!(u[l] >= d[l]));
-        if l + 1 < n {
-            m.constrain(constraint!(d[l] >= d[l + 1]));
-            m.constrain(constraint!(u[l] >= u[l + 1]));
+    let (a, b) = problem.objective.weights();
+    let objective = a * latency.clone() + b * energy.clone();
+    SplitMilp {
+        milp: m,
+        objective,
+        latency,
+        energy,
+        decoder: SplitDecoder {
+            d: vars.d,
+            u: vars.u,
+        },
+    }
+}
+
+/// The binaries `d_l` (layer on the device) and `u_l` (on the device or the edge).
+struct Binaries {
+    d: Vec<Variable>,
+    u: Vec<Variable>,
+}
+
+impl Binaries {
+    /// Adds the binaries of every layer to `m` with the contiguity rows and the fixings of
+    /// absent or unreachable tiers.
+    fn add(m: &mut Milp, problem: &SplitProblem) -> Binaries {
+        let n = problem.layers();
+        let has_edge = problem.has_tier(Tier::Edge);
+        let reach_edge = problem.wireless.is_some();
+        let has_cloud = problem.has_tier(Tier::Cloud) && problem.backhaul.is_some() && reach_edge;
+        let off_device = reach_edge && (has_edge || has_cloud);
+
+        let d: Vec<Variable> = (0..n).map(|_| m.add(variable().binary())).collect();
+        let u: Vec<Variable> = (0..n).map(|_| m.add(variable().binary())).collect();
+        for l in 0..n {
+            m.constrain(constraint!(u[l] >= d[l]));
+            if l + 1 < n {
+                m.constrain(constraint!(d[l] >= d[l + 1]));
+                m.constrain(constraint!(u[l] >= u[l + 1]));
+            }
+            if !has_edge {
+                m.constrain(constraint!(u[l] == d[l]));
+            }
+            if !has_cloud {
+                m.constrain(constraint!(u[l] == 1));
+            }
+            if !off_device {
+                m.constrain(constraint!(d[l] == 1));
+            }
         }
-        if !has_edge {
-            m.constrain(constraint!(u[l] == d[l]));
-        }
-        if !has_cloud {
-            m.constrain(constraint!(u[l] == 1));
-        }
-        if !off_device {
-            m.constrain(constraint!(d[l] == 1));
-        }
+        Binaries { d, u }
     }
 
-    // Tier indicators as expressions.
-    let x = |l: usize, t: Tier| -> Expression {
+    /// The indicator of layer `l` on tier `t`: `d_l`, `u_l - d_l` or `1 - u_l`.
+    fn x(&self, l: usize, t: Tier) -> Expression {
+        let (d, u) = (&self.d, &self.u);
         match t {
             Tier::Device => d[l].into(),
             Tier::Edge => u[l] - d[l],
             Tier::Cloud => 1 - u[l],
         }
-    };
-    let prev = |v: &[Variable], p: usize| -> Expression {
-        if p == 0 {
-            Expression::from(1)
-        } else {
-            v[p - 1].into()
-        }
-    };
+    }
+}
 
+/// `v_{p-1}` as an expression, with `v_{-1} = 1`.
+fn prev(v: &[Variable], p: usize) -> Expression {
+    if p == 0 {
+        Expression::from(1)
+    } else {
+        v[p - 1].into()
+    }
+}
+
+/// End-to-end latency `T` (s) and device energy `E` (J) as expressions: compute per tier, the
+/// radio cut `s_p` and the backhaul cut `g_p`; the device idles at its idle power all along.
+fn latency_and_energy(
+    problem: &SplitProblem,
+    coef: &Coefficients,
+    vars: &Binaries,
+) -> (Expression, Expression) {
+    let (d, u) = (&vars.d, &vars.u);
     let mut latency = Expression::from(0);
     let mut device_busy = Expression::from(0);
     let idle = problem.tiers[0]
@@ -123,7 +172,7 @@ pub fn build(problem: &SplitProblem, coef: &Coefficients) -> SplitMilp {
     for (l, row) in coef.compute.iter().enumerate() {
         for t in Tier::ALL {
             if let Some(c) = row[t.index()] {
-                latency += c.latency_s * x(l, t);
+                latency += c.latency_s * vars.x(l, t);
             }
         }
         if let Some(c) = row[0] {
@@ -131,9 +180,9 @@ pub fn build(problem: &SplitProblem, coef: &Coefficients) -> SplitMilp {
         }
     }
     let mut radio_energy = Expression::from(0);
-    for p in 0..n {
-        let s = prev(&d, p) - d[p];
-        let g = prev(&u, p) - u[p];
+    for p in 0..problem.layers() {
+        let s = prev(d, p) - d[p];
+        let g = prev(u, p) - u[p];
         let r = &coef.radio[p];
         latency += r.latency_s * s.clone();
         radio_energy +=
@@ -141,19 +190,24 @@ pub fn build(problem: &SplitProblem, coef: &Coefficients) -> SplitMilp {
         latency += coef.backhaul[p].latency_s * g;
     }
     let energy = idle * latency.clone() + device_busy + radio_energy;
+    (latency, energy)
+}
 
-    // Memory.
+/// Per present tier with finite memory: the layers' bytes plus the tied embedding charged
+/// again on the head's tier, at most its memory (bytes, normalised to 1).
+fn add_memory(m: &mut Milp, problem: &SplitProblem, coef: &Coefficients, vars: &Binaries) {
+    let n = problem.layers();
     for t in Tier::ALL {
         let Some(res) = &problem.tiers[t.index()] else {
             continue;
         };
         let mut used = Expression::from(0);
         for (l, &bytes) in coef.memory.iter().enumerate() {
-            used += bytes * x(l, t);
+            used += bytes * vars.x(l, t);
         }
         if coef.tied_extra > 0.0 && t != Tier::Device {
             let w = m.add(variable().min(0).max(1));
-            m.constrain(constraint!(w >= x(n - 1, t) - x(0, t)));
+            m.constrain(constraint!(w >= vars.x(n - 1, t) - vars.x(0, t)));
             used += coef.tied_extra * w;
         }
         // Limits are normalised to 1 so that HiGHS's absolute feasibility tolerance acts as a
@@ -162,14 +216,13 @@ pub fn build(problem: &SplitProblem, coef: &Coefficients) -> SplitMilp {
             m.constrain(constraint!((1.0 / res.memory_bytes) * used <= 1));
         }
     }
-    if let Some(deadline) = problem.deadline_s {
-        m.constrain(constraint!((1.0 / deadline) * latency.clone() <= 1));
-    }
-    if let Some(budget) = problem.device_energy_budget_j {
-        m.constrain(constraint!((1.0 / budget) * energy.clone() <= 1));
-    }
+}
 
-    // Rules.
+/// The placement rules as fixings of `d` and `u`: embedding on the device, device layer
+/// counts, pinned and forbidden layers.
+fn add_rules(m: &mut Milp, problem: &SplitProblem, vars: &Binaries) {
+    let n = problem.layers();
+    let d = &vars.d;
     let rules = &problem.rules;
     if rules.embed_on_device {
         m.constrain(constraint!(d[0] == 1));
@@ -187,19 +240,9 @@ pub fn build(problem: &SplitProblem, coef: &Coefficients) -> SplitMilp {
         }
     }
     for &(l, t) in &rules.pinned {
-        m.constrain(constraint!(x(l, t) == 1));
+        m.constrain(constraint!(vars.x(l, t) == 1));
     }
     for &(l, t) in &rules.forbidden {
-        m.constrain(constraint!(x(l, t) == 0));
-    }
-
-    let (a, b) = problem.objective.weights();
-    let objective = a * latency.clone() + b * energy.clone();
-    SplitMilp {
-        milp: m,
-        objective,
-        latency,
-        energy,
-        decoder: SplitDecoder { d, u },
+        m.constrain(constraint!(vars.x(l, t) == 0));
     }
 }

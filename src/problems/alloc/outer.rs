@@ -1,0 +1,204 @@
+//! The exact allocation solve: outer approximation of the convex latency terms.
+//!
+//! A server option's latency `c / share` is convex in the user's compute share, which a MILP
+//! cannot hold exactly. Each round builds the MILP ([`build`]) with the tangents collected so
+//! far, which under-estimate `c / share` (so the MILP's optimum is a lower bound on the
+//! problem's), and solves it with HiGHS. The round's choice of options and resource blocks is
+//! then given its exact optimal compute shares ([`optimal_shares`]); the better of that plan
+//! and the incumbent is kept, and new tangents are added where the MILP under-estimated the
+//! latency and at the exact shares.
+//!
+//! Stopping rule, checked in this order:
+//!
+//! - **max rounds**: at most [`MAX_ROUNDS`] MILPs are solved (termination `limit_reached`);
+//! - **time limit**: no round starts once the preset's time limit (counted from the start of
+//!   the whole solve, pricing included) has passed, and each MILP gets only what is left of it
+//!   (`limit_reached`);
+//! - **infeasible relaxation**: the MILP is infeasible, so the problem is; any incumbent is
+//!   dropped (`infeasible`);
+//! - **no MILP solution**: HiGHS stopped without a solution (`limit_reached`);
+//! - **gap tolerance**: the incumbent is within `max(mip_rel_gap, 1e-6)` (relative gap) of the
+//!   lower bound (`optimal`);
+//! - **no new tangent**: the round added no tangent, so another would return the same MILP
+//!   (`limit_reached`).
+//!
+//! The reported bound is the largest lower bound of any round: HiGHS's dual bound (valid even
+//! when it stopped at its time limit), or the MILP's objective when it gives no bound. Every
+//! MILP only holds more tangents than the one before, so each bound is valid for the problem.
+
+use std::time::Instant;
+
+use super::heuristics::{optimal_shares, Allocation};
+use super::model::{build, AllocMilp, Decoded, MIN_TANGENT};
+use super::{AllocProblem, Options};
+use crate::error::Result;
+use crate::solve::milp::MipOptions;
+use crate::solve::report::{relative_gap, Termination};
+use crate::solve::RunOptions;
+use crate::solve::SolverPreset;
+
+/// Largest number of outer-approximation rounds of the exact solve.
+pub const MAX_ROUNDS: usize = 60;
+
+/// A tangent of a server option's latency: (user, option, compute share it touches at).
+type Tangent = (usize, usize, f64);
+
+/// What the outer approximation ends with.
+#[derive(Debug, Clone)]
+pub struct OuterResult {
+    /// Best plan found: per user the option index (into the options solved), and its
+    /// allocation. `None` when no round found one, or the problem is infeasible.
+    pub found: Option<(Vec<usize>, Allocation)>,
+    /// How the loop stopped: `optimal`, `infeasible` or `limit_reached`.
+    pub termination: Termination,
+    /// Largest lower bound on the objective of any round (seconds, weighted for the weighted
+    /// sum); `None` when no round gave one.
+    pub bound: Option<f64>,
+    /// MILPs solved.
+    pub rounds: usize,
+    /// Branch-and-bound nodes over every round; `None` when no round ran.
+    pub nodes: Option<i64>,
+    /// Seconds spent building the MILPs and adding their tangents.
+    pub build_s: f64,
+}
+
+/// Solves `problem` over the options `opts` exactly by outer approximation (see the module
+/// doc), starting from `incumbent` (a plan over `opts`, e.g. from the local search). `start`
+/// is when the whole solve started, against which the preset's time limit counts; `run`
+/// writes the first round's MILP to `run.write_model` and each round's HiGHS log to
+/// `run.log_file` (round 1) and `<log_file>.round<r>` (round `r > 1`).
+pub fn outer_approximation(
+    problem: &AllocProblem,
+    opts: &Options,
+    incumbent: Option<(Vec<usize>, Allocation)>,
+    preset: &SolverPreset,
+    run: &RunOptions,
+    start: Instant,
+) -> Result<OuterResult> {
+    let tolerance = preset.mip_rel_gap.max(1e-6);
+    let mut out = OuterResult {
+        found: incumbent,
+        termination: Termination::LimitReached,
+        bound: None,
+        rounds: 0,
+        nodes: None,
+        build_s: 0.0,
+    };
+    let mut lower = f64::NEG_INFINITY;
+    let mut tangents: Vec<Tangent> = Vec::new();
+    loop {
+        if out.rounds >= MAX_ROUNDS {
+            break;
+        }
+        let remaining = preset
+            .time_limit_s
+            .map(|t| t - start.elapsed().as_secs_f64());
+        if remaining.is_some_and(|r| r <= 0.0) {
+            break;
+        }
+        out.rounds += 1;
+        let t0 = Instant::now();
+        let model = build_round(problem, opts, &tangents);
+        out.build_s += t0.elapsed().as_secs_f64();
+        let options = MipOptions {
+            time_limit_s: remaining,
+            log_file: round_log_file(run, out.rounds),
+            write_model: run.write_model.clone().filter(|_| out.rounds == 1),
+            ..MipOptions::from_preset(preset)
+        };
+        let decoder = model.decoder.clone();
+        let result = model.milp.minimise(model.objective, &options)?;
+        out.nodes = Some(out.nodes.unwrap_or(0) + result.nodes.unwrap_or(0));
+        if result.termination == Termination::Infeasible {
+            // The relaxation is infeasible, so the problem is.
+            out.termination = Termination::Infeasible;
+            out.found = None;
+            break;
+        }
+        let Some(values) = result.values.as_ref() else {
+            break;
+        };
+        if let Some(b) = result.bound.or(result.objective) {
+            lower = lower.max(b);
+        }
+        let d = decoder.decode(values);
+        let exact = optimal_shares(problem, opts, &d.option, &d.resource_blocks);
+        if let Some(a) = &exact {
+            if out
+                .found
+                .as_ref()
+                .is_none_or(|f| a.objective < f.1.objective)
+            {
+                out.found = Some((d.option.clone(), a.clone()));
+            }
+        }
+        if let Some(f) = &out.found {
+            // HiGHS's dual bound is valid even when it stopped at its time limit.
+            if relative_gap(f.1.objective, lower) <= tolerance {
+                out.termination = Termination::Optimal;
+                break;
+            }
+        }
+        if !add_tangents(problem, opts, &d, exact.as_ref(), &mut tangents) {
+            break;
+        }
+    }
+    out.bound = lower.is_finite().then_some(lower);
+    Ok(out)
+}
+
+/// The round's MILP: the model over `opts` with every tangent collected so far.
+fn build_round(problem: &AllocProblem, opts: &Options, tangents: &[Tangent]) -> AllocMilp {
+    let mut model = build(problem, opts);
+    for &(k, o, p) in tangents {
+        model.add_tangent(k, o, p);
+    }
+    model
+}
+
+/// Path of round `round`'s HiGHS log: `run.log_file` for round 1, `<log_file>.round<r>` after.
+fn round_log_file(run: &RunOptions, round: usize) -> Option<std::path::PathBuf> {
+    run.log_file.as_ref().map(|log| {
+        if round == 1 {
+            log.clone()
+        } else {
+            let mut name = log.clone().into_os_string();
+            name.push(format!(".round{round}"));
+            name.into()
+        }
+    })
+}
+
+/// Adds the tangents of a round: for each user on a server option, at the MILP's compute share
+/// (where the relaxation under-estimates) and at the exact shares `exact` (a fraction of the
+/// server, clamped to at least [`MIN_TANGENT`]), skipping ones already there. Returns whether
+/// any was added.
+fn add_tangents(
+    problem: &AllocProblem,
+    opts: &Options,
+    d: &Decoded,
+    exact: Option<&Allocation>,
+    tangents: &mut Vec<Tangent>,
+) -> bool {
+    let before = tangents.len();
+    for k in 0..problem.users.len() {
+        let o = d.option[k];
+        if opts.options[k][o].server_s <= 0.0 {
+            continue;
+        }
+        let mut points = vec![d.compute_share[k]];
+        if let Some(a) = exact {
+            points.push(a.compute_share[k]);
+        }
+        for p in points {
+            let p = p.clamp(MIN_TANGENT, 1.0);
+            if !tangents
+                .iter()
+                .any(|t| t.0 == k && t.1 == o && (t.2 - p).abs() <= 1e-12 * p)
+            {
+                tangents.push((k, o, p));
+            }
+        }
+    }
+    tangents.len() > before
+}
