@@ -153,12 +153,58 @@ pub fn run_sweep(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SweepSummary> {
     let start = Instant::now();
-    let out = &options.output;
     let shard = options.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let solvers = sweep.solvers.len();
+    let (done, writer) = open_output(sweep, options, shard)?;
+    let work = pending_work(sweep, shard, &done);
+    let runs_in_shard = (0..sweep.instances()).filter(|&u| shard.has(u)).count() * solvers;
+    let pending: usize = work.iter().map(|(_, p)| p.len()).sum();
+    let total = options.max_runs.map_or(pending, |m| m.min(pending));
+    let workers = Workers {
+        sweep,
+        progress,
+        total,
+        writer: Mutex::new(writer),
+        started: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
+        errors: AtomicUsize::new(0),
+        write_error: Mutex::new(None),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| Error::option("threads", e.to_string()))?;
+    pool.install(|| {
+        work.into_iter()
+            .par_bridge()
+            .for_each(|(unit, pending)| workers.run_unit(unit, pending))
+    });
+    if let Some(e) = workers.write_error.into_inner().unwrap() {
+        return Err(e);
+    }
+    Ok(SweepSummary {
+        runs: runs_in_shard,
+        already_done: done.runs.len(),
+        ran: workers.finished.into_inner(),
+        errors: workers.errors.into_inner(),
+        dropped_partial_line: done.dropped_partial_line,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The runs already in the output (when resuming; rows of errors dropped to retry them) and
+/// the writer that appends to it, or a new output with its header; an error when the output
+/// exists and neither resuming nor overwriting.
+fn open_output(
+    sweep: &Sweep,
+    options: &SweepOptions,
+    shard: Shard,
+) -> Result<(record::Done, RowWriter)> {
+    let out = &options.output;
     let solvers = sweep.solvers.len();
     let in_shard = |run: usize| shard.has(run / solvers);
     let exists = out.exists();
-    let (done, writer) = if options.resume && exists {
+    if options.resume && exists {
         let mut done = record::read_done(out, sweep, &in_shard)?;
         if options.retry_errors && !done.errors.is_empty() {
             record::drop_rows(out, &done.errors)?;
@@ -166,104 +212,106 @@ pub fn run_sweep(
                 done.runs.remove(run);
             }
         }
-        (done, RowWriter::append(out)?)
-    } else {
-        if exists && !options.overwrite && !options.resume {
-            return Err(Error::option(
-                "output",
-                format!(
-                    "{} exists: resume it with --resume, or replace it with --force",
-                    out.display()
-                ),
-            ));
-        }
-        (
-            record::Done::default(),
-            RowWriter::create(out, &record::header(sweep))?,
-        )
-    };
-    // Pending work, per instance: the solvers without a row.
-    let work: Vec<(usize, Vec<usize>)> = (0..sweep.instances())
+        return Ok((done, RowWriter::append(out)?));
+    }
+    if exists && !options.overwrite && !options.resume {
+        return Err(Error::option(
+            "output",
+            format!(
+                "{} exists: resume it with --resume, or replace it with --force",
+                out.display()
+            ),
+        ));
+    }
+    Ok((
+        record::Done::default(),
+        RowWriter::create(out, &record::header(sweep))?,
+    ))
+}
+
+/// Pending work of the shard, per instance (unit): the solvers without a row in `done`.
+fn pending_work(sweep: &Sweep, shard: Shard, done: &record::Done) -> Vec<(usize, Vec<usize>)> {
+    (0..sweep.instances())
         .filter(|&u| shard.has(u))
         .map(|u| {
-            let pending: Vec<usize> = (0..solvers)
+            let pending: Vec<usize> = (0..sweep.solvers.len())
                 .filter(|&s| !done.runs.contains(&sweep.run_id(u, s)))
                 .collect();
             (u, pending)
         })
         .filter(|(_, pending)| !pending.is_empty())
-        .collect();
-    let runs_in_shard = (0..sweep.instances()).filter(|&u| shard.has(u)).count() * solvers;
-    let pending: usize = work.iter().map(|(_, p)| p.len()).sum();
-    let total = options.max_runs.map_or(pending, |m| m.min(pending));
-    let writer = Mutex::new(writer);
-    let started = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let errors = AtomicUsize::new(0);
-    let write_error: Mutex<Option<Error>> = Mutex::new(None);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
-        .build()
-        .map_err(|e| Error::option("threads", e.to_string()))?;
-    pool.install(|| {
-        work.into_iter().par_bridge().for_each(|(unit, pending)| {
-            if started.load(Ordering::SeqCst) >= total || write_error.lock().unwrap().is_some() {
+        .collect()
+}
+
+/// What the worker threads of a sweep share: the output, the run counts and the first write
+/// error.
+struct Workers<'a> {
+    sweep: &'a Sweep,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    /// Runs this invocation may start (`--max-runs`).
+    total: usize,
+    writer: Mutex<RowWriter>,
+    /// Runs claimed.
+    started: AtomicUsize,
+    /// Runs written.
+    finished: AtomicUsize,
+    /// Runs that recorded an error.
+    errors: AtomicUsize,
+    write_error: Mutex<Option<Error>>,
+}
+
+impl Workers<'_> {
+    /// Builds instance `unit` (timed, in s) and runs its `pending` solvers on it, one row each,
+    /// while runs are left to claim and no write has failed.
+    fn run_unit(&self, unit: usize, pending: Vec<usize>) {
+        let sweep = self.sweep;
+        if self.started.load(Ordering::SeqCst) >= self.total
+            || self.write_error.lock().unwrap().is_some()
+        {
+            return;
+        }
+        let (point, seed_index) = sweep.unit(unit);
+        let seed = sweep.seeds[seed_index];
+        let t0 = Instant::now();
+        let instance = catch_unwind(AssertUnwindSafe(|| {
+            run::build_instance(sweep, sweep.parameters_at(point, seed))
+        }))
+        .map_err(panic_message)
+        .and_then(|r| r.map_err(|e| format!("instance: {}", one_line(&e.to_string()))));
+        let generate_s = t0.elapsed().as_secs_f64();
+        for s in pending {
+            // Claim one of the `total` runs (`--max-runs` may stop the sweep early).
+            if self.started.fetch_add(1, Ordering::SeqCst) >= self.total {
                 return;
             }
-            let (point, seed_index) = sweep.unit(unit);
-            let seed = sweep.seeds[seed_index];
-            let t0 = Instant::now();
-            let instance = catch_unwind(AssertUnwindSafe(|| {
-                run::build_instance(sweep, sweep.parameters_at(point, seed))
-            }))
-            .map_err(panic_message)
-            .and_then(|r| r.map_err(|e| format!("instance: {}", one_line(&e.to_string()))));
-            let generate_s = t0.elapsed().as_secs_f64();
-            for s in pending {
-                // Claim one of the `total` runs (`--max-runs` may stop the sweep early).
-                if started.fetch_add(1, Ordering::SeqCst) >= total {
-                    return;
-                }
-                let run = sweep.run_id(unit, s);
-                let mut preset = sweep.solvers[s].clone();
-                preset.seed = seed;
-                let (name, result) = match &instance {
-                    Ok(inst) => (
-                        inst.name().to_string(),
-                        catch_unwind(AssertUnwindSafe(|| run::solve(inst, &preset)))
-                            .map_err(panic_message)
-                            .and_then(|r| r.map_err(|e| one_line(&e.to_string()))),
-                    ),
-                    Err(message) => (String::new(), Err(message.clone())),
-                };
-                if result.is_err() {
-                    errors.fetch_add(1, Ordering::SeqCst);
-                }
-                let cells = record::row(sweep, run, &name, generate_s, &result);
-                if let Err(e) = writer.lock().unwrap().write(&cells) {
-                    write_error.lock().unwrap().get_or_insert(e);
-                    return;
-                }
-                let done = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                progress(Progress {
-                    done,
-                    total,
-                    errors: errors.load(Ordering::SeqCst),
-                });
+            let run = sweep.run_id(unit, s);
+            let mut preset = sweep.solvers[s].clone();
+            preset.seed = seed;
+            let (name, result) = match &instance {
+                Ok(inst) => (
+                    inst.name().to_string(),
+                    catch_unwind(AssertUnwindSafe(|| run::solve(inst, &preset)))
+                        .map_err(panic_message)
+                        .and_then(|r| r.map_err(|e| one_line(&e.to_string()))),
+                ),
+                Err(message) => (String::new(), Err(message.clone())),
+            };
+            if result.is_err() {
+                self.errors.fetch_add(1, Ordering::SeqCst);
             }
-        })
-    });
-    if let Some(e) = write_error.into_inner().unwrap() {
-        return Err(e);
+            let cells = record::row(sweep, run, &name, generate_s, &result);
+            if let Err(e) = self.writer.lock().unwrap().write(&cells) {
+                self.write_error.lock().unwrap().get_or_insert(e);
+                return;
+            }
+            let done = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+            (self.progress)(Progress {
+                done,
+                total: self.total,
+                errors: self.errors.load(Ordering::SeqCst),
+            });
+        }
     }
-    Ok(SweepSummary {
-        runs: runs_in_shard,
-        already_done: done.runs.len(),
-        ran: finished.into_inner(),
-        errors: errors.into_inner(),
-        dropped_partial_line: done.dropped_partial_line,
-        wall_s: start.elapsed().as_secs_f64(),
-    })
 }
 
 /// The message of a caught panic.

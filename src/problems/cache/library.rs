@@ -80,77 +80,106 @@ pub fn build(
 ) -> Result<(Vec<Block>, Vec<LibraryModel>), String> {
     let mut pieces_of: Vec<Vec<(Piece, f64)>> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
-        let base = bases
-            .get(spec.base)
-            .ok_or_else(|| format!("models[{i}]: base index {} out of range", spec.base))?;
-        let layers = &base.table.layers;
-        let n = layers.len();
-        let blocks = base.arch.layers;
-        let shared = |l: usize| {
-            (
-                Piece::Shared {
-                    base: spec.base,
-                    layer: l,
-                },
-                layers[l].param_bytes,
-            )
-        };
-        let own = |l: usize| (Piece::Own { model: i, layer: l }, layers[l].param_bytes);
-        let pieces: Vec<(Piece, f64)> = match &spec.variant {
-            Variant::Base => (0..n).map(shared).collect(),
-            Variant::Full => (0..n).map(own).collect(),
-            Variant::TopLayers { layers: k } => {
-                if *k == 0 || *k > blocks {
-                    return Err(format!(
-                        "models[{i}] ({}): top-layers needs 1..={blocks} layers (the base has \
-                         {blocks} blocks), got {k}",
-                        spec.name
-                    ));
-                }
-                // Layers 0..=blocks-k (embedding and bottom blocks) shared; the top k blocks
-                // (layers blocks-k+1..=blocks) and the head (layer blocks+1) owned.
-                (0..n)
-                    .map(|l| if l <= blocks - k { shared(l) } else { own(l) })
-                    .collect()
-            }
-            Variant::Lora { rank, targets } => {
-                if *rank == 0 {
-                    return Err(format!(
-                        "models[{i}] ({}): LoRA rank must be >= 1",
-                        spec.name
-                    ));
-                }
-                if targets.is_empty() {
-                    return Err(format!(
-                        "models[{i}] ({}): LoRA needs at least one target",
-                        spec.name
-                    ));
-                }
-                let parsed = targets
-                    .iter()
-                    .map(|t| {
-                        LoraTarget::parse(t).ok_or_else(|| {
-                            format!(
-                                "models[{i}] ({}): unknown LoRA target \"{t}\"; expected q, k, \
-                                 v, o, gate, up or down",
-                                spec.name
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                let per_block = base
-                    .arch
-                    .lora_params_per_block(*rank, &parsed)
-                    .map_err(|e| format!("models[{i}] ({}): {e}", spec.name))?;
-                let adapter = per_block as f64 * blocks as f64 * ADAPTER_BYTES_PER_PARAM;
-                let mut pieces: Vec<(Piece, f64)> = (0..n).map(shared).collect();
-                pieces.push((Piece::Adapter { model: i }, adapter));
-                pieces
-            }
-        };
-        pieces_of.push(pieces);
+        pieces_of.push(model_pieces(bases, i, spec)?);
     }
+    Ok(group_blocks(&pieces_of, bases, specs))
+}
 
+/// The pieces model `i` stores, with their bytes: its base's layers shared or owned as its
+/// variant says, plus a LoRA adapter.
+fn model_pieces(
+    bases: &[BaseModel],
+    i: usize,
+    spec: &ModelSpec,
+) -> Result<Vec<(Piece, f64)>, String> {
+    let base = bases
+        .get(spec.base)
+        .ok_or_else(|| format!("models[{i}]: base index {} out of range", spec.base))?;
+    let layers = &base.table.layers;
+    let n = layers.len();
+    let blocks = base.arch.layers;
+    let shared = |l: usize| {
+        (
+            Piece::Shared {
+                base: spec.base,
+                layer: l,
+            },
+            layers[l].param_bytes,
+        )
+    };
+    let own = |l: usize| (Piece::Own { model: i, layer: l }, layers[l].param_bytes);
+    Ok(match &spec.variant {
+        Variant::Base => (0..n).map(shared).collect(),
+        Variant::Full => (0..n).map(own).collect(),
+        Variant::TopLayers { layers: k } => {
+            if *k == 0 || *k > blocks {
+                return Err(format!(
+                    "models[{i}] ({}): top-layers needs 1..={blocks} layers (the base has \
+                     {blocks} blocks), got {k}",
+                    spec.name
+                ));
+            }
+            // Layers 0..=blocks-k (embedding and bottom blocks) shared; the top k blocks
+            // (layers blocks-k+1..=blocks) and the head (layer blocks+1) owned.
+            (0..n)
+                .map(|l| if l <= blocks - k { shared(l) } else { own(l) })
+                .collect()
+        }
+        Variant::Lora { rank, targets } => {
+            let adapter = lora_adapter_bytes(base, i, spec, *rank, targets)?;
+            let mut pieces: Vec<(Piece, f64)> = (0..n).map(shared).collect();
+            pieces.push((Piece::Adapter { model: i }, adapter));
+            pieces
+        }
+    })
+}
+
+/// Bytes of model `i`'s LoRA adapter of rank `rank` on `targets`, over every block of `base`.
+fn lora_adapter_bytes(
+    base: &BaseModel,
+    i: usize,
+    spec: &ModelSpec,
+    rank: usize,
+    targets: &[String],
+) -> Result<f64, String> {
+    if rank == 0 {
+        return Err(format!(
+            "models[{i}] ({}): LoRA rank must be >= 1",
+            spec.name
+        ));
+    }
+    if targets.is_empty() {
+        return Err(format!(
+            "models[{i}] ({}): LoRA needs at least one target",
+            spec.name
+        ));
+    }
+    let parsed = targets
+        .iter()
+        .map(|t| {
+            LoraTarget::parse(t).ok_or_else(|| {
+                format!(
+                    "models[{i}] ({}): unknown LoRA target \"{t}\"; expected q, k, \
+                     v, o, gate, up or down",
+                    spec.name
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let per_block = base
+        .arch
+        .lora_params_per_block(rank, &parsed)
+        .map_err(|e| format!("models[{i}] ({}): {e}", spec.name))?;
+    Ok(per_block as f64 * base.arch.layers as f64 * ADAPTER_BYTES_PER_PARAM)
+}
+
+/// Groups the models' pieces into blocks: pieces with the same holders form one block (bytes
+/// summed), in order of first appearance; each model lists its blocks and their total bytes.
+fn group_blocks(
+    pieces_of: &[Vec<(Piece, f64)>],
+    bases: &[BaseModel],
+    specs: &[ModelSpec],
+) -> (Vec<Block>, Vec<LibraryModel>) {
     // Which models hold each piece.
     let mut holders: HashMap<Piece, Vec<usize>> = HashMap::new();
     for (i, pieces) in pieces_of.iter().enumerate() {
@@ -199,7 +228,7 @@ pub fn build(
     for (j, block) in blocks.iter_mut().enumerate() {
         block.name = block_name(&members[j], bases, specs);
     }
-    Ok((blocks, models))
+    (blocks, models)
 }
 
 /// A readable name: `llama-3.2-1b@q4 shared L0-L12`, `chat-lora own adapter`,
