@@ -346,103 +346,154 @@ impl WorkloadSpec {
         table: &CostTable,
         dtype: Dtype,
     ) -> Result<Workload> {
-        let w = self;
-        let f = |name: &str| format!("{field}.{name}");
-        let max_context = arch.and_then(|a| a.max_context);
-        let check_context = |tokens: usize, field: &str| -> Result<()> {
-            match max_context {
-                Some(m) if tokens > m => Err(Error::field(
-                    path,
-                    field,
-                    format!("{tokens} tokens exceed the model's maximum context of {m}"),
-                )),
-                _ => Ok(()),
-            }
-        };
-        match w.mode.as_str() {
-            "inference" => {
-                let prompt_tokens = positive_int(path, &f("prompt_tokens"), w.prompt_tokens, None)?;
-                let generate_tokens = match w.generate_tokens {
-                    Some(g) if g < 0 => {
-                        return Err(Error::field(
-                            path,
-                            f("generate_tokens"),
-                            format!("expected a non-negative integer, got {g}"),
-                        ))
-                    }
-                    Some(g) => g as usize,
-                    None => {
-                        return Err(Error::field(
-                            path,
-                            f("generate_tokens"),
-                            "missing: expected a non-negative integer",
-                        ))
-                    }
-                };
-                check_context(prompt_tokens + generate_tokens, &f("generate_tokens"))?;
-                Ok(Workload::Inference {
-                    prompt_tokens,
-                    generate_tokens,
-                })
-            }
-            "finetune" => {
-                let batch_size = positive_int(path, &f("batch_size"), w.batch_size, None)?;
-                let seq_len = positive_int(path, &f("seq_len"), w.seq_len, None)?;
-                let steps = positive_int(path, &f("steps"), w.steps, Some(1))?;
-                check_context(seq_len, &f("seq_len"))?;
-                let training = match w.method.as_deref().unwrap_or("lora") {
-                    "full" => {
-                        if matches!(dtype, Dtype::Int8 | Dtype::Q4) && arch.is_some() {
-                            return Err(Error::field(path, f("method"), "full fine-tuning needs fp16 or fp32 weights; use method = \"lora\" (QLoRA) with quantized weights"));
-                        }
-                        Training::Full
-                    }
-                    "lora" => {
-                        let adapter_params_per_block = match (w.adapter_params_per_block, arch) {
-                            (Some(a), _) => {
-                                check_nonneg(path, &f("adapter_params_per_block"), a, false)?;
-                                a
-                            }
-                            (None, Some(arch)) => {
-                                let rank = positive_int(path, &f("lora_rank"), w.lora_rank, Some(8))?;
-                                let names = w.lora_targets.clone().unwrap_or_else(|| vec!["q".into(), "v".into()]);
-                                let mut targets = Vec::new();
-                                for (i, t) in names.iter().enumerate() {
-                                    targets.push(LoraTarget::parse(t).ok_or_else(|| {
-                                        Error::field(path, f(&format!("lora_targets[{i}]")), format!("expected q, k, v, o, gate, up or down, got \"{t}\""))
-                                    })?);
-                                }
-                                arch.lora_params_per_block(rank, &targets)
-                                    .map_err(|m| Error::field(path, f("lora_targets"), m))? as f64
-                            }
-                            (None, None) => {
-                                return Err(Error::field(path, f("adapter_params_per_block"), format!("missing: the model is a CSV table ({} rows) without an architecture, so LoRA adapter sizes cannot be derived from lora_rank", table.len())))
-                            }
-                        };
-                        Training::Lora {
-                            adapter_params_per_block,
-                        }
-                    }
-                    other => {
-                        return Err(Error::field(
-                            path,
-                            f("method"),
-                            format!("expected lora or full, got \"{other}\""),
-                        ))
-                    }
-                };
-                Ok(Workload::Finetune {
-                    batch_size,
-                    seq_len,
-                    steps,
-                    training,
-                })
-            }
+        match self.mode.as_str() {
+            "inference" => self.inference(path, field, arch),
+            "finetune" => self.finetune(path, field, arch, table, dtype),
             other => Err(Error::field(
                 path,
-                f("mode"),
+                format!("{field}.mode"),
                 format!("expected inference or finetune, got \"{other}\""),
             )),
         }
+    }
+
+    /// An inference workload: a positive prompt and a non-negative generation, both in tokens,
+    /// within the model's context.
+    fn inference(&self, path: &Path, field: &str, arch: Option<&ArchConfig>) -> Result<Workload> {
+        let f = |name: &str| format!("{field}.{name}");
+        let prompt_tokens = positive_int(path, &f("prompt_tokens"), self.prompt_tokens, None)?;
+        let generate_tokens = match self.generate_tokens {
+            Some(g) if g < 0 => {
+                return Err(Error::field(
+                    path,
+                    f("generate_tokens"),
+                    format!("expected a non-negative integer, got {g}"),
+                ))
+            }
+            Some(g) => g as usize,
+            None => {
+                return Err(Error::field(
+                    path,
+                    f("generate_tokens"),
+                    "missing: expected a non-negative integer",
+                ))
+            }
+        };
+        check_context(
+            path,
+            arch,
+            prompt_tokens + generate_tokens,
+            &f("generate_tokens"),
+        )?;
+        Ok(Workload::Inference {
+            prompt_tokens,
+            generate_tokens,
+        })
+    }
+
+    /// A fine-tuning workload: batch size, sequence length (tokens, within the model's context),
+    /// steps and the training method.
+    fn finetune(
+        &self,
+        path: &Path,
+        field: &str,
+        arch: Option<&ArchConfig>,
+        table: &CostTable,
+        dtype: Dtype,
+    ) -> Result<Workload> {
+        let f = |name: &str| format!("{field}.{name}");
+        let batch_size = positive_int(path, &f("batch_size"), self.batch_size, None)?;
+        let seq_len = positive_int(path, &f("seq_len"), self.seq_len, None)?;
+        let steps = positive_int(path, &f("steps"), self.steps, Some(1))?;
+        check_context(path, arch, seq_len, &f("seq_len"))?;
+        let training = match self.method.as_deref().unwrap_or("lora") {
+            "full" => {
+                if matches!(dtype, Dtype::Int8 | Dtype::Q4) && arch.is_some() {
+                    return Err(Error::field(
+                        path,
+                        f("method"),
+                        "full fine-tuning needs fp16 or fp32 weights; use method = \"lora\" \
+                         (QLoRA) with quantized weights",
+                    ));
+                }
+                Training::Full
+            }
+            "lora" => Training::Lora {
+                adapter_params_per_block: self.adapter_params(path, field, arch, table)?,
+            },
+            other => {
+                return Err(Error::field(
+                    path,
+                    f("method"),
+                    format!("expected lora or full, got \"{other}\""),
+                ))
+            }
+        };
+        Ok(Workload::Finetune {
+            batch_size,
+            seq_len,
+            steps,
+            training,
+        })
+    }
+
+    /// LoRA adapter parameters per block: as given, or derived from the rank and target matrices
+    /// when the architecture is known.
+    fn adapter_params(
+        &self,
+        path: &Path,
+        field: &str,
+        arch: Option<&ArchConfig>,
+        table: &CostTable,
+    ) -> Result<f64> {
+        let f = |name: &str| format!("{field}.{name}");
+        match (self.adapter_params_per_block, arch) {
+            (Some(a), _) => {
+                check_nonneg(path, &f("adapter_params_per_block"), a, false)?;
+                Ok(a)
+            }
+            (None, Some(arch)) => {
+                let rank = positive_int(path, &f("lora_rank"), self.lora_rank, Some(8))?;
+                let names = self
+                    .lora_targets
+                    .clone()
+                    .unwrap_or_else(|| vec!["q".into(), "v".into()]);
+                let mut targets = Vec::new();
+                for (i, t) in names.iter().enumerate() {
+                    targets.push(LoraTarget::parse(t).ok_or_else(|| {
+                        Error::field(
+                            path,
+                            f(&format!("lora_targets[{i}]")),
+                            format!("expected q, k, v, o, gate, up or down, got \"{t}\""),
+                        )
+                    })?);
+                }
+                Ok(arch
+                    .lora_params_per_block(rank, &targets)
+                    .map_err(|m| Error::field(path, f("lora_targets"), m))?
+                    as f64)
+            }
+            (None, None) => Err(Error::field(
+                path,
+                f("adapter_params_per_block"),
+                format!(
+                    "missing: the model is a CSV table ({} rows) without an architecture, so \
+                     LoRA adapter sizes cannot be derived from lora_rank",
+                    table.len()
+                ),
+            )),
+        }
+    }
+}
+
+/// Checks that `tokens` fit the model's maximum context, when the architecture gives one.
+fn check_context(path: &Path, arch: Option<&ArchConfig>, tokens: usize, field: &str) -> Result<()> {
+    match arch.and_then(|a| a.max_context) {
+        Some(m) if tokens > m => Err(Error::field(
+            path,
+            field,
+            format!("{tokens} tokens exceed the model's maximum context of {m}"),
+        )),
+        _ => Ok(()),
     }
 }

@@ -242,33 +242,7 @@ impl Milp {
         let mut model = problem
             .try_into_inner()
             .map_err(|e| Error::Solver(format!("HiGHS rejected the model: {e}")))?;
-        macro_rules! set {
-            ($key:expr, $value:expr) => {
-                model.try_set_option($key, $value).map_err(|e| {
-                    Error::Solver(format!("HiGHS rejected option `{}`: {e:?}", $key))
-                })?
-            };
-        }
-        model.make_quiet();
-        set!("mip_rel_gap", options.mip_rel_gap);
-        set!("mip_abs_gap", options.mip_abs_gap);
-        set!("threads", options.threads as i32);
-        set!("random_seed", (options.seed % (i32::MAX as u64)) as i32);
-        if relax {
-            set!("solve_relaxation", true);
-            if options.interior_point {
-                set!("solver", "ipm");
-            }
-        }
-        if let Some(t) = options.time_limit_s {
-            set!("time_limit", t);
-        }
-        if let Some(log) = &options.log_file {
-            let name = log.to_string_lossy().into_owned();
-            set!("log_file", name.as_str());
-            set!("output_flag", true);
-            set!("log_to_console", false);
-        }
+        set_options(&mut model, options, relax)?;
         if let Some(path) = &options.write_model {
             write_model(&mut model, path)?;
         }
@@ -283,22 +257,7 @@ impl Milp {
         let solve_s = start.elapsed().as_secs_f64();
 
         let has_primal = solved.primal_solution_status() == HighsSolutionStatus::Feasible;
-        let termination = match solved.status() {
-            HighsModelStatus::Optimal => Termination::Optimal,
-            HighsModelStatus::Infeasible => Termination::Infeasible,
-            HighsModelStatus::Unbounded => Termination::Unbounded,
-            // Binary variables bound every MILP built here, so "unbounded or infeasible" means
-            // infeasible.
-            HighsModelStatus::UnboundedOrInfeasible => Termination::Infeasible,
-            HighsModelStatus::ReachedTimeLimit
-            | HighsModelStatus::ReachedIterationLimit
-            | HighsModelStatus::ReachedSolutionLimit
-            | HighsModelStatus::ReachedInterrupt
-            | HighsModelStatus::ReachedMemoryLimit
-            | HighsModelStatus::ObjectiveBound
-            | HighsModelStatus::ObjectiveTarget => Termination::LimitReached,
-            _ => Termination::NoSolutionFound,
-        };
+        let termination = termination(solved.status());
         let nodes = if relax { None } else { node_count(&solved) };
         let values = has_primal.then(|| Values {
             cols,
@@ -333,6 +292,59 @@ impl Milp {
             nodes,
             values,
         })
+    }
+}
+
+/// Sets HiGHS's options from `options`: gaps, threads, seed, time limit (s), log file, and for a
+/// relaxation the LP-only solve (interior point when asked).
+fn set_options(model: &mut highs::Model, options: &MipOptions, relax: bool) -> Result<()> {
+    macro_rules! set {
+        ($key:expr, $value:expr) => {
+            model
+                .try_set_option($key, $value)
+                .map_err(|e| Error::Solver(format!("HiGHS rejected option `{}`: {e:?}", $key)))?
+        };
+    }
+    model.make_quiet();
+    set!("mip_rel_gap", options.mip_rel_gap);
+    set!("mip_abs_gap", options.mip_abs_gap);
+    set!("threads", options.threads as i32);
+    set!("random_seed", (options.seed % (i32::MAX as u64)) as i32);
+    if relax {
+        set!("solve_relaxation", true);
+        if options.interior_point {
+            set!("solver", "ipm");
+        }
+    }
+    if let Some(t) = options.time_limit_s {
+        set!("time_limit", t);
+    }
+    if let Some(log) = &options.log_file {
+        let name = log.to_string_lossy().into_owned();
+        set!("log_file", name.as_str());
+        set!("output_flag", true);
+        set!("log_to_console", false);
+    }
+    Ok(())
+}
+
+/// How a HiGHS model status ends the solve.
+fn termination(status: HighsModelStatus) -> Termination {
+    match status {
+        HighsModelStatus::Optimal => Termination::Optimal,
+        HighsModelStatus::Infeasible => Termination::Infeasible,
+        HighsModelStatus::Unbounded => Termination::Unbounded,
+        // Binary variables bound every MILP built here, so "unbounded or infeasible" means
+        // infeasible.
+        HighsModelStatus::UnboundedOrInfeasible => Termination::Infeasible,
+        HighsModelStatus::ReachedTimeLimit
+        | HighsModelStatus::ReachedIterationLimit
+        | HighsModelStatus::ReachedSolutionLimit
+        | HighsModelStatus::ReachedInterrupt
+        | HighsModelStatus::ReachedMemoryLimit
+        | HighsModelStatus::ObjectiveBound
+        | HighsModelStatus::ObjectiveTarget => Termination::LimitReached,
+        _ => Termination::NoSolutionFound,
     }
 }
 

@@ -125,109 +125,20 @@ impl Sweep {
     /// an instance once, so a bad parameter name or value fails here, naming the point.
     pub fn load(path: &Path) -> Result<Sweep> {
         let file: SweepFile = read_structured(path)?;
-        let field = |name: &str, message: String| Error::field(path, name, message);
         let name = file.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "sweep".into())
         });
-        let (problem, source) = match (&file.generate, &file.base) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(field(
-                    "generate",
-                    "expected exactly one of `generate = \"<problem>\"` (a generator) and \
-                     `base = \"<instance file>\"`"
-                        .into(),
-                ))
-            }
-            (Some(problem), None) => {
-                let problem = Problem::parse(problem).ok_or_else(|| {
-                    field(
-                        "generate",
-                        format!(
-                            "unknown problem \"{problem}\"; expected {}",
-                            Problem::names()
-                        ),
-                    )
-                })?;
-                let data_dir = crate::instance::resolve(path, file.data.as_deref().unwrap_or(".."));
-                let catalog = if problem.formulation().needs_data() {
-                    DeviceCatalog::load(&data_dir.join("devices.csv"))?
-                } else {
-                    DeviceCatalog::default()
-                };
-                (problem, Source::Generate { data_dir, catalog })
-            }
-            (None, Some(base)) => {
-                if file.data.is_some() {
-                    return Err(field(
-                        "data",
-                        "only for generators: a base instance names its own tables".into(),
-                    ));
-                }
-                let base_path = crate::instance::resolve(path, base);
-                let problem = Problem::of_instance(&base_path)?;
-                let value: Value = read_structured(&base_path)?;
-                (
-                    problem,
-                    Source::Base {
-                        path: base_path,
-                        value,
-                    },
-                )
-            }
-        };
-        let seeds = match &file.seeds {
-            None => vec![0],
-            Some(SeedsSpec::Count(n)) if *n >= 1 => (0..*n as u64).collect(),
-            Some(SeedsSpec::Count(n)) => {
-                return Err(field("seeds", format!("expected at least 1 seed, got {n}")))
-            }
-            Some(SeedsSpec::List(list)) => {
-                if list.is_empty() {
-                    return Err(field("seeds", "expected a non-empty list".into()));
-                }
-                let mut seen = std::collections::BTreeSet::new();
-                let mut seeds = Vec::with_capacity(list.len());
-                for (i, &s) in list.iter().enumerate() {
-                    if s < 0 || !seen.insert(s) {
-                        return Err(field(
-                            &format!("seeds[{i}]"),
-                            format!("expected distinct non-negative seeds, got {s}"),
-                        ));
-                    }
-                    seeds.push(s as u64);
-                }
-                seeds
-            }
-        };
+        let (problem, source) = load_source(path, &file)?;
+        let seeds = load_seeds(path, &file)?;
         let solvers = load_solvers(path, &file, problem)?;
         let fixed = file
             .fixed
             .iter()
             .map(|(k, v)| Ok((k.clone(), to_json(path, &format!("fixed.{k}"), v)?)))
             .collect::<Result<Vec<_>>>()?;
-        let mut parameters = Vec::with_capacity(file.grid.len());
-        let mut axes = Vec::with_capacity(file.grid.len());
-        for (key, spec) in &file.grid {
-            let at = format!("grid.{key}");
-            if reserved(key) {
-                let hint = if key == "seed" {
-                    "set the seeds with `seeds`"
-                } else {
-                    "it names a column of the run rows"
-                };
-                return Err(field(
-                    &at,
-                    format!("`{key}` cannot be a grid parameter: {hint}"),
-                ));
-            }
-            if fixed.iter().any(|(k, _)| k == key) {
-                return Err(field(&at, "set both in [fixed] and in [grid]".into()));
-            }
-            axes.push(axis_values(path, &at, spec)?);
-            parameters.push(key.clone());
-        }
+        let (parameters, axes) = load_grid(path, &file, &fixed)?;
         let points = cartesian(&axes);
         let sweep = Sweep {
             name,
@@ -306,6 +217,118 @@ impl Sweep {
         };
         super::run::check_instance(self, params).map_err(wrap)
     }
+}
+
+/// The swept problem and where its instances come from: a generator (with its data directory
+/// and device catalog) or a base instance file.
+fn load_source(path: &Path, file: &SweepFile) -> Result<(Problem, Source)> {
+    let field = |name: &str, message: String| Error::field(path, name, message);
+    match (&file.generate, &file.base) {
+        (Some(_), Some(_)) | (None, None) => Err(field(
+            "generate",
+            "expected exactly one of `generate = \"<problem>\"` (a generator) and \
+             `base = \"<instance file>\"`"
+                .into(),
+        )),
+        (Some(problem), None) => {
+            let problem = Problem::parse(problem).ok_or_else(|| {
+                field(
+                    "generate",
+                    format!(
+                        "unknown problem \"{problem}\"; expected {}",
+                        Problem::names()
+                    ),
+                )
+            })?;
+            let data_dir = crate::instance::resolve(path, file.data.as_deref().unwrap_or(".."));
+            let catalog = if problem.formulation().needs_data() {
+                DeviceCatalog::load(&data_dir.join("devices.csv"))?
+            } else {
+                DeviceCatalog::default()
+            };
+            Ok((problem, Source::Generate { data_dir, catalog }))
+        }
+        (None, Some(base)) => {
+            if file.data.is_some() {
+                return Err(field(
+                    "data",
+                    "only for generators: a base instance names its own tables".into(),
+                ));
+            }
+            let base_path = crate::instance::resolve(path, base);
+            let problem = Problem::of_instance(&base_path)?;
+            let value: Value = read_structured(&base_path)?;
+            Ok((
+                problem,
+                Source::Base {
+                    path: base_path,
+                    value,
+                },
+            ))
+        }
+    }
+}
+
+/// The seeds: `0..n` for a count, a list's distinct non-negative values in order, `[0]` when
+/// the file sets none.
+fn load_seeds(path: &Path, file: &SweepFile) -> Result<Vec<u64>> {
+    let field = |name: &str, message: String| Error::field(path, name, message);
+    match &file.seeds {
+        None => Ok(vec![0]),
+        Some(SeedsSpec::Count(n)) if *n >= 1 => Ok((0..*n as u64).collect()),
+        Some(SeedsSpec::Count(n)) => {
+            Err(field("seeds", format!("expected at least 1 seed, got {n}")))
+        }
+        Some(SeedsSpec::List(list)) => {
+            if list.is_empty() {
+                return Err(field("seeds", "expected a non-empty list".into()));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let mut seeds = Vec::with_capacity(list.len());
+            for (i, &s) in list.iter().enumerate() {
+                if s < 0 || !seen.insert(s) {
+                    return Err(field(
+                        &format!("seeds[{i}]"),
+                        format!("expected distinct non-negative seeds, got {s}"),
+                    ));
+                }
+                seeds.push(s as u64);
+            }
+            Ok(seeds)
+        }
+    }
+}
+
+/// The grid's parameter names and each one's values, refusing reserved names and parameters
+/// also set in `[fixed]`.
+fn load_grid(
+    path: &Path,
+    file: &SweepFile,
+    fixed: &[(String, Value)],
+) -> Result<(Vec<String>, Vec<Vec<Value>>)> {
+    let field = |name: &str, message: String| Error::field(path, name, message);
+    let mut parameters = Vec::with_capacity(file.grid.len());
+    let mut axes = Vec::with_capacity(file.grid.len());
+    for (key, spec) in &file.grid {
+        let at = format!("grid.{key}");
+        if reserved(key) {
+            let hint = if key == "seed" {
+                "set the seeds with `seeds`"
+            } else {
+                "it names a column of the run rows"
+            };
+            return Err(field(
+                &at,
+                format!("`{key}` cannot be a grid parameter: {hint}"),
+            ));
+        }
+        if fixed.iter().any(|(k, _)| k == key) {
+            return Err(field(&at, "set both in [fixed] and in [grid]".into()));
+        }
+        axes.push(axis_values(path, &at, spec)?);
+        parameters.push(key.clone());
+    }
+    Ok((parameters, axes))
 }
 
 /// Resolves the solver presets, checks each against the problem, and applies the sweep's

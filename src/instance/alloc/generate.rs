@@ -298,88 +298,17 @@ fn ceil_4_digits(value: f64) -> f64 {
 /// Draws the instance file described by `params` (without deadlines).
 fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let shadowing = Normal::new(0.0, SHADOWING_STD_DB).expect("a positive standard deviation");
-    let pick = |rng: &mut ChaCha8Rng, list: &[String]| list[rng.gen_range(0..list.len())].clone();
-    let range =
-        |rng: &mut ChaCha8Rng, (lo, hi): (usize, usize)| Some(rng.gen_range(lo..=hi) as i64);
-    let server_x = |m: usize| m as f64 * params.server_spacing_m;
     let mut homes = Vec::with_capacity(params.users);
     let mut channels = Vec::with_capacity(params.users);
     let mut users: Vec<UserSpec> = (0..params.users)
         .map(|k| {
-            let home = rng.gen_range(0..params.servers);
-            let radius = params.cell_radius_m * rng.gen::<f64>().sqrt();
-            let angle = 2.0 * PI * rng.gen::<f64>();
-            let (x, y) = (server_x(home) + radius * angle.cos(), radius * angle.sin());
-            let model = pick(&mut rng, &params.models);
-            let dtype = pick(&mut rng, &params.dtypes);
-            let device = pick(&mut rng, &params.user_devices);
-            let workload = if rng.gen::<f64>() < params.finetune_fraction {
-                WorkloadSpec {
-                    mode: "finetune".into(),
-                    batch_size: range(&mut rng, params.batch_size),
-                    seq_len: range(&mut rng, params.seq_len),
-                    steps: Some(1),
-                    method: Some("lora".into()),
-                    ..WorkloadSpec::default()
-                }
-            } else {
-                WorkloadSpec {
-                    mode: "inference".into(),
-                    prompt_tokens: range(&mut rng, params.prompt_tokens),
-                    generate_tokens: range(&mut rng, params.generate_tokens),
-                    ..WorkloadSpec::default()
-                }
-            };
-            let channel: Vec<(f64, f64)> = (0..params.servers)
-                .map(|m| ((x - server_x(m)).hypot(y), rng.sample(shadowing)))
-                .collect();
-            let weight = (params.objective == AllocObjective::WeightedSum)
-                .then(|| rng.gen_range(1..=3) as f64);
+            let (user, home, channel) = draw_user(params, k, &mut rng);
             homes.push(home);
             channels.push(channel);
-            UserSpec {
-                name: Some(format!("u{k}")),
-                device,
-                memory_bytes: None,
-                model,
-                dtype: Some(dtype),
-                workload,
-                snr_db: SnrSpec::All(0.0),
-                downlink_snr_db: None,
-                deadline_s: None,
-                weight,
-                embed_on_device: false,
-                min_device_layers: None,
-                max_device_layers: None,
-                tx_power_w: None,
-                rx_power_w: None,
-            }
+            user
         })
         .collect();
-    // The SNRs need every user's home: the uplink power is spread over the equal share.
-    let mut at_home = vec![0usize; params.servers];
-    for &m in &homes {
-        at_home[m] += 1;
-    }
-    let blocks = params.resource_blocks as f64;
-    for (user, channel) in users.iter_mut().zip(&channels) {
-        let (up, down): (Vec<f64>, Vec<f64>) = channel
-            .iter()
-            .enumerate()
-            .map(|(m, &(distance, shadow))| {
-                let share = blocks / at_home[m].max(1) as f64;
-                let (up, down) = snr_db(distance, shadow, params.rb_bandwidth_hz, share, blocks);
-                (round_decimals(up, 2), round_decimals(down, 2))
-            })
-            .unzip();
-        let snr = |list: Vec<f64>| match list.as_slice() {
-            [one] => SnrSpec::All(*one),
-            _ => SnrSpec::PerServer(list),
-        };
-        user.snr_db = snr(up);
-        user.downlink_snr_db = Some(snr(down));
-    }
+    set_snrs(params, &mut users, &homes, &channels);
     let servers = (0..params.servers)
         .map(|m| ServerSpec {
             name: Some(format!("bs-{m}")),
@@ -413,6 +342,119 @@ fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
         users,
     };
     (file, homes)
+}
+
+/// A uniformly drawn entry of `list`.
+fn pick(rng: &mut ChaCha8Rng, list: &[String]) -> String {
+    list[rng.gen_range(0..list.len())].clone()
+}
+
+/// A count drawn uniformly from the inclusive range `(lo, hi)`.
+fn draw_count(rng: &mut ChaCha8Rng, (lo, hi): (usize, usize)) -> Option<i64> {
+    Some(rng.gen_range(lo..=hi) as i64)
+}
+
+/// Position (m) of server `m` on the line.
+fn server_x(params: &GenParams, m: usize) -> f64 {
+    m as f64 * params.server_spacing_m
+}
+
+/// Draws user `k`: its home server, position in the home's disc, model, dtype, device,
+/// workload, (distance m, shadowing dB) to each server and weight; SNRs are set later.
+fn draw_user(
+    params: &GenParams,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> (UserSpec, usize, Vec<(f64, f64)>) {
+    let shadowing = Normal::new(0.0, SHADOWING_STD_DB).expect("a positive standard deviation");
+    let home = rng.gen_range(0..params.servers);
+    let radius = params.cell_radius_m * rng.gen::<f64>().sqrt();
+    let angle = 2.0 * PI * rng.gen::<f64>();
+    let (x, y) = (
+        server_x(params, home) + radius * angle.cos(),
+        radius * angle.sin(),
+    );
+    let model = pick(rng, &params.models);
+    let dtype = pick(rng, &params.dtypes);
+    let device = pick(rng, &params.user_devices);
+    let workload = draw_workload(params, rng);
+    let channel: Vec<(f64, f64)> = (0..params.servers)
+        .map(|m| ((x - server_x(params, m)).hypot(y), rng.sample(shadowing)))
+        .collect();
+    let weight =
+        (params.objective == AllocObjective::WeightedSum).then(|| rng.gen_range(1..=3) as f64);
+    let user = UserSpec {
+        name: Some(format!("u{k}")),
+        device,
+        memory_bytes: None,
+        model,
+        dtype: Some(dtype),
+        workload,
+        snr_db: SnrSpec::All(0.0),
+        downlink_snr_db: None,
+        deadline_s: None,
+        weight,
+        embed_on_device: false,
+        min_device_layers: None,
+        max_device_layers: None,
+        tx_power_w: None,
+        rx_power_w: None,
+    };
+    (user, home, channel)
+}
+
+/// A user's workload: a one-step LoRA fine-tune with probability `finetune_fraction`, otherwise
+/// inference, with token counts drawn from their ranges.
+fn draw_workload(params: &GenParams, rng: &mut ChaCha8Rng) -> WorkloadSpec {
+    if rng.gen::<f64>() < params.finetune_fraction {
+        WorkloadSpec {
+            mode: "finetune".into(),
+            batch_size: draw_count(rng, params.batch_size),
+            seq_len: draw_count(rng, params.seq_len),
+            steps: Some(1),
+            method: Some("lora".into()),
+            ..WorkloadSpec::default()
+        }
+    } else {
+        WorkloadSpec {
+            mode: "inference".into(),
+            prompt_tokens: draw_count(rng, params.prompt_tokens),
+            generate_tokens: draw_count(rng, params.generate_tokens),
+            ..WorkloadSpec::default()
+        }
+    }
+}
+
+/// Sets each user's uplink and downlink SNRs (dB, to 0.01) from its channel; they need every
+/// user's home, as the uplink power is spread over the equal share of the home's blocks.
+fn set_snrs(
+    params: &GenParams,
+    users: &mut [UserSpec],
+    homes: &[usize],
+    channels: &[Vec<(f64, f64)>],
+) {
+    let mut at_home = vec![0usize; params.servers];
+    for &m in homes {
+        at_home[m] += 1;
+    }
+    let blocks = params.resource_blocks as f64;
+    for (user, channel) in users.iter_mut().zip(channels) {
+        let (up, down): (Vec<f64>, Vec<f64>) = channel
+            .iter()
+            .enumerate()
+            .map(|(m, &(distance, shadow))| {
+                let share = blocks / at_home[m].max(1) as f64;
+                let (up, down) = snr_db(distance, shadow, params.rb_bandwidth_hz, share, blocks);
+                (round_decimals(up, 2), round_decimals(down, 2))
+            })
+            .unzip();
+        let snr = |list: Vec<f64>| match list.as_slice() {
+            [one] => SnrSpec::All(*one),
+            _ => SnrSpec::PerServer(list),
+        };
+        user.snr_db = snr(up);
+        user.downlink_snr_db = Some(snr(down));
+    }
 }
 
 /// The instance file described by `params`, checked against `catalog` and the model configs in

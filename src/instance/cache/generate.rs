@@ -27,6 +27,7 @@
 //! latency limit uniformly from their ranges. Requests follow a Zipf law over the library
 //! ([`GenParams::zipf_skew`]), in library order or a per-user permutation.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::{Rng, SeedableRng};
@@ -246,125 +247,26 @@ impl GenParams {
 pub fn generate_spec(params: &GenParams, models_dir: &Path) -> Result<CacheInstanceFile> {
     params.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let shadowing = Normal::new(0.0, SHADOWING_STD_DB).expect("a positive standard deviation");
-
-    let mut bases = Vec::with_capacity(params.bases.len());
-    let mut short = Vec::with_capacity(params.bases.len());
-    let mut depth = Vec::with_capacity(params.bases.len());
-    let mut gelu = Vec::with_capacity(params.bases.len());
-    for name in &params.bases {
-        let (model, dtype) = name.split_once('@').unwrap_or((name.as_str(), "fp16"));
-        let config = ModelConfig::load(&ModelConfig::resolve(models_dir, model)?)?;
-        depth.push(config.architecture.layers);
-        gelu.push(config.architecture.mlp == MlpKind::Gelu);
-        short.push(model.to_string());
-        bases.push(BaseSpec {
-            model: model.to_string(),
-            dtype: Some(dtype.to_string()),
-        });
-    }
-    let base_names: Vec<String> = bases
-        .iter()
-        .map(|b| format!("{}@{}", b.model, b.dtype.as_deref().unwrap_or("fp16")))
-        .collect();
-    let base_count = bases.len();
-    let models: Vec<ModelEntry> = (0..params.models)
-        .map(|i| {
-            let b = i % base_count;
-            let mut entry = ModelEntry {
-                name: String::new(),
-                base: base_names[b].clone(),
-                variant: "base".into(),
-                rank: None,
-                targets: None,
-                layers: None,
-            };
-            if i >= base_count {
-                let u: f64 = rng.gen();
-                if u < params.lora_fraction {
-                    entry.variant = "lora".into();
-                    entry.rank = Some(LORA_RANKS[rng.gen_range(0..LORA_RANKS.len())] as i64);
-                    let targets = LORA_TARGETS[rng.gen_range(0..LORA_TARGETS.len())];
-                    // A GELU MLP has no gate matrix.
-                    entry.targets = Some(
-                        targets
-                            .iter()
-                            .filter(|t| !(gelu[b] && **t == "gate"))
-                            .map(|t| t.to_string())
-                            .collect(),
-                    );
-                } else if u < params.lora_fraction + params.top_layers_fraction {
-                    entry.variant = "top-layers".into();
-                    let most = (depth[b] / 4).max(1);
-                    entry.layers = Some(rng.gen_range(1..=most) as i64);
-                } else {
-                    entry.variant = "full".into();
-                }
-            }
-            entry.name = format!("{}-{}-{i}", short[b], entry.variant);
-            entry
-        })
-        .collect();
-
+    let (bases, facts) = load_bases(params, models_dir)?;
+    let models = library(params, &bases, &facts, &mut rng);
     let columns = (params.servers as f64).sqrt().ceil() as usize;
-    let rows = params.servers.div_ceil(columns);
-    let position = |m: usize| {
-        [
-            (m % columns) as f64 * params.spacing_m,
-            (m / columns) as f64 * params.spacing_m,
-        ]
-    };
     let servers: Vec<CacheServerSpec> = (0..params.servers)
         .map(|m| CacheServerSpec {
             name: Some(format!("es-{m}")),
             storage_bytes: params.storage_bytes,
-            position_m: Some(position(m)),
+            position_m: Some(grid_position(params, columns, m)),
         })
         .collect();
-    let half = params.spacing_m / 2.0;
-    let width = (columns - 1) as f64 * params.spacing_m + 2.0 * half;
-    let height = (rows - 1) as f64 * params.spacing_m + 2.0 * half;
-    let users: Vec<CacheUserSpec> = (0..params.users)
-        .map(|k| {
-            let x = -half + width * rng.gen::<f64>();
-            let y = -half + height * rng.gen::<f64>();
-            let device = params.user_devices[rng.gen_range(0..params.user_devices.len())].clone();
-            let prompt = rng.gen_range(params.prompt_tokens.0..=params.prompt_tokens.1);
-            let generate = rng.gen_range(params.generate_tokens.0..=params.generate_tokens.1);
-            let (lo, hi) = params.latency_limit_s;
-            let limit = (lo + (hi - lo) * rng.gen::<f64>()).round().max(lo.ceil());
-            let mut rate_bps = std::collections::BTreeMap::new();
-            for (m, server) in servers.iter().enumerate() {
-                let [sx, sy] = position(m);
-                let distance = (x - sx).hypot(y - sy);
-                let shadow: f64 = rng.sample(shadowing);
-                if distance > params.coverage_m {
-                    continue;
-                }
-                let (_, snr) = snr_db(distance, shadow, params.carrier_hz, 1.0, 1.0);
-                let rate = params.user_bandwidth_hz * (1.0 + 10f64.powf(snr / 10.0)).log2();
-                let name = server.name.clone().expect("generated servers are named");
-                rate_bps.insert(name, (rate / 1e3).round() * 1e3);
-            }
-            CacheUserSpec {
-                name: Some(format!("u{k}")),
-                device,
-                memory_bytes: None,
-                prompt_tokens: prompt as i64,
-                generate_tokens: generate as i64,
-                latency_limit_s: limit,
-                rate_bps,
-                requests: None,
-                position_m: Some([(x * 10.0).round() / 10.0, (y * 10.0).round() / 10.0]),
-            }
-        })
-        .collect();
+    let users = place_users(params, &servers, columns, &mut rng);
     Ok(CacheInstanceFile {
         problem: "cache".into(),
         name: Some(params.instance_name()),
         description: Some(format!(
             "Generated: {} servers, {} models over {} bases, {} users",
-            params.servers, params.models, base_count, params.users
+            params.servers,
+            params.models,
+            bases.len(),
+            params.users
         )),
         models_dir: None,
         devices: None,
@@ -384,6 +286,170 @@ pub fn generate_spec(params: &GenParams, models_dir: &Path) -> Result<CacheInsta
         servers,
         users,
     })
+}
+
+/// What the library draws need of a base model: its short name, depth and MLP kind.
+struct BaseFacts {
+    /// The model name without the dtype.
+    short: String,
+    /// Transformer blocks.
+    depth: usize,
+    /// Whether the MLP is a GELU one (no gate matrix).
+    gelu: bool,
+}
+
+/// The bases' specs (dtype fp16 unless given as `config@dtype`) and their configs' facts.
+fn load_bases(params: &GenParams, models_dir: &Path) -> Result<(Vec<BaseSpec>, Vec<BaseFacts>)> {
+    let mut bases = Vec::with_capacity(params.bases.len());
+    let mut facts = Vec::with_capacity(params.bases.len());
+    for name in &params.bases {
+        let (model, dtype) = name.split_once('@').unwrap_or((name.as_str(), "fp16"));
+        let config = ModelConfig::load(&ModelConfig::resolve(models_dir, model)?)?;
+        facts.push(BaseFacts {
+            short: model.to_string(),
+            depth: config.architecture.layers,
+            gelu: config.architecture.mlp == MlpKind::Gelu,
+        });
+        bases.push(BaseSpec {
+            model: model.to_string(),
+            dtype: Some(dtype.to_string()),
+        });
+    }
+    Ok((bases, facts))
+}
+
+/// The model library: model `i` derives from base `i mod B`; past the bases themselves each is
+/// drawn as a LoRA adapter, a top-layer fine-tune or a full fine-tune.
+fn library(
+    params: &GenParams,
+    bases: &[BaseSpec],
+    facts: &[BaseFacts],
+    rng: &mut ChaCha8Rng,
+) -> Vec<ModelEntry> {
+    let base_names: Vec<String> = bases
+        .iter()
+        .map(|b| format!("{}@{}", b.model, b.dtype.as_deref().unwrap_or("fp16")))
+        .collect();
+    let base_count = bases.len();
+    (0..params.models)
+        .map(|i| {
+            let b = i % base_count;
+            let mut entry = ModelEntry {
+                name: String::new(),
+                base: base_names[b].clone(),
+                variant: "base".into(),
+                rank: None,
+                targets: None,
+                layers: None,
+            };
+            if i >= base_count {
+                draw_variant(params, &facts[b], &mut entry, rng);
+            }
+            entry.name = format!("{}-{}-{i}", facts[b].short, entry.variant);
+            entry
+        })
+        .collect()
+}
+
+/// Draws a derived model's variant into `entry`: LoRA (rank and targets), top layers (how many)
+/// or full.
+fn draw_variant(
+    params: &GenParams,
+    base: &BaseFacts,
+    entry: &mut ModelEntry,
+    rng: &mut ChaCha8Rng,
+) {
+    let u: f64 = rng.gen();
+    if u < params.lora_fraction {
+        entry.variant = "lora".into();
+        entry.rank = Some(LORA_RANKS[rng.gen_range(0..LORA_RANKS.len())] as i64);
+        let targets = LORA_TARGETS[rng.gen_range(0..LORA_TARGETS.len())];
+        // A GELU MLP has no gate matrix.
+        entry.targets = Some(
+            targets
+                .iter()
+                .filter(|t| !(base.gelu && **t == "gate"))
+                .map(|t| t.to_string())
+                .collect(),
+        );
+    } else if u < params.lora_fraction + params.top_layers_fraction {
+        entry.variant = "top-layers".into();
+        let most = (base.depth / 4).max(1);
+        entry.layers = Some(rng.gen_range(1..=most) as i64);
+    } else {
+        entry.variant = "full".into();
+    }
+}
+
+/// Position (m) of server `m` on the grid of `columns` columns.
+fn grid_position(params: &GenParams, columns: usize, m: usize) -> [f64; 2] {
+    [
+        (m % columns) as f64 * params.spacing_m,
+        (m / columns) as f64 * params.spacing_m,
+    ]
+}
+
+/// The users: each stands uniformly in the grid's box widened by half a spacing and draws a
+/// device, token counts, a latency limit (s) and its downlink rates.
+fn place_users(
+    params: &GenParams,
+    servers: &[CacheServerSpec],
+    columns: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<CacheUserSpec> {
+    let rows = params.servers.div_ceil(columns);
+    let half = params.spacing_m / 2.0;
+    let width = (columns - 1) as f64 * params.spacing_m + 2.0 * half;
+    let height = (rows - 1) as f64 * params.spacing_m + 2.0 * half;
+    (0..params.users)
+        .map(|k| {
+            let x = -half + width * rng.gen::<f64>();
+            let y = -half + height * rng.gen::<f64>();
+            let device = params.user_devices[rng.gen_range(0..params.user_devices.len())].clone();
+            let prompt = rng.gen_range(params.prompt_tokens.0..=params.prompt_tokens.1);
+            let generate = rng.gen_range(params.generate_tokens.0..=params.generate_tokens.1);
+            let (lo, hi) = params.latency_limit_s;
+            let limit = (lo + (hi - lo) * rng.gen::<f64>()).round().max(lo.ceil());
+            let rate_bps = downlink_rates(params, servers, columns, [x, y], rng);
+            CacheUserSpec {
+                name: Some(format!("u{k}")),
+                device,
+                memory_bytes: None,
+                prompt_tokens: prompt as i64,
+                generate_tokens: generate as i64,
+                latency_limit_s: limit,
+                rate_bps,
+                requests: None,
+                position_m: Some([(x * 10.0).round() / 10.0, (y * 10.0).round() / 10.0]),
+            }
+        })
+        .collect()
+}
+
+/// Downlink rate (bit/s, rounded to 1 kbit/s) from each server covering a user at `[x, y]` m;
+/// a shadowing draw per server, covering or not.
+fn downlink_rates(
+    params: &GenParams,
+    servers: &[CacheServerSpec],
+    columns: usize,
+    [x, y]: [f64; 2],
+    rng: &mut ChaCha8Rng,
+) -> BTreeMap<String, f64> {
+    let shadowing = Normal::new(0.0, SHADOWING_STD_DB).expect("a positive standard deviation");
+    let mut rate_bps = BTreeMap::new();
+    for (m, server) in servers.iter().enumerate() {
+        let [sx, sy] = grid_position(params, columns, m);
+        let distance = (x - sx).hypot(y - sy);
+        let shadow: f64 = rng.sample(shadowing);
+        if distance > params.coverage_m {
+            continue;
+        }
+        let (_, snr) = snr_db(distance, shadow, params.carrier_hz, 1.0, 1.0);
+        let rate = params.user_bandwidth_hz * (1.0 + 10f64.powf(snr / 10.0)).log2();
+        let name = server.name.clone().expect("generated servers are named");
+        rate_bps.insert(name, (rate / 1e3).round() * 1e3);
+    }
+    rate_bps
 }
 
 /// Draws an instance and loads it as a problem (profiles not used: the roofline only).

@@ -133,6 +133,40 @@ pub fn generate_spec(
 ) -> Result<GreenInstanceFile> {
     params.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    let (servers, fastest) = draw_servers(params, catalog, &mut rng)?;
+    let jobs = (0..params.jobs)
+        .map(|j| draw_job(params, j, models_dir, fastest, &mut rng))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(GreenInstanceFile {
+        problem: "green".into(),
+        name: Some(params.instance_name()),
+        description: Some(format!(
+            "Generated: {} jobs on {} servers over {} slots of {} s, load {}, seed {}; synthetic \
+             solar-heavy grid, PV and time-of-use price",
+            params.jobs, params.servers, params.slots, params.slot_s, params.load, params.seed
+        )),
+        models_dir: None,
+        devices: None,
+        objective: Some(params.objective.clone()),
+        slot_s: params.slot_s,
+        slots: Some(params.slots as i64),
+        migration: false,
+        grid: GridSpec {
+            carbon: Series::List(series(carbon_solar_heavy, params.slots, params.slot_s)),
+            price: Some(Series::List(series(price_tou, params.slots, params.slot_s))),
+        },
+        servers,
+        jobs,
+    })
+}
+
+/// Draws the servers (device, PV peak W, whether they may sleep) and returns them with the
+/// fastest one's effective speed (FLOP/s).
+fn draw_servers(
+    params: &GenParams,
+    catalog: &DeviceCatalog,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Vec<GreenServerSpec>, f64)> {
     let devices_path = Path::new("the device catalog");
     let mut fastest = 0.0f64;
     let servers: Vec<GreenServerSpec> = (0..params.servers)
@@ -157,75 +191,64 @@ pub fn generate_spec(
             })
         })
         .collect::<Result<_>>()?;
+    Ok((servers, fastest))
+}
+
+/// Draws job `j`: model, length (slots) around the load's share, work (FLOP) at the `fastest`
+/// server's speed (FLOP/s), release and deadline window, and an inference or LoRA kind sized to
+/// that work.
+fn draw_job(
+    params: &GenParams,
+    j: usize,
+    models_dir: &Path,
+    fastest: f64,
+    rng: &mut ChaCha8Rng,
+) -> Result<JobSpec> {
     let per_job = params.load * (params.servers * params.slots) as f64 / params.jobs as f64;
     let longest = (params.slots / 4).max(1);
-    let mut jobs = Vec::with_capacity(params.jobs);
-    for j in 0..params.jobs {
-        let model = params.models[rng.gen_range(0..params.models.len())].clone();
-        let config = ModelConfig::load(&ModelConfig::resolve(models_dir, &model)?)?;
-        let table = config.architecture.cost_table(&config.name, Dtype::Fp16);
-        let length = ((per_job * rng.gen_range(0.5..1.5)).round() as usize).clamp(1, longest);
-        let work = length as f64 * params.slot_s * fastest * rng.gen_range(0.8..1.0);
-        let window = ((length as f64 * rng.gen_range(1.5..4.0) * params.deadline_slack).ceil()
-            as usize)
-            .max(length + 1)
-            .min(params.slots);
-        let release = rng.gen_range(0..=params.slots - window);
-        let inference = rng.gen_bool(0.7);
-        let mut spec = JobSpec {
-            name: Some(format!("job-{j}")),
-            model,
-            dtype: Some("fp16".into()),
-            kind: if inference { "inference" } else { "finetune" }.into(),
-            requests: None,
-            prompt_tokens: None,
-            generate_tokens: None,
-            batch_size: None,
-            tokens: None,
-            epochs: None,
-            method: None,
-            lora_rank: None,
-            release_slot: Some(release as i64),
-            deadline_slot: (release + window) as i64,
-        };
-        if inference {
-            let prompt = rng.gen_range(128..=1024);
-            let generate = rng.gen_range(16..=256);
-            spec.prompt_tokens = Some(prompt as i64);
-            spec.generate_tokens = Some(generate as i64);
-            spec.requests = Some(
-                (work / request_flop(&table, prompt, generate))
-                    .ceil()
-                    .max(1.0) as i64,
-            );
-        } else {
-            let forward: f64 = table.layers.iter().map(|l| l.fwd_flop_per_token).sum();
-            spec.method = Some("lora".into());
-            spec.tokens = Some(((work / (2.0 * forward)) / 1e3).ceil() * 1e3);
-        }
-        jobs.push(spec);
+    let model = params.models[rng.gen_range(0..params.models.len())].clone();
+    let config = ModelConfig::load(&ModelConfig::resolve(models_dir, &model)?)?;
+    let table = config.architecture.cost_table(&config.name, Dtype::Fp16);
+    let length = ((per_job * rng.gen_range(0.5..1.5)).round() as usize).clamp(1, longest);
+    let work = length as f64 * params.slot_s * fastest * rng.gen_range(0.8..1.0);
+    let window = ((length as f64 * rng.gen_range(1.5..4.0) * params.deadline_slack).ceil()
+        as usize)
+        .max(length + 1)
+        .min(params.slots);
+    let release = rng.gen_range(0..=params.slots - window);
+    let inference = rng.gen_bool(0.7);
+    let mut spec = JobSpec {
+        name: Some(format!("job-{j}")),
+        model,
+        dtype: Some("fp16".into()),
+        kind: if inference { "inference" } else { "finetune" }.into(),
+        requests: None,
+        prompt_tokens: None,
+        generate_tokens: None,
+        batch_size: None,
+        tokens: None,
+        epochs: None,
+        method: None,
+        lora_rank: None,
+        release_slot: Some(release as i64),
+        deadline_slot: (release + window) as i64,
+    };
+    if inference {
+        let prompt = rng.gen_range(128..=1024);
+        let generate = rng.gen_range(16..=256);
+        spec.prompt_tokens = Some(prompt as i64);
+        spec.generate_tokens = Some(generate as i64);
+        spec.requests = Some(
+            (work / request_flop(&table, prompt, generate))
+                .ceil()
+                .max(1.0) as i64,
+        );
+    } else {
+        let forward: f64 = table.layers.iter().map(|l| l.fwd_flop_per_token).sum();
+        spec.method = Some("lora".into());
+        spec.tokens = Some(((work / (2.0 * forward)) / 1e3).ceil() * 1e3);
     }
-    Ok(GreenInstanceFile {
-        problem: "green".into(),
-        name: Some(params.instance_name()),
-        description: Some(format!(
-            "Generated: {} jobs on {} servers over {} slots of {} s, load {}, seed {}; synthetic \
-             solar-heavy grid, PV and time-of-use price",
-            params.jobs, params.servers, params.slots, params.slot_s, params.load, params.seed
-        )),
-        models_dir: None,
-        devices: None,
-        objective: Some(params.objective.clone()),
-        slot_s: params.slot_s,
-        slots: Some(params.slots as i64),
-        migration: false,
-        grid: GridSpec {
-            carbon: Series::List(series(carbon_solar_heavy, params.slots, params.slot_s)),
-            price: Some(Series::List(series(price_tou, params.slots, params.slot_s))),
-        },
-        servers,
-        jobs,
-    })
+    Ok(spec)
 }
 
 /// Draws an instance and loads it (the file's paths resolved against `instances`).

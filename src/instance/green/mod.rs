@@ -55,7 +55,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::costs::arch::LoraTarget;
-use crate::costs::device::DeviceCatalog;
+use crate::costs::device::{Device, DeviceCatalog};
 use crate::costs::table::request_flop;
 use crate::error::{check_nonneg, Error, Result};
 use crate::instance::common::{
@@ -234,30 +234,9 @@ impl GreenInstanceFile {
         let devices_path = resolve(path, self.devices.as_deref().unwrap_or("../devices.csv"));
         let catalog = DeviceCatalog::load(&devices_path)?;
         let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
-        let objective = match self.objective.as_deref().unwrap_or("carbon") {
-            "carbon" => GreenObjective::Carbon,
-            "energy" => GreenObjective::Energy,
-            "cost" => GreenObjective::Cost,
-            other => {
-                return Err(Error::field(
-                    path,
-                    "objective",
-                    format!("expected carbon, energy or cost, got \"{other}\""),
-                ))
-            }
-        };
+        let objective = self.parse_objective(path)?;
         check_nonneg(path, "slot_s", self.slot_s, true)?;
-        let slots = match self.slots {
-            Some(n) if n <= 0 => {
-                return Err(Error::field(
-                    path,
-                    "slots",
-                    format!("expected a positive integer, got {n}"),
-                ))
-            }
-            Some(n) => Some(n as usize),
-            None => None,
-        };
+        let slots = self.slot_count(path)?;
         let carbon = self.grid.carbon.values(path, "grid.carbon", slots)?;
         let slots = slots.unwrap_or(carbon.len());
         let carbon = self.grid.carbon.values(path, "grid.carbon", Some(slots))?;
@@ -280,61 +259,14 @@ impl GreenInstanceFile {
         let mut names = std::collections::HashMap::new();
         let mut servers = Vec::with_capacity(self.servers.len());
         for (m, spec) in self.servers.iter().enumerate() {
-            let field = |f: &str| format!("servers[{m}].{f}");
-            let device = catalog
-                .get(&spec.device, &devices_path)
-                .map_err(|e| at_field(path, &field("device"), e))?;
-            let fractions = spec.levels.clone().unwrap_or(DEFAULT_LEVELS.to_vec());
-            if fractions.is_empty() {
-                return Err(Error::field(
-                    path,
-                    field("levels"),
-                    "expected at least one level",
-                ));
-            }
-            let mut levels = Vec::with_capacity(fractions.len());
-            for (l, &f) in fractions.iter().enumerate() {
-                if !(f.is_finite() && f > 0.0 && f <= 1.0) {
-                    return Err(Error::field(
-                        path,
-                        format!("servers[{m}].levels[{l}]"),
-                        format!("expected a clock fraction in (0, 1], got {f}"),
-                    ));
-                }
-                levels.push(Level {
-                    speed_flops: f * device.peak_flops * device.compute_efficiency,
-                    power_w: device.power_idle_w
-                        + (device.power_busy_w - device.power_idle_w) * f.powf(DVFS_EXPONENT),
-                });
-            }
-            levels.sort_by(|a, b| a.speed_flops.total_cmp(&b.speed_flops));
-            let memory_bytes = match spec.memory_bytes {
-                Some(b) => {
-                    check_nonneg(path, &field("memory_bytes"), b, true)?;
-                    b
-                }
-                None => device.memory_bytes,
-            };
-            let scale = spec.renewable_scale.unwrap_or(1.0);
-            check_nonneg(path, &field("renewable_scale"), scale, false)?;
-            let renewable_w = match &spec.renewable {
-                Some(series) => series
-                    .values(path, &field("renewable"), Some(slots))?
-                    .into_iter()
-                    .map(|w| w * scale)
-                    .collect(),
-                None => vec![0.0; slots],
-            };
-            let name = spec.name.clone().unwrap_or_else(|| format!("es-{m}"));
-            unique(path, &field("name"), &name, &mut names)?;
-            servers.push(GreenServer {
-                name,
-                levels,
-                idle_w: device.power_idle_w,
-                can_sleep: spec.can_sleep.unwrap_or(true),
-                memory_bytes,
-                renewable_w,
-            });
+            let server = spec.server(path, m, &catalog, &devices_path, slots)?;
+            unique(
+                path,
+                &format!("servers[{m}].name"),
+                &server.name,
+                &mut names,
+            )?;
+            servers.push(server);
         }
         let mut names = std::collections::HashMap::new();
         let mut jobs = Vec::with_capacity(self.jobs.len());
@@ -355,9 +287,110 @@ impl GreenInstanceFile {
         })
     }
 
+    /// The objective named in the file; carbon when none is.
+    fn parse_objective(&self, path: &Path) -> Result<GreenObjective> {
+        match self.objective.as_deref().unwrap_or("carbon") {
+            "carbon" => Ok(GreenObjective::Carbon),
+            "energy" => Ok(GreenObjective::Energy),
+            "cost" => Ok(GreenObjective::Cost),
+            other => Err(Error::field(
+                path,
+                "objective",
+                format!("expected carbon, energy or cost, got \"{other}\""),
+            )),
+        }
+    }
+
+    /// The number of slots the file sets, checked positive; `None` when it sets none.
+    fn slot_count(&self, path: &Path) -> Result<Option<usize>> {
+        match self.slots {
+            Some(n) if n <= 0 => Err(Error::field(
+                path,
+                "slots",
+                format!("expected a positive integer, got {n}"),
+            )),
+            Some(n) => Ok(Some(n as usize)),
+            None => Ok(None),
+        }
+    }
+
     /// The file as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a green instance file serialises to TOML")
+    }
+}
+
+impl GreenServerSpec {
+    /// Server `m` over `slots` slots: its device's DVFS levels, memory (bytes) and renewable
+    /// supply (W per slot, scaled); its name is not yet checked unique.
+    fn server(
+        &self,
+        path: &Path,
+        m: usize,
+        catalog: &DeviceCatalog,
+        devices_path: &Path,
+        slots: usize,
+    ) -> Result<GreenServer> {
+        let field = |f: &str| format!("servers[{m}].{f}");
+        let device = catalog
+            .get(&self.device, devices_path)
+            .map_err(|e| at_field(path, &field("device"), e))?;
+        let levels = self.levels(path, m, device)?;
+        let memory_bytes = match self.memory_bytes {
+            Some(b) => {
+                check_nonneg(path, &field("memory_bytes"), b, true)?;
+                b
+            }
+            None => device.memory_bytes,
+        };
+        let scale = self.renewable_scale.unwrap_or(1.0);
+        check_nonneg(path, &field("renewable_scale"), scale, false)?;
+        let renewable_w = match &self.renewable {
+            Some(series) => series
+                .values(path, &field("renewable"), Some(slots))?
+                .into_iter()
+                .map(|w| w * scale)
+                .collect(),
+            None => vec![0.0; slots],
+        };
+        Ok(GreenServer {
+            name: self.name.clone().unwrap_or_else(|| format!("es-{m}")),
+            levels,
+            idle_w: device.power_idle_w,
+            can_sleep: self.can_sleep.unwrap_or(true),
+            memory_bytes,
+            renewable_w,
+        })
+    }
+
+    /// The DVFS levels of server `m`, slowest first: speed (FLOP/s) and power (W) at each clock
+    /// fraction, power growing with the fraction to the [`DVFS_EXPONENT`].
+    fn levels(&self, path: &Path, m: usize, device: &Device) -> Result<Vec<Level>> {
+        let fractions = self.levels.clone().unwrap_or(DEFAULT_LEVELS.to_vec());
+        if fractions.is_empty() {
+            return Err(Error::field(
+                path,
+                format!("servers[{m}].levels"),
+                "expected at least one level",
+            ));
+        }
+        let mut levels = Vec::with_capacity(fractions.len());
+        for (l, &f) in fractions.iter().enumerate() {
+            if !(f.is_finite() && f > 0.0 && f <= 1.0) {
+                return Err(Error::field(
+                    path,
+                    format!("servers[{m}].levels[{l}]"),
+                    format!("expected a clock fraction in (0, 1], got {f}"),
+                ));
+            }
+            levels.push(Level {
+                speed_flops: f * device.peak_flops * device.compute_efficiency,
+                power_w: device.power_idle_w
+                    + (device.power_busy_w - device.power_idle_w) * f.powf(DVFS_EXPONENT),
+            });
+        }
+        levels.sort_by(|a, b| a.speed_flops.total_cmp(&b.speed_flops));
+        Ok(levels)
     }
 }
 

@@ -57,7 +57,6 @@ pub fn report(problem: &GreenProblem, report: &GreenReport) -> String {
 /// An evaluated schedule as text: the per-server timeline (Gantt), per-job outcomes and the
 /// energy and carbon summary.
 pub fn evaluation(problem: &GreenProblem, schedule: &Schedule, ev: &GreenEvaluation) -> String {
-    let slots = problem.slots();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -65,17 +64,38 @@ pub fn evaluation(problem: &GreenProblem, schedule: &Schedule, ev: &GreenEvaluat
         problem.name,
         problem.servers.len(),
         problem.jobs.len(),
-        slots,
+        problem.slots(),
         secs(problem.slot_s)
     );
     out.push('\n');
-    let width = problem
+    let width = label_width(problem);
+    out.push_str(&slot_ruler(problem.slots(), width));
+    out.push_str(&carbon_row(problem, width));
+    out.push_str(&server_rows(problem, schedule, width));
+    let _ = writeln!(
+        out,
+        "\n(carbon: 0 = cleanest, 9 = dirtiest slot; level: 1 = slowest DVFS level; renewable: + \
+         covers part, # covers all of the fastest level's power)\n"
+    );
+    out.push_str(&job_table(problem, ev));
+    out.push('\n');
+    out.push_str(&totals(ev));
+    out
+}
+
+/// Width of the timeline's label column: the longest server name, at least 12 characters.
+fn label_width(problem: &GreenProblem) -> usize {
+    problem
         .servers
         .iter()
         .map(|s| s.name.len())
         .max()
         .unwrap_or(6)
-        .max(12);
+        .max(12)
+}
+
+/// The two ruler lines over the timeline: the tens digit every tenth slot, then the units digit.
+fn slot_ruler(slots: usize, width: usize) -> String {
     let mut tens = String::new();
     let mut units = String::new();
     for t in 0..slots {
@@ -86,9 +106,14 @@ pub fn evaluation(problem: &GreenProblem, schedule: &Schedule, ev: &GreenEvaluat
         });
         units.push(char::from_digit((t % 10) as u32, 10).unwrap_or(' '));
     }
+    let mut out = String::new();
     let _ = writeln!(out, "{:<width$} {tens}", "slot");
     let _ = writeln!(out, "{:<width$} {units}", "");
-    // Carbon intensity as digits 0-9 between the day's minimum and maximum.
+    out
+}
+
+/// The carbon row: each slot's intensity as a digit 0-9 between the day's minimum and maximum.
+fn carbon_row(problem: &GreenProblem, width: usize) -> String {
     let (lo, hi) = problem
         .carbon_g_per_kwh
         .iter()
@@ -103,12 +128,20 @@ pub fn evaluation(problem: &GreenProblem, schedule: &Schedule, ev: &GreenEvaluat
             char::from_digit((x * 9.0).round() as u32, 10).unwrap_or('?')
         })
         .collect();
+    let mut out = String::new();
     let _ = writeln!(out, "{:<width$} {carbon}", "carbon 0-9");
+    out
+}
+
+/// Three timeline rows per server: the job letter in each slot, its DVFS level (1-based) and
+/// how much of the fastest level's power the renewable supply covers.
+fn server_rows(problem: &GreenProblem, schedule: &Schedule, width: usize) -> String {
+    let mut out = String::new();
     for (m, server) in problem.servers.iter().enumerate() {
         let mut jobs = String::new();
         let mut levels = String::new();
         let mut sun = String::new();
-        for t in 0..slots {
+        for t in 0..problem.slots() {
             match schedule.runs[m][t] {
                 Some(r) => {
                     jobs.push(letter(r.job));
@@ -130,11 +163,12 @@ pub fn evaluation(problem: &GreenProblem, schedule: &Schedule, ev: &GreenEvaluat
         let _ = writeln!(out, "{:<width$} {levels}", "  level");
         let _ = writeln!(out, "{:<width$} {sun}", "  renewable");
     }
-    let _ = writeln!(
-        out,
-        "\n(carbon: 0 = cleanest, 9 = dirtiest slot; level: 1 = slowest DVFS level; renewable: + \
-         covers part, # covers all of the fastest level's power)\n"
-    );
+    out
+}
+
+/// The per-job table: slots run, completion slot, deadline, slack and work (FLOP).
+fn job_table(problem: &GreenProblem, ev: &GreenEvaluation) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "{:<3} {:<24} {:>6} {:>8} {:>10} {:>6} {:>12}",
@@ -153,7 +187,12 @@ pub fn evaluation(problem: &GreenProblem, schedule: &Schedule, ev: &GreenEvaluat
             job.work_flop
         );
     }
-    out.push('\n');
+    out
+}
+
+/// Per-server energy (kWh) and carbon (g) lines, the summary line and the violations.
+fn totals(ev: &GreenEvaluation) -> String {
+    let mut out = String::new();
     for s in &ev.servers {
         let _ = writeln!(
             out,
