@@ -161,7 +161,7 @@ impl<F: Formulation> Default for Registered<F> {
 }
 
 /// Generator parameters from a JSON object; an unknown or mistyped field is an option error.
-pub fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T> {
+fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T> {
     serde_json::from_value(params)
         .map_err(|e| Error::option("generator parameters", one_line(&e.to_string())))
 }
@@ -305,7 +305,7 @@ pub struct Solved<'a> {
 impl Solved<'_> {
     /// True when the report holds a plan that meets every constraint.
     pub fn feasible(&self) -> bool {
-        self.stats.primal_status == crate::solve::PrimalStatus::Feasible
+        self.stats.feasible()
     }
 
     /// The report as `solve --json` prints it (pretty JSON).

@@ -96,15 +96,9 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     check_dtypes("--dtypes", args.dtypes.as_deref())?;
     catalog.check_devices("--devices", args.devices.as_deref())?;
     catalog.check_devices("--server-device", Some(args.server_device.as_slice()))?;
-    let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
+    let file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
         .map_err(|e| flag_error(ALLOC_FLAGS, e))?;
     let summary = format!("{} users, {} server(s)", params.users, params.servers);
-    args.output.write(
-        |paths| {
-            file.models_dir = Some(paths.models_dir);
-            file.devices = Some(paths.devices);
-            write_instance(&params, &file)
-        },
-        &summary,
-    )
+    args.output
+        .write(file, |f| write_instance(&params, f), &summary)
 }

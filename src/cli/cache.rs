@@ -102,7 +102,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let catalog = args.output.catalog()?;
     catalog.check_bases("--bases", args.bases.as_deref())?;
     catalog.check_devices("--devices", args.devices.as_deref())?;
-    let mut file =
+    let file =
         generate_spec(&params, &catalog.models_dir).map_err(|e| flag_error(CACHE_FLAGS, e))?;
     // Load it once through the ordinary loader, so anything else wrong fails here.
     file.build(
@@ -118,12 +118,6 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         "{} servers, {} models, {} users",
         params.servers, params.models, params.users
     );
-    args.output.write(
-        |paths| {
-            file.models_dir = Some(paths.models_dir);
-            file.devices = Some(paths.devices);
-            write_instance(&params, &file)
-        },
-        &summary,
-    )
+    args.output
+        .write(file, |f| write_instance(&params, f), &summary)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig};
+use edgeplan::instance::common::InstanceHeader;
 use edgeplan::instance::paths::relative_to;
 use edgeplan::Error;
 
@@ -259,12 +260,17 @@ impl Output {
         Catalog::load(&self.instances)
     }
 
-    /// Writes the instance `render` makes (see [`write`]).
-    pub fn write(
+    /// Points `file` at the catalog (see [`write`]) and writes the text `render` makes of it.
+    pub fn write<F: InstanceHeader>(
         &self,
-        render: impl FnOnce(CatalogPaths) -> String,
+        mut file: F,
+        render: impl FnOnce(&F) -> String,
         summary: &str,
     ) -> anyhow::Result<ExitCode> {
+        let render = |paths: CatalogPaths| {
+            file.set_catalog(paths.models_dir, paths.devices);
+            render(&file)
+        };
         write(&self.instances, self.out.as_deref(), render, summary)
     }
 }

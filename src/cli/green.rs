@@ -60,18 +60,12 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let catalog = args.output.catalog()?;
     catalog.check_devices("--devices", args.devices.as_deref())?;
     catalog.check_models("--models", args.models.as_deref())?;
-    let mut file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
+    let file = generate_spec(&params, &catalog.devices, &catalog.models_dir)
         .map_err(|e| flag_error(GREEN_FLAGS, e))?;
     let summary = format!(
         "{} jobs, {} servers, {} slots",
         params.jobs, params.servers, params.slots
     );
-    args.output.write(
-        |paths| {
-            file.models_dir = Some(paths.models_dir);
-            file.devices = Some(paths.devices);
-            write_instance(&params, &file)
-        },
-        &summary,
-    )
+    args.output
+        .write(file, |f| write_instance(&params, f), &summary)
 }

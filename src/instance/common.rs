@@ -61,9 +61,23 @@ macro_rules! instance_file {
             pub devices: Option<String>,
             $($body)*
         }
+
+        impl $crate::instance::common::InstanceHeader for $name {
+            fn set_catalog(&mut self, models_dir: String, devices: String) {
+                self.models_dir = Some(models_dir);
+                self.devices = Some(devices);
+            }
+        }
     };
 }
 pub(crate) use instance_file;
+
+/// The header every instance file declared with `instance_file!` has.
+pub trait InstanceHeader {
+    /// Points the file at a directory of model configs and a device catalog (paths as the file
+    /// should name them).
+    fn set_catalog(&mut self, models_dir: String, devices: String);
+}
 
 /// `[workload]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

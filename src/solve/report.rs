@@ -94,6 +94,11 @@ pub struct SolveStats {
 }
 
 impl SolveStats {
+    /// True when the solve returned a plan that meets every constraint.
+    pub fn feasible(&self) -> bool {
+        self.primal_status == PrimalStatus::Feasible
+    }
+
     /// Statistics of a heuristic run that produced a plan (`heuristic_done`, `feasible` until the
     /// evaluator says otherwise, no bound).
     pub fn heuristic(solver: &str, build_s: f64, solve_s: f64) -> SolveStats {
@@ -165,11 +170,4 @@ pub struct Report<Plan, Evaluation, Details = ()> {
     /// Why the instance is infeasible (or which users no plan can serve), in its own terms;
     /// empty otherwise.
     pub explanation: Vec<String>,
-}
-
-impl<Plan, Evaluation, Details> Report<Plan, Evaluation, Details> {
-    /// True when the report holds a plan that meets every constraint.
-    pub fn feasible(&self) -> bool {
-        self.stats.primal_status == PrimalStatus::Feasible
-    }
 }

@@ -59,8 +59,7 @@ impl Formulation for Alloc {
     }
 
     /// `{"users": [{"server": .., "cut": .., "resource_blocks": .., "compute_share": ..}]}`, one
-    /// entry per user in instance order; a server is its index or its name. An entry may name its
-    /// user (`"user": "ue-3"`), which must then be the user at that place.
+    /// entry per user in instance order; a server is its index or its name.
     fn read_plan(problem: &AllocProblem, value: &Value, path: &Path) -> Result<AllocPlan> {
         let list = value
             .get("users")
@@ -76,16 +75,6 @@ impl Formulation for Alloc {
         let mut users = Vec::with_capacity(list.len());
         for (k, entry) in list.iter().enumerate() {
             let field = |name: &str| format!("users[{k}].{name}");
-            if let Some(user) = entry.get("user") {
-                let expected = problem.users.get(k).map_or("", |u| u.name.as_str());
-                if user.as_str() != Some(expected) {
-                    return Err(Error::field(
-                    path,
-                    field("user"),
-                    format!("expected \"{expected}\" (one entry per user, in instance order), got {user}"),
-                ));
-                }
-            }
             let count = |name: &str| -> Result<usize> {
                 match entry.get(name) {
                     None | Some(Value::Null) => Ok(0),

@@ -22,6 +22,7 @@ use crate::costs::arch::{Dtype, ModelConfig};
 use crate::costs::device::DeviceCatalog;
 use crate::costs::table::request_flop;
 use crate::error::{Error, Result};
+use crate::instance::common::InstanceHeader;
 use crate::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw};
 use crate::problems::green::GreenProblem;
 
@@ -258,8 +259,10 @@ pub fn generate(params: &GenParams, instances: &Path) -> Result<GreenProblem> {
         &DeviceCatalog::load(&instances.join("devices.csv"))?,
         &instances.join("models"),
     )?;
-    file.models_dir = Some(instances.join("models").display().to_string());
-    file.devices = Some(instances.join("devices.csv").display().to_string());
+    file.set_catalog(
+        instances.join("models").display().to_string(),
+        instances.join("devices.csv").display().to_string(),
+    );
     file.into_problem(Path::new("generated green instance"))
 }
 
