@@ -223,7 +223,7 @@ impl Instance {
     }
 
     /// Reads the plan in the JSON `plan` (of the file `path`, named in errors) and evaluates it.
-    pub fn evaluate(&self, plan: &Value, path: &Path) -> Result<Evaluated> {
+    pub fn evaluate(&self, plan: &Value, path: &Path) -> Result<Evaluated<'_>> {
         self.0.evaluate(plan, path)
     }
 }
@@ -232,7 +232,7 @@ trait AnyInstance: Debug + Send + Sync {
     fn name(&self) -> &str;
     fn metric_names(&self) -> &'static [&'static str];
     fn solve(&self, preset: &SolverPreset, run: &RunOptions) -> Result<Solved<'_>>;
-    fn evaluate(&self, plan: &Value, path: &Path) -> Result<Evaluated>;
+    fn evaluate(&self, plan: &Value, path: &Path) -> Result<Evaluated<'_>>;
 }
 
 struct Typed<F: Formulation> {
@@ -271,7 +271,7 @@ impl<F: Formulation> AnyInstance for Typed<F> {
         })
     }
 
-    fn evaluate(&self, plan: &Value, path: &Path) -> Result<Evaluated> {
+    fn evaluate(&self, plan: &Value, path: &Path) -> Result<Evaluated<'_>> {
         let plan = F::read_plan(&self.problem, plan, path)?;
         // A plan whose shape does not match the instance is an error of the plan file.
         let evaluation = F::evaluate(&self.problem, &plan).map_err(|e| match e {
@@ -281,9 +281,11 @@ impl<F: Formulation> AnyInstance for Typed<F> {
         Ok(Evaluated {
             objective: F::objective(&evaluation),
             violations: F::violations(&evaluation),
-            json: serde_json::to_string_pretty(&evaluation)
-                .map_err(|e| Error::Solver(format!("the evaluation does not serialize: {e}")))?,
-            text: F::render_evaluation(&self.problem, &plan, &evaluation),
+            evaluation: Box::new(TypedEvaluation::<F> {
+                problem: &self.problem,
+                plan,
+                evaluation,
+            }),
         })
     }
 }
@@ -319,6 +321,7 @@ impl Solved<'_> {
     }
 }
 
+/// A report or an evaluation whose type is erased: JSON or text on demand.
 trait AnyReport {
     fn json(&self) -> Result<String>;
     fn text(&self) -> String;
@@ -339,23 +342,46 @@ impl<F: Formulation> AnyReport for TypedReport<'_, F> {
     }
 }
 
-/// An evaluated plan of any formulation.
-#[derive(Debug, Clone)]
-pub struct Evaluated {
+/// An evaluated plan of any formulation: its objective and violations; the evaluation itself
+/// is rendered on demand as JSON or text.
+pub struct Evaluated<'a> {
     /// The evaluator's objective.
     pub objective: f64,
     /// Violated constraints.
     pub violations: usize,
-    /// The evaluation as `evaluate --json` prints it (pretty JSON).
-    pub json: String,
-    /// The evaluation as `evaluate` prints it.
-    pub text: String,
+    evaluation: Box<dyn AnyReport + 'a>,
 }
 
-impl Evaluated {
+impl Evaluated<'_> {
     /// True when the plan meets every constraint.
     pub fn feasible(&self) -> bool {
         self.violations == 0
+    }
+
+    /// The evaluation as `evaluate --json` prints it (pretty JSON).
+    pub fn json(&self) -> Result<String> {
+        self.evaluation.json()
+    }
+
+    /// The evaluation as `evaluate` prints it.
+    pub fn text(&self) -> String {
+        self.evaluation.text()
+    }
+}
+
+struct TypedEvaluation<'a, F: Formulation> {
+    problem: &'a F::Problem,
+    plan: F::Plan,
+    evaluation: F::Evaluation,
+}
+
+impl<F: Formulation> AnyReport for TypedEvaluation<'_, F> {
+    fn json(&self) -> Result<String> {
+        serde_json::to_string_pretty(&self.evaluation)
+            .map_err(|e| Error::Solver(format!("the evaluation does not serialize: {e}")))
+    }
+    fn text(&self) -> String {
+        F::render_evaluation(self.problem, &self.plan, &self.evaluation)
     }
 }
 

@@ -193,6 +193,6 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     let instance = kind.formulation().load(&args.instance)?;
     let plan = edgeplan::formulation::plan_json(&args.plan)?;
     let evaluated = instance.evaluate(&plan, &args.plan)?;
-    let json = args.json.then_some(evaluated.json.clone());
-    Ok(emit(json, || evaluated.text.clone(), evaluated.feasible()))
+    let json = args.json.then(|| evaluated.json()).transpose()?;
+    Ok(emit(json, || evaluated.text(), evaluated.feasible()))
 }
