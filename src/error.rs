@@ -70,13 +70,17 @@ pub enum Error {
     /// The solver failed for a reason that is not a property of the instance.
     #[error("solver error: {0}")]
     Solver(String),
+    /// An internal check failed (a non-finite result, an inconsistent plan): a bug, never a
+    /// property of valid input.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
     /// True when the error is caused by the user's input (exit code 2), false for internal or
     /// solver failures.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Solver(_))
+        !matches!(self, Error::Solver(_) | Error::Internal(_))
     }
 
     /// A [`Error::Field`] error.

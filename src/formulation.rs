@@ -259,6 +259,7 @@ impl<F: Formulation> AnyInstance for Typed<F> {
     fn solve(&self, preset: &SolverPreset, run: &RunOptions) -> Result<Solved<'_>> {
         let report = F::solve(&self.problem, preset, run)?;
         let evaluation = report.evaluation.as_ref();
+        check_finite_solve::<F>(&self.problem, &report.stats, evaluation)?;
         Ok(Solved {
             stats: report.stats.clone(),
             metrics: evaluation.map(|ev| F::metrics(&self.problem, ev)),
@@ -278,6 +279,12 @@ impl<F: Formulation> AnyInstance for Typed<F> {
             Error::Option { field, message } => Error::field(path, field, message),
             other => other,
         })?;
+        let name = F::instance_name(&self.problem);
+        crate::limits::finite(
+            &format!("the objective of the plan on instance `{name}`"),
+            F::objective(&evaluation),
+        )?;
+        check_finite_metrics::<F>(&self.problem, &evaluation)?;
         Ok(Evaluated {
             objective: F::objective(&evaluation),
             violations: F::violations(&evaluation),
@@ -288,6 +295,46 @@ impl<F: Formulation> AnyInstance for Typed<F> {
             }),
         })
     }
+}
+
+/// Checks that every number a solve reports (objective, bound, gap, the evaluator's objective
+/// and metrics) is finite: a non-finite value is an internal error naming the instance, never a
+/// reported answer.
+fn check_finite_solve<F: Formulation>(
+    problem: &F::Problem,
+    stats: &SolveStats,
+    evaluation: Option<&F::Evaluation>,
+) -> Result<()> {
+    let name = F::instance_name(problem);
+    let at = |what: &str| {
+        format!(
+            "the {what} of solver `{}` on instance `{name}`",
+            stats.solver
+        )
+    };
+    for (what, value) in [
+        ("objective", stats.objective),
+        ("bound", stats.bound),
+        ("gap", stats.gap),
+    ] {
+        if let Some(v) = value {
+            crate::limits::finite(&at(what), v)?;
+        }
+    }
+    if let Some(ev) = evaluation {
+        crate::limits::finite(&at("evaluated objective"), F::objective(ev))?;
+        check_finite_metrics::<F>(problem, ev)?;
+    }
+    Ok(())
+}
+
+/// Checks that every metric of an evaluation is finite (see [`check_finite_solve`]).
+fn check_finite_metrics<F: Formulation>(problem: &F::Problem, ev: &F::Evaluation) -> Result<()> {
+    let name = F::instance_name(problem);
+    for (metric, value) in F::METRICS.iter().zip(F::metrics(problem, ev)) {
+        crate::limits::finite(&format!("metric `{metric}` on instance `{name}`"), value)?;
+    }
+    Ok(())
 }
 
 /// A solve of any formulation: its statistics and the metrics of its plan; the report itself
@@ -388,7 +435,7 @@ impl<F: Formulation> AnyReport for TypedEvaluation<'_, F> {
 /// The plan in a plan file: the member `plan` of a `solve --json` report (`schedule` in older
 /// green reports), or the whole file.
 pub fn plan_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::files::read_text(path)?;
     let value: Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
         path: path.to_path_buf(),
         message: format!("invalid JSON: {e}"),

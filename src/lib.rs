@@ -87,6 +87,7 @@ pub mod error;
 pub mod files;
 pub mod formulation;
 pub mod instance;
+pub mod limits;
 pub mod problems;
 pub mod registry;
 pub mod replay;

@@ -252,7 +252,7 @@ pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
 fn read_rows(path: &Path, layers: usize) -> edgeplan::Result<Vec<Row>> {
     // Validate through the planner's own loader first (clear errors), then read the points.
     edgeplan::costs::Profile::load(path, layers)?;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = edgeplan::files::read_text(path)?;
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
         .trim(csv::Trim::All)

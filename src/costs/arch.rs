@@ -467,7 +467,7 @@ impl ArchConfig {
 impl ModelConfig {
     /// Reads and validates a model config file.
     pub fn load(path: &Path) -> Result<ModelConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_text(path)?;
         let config: ModelConfig = toml::from_str(&text).map_err(|e| Error::Syntax {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().replace('\n', " "),

@@ -252,7 +252,7 @@ fn fmt_num(x: f64) -> String {
 /// An opened CSV file (trimmed fields, `#` comment lines) with its header.
 pub(crate) struct CsvFile {
     /// Record reader, positioned after the header.
-    pub reader: csv::Reader<std::fs::File>,
+    pub reader: csv::Reader<std::io::Take<std::fs::File>>,
     /// The header row.
     pub headers: csv::StringRecord,
 }
@@ -260,7 +260,7 @@ pub(crate) struct CsvFile {
 impl CsvFile {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<CsvFile> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::files::open(path)?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .comment(Some(b'#'))

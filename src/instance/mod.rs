@@ -39,7 +39,7 @@ pub fn problem_kind(path: &Path) -> Result<String> {
     struct Head {
         problem: Option<String>,
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::files::read_text(path)?;
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));

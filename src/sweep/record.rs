@@ -214,7 +214,7 @@ pub struct Done {
 /// `in_shard` says whether a run id belongs to the shard being resumed. An incomplete last line
 /// is cut off the file; a run that appears twice is an error.
 pub fn read_done(path: &Path, sweep: &Sweep, in_shard: &dyn Fn(usize) -> bool) -> Result<Done> {
-    let mut bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = crate::files::read_bytes(path)?;
     let mut done = Done::default();
     if !bytes.is_empty() && !bytes.ends_with(b"\n") {
         let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -303,7 +303,7 @@ pub fn read_done(path: &Path, sweep: &Sweep, in_shard: &dyn Fn(usize) -> bool) -
 /// Rewrites `path` without the rows of `runs` (to run them again); atomic through a temporary
 /// file and a rename.
 pub fn drop_rows(path: &Path, runs: &BTreeSet<usize>) -> Result<()> {
-    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::files::read_bytes(path)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(text.as_slice());

@@ -49,7 +49,7 @@ pub fn read_runs(paths: &[PathBuf]) -> Result<Runs> {
     let mut runs = Runs::default();
     let mut seen: HashMap<(String, u64), (PathBuf, u64, usize)> = HashMap::new();
     for path in paths {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::files::read_bytes(path)?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(bytes.as_slice());

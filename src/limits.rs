@@ -1,0 +1,314 @@
+//! The valid range of every number edgeplan reads, and the size limits of what it allocates.
+//!
+//! Every numeric field of an instance, model config, device catalog, cost table, sweep, plan and
+//! every numeric command-line flag is checked against one of these ranges when it is read; a
+//! value outside is an exit-2 error naming the file (or option), the field and the range. The
+//! ranges are wide enough for any physical deployment and narrow enough that every derived
+//! quantity (a transfer time, a rate, an energy, a MILP coefficient) stays finite and within what
+//! HiGHS solves accurately. `docs/input-ranges.md` lists them; a unit test keeps the two in step.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A closed or half-open interval of valid values with its unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    /// Smallest valid value.
+    pub min: f64,
+    /// Largest valid value.
+    pub max: f64,
+    /// True when `min` itself is invalid (the interval is `(min, max]`).
+    pub min_open: bool,
+    /// Unit named in errors (may be empty).
+    pub unit: &'static str,
+}
+
+impl Range {
+    /// `[min, max]`.
+    pub const fn closed(min: f64, max: f64, unit: &'static str) -> Range {
+        Range {
+            min,
+            max,
+            min_open: false,
+            unit,
+        }
+    }
+
+    /// `(min, max]`.
+    pub const fn above(min: f64, max: f64, unit: &'static str) -> Range {
+        Range {
+            min,
+            max,
+            min_open: true,
+            unit,
+        }
+    }
+
+    /// Whether `value` lies in the range (never for NaN or an infinity).
+    pub fn contains(&self, value: f64) -> bool {
+        value.is_finite()
+            && value <= self.max
+            && if self.min_open {
+                value > self.min
+            } else {
+                value >= self.min
+            }
+    }
+
+    /// The range as errors and the docs write it, e.g. `(0, 1e13] bit/s`.
+    pub fn describe(&self) -> String {
+        let open = if self.min_open { '(' } else { '[' };
+        let unit = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.unit)
+        };
+        format!("{open}{}, {}]{unit}", short(self.min), short(self.max))
+    }
+
+    /// What an error says: the range and the value found.
+    fn message(&self, value: f64) -> String {
+        format!("expected a number in {}, got {value}", self.describe())
+    }
+
+    /// `value` of the field `field` of the file `path`, checked.
+    pub fn check(&self, path: &Path, field: &str, value: f64) -> Result<f64> {
+        if self.contains(value) {
+            Ok(value)
+        } else {
+            Err(Error::field(path, field, self.message(value)))
+        }
+    }
+
+    /// `value`, when given, checked as [`Range::check`] does.
+    pub fn check_opt(&self, path: &Path, field: &str, value: Option<f64>) -> Result<Option<f64>> {
+        value.map(|v| self.check(path, field, v)).transpose()
+    }
+
+    /// `value` of the option (command-line flag or generator parameter) `option`, checked.
+    pub fn check_option(&self, option: &str, value: f64) -> Result<f64> {
+        if self.contains(value) {
+            Ok(value)
+        } else {
+            Err(Error::option(option, self.message(value)))
+        }
+    }
+}
+
+/// A number in the short form of the docs: `1e13`, `0.001`, `100`.
+fn short(x: f64) -> String {
+    if x != 0.0 && (x.abs() >= 1e5 || x.abs() < 1e-3) {
+        let s = format!("{x:e}");
+        s.replace("e-0", "e-")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// A link rate: 1 kbit/s (slower than any link that carries LLM traffic) to 10 Tbit/s.
+pub const RATE_BPS: Range = Range::closed(1e3, 1e13, "bit/s");
+/// A network latency (round trip or one way): 0 to 60 s.
+pub const LATENCY_S: Range = Range::closed(0.0, 60.0, "s");
+/// A duration limit (deadline, latency limit, time slot, horizon): up to 10^7 s (~116 days).
+pub const DURATION_S: Range = Range::above(0.0, 1e7, "s");
+/// A solver time limit: up to 10^6 s.
+pub const TIME_LIMIT_S: Range = Range::above(0.0, 1e6, "s");
+/// An electrical power (device, radio, server, PV): 0 to 1 MW.
+pub const POWER_W: Range = Range::closed(0.0, 1e6, "W");
+/// An energy budget: up to 10^12 J.
+pub const ENERGY_J: Range = Range::above(0.0, 1e12, "J");
+/// A memory or storage capacity: 1 byte to 1 PB.
+pub const MEMORY_BYTES: Range = Range::closed(1.0, 1e15, "bytes");
+/// A byte count of data (parameters, activations, KV cache, model files): 0 to 1 PB.
+pub const BYTES: Range = Range::closed(0.0, 1e15, "bytes");
+/// A parameter count: 0 to 10^14.
+pub const PARAMS: Range = Range::closed(0.0, 1e14, "");
+/// A compute peak: up to 10^18 FLOP/s (an exaflop).
+pub const FLOPS: Range = Range::above(0.0, 1e18, "FLOP/s");
+/// A memory bandwidth: up to 10^15 bytes/s.
+pub const BANDWIDTH_BYTES_S: Range = Range::above(0.0, 1e15, "bytes/s");
+/// A signal-to-noise ratio: -50 to 100 dB.
+pub const SNR_DB: Range = Range::closed(-50.0, 100.0, "dB");
+/// A radio bandwidth: 1 kHz to 10 GHz.
+pub const BANDWIDTH_HZ: Range = Range::closed(1e3, 1e10, "Hz");
+/// A transmit power in dBm: -50 to 80 dBm.
+pub const POWER_DBM: Range = Range::closed(-50.0, 80.0, "dBm");
+/// A distance or position coordinate: -10^7 to 10^7 m.
+pub const POSITION_M: Range = Range::closed(-1e7, 1e7, "m");
+/// A strictly positive distance: up to 10^7 m.
+pub const DISTANCE_M: Range = Range::above(0.0, 1e7, "m");
+/// A carrier frequency: 100 MHz to 1 THz.
+pub const FREQUENCY_HZ: Range = Range::closed(1e8, 1e12, "Hz");
+/// A priority or user weight: 10^-6 to 10^6.
+pub const WEIGHT: Range = Range::closed(1e-6, 1e6, "");
+/// An objective weight (may be zero to drop a term): 0 to 10^6.
+pub const OBJECTIVE_WEIGHT: Range = Range::closed(0.0, 1e6, "");
+/// A fraction or efficiency in (0, 1].
+pub const FRACTION: Range = Range::above(0.0, 1.0, "");
+/// A share or probability in [0, 1].
+pub const UNIT_INTERVAL: Range = Range::closed(0.0, 1.0, "");
+/// A relative MIP gap: 0 to 1.
+pub const MIP_GAP: Range = Range::closed(0.0, 1.0, "");
+/// An absolute MIP gap: 0 to 10^9.
+pub const MIP_ABS_GAP: Range = Range::closed(0.0, 1e9, "");
+/// A carbon intensity: 0 to 10^4 gCO2/kWh.
+pub const CARBON_G_PER_KWH: Range = Range::closed(0.0, 1e4, "gCO2/kWh");
+/// An electricity price: 0 to 10^4 per kWh.
+pub const PRICE_PER_KWH: Range = Range::closed(0.0, 1e4, "per kWh");
+/// A multiplicative factor of a generator (load, spread, slack): 10^-3 to 10^3.
+pub const FACTOR: Range = Range::closed(1e-3, 1e3, "");
+/// A request rate: 0 to 10^6 per second.
+pub const RATE_PER_S: Range = Range::closed(0.0, 1e6, "per s");
+/// An exponent (Zipf, path loss): 0 to 10.
+pub const EXPONENT: Range = Range::closed(0.0, 10.0, "");
+/// A standard deviation in dB (shadowing): 0 to 50 dB.
+pub const SIGMA_DB: Range = Range::closed(0.0, 50.0, "dB");
+
+/// Largest number of layers (rows of a cost table) of one model.
+pub const MAX_LAYERS: usize = 1_000;
+/// Largest number of tokens in one prompt, generation or sequence.
+pub const MAX_TOKENS: usize = 10_000_000;
+/// Largest batch size, LoRA rank, step count or other small per-workload count.
+pub const MAX_SMALL_COUNT: usize = 1_000_000;
+/// Largest number of users of one instance.
+pub const MAX_USERS: usize = 100_000;
+/// Largest number of servers of one instance.
+pub const MAX_SERVERS: usize = 10_000;
+/// Largest number of models (variants) of one instance.
+pub const MAX_MODELS: usize = 100_000;
+/// Largest number of jobs of one instance.
+pub const MAX_JOBS: usize = 100_000;
+/// Largest number of time slots of one instance.
+pub const MAX_SLOTS: usize = 100_000;
+/// Largest number of cells of one instance's main table (users x servers x layers, jobs x
+/// slots x levels, ...), checked before the instance is allocated.
+pub const MAX_CELLS: usize = 100_000_000;
+/// Largest number of seeds of a sweep.
+pub const MAX_SEEDS: usize = 1_000_000;
+/// Runs of one sweep accepted without `--allow-large` (grid x seeds x solvers).
+pub const MAX_SWEEP_RUNS: usize = 100_000;
+/// Largest number of HiGHS threads (and of sweep workers).
+pub const MAX_THREADS: usize = 256;
+/// Largest file edgeplan reads (instances, configs, CSVs, traces, plans, run files): 256 MiB.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// A count read from the file `path`: an integer in `min..=max`.
+pub fn count(path: &Path, field: &str, value: i64, min: usize, max: usize) -> Result<usize> {
+    match usize::try_from(value) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(Error::field(
+            path,
+            field,
+            format!("expected an integer in {min}..={max}, got {value}"),
+        )),
+    }
+}
+
+/// A count given as the option `option`: an integer in `min..=max`.
+pub fn count_option(option: &str, value: u64, min: usize, max: usize) -> Result<usize> {
+    match usize::try_from(value) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(Error::option(
+            option,
+            format!("expected an integer in {min}..={max}, got {value}"),
+        )),
+    }
+}
+
+/// Checks a product of counts (the size of a table about to be allocated) against
+/// [`MAX_CELLS`]; `what` names the factors, e.g. `"users x servers x layers"`.
+pub fn cells(path: &Path, what: &str, factors: &[usize]) -> Result<usize> {
+    let total = factors
+        .iter()
+        .try_fold(1usize, |acc, &f| acc.checked_mul(f))
+        .filter(|&t| t <= MAX_CELLS);
+    total.ok_or_else(|| {
+        Error::field(
+            path,
+            what,
+            format!(
+                "{} = {} exceeds the limit of {MAX_CELLS}",
+                what,
+                factors
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" x ")
+            ),
+        )
+    })
+}
+
+/// Checks that a number computed inside edgeplan (an objective, a metric) is finite; a non-finite
+/// value is an internal error naming `what` (it means a range above is too wide, never a valid
+/// answer).
+pub fn finite(what: &str, value: f64) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::Internal(format!(
+            "{what} is {value}: a non-finite result is never reported; please report this input"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_reject_non_finite_and_out_of_range() {
+        assert!(RATE_BPS.contains(1e6));
+        assert!(!RATE_BPS.contains(1e-300));
+        assert!(!RATE_BPS.contains(f64::NAN));
+        assert!(!RATE_BPS.contains(f64::INFINITY));
+        assert!(!DURATION_S.contains(0.0));
+        assert!(DURATION_S.contains(1e-9));
+        assert_eq!(RATE_BPS.describe(), "[1000, 1e13] bit/s");
+        assert_eq!(DURATION_S.describe(), "(0, 1e7] s");
+        let err = SNR_DB
+            .check(Path::new("a.toml"), "users[0].snr_db", -1000.0)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "a.toml: field `users[0].snr_db`: expected a number in [-50, 100] dB, got -1000"
+        );
+    }
+
+    #[test]
+    fn counts_and_cells() {
+        let p = Path::new("x.toml");
+        assert_eq!(count(p, "n", 5, 1, 10).unwrap(), 5);
+        assert!(count(p, "n", -1, 1, 10).is_err());
+        assert!(count(p, "n", 11, 1, 10).is_err());
+        assert!(cells(p, "a x b", &[usize::MAX, 2]).is_err());
+        assert!(cells(p, "a x b", &[10_000, 10_001]).is_err());
+        assert_eq!(cells(p, "a x b", &[100, 100]).unwrap(), 10_000);
+    }
+
+    #[test]
+    fn finite_is_an_internal_error() {
+        assert!(finite("objective", 1.0).is_ok());
+        let err = finite("objective", f64::NAN).unwrap_err();
+        assert!(!err.is_bad_input());
+    }
+
+    /// Every range and limit above is listed in docs/input-ranges.md.
+    #[test]
+    fn documented() {
+        let docs = include_str!("../docs/input-ranges.md");
+        let source = include_str!("limits.rs");
+        for line in source.lines() {
+            let Some(rest) = line.strip_prefix("pub const ") else {
+                continue;
+            };
+            let name = rest.split(':').next().unwrap();
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "docs/input-ranges.md does not list `{name}`"
+            );
+        }
+    }
+}
