@@ -186,8 +186,11 @@ pub const MAX_SLOTS: usize = 100_000;
 pub const MAX_CELLS: usize = 100_000_000;
 /// Largest number of seeds of a sweep.
 pub const MAX_SEEDS: usize = 1_000_000;
-/// Runs of one sweep accepted without `--allow-large` (grid x seeds x solvers).
+/// Runs of one sweep (grid points x seeds x solvers) accepted unless the sweep file raises its
+/// `run_limit`.
 pub const MAX_SWEEP_RUNS: usize = 100_000;
+/// Largest `run_limit` a sweep file may set.
+pub const MAX_SWEEP_RUN_LIMIT: usize = 10_000_000;
 /// Largest number of HiGHS threads (and of sweep workers).
 pub const MAX_THREADS: usize = 256;
 /// Largest file edgeplan reads (instances, configs, CSVs, traces, plans, run files): 256 MiB.

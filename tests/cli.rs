@@ -295,7 +295,22 @@ fn bad_solver_options_exit_2_with_one_line() {
         "ok2.toml",
         &instance(MODEL, ""),
         &["--gap=-1"],
-        "mip_rel_gap",
+        "option `--gap`: expected a number in [0, 1], got -1",
+    );
+    // A negative value is a value (range error), not an unknown argument.
+    bad(
+        dir,
+        "ok3.toml",
+        &instance(MODEL, ""),
+        &["--time-limit", "-1"],
+        "option `--time-limit`: expected a number in (0, 1e6] s, got -1",
+    );
+    bad(
+        dir,
+        "ok4.toml",
+        &instance(MODEL, ""),
+        &["--threads", "1000"],
+        "option `--threads`: expected an integer in 1..=256, got 1000",
     );
 }
 

@@ -1,6 +1,6 @@
 //! `edgeplan costs`: the per-layer cost table of a model, or `--validate` against measurements.
 
-use std::io::Write;
+use super::output::{out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -61,10 +61,9 @@ pub fn run(args: &CostsArgs) -> anyhow::Result<ExitCode> {
             table.write_csv(file).map_err(|e| Error::io(out, e))?;
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            table.write_csv(&mut lock)?;
-            lock.flush()?;
+            let mut csv = Vec::new();
+            table.write_csv(&mut csv)?;
+            out!("{}", String::from_utf8_lossy(&csv));
         }
     }
     let total = table.total_params() as f64;
@@ -84,13 +83,20 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
     let catalog = DeviceCatalog::load(&args.devices)?;
     let rows = load_measurements(&args.measurements)?;
     let cmp = compare(&rows, &args.models_dir, &catalog, &args.devices)?;
-    println!(
+    outln!(
         "{:<16} {:<5} {:<22} {:<7} {:>6} {:>11} {:>11} {:>8}  framework",
-        "model", "dtype", "device", "phase", "tokens", "measured", "predicted", "error"
+        "model",
+        "dtype",
+        "device",
+        "phase",
+        "tokens",
+        "measured",
+        "predicted",
+        "error"
     );
     for c in &cmp {
         let m = &c.measurement;
-        println!(
+        outln!(
             "{:<16} {:<5} {:<22} {:<7} {:>6} {:>11.1} {:>11.1} {:>+7.1}%  {}",
             m.model,
             m.dtype.to_string(),
@@ -117,7 +123,7 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
             .cloned()
             .collect();
         if let Some(e) = median_abs_error(&subset) {
-            println!(
+            outln!(
                 "median absolute error ({name}, {} rows): {:.1}%",
                 subset.len(),
                 100.0 * e

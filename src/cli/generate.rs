@@ -2,6 +2,7 @@
 //! error names the flag the user typed), checks of the names given to the flags, and writing the
 //! instance.
 
+use super::output::out;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -285,7 +286,7 @@ fn write(
     let devices = instances.join("devices.csv");
     match out {
         None => {
-            print!(
+            out!(
                 "{}",
                 render(CatalogPaths {
                     models_dir: models_dir.display().to_string(),

@@ -6,15 +6,18 @@ mod cache;
 mod costs;
 mod generate;
 mod green;
+mod output;
 mod profile;
 
 mod sweep;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use edgeplan::registry::ProblemKind;
+use output::{out, outln};
 
 /// Plans LLM deployment at the mobile edge.
 #[derive(Parser)]
@@ -122,7 +125,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = match cli.command {
         Command::Solve(args) => solve(&args),
         Command::Evaluate(args) => evaluate(&args),
@@ -142,50 +148,109 @@ pub fn main() -> ExitCode {
             let bad_input = err
                 .downcast_ref::<edgeplan::Error>()
                 .is_some_and(edgeplan::Error::is_bad_input);
-            eprintln!("error: {}", edgeplan::error::one_line(&format!("{err:#}")));
+            // An edgeplan error says everything in its own message (an I/O error includes
+            // what the system said); others print their chain of causes.
+            let message = match err.downcast_ref::<edgeplan::Error>() {
+                Some(e) => edgeplan::error::one_line(&e.to_string()),
+                None => edgeplan::error::one_line(&format!("{err:#}")),
+            };
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::from(if bad_input { 2 } else { 3 })
         }
     }
 }
 
+/// Every command and subcommand, with negative numbers accepted as values (`--time-limit -1` is
+/// then a range error naming the flag, not an "unexpected argument").
+fn command(cmd: clap::Command) -> clap::Command {
+    cmd.allow_negative_numbers(true).mut_subcommands(command)
+}
+
+/// Parses the command line. Help and version go to standard output (exit 0); a usage error is
+/// one line on standard error (exit 2), and a command given without its subcommand prints the
+/// help to standard output and that one line.
+fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    use clap::{CommandFactory, FromArgMatches};
+    let error = match command(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => return Ok(cli),
+        Err(error) => error,
+    };
+    let rendered = error.render().to_string();
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // Help and version: the text itself, exit 0 (a closed stdout ends quietly).
+            let _ = output::stdout(&rendered);
+            return Err(ExitCode::SUCCESS);
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = output::stdout(&rendered);
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: a subcommand is missing (its list is above)"
+            );
+            return Err(ExitCode::from(2));
+        }
+        _ => {}
+    }
+    let message = usage_error(&rendered);
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+    Err(ExitCode::from(2))
+}
+
+/// Clap's multi-line usage error on one line: the message and its tips, without the usage
+/// block and the "for more information" line.
+fn usage_error(rendered: &str) -> String {
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect();
+    let mut message = edgeplan::error::one_line(&lines.join("; "));
+    message.push_str(" (see --help)");
+    message
+}
+
 /// The run options of `solve`: the HiGHS log and the model export.
-fn run_options(args: &SolveArgs) -> edgeplan::solve::RunOptions {
-    edgeplan::solve::RunOptions {
+/// The HiGHS log file is created here, so that a path HiGHS cannot write is an error naming the
+/// file (HiGHS itself would skip the log silently).
+fn run_options(args: &SolveArgs) -> anyhow::Result<edgeplan::solve::RunOptions> {
+    if let Some(log) = &args.solver_log {
+        std::fs::File::create(log).map_err(|e| edgeplan::Error::io(log, e))?;
+    }
+    Ok(edgeplan::solve::RunOptions {
         log_file: args.solver_log.clone(),
         write_model: args.write_model.clone(),
-    }
+    })
 }
 
 /// Prints `json` when asked, else `text`; exit code 0 when `ok` (a feasible plan), else 1.
-fn emit(json: Option<String>, text: impl FnOnce() -> String, ok: bool) -> ExitCode {
+fn emit(json: Option<String>, text: impl FnOnce() -> String, ok: bool) -> anyhow::Result<ExitCode> {
     match json {
-        Some(json) => println!("{json}"),
-        None => print!("{}", text()),
+        Some(json) => outln!("{json}"),
+        None => out!("{}", text()),
     }
-    if ok {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    }
+    })
 }
 
 fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
     let kind = ProblemKind::of_instance(&args.instance)?;
     let mut preset = edgeplan::solve::SolverPreset::resolve(&args.solver)?;
-    if let Some(t) = args.time_limit {
-        preset.time_limit_s = Some(t);
-    }
-    if let Some(g) = args.gap {
-        preset.mip_rel_gap = g;
-    }
-    if let Some(t) = args.threads {
-        preset.threads = t;
-    }
-    preset.validate(std::path::Path::new("command line"))?;
+    preset.override_with(args.time_limit, args.gap, args.threads)?;
     let instance = kind.formulation().load(&args.instance)?;
-    let solved = instance.solve(&preset, &run_options(args))?;
+    let solved = instance.solve(&preset, &run_options(args)?)?;
     let json = args.json.then(|| solved.json()).transpose()?;
-    Ok(emit(json, || solved.text(), solved.feasible()))
+    emit(json, || solved.text(), solved.feasible())
 }
 
 fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
@@ -194,5 +259,5 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     let plan = edgeplan::formulation::plan_json(&args.plan)?;
     let evaluated = instance.evaluate(&plan, &args.plan)?;
     let json = args.json.then(|| evaluated.json()).transpose()?;
-    Ok(emit(json, || evaluated.text(), evaluated.feasible()))
+    emit(json, || evaluated.text(), evaluated.feasible())
 }

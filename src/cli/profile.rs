@@ -1,5 +1,6 @@
 //! `edgeplan profile` and `edgeplan calibrate`.
 
+use super::output::outln;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -94,7 +95,25 @@ pub fn run_profile(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The largest prompt or generation `profile` times: a CPU forward pass of a real transformer
+/// at more tokens would take hours.
+const MAX_PROFILE_TOKENS: usize = 32_768;
+
+/// Checks the numeric flags of `profile` before anything is allocated.
+fn check_profile_flags(args: &ProfileArgs) -> edgeplan::Result<()> {
+    use edgeplan::limits::{count_option, MAX_THREADS};
+    if let Some(t) = args.threads {
+        count_option("--threads", t as u64, 1, MAX_THREADS)?;
+    }
+    count_option("--prompt", args.prompt as u64, 1, MAX_PROFILE_TOKENS)?;
+    count_option("--decode", args.decode as u64, 0, MAX_PROFILE_TOKENS)?;
+    count_option("--reps", args.reps as u64, 1, 1000)?;
+    count_option("--warmup", args.warmup as u64, 0, 1000)?;
+    Ok(())
+}
+
 fn profile_one(args: &ProfileArgs, model: &str) -> anyhow::Result<()> {
+    check_profile_flags(args)?;
     let threads = args.threads.unwrap_or_else(default_threads);
     let config = load_model(&args.instances, model)?;
     let dims =
@@ -164,7 +183,7 @@ fn profile_one(args: &ProfileArgs, model: &str) -> anyhow::Result<()> {
             .map(|m| m.latency_s)
             .sum()
     };
-    println!(
+    outln!(
         "{}: {} rows in {:.1} s; spread (max-min)/median: median {:.1}%, largest {:.1}%",
         out.display(),
         rows.len(),
@@ -174,13 +193,13 @@ fn profile_one(args: &ProfileArgs, model: &str) -> anyhow::Result<()> {
     );
     if args.layers.is_none() {
         for &p in &options.prefill_tokens {
-            println!(
+            outln!(
                 "  prefill {p} tokens, whole model: {:.4} s",
                 total(Phase::Prefill, p)
             );
         }
         for &c in &options.decode_contexts {
-            println!(
+            outln!(
                 "  decode step at context {c}, whole model: {:.4} s",
                 total(Phase::Decode, c)
             );
@@ -209,24 +228,25 @@ pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let rows = read_rows(&path, table.layers.len())?;
     let fit = calibrate(&table, device, &rows, &|l| l % 2 == 0);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&fit)?);
+        outln!("{}", serde_json::to_string_pretty(&fit)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{} on {}: {} rows from {}",
         config.name,
         device.name,
         rows.len(),
         path.display()
     );
-    println!(
+    outln!(
         "fitted on the even blocks and head rows: compute efficiency {:.3} (of {:.3e} FLOP/s), memory \
          efficiency {:.3} (of {:.3e} B/s)",
         fit.compute_efficiency, device.peak_flops, fit.memory_efficiency, device.mem_bw_bytes_per_s
     );
-    println!(
+    outln!(
         "catalog values: compute {:.3}, memory {:.3}",
-        device.compute_efficiency, device.memory_efficiency
+        device.compute_efficiency,
+        device.memory_efficiency
     );
     let pct = |s: &edgeplan::costs::profiler::calibrate::ErrorStats| {
         format!(
@@ -236,14 +256,14 @@ pub fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
             100.0 * s.max_abs
         )
     };
-    println!("fitted rows:   {}", pct(&fit.fitted));
-    println!(
+    outln!("fitted rows:   {}", pct(&fit.fitted));
+    outln!(
         "embedding:     {} (not fitted: per-call overhead, no roofline term)",
         pct(&fit.embed)
     );
-    println!("held-out rows: {}", pct(&fit.held_out));
+    outln!("held-out rows: {}", pct(&fit.held_out));
     for (group, stats) in &fit.held_out_by_group {
-        println!("  {group:<14} {}", pct(stats));
+        outln!("  {group:<14} {}", pct(stats));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -310,6 +330,9 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         use edgeplan::formulation::{plan_json, Formulation};
         edgeplan::instance::split::Split::read_plan(&problem, &plan_json(&args.plan)?, &args.plan)?
     };
+    if let Some(t) = args.threads {
+        edgeplan::limits::count_option("--threads", t as u64, 1, edgeplan::limits::MAX_THREADS)?;
+    }
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let paths: std::collections::BTreeSet<&PathBuf> = problem
         .tiers
@@ -333,18 +356,18 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let report = replay(&problem, &config.architecture, &plan, &options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     let (c1, c2) = report.cuts;
-    println!(
+    outln!(
         "{}: {} prompt + {} generated tokens, layers 0..{c1} device | {c1}..{c2} edge | {c2}..{} cloud",
         report.model,
         report.prompt_tokens,
         report.generate_tokens,
         problem.layers()
     );
-    println!(
+    outln!(
         "end-to-end: measured {:.4} s, planner {:.4} s ({:+.1}%); first token after {:.4} s",
         report.measured_s,
         report.predicted_s,
@@ -352,7 +375,7 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         report.prefill_s
     );
     for t in &report.tiers {
-        println!(
+        outln!(
             "  {:<6} layers {:>3}..{:<3} compute measured {:.4} s, planner {:.4} s",
             t.tier.to_string(),
             t.layers.0,
@@ -362,7 +385,7 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     for c in &report.cuts_traffic {
-        println!(
+        outln!(
             "  cut after layer {:>3}: prefill {} B (planner {}), per decode step {} B (planner {})",
             c.after_layer,
             c.bytes_prefill,

@@ -1,5 +1,6 @@
 //! `edgeplan sweep` and `edgeplan summarize`.
 
+use super::output::{out, outln};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,9 @@ pub struct SummarizeArgs {
 }
 
 pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
+    if let Some(t) = args.threads {
+        edgeplan::limits::count_option("--threads", t as u64, 1, edgeplan::limits::MAX_THREADS)?;
+    }
     let sweep = Sweep::load(&args.sweep)?;
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let out = args.out.clone().unwrap_or_else(|| {
@@ -81,7 +85,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         })
     });
     if args.dry_run {
-        print!("{}", describe(&sweep, shard));
+        out!("{}", describe(&sweep, shard));
         return Ok(ExitCode::SUCCESS);
     }
     let options = SweepOptions {
@@ -213,9 +217,9 @@ pub fn summarize_runs(args: &SummarizeArgs) -> anyhow::Result<ExitCode> {
         write_summary(path, &args.by, &groups)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&groups)?);
+        outln!("{}", serde_json::to_string_pretty(&groups)?);
     } else {
-        print!("{}", render(&args.by, args.level, &groups, runs.rows.len()));
+        out!("{}", render(&args.by, args.level, &groups, runs.rows.len()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -234,10 +238,7 @@ fn write_summary(
     by: &[String],
     groups: &[GroupStats],
 ) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| edgeplan::Error::Syntax {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = by.to_vec();
     header.extend(
         [
@@ -257,8 +258,7 @@ fn write_summary(
         row.extend([full(Some(g.min)), full(Some(g.max))]);
         w.write_record(&row)?;
     }
-    w.flush()?;
-    Ok(())
+    super::output::file(path, &w.into_inner()?)
 }
 
 /// A group's cells: its key, metric, count, missing, mean, std and interval, numbers written by

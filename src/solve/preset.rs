@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files::read_structured;
+use crate::limits;
 
 /// A solver preset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,31 +113,34 @@ impl SolverPreset {
         })
     }
 
-    /// Checks ranges.
+    /// Checks ranges ([`crate::limits`]): a time limit in `TIME_LIMIT_S`, gaps in `MIP_GAP`
+    /// and `MIP_ABS_GAP`, 1 to `MAX_THREADS` threads; errors name the field of the preset file
+    /// `path`.
     pub fn validate(&self, path: &Path) -> Result<()> {
-        if let Some(t) = self.time_limit_s {
-            if !(t.is_finite() && t > 0.0) {
-                return Err(Error::field(
-                    path,
-                    "time_limit_s",
-                    format!("expected a positive number of seconds, got {t}"),
-                ));
-            }
+        limits::TIME_LIMIT_S.check_opt(path, "time_limit_s", self.time_limit_s)?;
+        limits::MIP_GAP.check(path, "mip_rel_gap", self.mip_rel_gap)?;
+        limits::MIP_ABS_GAP.check(path, "mip_abs_gap", self.mip_abs_gap)?;
+        limits::count(path, "threads", self.threads.into(), 1, limits::MAX_THREADS)?;
+        Ok(())
+    }
+
+    /// Applies the command-line overrides of a solve (`--time-limit`, `--gap`, `--threads`),
+    /// each checked against its range with an error naming the flag.
+    pub fn override_with(
+        &mut self,
+        time_limit_s: Option<f64>,
+        gap: Option<f64>,
+        threads: Option<u32>,
+    ) -> Result<()> {
+        if let Some(t) = time_limit_s {
+            self.time_limit_s = Some(limits::TIME_LIMIT_S.check_option("--time-limit", t)?);
         }
-        for (field, v) in [
-            ("mip_rel_gap", self.mip_rel_gap),
-            ("mip_abs_gap", self.mip_abs_gap),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::field(
-                    path,
-                    field,
-                    format!("expected a finite number >= 0, got {v}"),
-                ));
-            }
+        if let Some(g) = gap {
+            self.mip_rel_gap = limits::MIP_GAP.check_option("--gap", g)?;
         }
-        if self.threads == 0 {
-            return Err(Error::field(path, "threads", "expected at least 1"));
+        if let Some(t) = threads {
+            limits::count_option("--threads", t.into(), 1, limits::MAX_THREADS)?;
+            self.threads = t;
         }
         Ok(())
     }

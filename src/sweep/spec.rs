@@ -14,6 +14,7 @@
 //! seeds = 10                    # seeds 0..9, or a list [1, 7, 42]; default 1 (seed 0)
 //! solvers = ["local-search", "equal-split", "all-edge"]
 //! time_limit_s = 30             # optional: overrides every preset's time limit
+//! run_limit = 500000            # optional: runs above 100,000 are refused without it
 //!
 //! [fixed]
 //! deadline_factor = 3.0
@@ -36,6 +37,7 @@ use serde_json::Value;
 use crate::costs::device::DeviceCatalog;
 use crate::error::{one_line, Error, Result};
 use crate::instance::read_structured;
+use crate::limits;
 use crate::solve::SolverPreset;
 
 /// The problem a sweep runs: any registered formulation.
@@ -53,6 +55,7 @@ struct SweepFile {
     solvers: Vec<String>,
     time_limit_s: Option<f64>,
     mip_rel_gap: Option<f64>,
+    run_limit: Option<i64>,
     #[serde(default)]
     fixed: toml::Table,
     #[serde(default)]
@@ -139,6 +142,7 @@ impl Sweep {
             .map(|(k, v)| Ok((k.clone(), to_json(path, &format!("fixed.{k}"), v)?)))
             .collect::<Result<Vec<_>>>()?;
         let (parameters, axes) = load_grid(path, &file, &fixed)?;
+        check_size(path, &file, &axes, seeds.len(), solvers.len())?;
         let points = cartesian(&axes);
         let sweep = Sweep {
             name,
@@ -275,9 +279,9 @@ fn load_seeds(path: &Path, file: &SweepFile) -> Result<Vec<u64>> {
     let field = |name: &str, message: String| Error::field(path, name, message);
     match &file.seeds {
         None => Ok(vec![0]),
-        Some(SeedsSpec::Count(n)) if *n >= 1 => Ok((0..*n as u64).collect()),
         Some(SeedsSpec::Count(n)) => {
-            Err(field("seeds", format!("expected at least 1 seed, got {n}")))
+            let n = limits::count(path, "seeds", *n, 1, limits::MAX_SEEDS)?;
+            Ok((0..n as u64).collect())
         }
         Some(SeedsSpec::List(list)) => {
             if list.is_empty() {
@@ -295,6 +299,60 @@ fn load_seeds(path: &Path, file: &SweepFile) -> Result<Vec<u64>> {
                 seeds.push(s as u64);
             }
             Ok(seeds)
+        }
+    }
+}
+
+/// Refuses a sweep whose runs (grid points x seeds x solvers) exceed its `run_limit` (default
+/// [`limits::MAX_SWEEP_RUNS`], at most [`limits::MAX_SWEEP_RUN_LIMIT`]), before the grid is
+/// built.
+fn check_size(
+    path: &Path,
+    file: &SweepFile,
+    axes: &[Vec<Value>],
+    seeds: usize,
+    solvers: usize,
+) -> Result<()> {
+    let limit = match file.run_limit {
+        Some(n) => limits::count(path, "run_limit", n, 1, limits::MAX_SWEEP_RUN_LIMIT)?,
+        None => limits::MAX_SWEEP_RUNS,
+    };
+    let mut factors: Vec<usize> = axes.iter().map(Vec::len).collect();
+    factors.extend([seeds, solvers]);
+    let runs = factors
+        .iter()
+        .try_fold(1usize, |acc, &f| acc.checked_mul(f));
+    match runs {
+        Some(runs) if runs <= limit => Ok(()),
+        _ => {
+            let mut product = factors
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(" x ");
+            if let Some(n) = runs {
+                product.push_str(&format!(" = {n}"));
+            }
+            let hint = if file.run_limit.is_some() {
+                format!(
+                    "raise `run_limit` (at most {})",
+                    limits::MAX_SWEEP_RUN_LIMIT
+                )
+            } else {
+                format!(
+                    "set `run_limit` in the file to run more than {} (at most {})",
+                    limits::MAX_SWEEP_RUNS,
+                    limits::MAX_SWEEP_RUN_LIMIT
+                )
+            };
+            Err(Error::field(
+                path,
+                "grid",
+                format!(
+                    "the sweep has {product} runs (grid axes x seeds x solvers), above its \
+                     limit of {limit}: {hint}"
+                ),
+            ))
         }
     }
 }
