@@ -164,8 +164,8 @@ pub const RATE_PER_S: Range = Range::closed(0.0, 1e6, "per s");
 pub const EXPONENT: Range = Range::closed(0.0, 10.0, "");
 /// A standard deviation in dB (shadowing): 0 to 50 dB.
 pub const SIGMA_DB: Range = Range::closed(0.0, 50.0, "dB");
-/// A token count of a batch job (a green fine-tuning job's tokens per epoch): up to 10^18.
-pub const JOB_TOKENS: Range = Range::above(0.0, 1e18, "tokens");
+/// A token count of a batch job (a green fine-tuning job's tokens per epoch): 1 to 10^18.
+pub const JOB_TOKENS: Range = Range::closed(1.0, 1e18, "tokens");
 
 /// Largest number of layers (rows of a cost table) of one model.
 pub const MAX_LAYERS: usize = 1_000;

@@ -9,7 +9,9 @@
 //! `sum_{m,t,l} (speed_ml slot_s / W_j) u_jmtl >= 1`. No migration: `sum_m b_jm = 1` and
 //! `sum_l u_jmtl <= b_jm` for every slot. Valid cuts: a job needs at least
 //! `ceil(W_j / (fastest speed x slot_s))` slots, overall and (times `b_jm`) on each server at
-//! that server's fastest level; the work row alone lets the LP run a fraction of a fast slot. Grid energy (the positive part of power above the
+//! that server's fastest level; the work row alone lets the LP run a fraction of a fast slot.
+//! (Coefficients stay bounded: a run's share of the work is capped at 1, and a cut's slot count
+//! at one more than the job's window.) Grid energy (the positive part of power above the
 //! renewable supply, linearised exactly because it is minimised with a non-negative weight):
 //! `g_mt >= (E_m + sum_{j,l} (P_ml - E_m) u_jmtl - R_mt) slot_s / 3.6e6`, with `E_m` the power
 //! without a job (idle, or 0 when the server may sleep).
@@ -50,6 +52,27 @@ impl GreenMilp {
     }
 }
 
+/// The coefficient of a run in a job's work row: the share of the job's `work` FLOP that one
+/// slot of `slot_work` FLOP does, capped at 1 (a run that does the whole job satisfies the row
+/// alone either way), so that a job far smaller than a slot gives no huge coefficient.
+fn work_share(slot_work: f64, work: f64) -> f64 {
+    if slot_work >= work {
+        1.0
+    } else {
+        slot_work / work
+    }
+}
+
+/// The fewest slots job `job` needs at `slot_work` FLOP per slot, capped at one more than its
+/// window (as many as can never fit: the cut then forbids the server exactly as a larger count
+/// would, without a huge or infinite coefficient).
+fn least_slots(job: &super::Job, slot_work: f64) -> f64 {
+    let window = job.deadline.saturating_sub(job.release) as f64;
+    (job.work_flop / slot_work * (1.0 - super::evaluate::WORK_TOLERANCE))
+        .ceil()
+        .min(window + 1.0)
+}
+
 /// Builds the MILP of `problem`.
 pub fn build(problem: &GreenProblem) -> GreenMilp {
     let slots = problem.slots();
@@ -78,7 +101,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
                 for (l, level) in server.levels.iter().enumerate() {
                     let u = milp.add(variable().binary());
                     runs.push((j, m, t, l, u));
-                    work.add_mul(problem.slot_work(m, l) / job.work_flop.max(1e-300), u);
+                    work.add_mul(work_share(problem.slot_work(m, l), job.work_flop), u);
                     occupancy[m][t].add_mul(1.0, u);
                     extra_power[m][t].add_mul(level.power_w - problem.empty_power_w(m), u);
                     in_slot.add_mul(1.0, u);
@@ -92,9 +115,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             // Valid cut: placed on m, the job needs at least as many slots as at m's fastest
             // level (the work row alone lets the LP run fractions of fast slots).
             if let (Some(b), Some(top)) = (placed, server.levels.last()) {
-                let least = (job.work_flop / (top.speed_flops * problem.slot_s)
-                    * (1.0 - super::evaluate::WORK_TOLERANCE))
-                    .ceil();
+                let least = least_slots(job, top.speed_flops * problem.slot_s);
                 if least > 1.0 {
                     milp.constrain(constraint!(on_server >= least * b));
                 }
@@ -103,9 +124,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         }
         // The same over all servers, at the fastest level anywhere.
         if fastest > 0.0 {
-            let least = (job.work_flop / (fastest * problem.slot_s)
-                * (1.0 - super::evaluate::WORK_TOLERANCE))
-                .ceil();
+            let least = least_slots(job, fastest * problem.slot_s);
             if least > 1.0 {
                 milp.constrain(constraint!(slots_used >= least));
             }
