@@ -973,3 +973,44 @@ fn generators_at_the_edges_write_valid_instances() {
         );
     }
 }
+
+/// Random mixes of the alloc corners (SNR, weight, block bandwidth, round trip, deadline,
+/// powers, objective): the exact solve matches brute force on each.
+#[test]
+fn alloc_random_corners_match_brute_force() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for case in 0..100 {
+        let mut pick = |list: &[&'static str]| list[rng.gen_range(0..list.len())];
+        let server = format!(
+            "resource_blocks = {}\nrb_bandwidth_hz = {}\nrtt_s = {}",
+            pick(&["1", "2", "3"]),
+            pick(&["1e3", "180e3", "1e10"]),
+            pick(&["0", "0.01", "60"]),
+        );
+        let objective = pick(&["min-max", "sum", "weighted-sum"]);
+        let users: Vec<String> = (0..2)
+            .map(|_| {
+                format!(
+                    "snr_db = {}\nweight = {}\ntx_power_w = {}\n{}",
+                    pick(&["-50", "0", "30", "100"]),
+                    pick(&["1e-6", "1", "1e6"]),
+                    pick(&["0", "0.2", "1e6"]),
+                    pick(&[
+                        "",
+                        "",
+                        "deadline_s = 1e7",
+                        "deadline_s = 0.05",
+                        "deadline_s = 1e-9"
+                    ]),
+                )
+            })
+            .collect();
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        let text = alloc_toml(objective, &server, &users);
+        let path = write(dir.path(), "mix.toml", &text);
+        let problem = alloc::load(&path).unwrap();
+        check_alloc(&format!("case {case}:\n{text}"), &problem);
+    }
+}

@@ -110,6 +110,7 @@ pub fn outer_approximation(
             ..MipOptions::from_preset(preset)
         };
         let decoder = model.decoder.clone();
+        let scale = model.objective_scale;
         let result = model.milp.minimise(model.objective, &options)?;
         out.nodes = Some(out.nodes.unwrap_or(0) + result.nodes.unwrap_or(0));
         if result.termination == Termination::Infeasible {
@@ -122,7 +123,7 @@ pub fn outer_approximation(
             break;
         };
         if let Some(b) = result.bound.or(result.objective) {
-            lower = lower.max(b);
+            lower = lower.max(b * scale);
         }
         let d = decoder.decode(values);
         let exact = optimal_shares(problem, opts, &d.option, &d.resource_blocks);
@@ -149,6 +150,7 @@ pub fn outer_approximation(
             // remaining gap is HiGHS's, e.g. on latencies of milliseconds).
             let milp_optimal = result.termination == Termination::Optimal;
             if let (true, Some(f), Some(primal)) = (milp_optimal, &out.found, result.objective) {
+                let primal = primal * scale;
                 if f.1.objective <= primal + tolerance * primal.abs() {
                     out.termination = Termination::Optimal;
                 }
