@@ -154,7 +154,7 @@ fn alloc_brute_force(problem: &AllocProblem, opts: &Options) -> Option<f64> {
 
 /// The exact alloc solve against brute force: optimal (or infeasible) alike, objectives finite
 /// and within 1e-5 relative, the heuristics never better and always finite.
-fn check_alloc(name: &str, problem: &AllocProblem) {
+fn check_alloc(name: &str, problem: &AllocProblem) -> bool {
     let opts = problem.options();
     let exact = if opts.options.iter().any(|o| o.is_empty()) {
         None
@@ -163,7 +163,10 @@ fn check_alloc(name: &str, problem: &AllocProblem) {
     };
     let report = edgeplan::problems::alloc::solve::solve(problem, &preset("highs")).unwrap();
     match exact {
-        None => assert_eq!(report.stats.termination, Termination::Infeasible, "{name}"),
+        None => {
+            assert_eq!(report.stats.termination, Termination::Infeasible, "{name}");
+            false
+        }
         Some(opt) => {
             assert!(opt.is_finite() && opt >= 0.0, "{name}: brute force {opt}");
             assert_eq!(report.stats.termination, Termination::Optimal, "{name}");
@@ -189,6 +192,7 @@ fn check_alloc(name: &str, problem: &AllocProblem) {
                     assert!(o >= opt * (1.0 - 1e-9), "{name}: {h} {o} beats {opt}");
                 }
             }
+            true
         }
     }
 }
@@ -276,11 +280,14 @@ fn green_brute_force(problem: &GreenProblem) -> Option<f64> {
     best
 }
 
-fn check_green(name: &str, problem: &GreenProblem) {
+fn check_green(name: &str, problem: &GreenProblem) -> bool {
     let optimum = green_brute_force(problem);
     let report = edgeplan::problems::green::solve::solve(problem, &preset("highs")).unwrap();
     match optimum {
-        None => assert_eq!(report.stats.termination, Termination::Infeasible, "{name}"),
+        None => {
+            assert_eq!(report.stats.termination, Termination::Infeasible, "{name}");
+            false
+        }
         Some(best) => {
             assert!(best.is_finite(), "{name}: {best}");
             assert_eq!(report.stats.termination, Termination::Optimal, "{name}");
@@ -299,6 +306,7 @@ fn check_green(name: &str, problem: &GreenProblem) {
                     }
                 }
             }
+            true
         }
     }
 }
@@ -393,7 +401,8 @@ fn alloc_corners_match_brute_force() {
     for (name, text) in cases {
         let path = write(dir.path(), "corner.toml", &text);
         let problem = alloc::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        check_alloc(name, &problem);
+        let feasible = check_alloc(name, &problem);
+        assert_eq!(feasible, name != "tightest deadline", "{name}");
     }
 }
 
@@ -469,8 +478,8 @@ fn green_corners_match_brute_force() {
         (
             "shortest slots, one request",
             green_toml(
-                "slot_s = 1e-9\nslots = 3\n[grid]\ncarbon = [0, 1e4, 5]\nprice = 1e4",
-                "levels = [1e-9, 1.0]",
+                "slot_s = 1e-3\nslots = 3\n[grid]\ncarbon = [0, 1e4, 5]\nprice = 1e4",
+                "levels = [1e-3, 1.0]",
                 &[&inference("1", 0, 3)],
             ),
         ),
@@ -479,7 +488,7 @@ fn green_corners_match_brute_force() {
             green_toml(
                 "slot_s = 1e7\nslots = 3\n[grid]\ncarbon = [1e4, 0, 1e4]\nprice = [0, 1e4, 0]",
                 "levels = [0.5, 1.0]\nrenewable = [1e6, 0, 0]\nrenewable_scale = 1",
-                &[&inference("1000000000000000", 0, 3)],
+                &[&inference("10000000000", 0, 3)],
             ),
         ),
         (
@@ -514,7 +523,14 @@ fn green_corners_match_brute_force() {
     for (name, text) in cases {
         let path = write(dir.path(), "corner.toml", &text);
         let problem = green::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        check_green(name, &problem);
+        // A quadrillion requests in slots of 1e-300 s, or 1e24 tokens of fine-tuning in three
+        // minutes, cannot be done.
+        let feasible = check_green(name, &problem);
+        let hopeless = [
+            "slowest and fastest clock",
+            "energy objective, fine-tuning at the token limits",
+        ];
+        assert_eq!(feasible, !hopeless.contains(&name), "{name}");
     }
 }
 
@@ -981,6 +997,7 @@ fn alloc_random_corners_match_brute_force() {
     use rand::{Rng, SeedableRng};
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut feasible = 0;
     for case in 0..100 {
         let mut pick = |list: &[&'static str]| list[rng.gen_range(0..list.len())];
         let server = format!(
@@ -1011,6 +1028,106 @@ fn alloc_random_corners_match_brute_force() {
         let text = alloc_toml(objective, &server, &users);
         let path = write(dir.path(), "mix.toml", &text);
         let problem = alloc::load(&path).unwrap();
-        check_alloc(&format!("case {case}:\n{text}"), &problem);
+        feasible += usize::from(check_alloc(&format!("case {case}:\n{text}"), &problem));
+    }
+    assert!(feasible >= 30, "only {feasible} feasible mixes");
+}
+
+/// Random mixes of the green corners (slot length, clock levels, carbon, prices, PV, job sizes,
+/// objective): the exact solve matches brute force on each.
+#[test]
+fn green_random_corners_match_brute_force() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut feasible = 0;
+    for case in 0..60 {
+        let mut pick = |list: &[&'static str]| list[rng.gen_range(0..list.len())];
+        let head = format!(
+            "objective = \"{}\"\nslot_s = {}\nslots = 3\nmigration = {}\n[grid]\n\
+             carbon = [{}, {}, {}]\nprice = [{}, {}, {}]",
+            pick(&["carbon", "energy", "cost"]),
+            pick(&["1e-3", "60", "3600", "1e7"]),
+            pick(&["true", "false"]),
+            pick(&["0", "100", "1e4"]),
+            pick(&["0", "100", "1e4"]),
+            pick(&["0", "100", "1e4"]),
+            pick(&["0", "0.2", "1e4"]),
+            pick(&["0", "0.2", "1e4"]),
+            pick(&["0", "0.2", "1e4"]),
+        );
+        let server = format!(
+            "levels = {}\nrenewable = [{}, {}, {}]\nrenewable_scale = {}\ncan_sleep = {}",
+            pick(&["[1.0]", "[1e-3, 1.0]", "[0.5, 1.0]"]),
+            pick(&["0", "100", "1e6"]),
+            pick(&["0", "100", "1e6"]),
+            pick(&["0", "100", "1e6"]),
+            pick(&["0", "1e-3", "1"]),
+            pick(&["true", "false"]),
+        );
+        let jobs: Vec<String> = (0..2)
+            .map(|_| {
+                let release = rng.gen_range(0..2);
+                let deadline = rng.gen_range(release + 1..=3);
+                let mut pick = |list: &[&'static str]| list[rng.gen_range(0..list.len())];
+                if pick(&["inference", "finetune"]) == "inference" {
+                    format!(
+                        "kind = \"inference\"\nrequests = {}\nprompt_tokens = 64\n\
+                         generate_tokens = 8\nrelease_slot = {release}\ndeadline_slot = {deadline}",
+                        pick(&["1", "1000", "1000000", "1000000000000000"]),
+                    )
+                } else {
+                    format!(
+                        "kind = \"finetune\"\ntokens = {}\nrelease_slot = {release}\n\
+                         deadline_slot = {deadline}",
+                        pick(&["1", "1e6", "1e12", "1e18"]),
+                    )
+                }
+            })
+            .collect();
+        let jobs: Vec<&str> = jobs.iter().map(String::as_str).collect();
+        let text = green_toml(&head, &server, &jobs);
+        let path = write(dir.path(), "mix.toml", &text);
+        let problem = green::load(&path).unwrap();
+        feasible += usize::from(check_green(&format!("case {case}:\n{text}"), &problem));
+    }
+    assert!(feasible >= 8, "only {feasible} feasible mixes");
+}
+
+/// Random mixes of the cache corners (rates, limits, storage, skew, request weights): the exact
+/// solve matches brute force on each.
+#[test]
+fn cache_random_corners_match_brute_force() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+    for case in 0..60 {
+        let mut pick = |list: &[&'static str]| list[rng.gen_range(0..list.len())];
+        let server = format!("storage_bytes = {}", pick(&["0", "1e8", "2e8", "1e15"]));
+        let skew = pick(&["0", "0.8", "10"]);
+        let users: Vec<String> = (0..3)
+            .map(|_| {
+                let mut pick = |list: &[&'static str]| list[rng.gen_range(0..list.len())];
+                format!(
+                    "latency_limit_s = {}\nrate_bps = {{ es-0 = {} }}\n{}",
+                    pick(&["1e-9", "1", "60", "1e7"]),
+                    pick(&["0", "1e3", "1e8", "1e13"]),
+                    pick(&[
+                        "",
+                        "requests = { base = 1e6, chat = 1e-6 }",
+                        "requests = { chat = 1 }"
+                    ]),
+                )
+            })
+            .collect();
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        let text = cache_toml(&server, &users).replacen(
+            "\n[[bases]]",
+            &format!("\n[requests]\nzipf_skew = {skew}\n\n[[bases]]"),
+            1,
+        );
+        let path = write(dir.path(), "mix.toml", &text);
+        let problem = cache::load(&path).unwrap();
+        check_cache(&format!("case {case}:\n{text}"), &problem);
     }
 }

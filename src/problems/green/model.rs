@@ -17,6 +17,11 @@
 //! without a job (idle, or 0 when the server may sleep).
 //!
 //! **Objective.** `sum_{m,t} w_t g_mt` with `w_t` the carbon intensity, 1, or the price.
+//!
+//! **Scale.** `g` is measured in slots at the highest power of any level and `w` relative to the
+//! largest, so that rows and objective are near 1 at any slot length and carbon or price scale
+//! (a millisecond slot draws some 1e-8 kWh, below HiGHS's tolerances);
+//! [`GreenMilp::objective_scale`] converts the MILP's objective and bound back.
 
 use good_lp::{constraint, variable, Expression, Solution, Variable};
 
@@ -31,8 +36,13 @@ pub struct GreenMilp {
     pub objective: Expression,
     /// `(job, server, slot, level, u)`.
     pub runs: Vec<(usize, usize, usize, usize, Variable)>,
-    /// `(server, slot, g)`: grid energy variables.
+    /// `(server, slot, g)`: grid energy variables, in units of [`GreenMilp::energy_unit_kwh`].
     pub grid: Vec<(usize, usize, Variable)>,
+    /// The unit of the grid energy variables, kWh: one slot at the highest power of any level.
+    pub energy_unit_kwh: f64,
+    /// What one unit of the objective is worth in the problem's objective (grams, kWh or
+    /// money): multiply the MILP's objective and bound by it.
+    pub objective_scale: f64,
 }
 
 impl GreenMilp {
@@ -136,19 +146,28 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             milp.constrain(constraint!(work >= 1.0));
         }
     }
+    // Energies in units of one slot at the highest power, weights relative to the largest:
+    // the rows and the objective stay near 1 whatever the slot length (milliseconds give
+    // kWh below HiGHS's tolerances) and the carbon or price scale.
+    let power_unit = reference_power_w(problem);
+    let energy_unit_kwh = power_unit * problem.slot_s / J_PER_KWH;
+    let weight_unit = (0..slots)
+        .map(|t| problem.weight_per_kwh(t))
+        .fold(0.0, f64::max);
+    let weight_unit = if weight_unit > 0.0 { weight_unit } else { 1.0 };
     let mut objective = Expression::from(0);
     let mut grid = Vec::with_capacity(servers * slots);
     for m in 0..servers {
         for t in 0..slots {
             let g = milp.add(variable().min(0.0));
             grid.push((m, t, g));
-            let scale = problem.slot_s / J_PER_KWH;
+            let scale = 1.0 / power_unit;
             let base = (problem.empty_power_w(m) - problem.servers[m].renewable_w[t]) * scale;
             let power = extra_power[m][t].clone() * scale + base;
             milp.constrain(constraint!(g >= power));
             let occ = occupancy[m][t].clone();
             milp.constrain(constraint!(occ <= 1.0));
-            objective.add_mul(problem.weight_per_kwh(t), g);
+            objective.add_mul(problem.weight_per_kwh(t) / weight_unit, g);
         }
     }
     GreenMilp {
@@ -156,5 +175,21 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         objective,
         runs,
         grid,
+        energy_unit_kwh,
+        objective_scale: energy_unit_kwh * weight_unit,
+    }
+}
+
+/// The highest power of any server's level or idle state, W (1 W when all are 0).
+fn reference_power_w(problem: &GreenProblem) -> f64 {
+    let power = problem
+        .servers
+        .iter()
+        .flat_map(|s| s.levels.iter().map(|l| l.power_w).chain([s.idle_w]))
+        .fold(0.0, f64::max);
+    if power.is_finite() && power > 0.0 {
+        power
+    } else {
+        1.0
     }
 }
