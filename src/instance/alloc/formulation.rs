@@ -77,17 +77,6 @@ impl Formulation for Alloc {
              \"compute_share\": 0.2}, ...]}",
         )
             })?;
-        if list.len() != problem.users.len() {
-            return Err(Error::field(
-                path,
-                "users",
-                format!(
-                    "expected one entry per user of the instance ({}), got {}",
-                    problem.users.len(),
-                    list.len()
-                ),
-            ));
-        }
         let mut users = Vec::with_capacity(list.len());
         for (k, entry) in list.iter().enumerate() {
             let field = |name: &str| format!("users[{k}].{name}");
