@@ -620,7 +620,10 @@ fn bad_alloc_plans_are_exit_2() {
             r#"{"users": [{"server": 0, "cut": 3, "resource_blocks": 18446744073709551615, "compute_share": 0.5}, {"cut": 13}]}"#,
             "users[0].resource_blocks",
         ),
-        (r#"{"users": [{"cut": 13}]}"#, "the plan has 1 users, the instance 2"),
+        (
+            r#"{"users": [{"cut": 13}]}"#,
+            "the plan has 1 users, the instance 2",
+        ),
         (
             r#"{"users": [{"server": 0, "cut": 3, "resource_blocks": 1, "compute_share": 1.5}, {"cut": 13}]}"#,
             "users[0].compute_share",
@@ -628,10 +631,7 @@ fn bad_alloc_plans_are_exit_2() {
     ];
     for (plan, field) in plans {
         let path = write(dir.path(), "plan.json", plan);
-        assert_bad_input(
-            &["evaluate", instance, path.to_str().unwrap()],
-            &[field],
-        );
+        assert_bad_input(&["evaluate", instance, path.to_str().unwrap()], &[field]);
     }
 }
 
