@@ -148,17 +148,3 @@ pub(crate) fn check_nonneg(
     }
     Ok(())
 }
-
-/// Checks that every `(option, value)` is a finite positive number; the error names the first
-/// that is not (generator parameters).
-pub(crate) fn check_positive_options(options: &[(&str, f64)]) -> Result<()> {
-    for &(field, value) in options {
-        if !(value.is_finite() && value > 0.0) {
-            return Err(Error::option(
-                field,
-                format!("expected a positive number, got {value}"),
-            ));
-        }
-    }
-    Ok(())
-}

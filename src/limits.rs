@@ -164,6 +164,8 @@ pub const RATE_PER_S: Range = Range::closed(0.0, 1e6, "per s");
 pub const EXPONENT: Range = Range::closed(0.0, 10.0, "");
 /// A standard deviation in dB (shadowing): 0 to 50 dB.
 pub const SIGMA_DB: Range = Range::closed(0.0, 50.0, "dB");
+/// A token count of a batch job (a green fine-tuning job's tokens per epoch): 1 to 10^18.
+pub const JOB_TOKENS: Range = Range::closed(1.0, 1e18, "tokens");
 
 /// Largest number of layers (rows of a cost table) of one model.
 pub const MAX_LAYERS: usize = 1_000;
@@ -179,7 +181,9 @@ pub const MAX_SERVERS: usize = 10_000;
 pub const MAX_MODELS: usize = 100_000;
 /// Largest number of jobs of one instance.
 pub const MAX_JOBS: usize = 100_000;
-/// Largest number of time slots of one instance.
+/// Largest number of requests of one batch job (a green inference job).
+pub const MAX_REQUESTS: usize = 1_000_000_000_000_000;
+/// Largest number of time slots of one instance (and of rows of a trace CSV).
 pub const MAX_SLOTS: usize = 100_000;
 /// Largest number of cells of one instance's main table (users x servers x layers, jobs x
 /// slots x levels, ...), checked before the instance is allocated.

@@ -258,13 +258,13 @@ fn bad_files_name_the_field() {
     check(&f, &["models[0].layers", "missing"]);
     let mut f = good.clone();
     f.servers[1].storage_bytes = -1.0;
-    check(&f, &["servers[1].storage_bytes", "non-negative"]);
+    check(&f, &["servers[1].storage_bytes", "[0, 1e15] bytes"]);
     let mut f = good.clone();
     f.users[2].rate_bps.insert("es-9".into(), 1e6);
     check(&f, &["users[2].rate_bps.es-9", "unknown server"]);
     let mut f = good.clone();
     f.users[0].latency_limit_s = 0.0;
-    check(&f, &["users[0].latency_limit_s", "positive"]);
+    check(&f, &["users[0].latency_limit_s", "(0, 1e7] s"]);
     let mut f = good.clone();
     f.users[1].device = "toaster".into();
     check(&f, &["users[1].device", "toaster"]);

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::costs::table::CsvFile;
 use crate::error::{Error, Result};
+use crate::limits::{self, Range};
 
 /// A loaded trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,9 +18,15 @@ pub struct Trace {
     pub values: Vec<f64>,
 }
 
-/// Reads a `timestamp,value` CSV; every value must be a finite number >= 0. Errors name the
-/// file and line.
+/// Reads a `timestamp,value` CSV; every value must be a finite number >= 0, and the file has at
+/// most [`limits::MAX_SLOTS`] rows. Errors name the file and line.
 pub fn load(path: &Path) -> Result<Trace> {
+    load_in(path, None)
+}
+
+/// [`load`] with every value checked against `range` as well (carbon intensity, price, power);
+/// errors name the file and line.
+pub fn load_in(path: &Path, range: Option<Range>) -> Result<Trace> {
     let mut csv = CsvFile::open(path)?;
     let [ts, value] = csv.require(path, ["timestamp", "value"])?;
     let mut trace = Trace {
@@ -29,6 +36,12 @@ pub fn load(path: &Path) -> Result<Trace> {
     let mut seen = HashSet::new();
     for row in csv.rows(path) {
         let row = row?;
+        if trace.values.len() == limits::MAX_SLOTS {
+            return Err(row.bad(format!(
+                "more than {} rows: a trace has at most one row per slot of the longest horizon",
+                limits::MAX_SLOTS
+            )));
+        }
         let stamp = row.text(ts).to_string();
         if stamp.is_empty() {
             return Err(row.bad("empty timestamp".into()));
@@ -39,6 +52,14 @@ pub fn load(path: &Path) -> Result<Trace> {
         let v: f64 = row.parse(value, "value", "a number", |_| true)?;
         if !v.is_finite() || v < 0.0 {
             return Err(row.bad(format!("value: expected a finite number >= 0, got {v}")));
+        }
+        if let Some(range) = range {
+            if !range.contains(v) {
+                return Err(row.bad(format!(
+                    "value: expected a number in {}, got {v}",
+                    range.describe()
+                )));
+            }
         }
         trace.timestamps.push(stamp);
         trace.values.push(v);

@@ -6,12 +6,17 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::formulation::{DataDir, Formulation, ReportOf, Sense};
+use crate::limits::{self, Range};
 use crate::problems::alloc::evaluate::AllocEvaluation;
 use crate::problems::alloc::solve::{AllocDetails, SOLVERS};
 use crate::problems::alloc::{self, AllocPlan, AllocProblem, UserPlan};
 use crate::solve::{RunOptions, SolverPreset};
 
 use super::generate::GenParams;
+
+/// A nonzero compute share of a plan: small enough for any split, large enough that the server
+/// time `w / phi` stays finite.
+const MIN_COMPUTE_SHARE: Range = Range::closed(1e-9, 1.0, "");
 
 /// Many users sharing edge servers: each user's cut, resource blocks and compute share.
 pub struct Alloc;
@@ -78,13 +83,20 @@ impl Formulation for Alloc {
             let count = |name: &str| -> Result<usize> {
                 match entry.get(name) {
                     None | Some(Value::Null) => Ok(0),
-                    Some(v) => v.as_u64().map(|v| v as usize).ok_or_else(|| {
-                        Error::field(
-                            path,
-                            field(name),
-                            format!("expected a non-negative integer, got {v}"),
-                        )
-                    }),
+                    Some(v) => v
+                        .as_u64()
+                        .and_then(|v| usize::try_from(v).ok())
+                        .filter(|&v| v <= limits::MAX_SMALL_COUNT)
+                        .ok_or_else(|| {
+                            Error::field(
+                                path,
+                                field(name),
+                                format!(
+                                    "expected an integer in 0..={}, got {v}",
+                                    limits::MAX_SMALL_COUNT
+                                ),
+                            )
+                        }),
                 }
             };
             let server = match entry.get("server") {
@@ -107,17 +119,25 @@ impl Formulation for Alloc {
                             )
                         })?,
                 ),
-                Some(v) => Some(v.as_u64().map(|v| v as usize).ok_or_else(|| {
-                    Error::field(
-                        path,
-                        field("server"),
-                        format!("expected a server index, a server name or null, got {v}"),
-                    )
-                })?),
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|v| usize::try_from(v).ok())
+                        .ok_or_else(|| {
+                            Error::field(
+                                path,
+                                field("server"),
+                                format!("expected a server index, a server name or null, got {v}"),
+                            )
+                        })?,
+                ),
             };
             let cut =
-                match entry.get("cut").and_then(Value::as_u64) {
-                    Some(c) => c as usize,
+                match entry
+                    .get("cut")
+                    .and_then(Value::as_u64)
+                    .and_then(|c| usize::try_from(c).ok())
+                {
+                    Some(c) => c,
                     None => return Err(Error::field(
                         path,
                         field("cut"),
@@ -128,13 +148,14 @@ impl Formulation for Alloc {
                 None | Some(Value::Null) => 0.0,
                 Some(v) => v
                     .as_f64()
-                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .filter(|&s| s == 0.0 || MIN_COMPUTE_SHARE.contains(s))
                     .ok_or_else(|| {
                         Error::field(
                             path,
                             field("compute_share"),
                             format!(
-                                "expected a fraction of the server's compute in 0..=1, got {v}"
+                                "expected 0 or a fraction of the server's compute in {}, got {v}",
+                                MIN_COMPUTE_SHARE.describe()
                             ),
                         )
                     })?,

@@ -46,12 +46,14 @@
 //! | bandwidth | one resource block, [`GenParams::rb_bandwidth_hz`] | 12 subcarriers x 15 kHz = 180 kHz by default |
 //!
 //! The shadowing of a user-server link is drawn once and holds for both directions (large-scale
-//! fading is reciprocal). SNRs are rounded to 0.01 dB. No interference and no fast fading are
+//! fading is reciprocal). SNRs are rounded to 0.01 dB and raised to -50 dB, the lowest valid SNR
+//! ([`limits::SNR_DB`]; only users tens of kilometres away reach less). No interference and no fast fading are
 //! modelled: the SNR is a long-term average.
 //!
 //! **Deadlines** (optional): a user's deadline is [`GenParams::deadline_factor`] times its best
 //! latency when its home server's resource blocks and compute are split equally among the users
-//! that call it home, rounded up to four significant digits.
+//! that call it home, rounded up to four significant digits; a user whose deadline would exceed
+//! 10^7 s (the longest valid duration) gets none.
 
 use std::f64::consts::PI;
 use std::path::Path;
@@ -65,6 +67,7 @@ use crate::costs::channel::{snr_db, SHADOWING_STD_DB};
 use crate::costs::device::DeviceCatalog;
 use crate::error::{Error, Result};
 use crate::instance::common::{Sources, WorkloadSpec};
+use crate::limits;
 use crate::problems::alloc::{AllocObjective, AllocProblem};
 
 /// Parameters of [`generate`]. As a table (a sweep's `[fixed]` and `[grid]`), fields left out
@@ -162,36 +165,42 @@ fn objective_name(objective: AllocObjective) -> &'static str {
 }
 
 impl GenParams {
-    /// Checks every parameter; the error names the bad one.
+    /// Checks every parameter against its range (counts before anything is allocated); the
+    /// error names the bad one.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, message: String| Err(Error::option(field, message));
-        crate::error::check_positive_options(&[
-            ("users", self.users as f64),
-            ("servers", self.servers as f64),
-            ("resource_blocks", self.resource_blocks as f64),
-            ("rb_bandwidth_hz", self.rb_bandwidth_hz),
-            ("cell_radius_m", self.cell_radius_m),
-            ("server_spacing_m", self.server_spacing_m),
-        ])?;
-        if !(self.rtt_s.is_finite() && self.rtt_s >= 0.0) {
+        limits::count_option("users", self.users as u64, 1, limits::MAX_USERS)?;
+        limits::count_option("servers", self.servers as u64, 1, limits::MAX_SERVERS)?;
+        cells_option("users", "users x servers", &[self.users, self.servers])?;
+        check_seed(self.seed)?;
+        limits::count_option(
+            "resource_blocks",
+            self.resource_blocks as u64,
+            1,
+            limits::MAX_SMALL_COUNT,
+        )?;
+        limits::BANDWIDTH_HZ.check_option("rb_bandwidth_hz", self.rb_bandwidth_hz)?;
+        limits::DISTANCE_M.check_option("cell_radius_m", self.cell_radius_m)?;
+        limits::DISTANCE_M.check_option("server_spacing_m", self.server_spacing_m)?;
+        // Server m stands at m x spacing; users within the radius of it.
+        let extent = (self.servers - 1) as f64 * self.server_spacing_m + self.cell_radius_m;
+        if extent > limits::POSITION_M.max {
             return bad(
-                "rtt_s",
-                format!("expected a non-negative number, got {}", self.rtt_s),
+                "server_spacing_m",
+                format!(
+                    "{} servers {} m apart with cells of {} m span {extent} m; expected at most \
+                     {} m",
+                    self.servers,
+                    self.server_spacing_m,
+                    self.cell_radius_m,
+                    limits::POSITION_M.max
+                ),
             );
         }
-        if !(0.0..=1.0).contains(&self.finetune_fraction) {
-            return bad(
-                "finetune_fraction",
-                format!("expected 0..=1, got {}", self.finetune_fraction),
-            );
-        }
+        limits::LATENCY_S.check_option("rtt_s", self.rtt_s)?;
+        limits::UNIT_INTERVAL.check_option("finetune_fraction", self.finetune_fraction)?;
         if let Some(f) = self.deadline_factor {
-            if !(f.is_finite() && f > 0.0) {
-                return bad(
-                    "deadline_factor",
-                    format!("expected a positive number, got {f}"),
-                );
-            }
+            limits::FACTOR.check_option("deadline_factor", f)?;
         }
         for (field, list) in [
             ("models", &self.models),
@@ -203,16 +212,21 @@ impl GenParams {
             }
         }
         let ranges = [
-            ("prompt_tokens", self.prompt_tokens, 1),
-            ("generate_tokens", self.generate_tokens, 0),
-            ("batch_size", self.batch_size, 1),
-            ("seq_len", self.seq_len, 1),
+            ("prompt_tokens", self.prompt_tokens, 1, limits::MAX_TOKENS),
+            (
+                "generate_tokens",
+                self.generate_tokens,
+                0,
+                limits::MAX_TOKENS,
+            ),
+            ("batch_size", self.batch_size, 1, limits::MAX_SMALL_COUNT),
+            ("seq_len", self.seq_len, 1, limits::MAX_TOKENS),
         ];
-        for (field, (lo, hi), least) in ranges {
-            if lo < least || lo > hi {
+        for (field, (lo, hi), least, most) in ranges {
+            if lo < least || lo > hi || hi > most {
                 return bad(
                     field,
-                    format!("expected {least} <= low <= high, got {lo}..={hi}"),
+                    format!("expected {least} <= low <= high <= {most}, got {lo}..={hi}"),
                 );
             }
         }
@@ -264,6 +278,30 @@ impl GenParams {
     }
 }
 
+/// Checks a product of generator counts (`what` names the factors) against
+/// [`limits::MAX_CELLS`]; the error is an error of the option `option`.
+pub(crate) fn cells_option(option: &str, what: &str, factors: &[usize]) -> Result<()> {
+    limits::cells(Path::new("generator parameters"), what, factors)
+        .map(|_| ())
+        .map_err(|_| {
+            let product: Vec<String> = factors.iter().map(|f| f.to_string()).collect();
+            Error::option(
+                option,
+                format!(
+                    "{what} = {} exceeds the limit of {}",
+                    product.join(" x "),
+                    limits::MAX_CELLS
+                ),
+            )
+        })
+}
+
+/// Checks a generator seed: `0..=i64::MAX`, so that it can be written in a TOML file (whose
+/// integers are signed 64-bit) and read back.
+pub(crate) fn check_seed(seed: u64) -> Result<()> {
+    limits::count_option("seed", seed, 0, i64::MAX as usize).map(|_| ())
+}
+
 /// Where a generated instance lives: its files name `../models` and `../devices.csv`, as the
 /// shipped instances in `instances/alloc/` do.
 const GENERATED: &str = "generated alloc instance";
@@ -293,6 +331,21 @@ fn ceil_4_digits(value: f64) -> f64 {
         let scale = 10f64.powi(-digits);
         (value / scale).ceil() * scale
     }
+}
+
+/// The deadline written for a target of `seconds`: rounded up to four significant digits; `None`
+/// (no deadline) when the target is not a valid duration ([`limits::DURATION_S`]), e.g. longer
+/// than 10^7 s.
+fn deadline(seconds: f64) -> Option<f64> {
+    if !limits::DURATION_S.contains(seconds) {
+        return None;
+    }
+    let rounded = ceil_4_digits(seconds);
+    Some(if limits::DURATION_S.contains(rounded) {
+        rounded
+    } else {
+        seconds
+    })
 }
 
 /// Draws the instance file described by `params` (without deadlines).
@@ -425,6 +478,12 @@ fn draw_workload(params: &GenParams, rng: &mut ChaCha8Rng) -> WorkloadSpec {
     }
 }
 
+/// An SNR as written (dB): rounded to 0.01 dB and raised to the lowest valid SNR,
+/// [`limits::SNR_DB`]'s -50 dB (a link no radio would use; far users of huge cells reach less).
+fn written_snr(db: f64) -> f64 {
+    round_decimals(db, 2).max(limits::SNR_DB.min)
+}
+
 /// Sets each user's uplink and downlink SNRs (dB, to 0.01) from its channel; they need every
 /// user's home, as the uplink power is spread over the equal share of the home's blocks.
 fn set_snrs(
@@ -445,7 +504,7 @@ fn set_snrs(
             .map(|(m, &(distance, shadow))| {
                 let share = blocks / at_home[m].max(1) as f64;
                 let (up, down) = snr_db(distance, shadow, params.rb_bandwidth_hz, share, blocks);
-                (round_decimals(up, 2), round_decimals(down, 2))
+                (written_snr(up), written_snr(down))
             })
             .unzip();
         let snr = |list: Vec<f64>| match list.as_slice() {
@@ -488,10 +547,10 @@ pub fn generate_spec(
                     }
                 })
                 .fold(f64::INFINITY, f64::min);
-            if best.is_finite() && best > 0.0 {
-                user.deadline_s = Some(ceil_4_digits(factor * best));
-            }
+            user.deadline_s = deadline(factor * best);
         }
+        // Load the file once more with its deadlines, so that what is written is valid.
+        file.build(Path::new(GENERATED), sources(catalog, models_dir))?;
     }
     Ok(file)
 }

@@ -48,12 +48,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::Rules;
 use crate::costs::arch::Dtype;
-use crate::error::{check_nonneg, Error, Result};
+use crate::error::{Error, Result};
 use crate::instance::common::{
-    at_field, instance_file, instance_name, layer_count, parse_dtype, positive_int, unique,
-    with_sources, InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
+    at_field, instance_file, instance_name, layer_count, parse_dtype, unique, with_sources,
+    InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
 };
 use crate::instance::read_structured;
+use crate::limits;
 use crate::problems::alloc::{AllocObjective, AllocProblem, Server, User};
 
 instance_file! {
@@ -171,15 +172,7 @@ pub fn snr_linear(db: f64) -> f64 {
 /// Linear SNRs to each of `servers` servers.
 fn snr_per_server(path: &Path, field: &str, spec: &SnrSpec, servers: usize) -> Result<Vec<f64>> {
     let linear = |field: &str, db: f64| -> Result<f64> {
-        let snr = snr_linear(db);
-        if !db.is_finite() || !snr.is_finite() || snr <= 0.0 {
-            return Err(Error::field(
-                path,
-                field,
-                format!("expected a finite SNR in dB, got {db}"),
-            ));
-        }
-        Ok(snr)
+        Ok(snr_linear(limits::SNR_DB.check(path, field, db)?))
     };
     match spec {
         SnrSpec::All(db) => Ok(vec![linear(field, *db)?; servers]),
@@ -237,6 +230,19 @@ impl AllocInstanceFile {
                 "missing: expected at least one [[users]] table",
             ));
         }
+        limits::count(
+            path,
+            "servers",
+            self.servers.len() as i64,
+            1,
+            limits::MAX_SERVERS,
+        )?;
+        limits::count(path, "users", self.users.len() as i64, 1, limits::MAX_USERS)?;
+        limits::cells(
+            path,
+            "users x servers",
+            &[self.users.len(), self.servers.len()],
+        )?;
         let mut names = HashMap::new();
         let servers = self
             .servers
@@ -271,6 +277,13 @@ impl AllocInstanceFile {
             unique(path, &format!("{field}.name"), &user.name, &mut names)?;
             users.push(user);
         }
+        // The options the solvers price: one per user, server and cut.
+        let layers = users.iter().map(|u| u.table.len() + 1).max().unwrap_or(1);
+        limits::cells(
+            path,
+            "users x servers x layers",
+            &[users.len(), servers.len(), layers],
+        )?;
         Ok(AllocProblem {
             name,
             description: self.description.clone(),
@@ -296,20 +309,18 @@ impl ServerSpec {
             .map_err(|e| at_field(path, &field("device"), e))?
             .clone();
         let memory_bytes = match self.memory_bytes {
-            Some(bytes) => {
-                check_nonneg(path, &field("memory_bytes"), bytes, true)?;
-                bytes
-            }
+            Some(bytes) => limits::MEMORY_BYTES.check(path, &field("memory_bytes"), bytes)?,
             None => device.memory_bytes,
         };
-        let resource_blocks = positive_int(
+        let resource_blocks = limits::count(
             path,
             &field("resource_blocks"),
-            Some(self.resource_blocks),
-            None,
+            self.resource_blocks,
+            1,
+            limits::MAX_SMALL_COUNT,
         )?;
-        check_nonneg(path, &field("rb_bandwidth_hz"), self.rb_bandwidth_hz, true)?;
-        check_nonneg(path, &field("rtt_s"), self.rtt_s, false)?;
+        limits::BANDWIDTH_HZ.check(path, &field("rb_bandwidth_hz"), self.rb_bandwidth_hz)?;
+        limits::LATENCY_S.check(path, &field("rtt_s"), self.rtt_s)?;
         Ok(Server {
             name: self.name.clone().unwrap_or_else(|| format!("bs-{m}")),
             device,
@@ -345,6 +356,7 @@ impl UserSpec {
             profiles_dir: sources.profiles_dir,
             model,
         };
+        limits::MEMORY_BYTES.check_opt(path, &sub("memory_bytes"), self.memory_bytes)?;
         let tier = TierSpec {
             device: self.device.clone(),
             memory_bytes: self.memory_bytes,
@@ -359,18 +371,15 @@ impl UserSpec {
             Some(spec) => snr_per_server(path, &sub("downlink_snr_db"), spec, servers.len())?,
             None => snr_up.clone(),
         };
-        if let Some(deadline) = self.deadline_s {
-            check_nonneg(path, &sub("deadline_s"), deadline, true)?;
-        }
-        let weight = self.weight.unwrap_or(1.0);
-        check_nonneg(path, &sub("weight"), weight, false)?;
+        limits::DURATION_S.check_opt(path, &sub("deadline_s"), self.deadline_s)?;
+        let weight = limits::WEIGHT.check(path, &sub("weight"), self.weight.unwrap_or(1.0))?;
         let tx_power_w = self
             .tx_power_w
             .or(device.device.tx_power_w)
             .unwrap_or(DEFAULT_TX_POWER_W);
-        check_nonneg(path, &sub("tx_power_w"), tx_power_w, false)?;
+        limits::POWER_W.check(path, &sub("tx_power_w"), tx_power_w)?;
         let rx_power_w = self.rx_power_w.unwrap_or(device.device.power_idle_w);
-        check_nonneg(path, &sub("rx_power_w"), rx_power_w, false)?;
+        limits::POWER_W.check(path, &sub("rx_power_w"), rx_power_w)?;
         let rules = Rules {
             embed_on_device: self.embed_on_device,
             min_device_layers: layer_count(

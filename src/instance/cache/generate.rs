@@ -41,7 +41,9 @@ use crate::costs::arch::{MlpKind, ModelConfig};
 use crate::costs::channel::{snr_db, SHADOWING_STD_DB};
 use crate::costs::device::DeviceCatalog;
 use crate::error::{Error, Result};
+use crate::instance::alloc::generate::{cells_option, check_seed};
 use crate::instance::common::Sources;
+use crate::limits;
 use crate::problems::cache::CacheProblem;
 
 /// Parameters of [`generate`]. As a table (a sweep's `[fixed]` and `[grid]`), fields left out
@@ -141,36 +143,45 @@ const LORA_TARGETS: [&[&str]; 3] = [
 ];
 
 impl GenParams {
-    /// Checks every parameter; the error names the bad one.
+    /// Checks every parameter against its range (counts before anything is allocated); the
+    /// error names the bad one.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, message: String| Err(Error::option(field, message));
-        crate::error::check_positive_options(&[
-            ("servers", self.servers as f64),
-            ("models", self.models as f64),
-            ("users", self.users as f64),
-            ("spacing_m", self.spacing_m),
-            ("coverage_m", self.coverage_m),
-            ("user_bandwidth_hz", self.user_bandwidth_hz),
-            ("carrier_hz", self.carrier_hz),
-        ])?;
-        if !(self.storage_bytes.is_finite() && self.storage_bytes >= 0.0) {
+        limits::count_option("servers", self.servers as u64, 1, limits::MAX_SERVERS)?;
+        limits::count_option("models", self.models as u64, 1, limits::MAX_MODELS)?;
+        limits::count_option("users", self.users as u64, 1, limits::MAX_USERS)?;
+        cells_option(
+            "users",
+            "users x models x servers",
+            &[self.users, self.models, self.servers],
+        )?;
+        check_seed(self.seed)?;
+        limits::DISTANCE_M.check_option("spacing_m", self.spacing_m)?;
+        // Servers stand on a grid of ceil(sqrt(M)) columns; users up to half a spacing beyond.
+        let columns = (self.servers as f64).sqrt().ceil();
+        let extent = columns * self.spacing_m;
+        if extent > limits::POSITION_M.max {
             return bad(
-                "storage_bytes",
-                format!("expected a non-negative number, got {}", self.storage_bytes),
+                "spacing_m",
+                format!(
+                    "a grid of {columns} columns {} m apart spans {extent} m; expected at most {} m",
+                    self.spacing_m,
+                    limits::POSITION_M.max
+                ),
             );
         }
+        limits::DISTANCE_M.check_option("coverage_m", self.coverage_m)?;
+        limits::BANDWIDTH_HZ.check_option("user_bandwidth_hz", self.user_bandwidth_hz)?;
+        limits::BANDWIDTH_HZ.check_option("carrier_hz", self.carrier_hz)?;
+        limits::BYTES.check_option("storage_bytes", self.storage_bytes)?;
         if let Some(b) = self.backhaul_bps {
-            if !(b.is_finite() && b > 0.0) {
-                return bad("backhaul_bps", format!("expected a positive rate, got {b}"));
-            }
+            limits::RATE_BPS.check_option("backhaul_bps", b)?;
         }
         for (field, f) in [
             ("lora_fraction", self.lora_fraction),
             ("top_layers_fraction", self.top_layers_fraction),
         ] {
-            if !(0.0..=1.0).contains(&f) {
-                return bad(field, format!("expected 0..=1, got {f}"));
-            }
+            limits::UNIT_INTERVAL.check_option(field, f)?;
         }
         if self.lora_fraction + self.top_layers_fraction > 1.0 {
             return bad(
@@ -178,12 +189,7 @@ impl GenParams {
                 "lora_fraction + top_layers_fraction must be at most 1".into(),
             );
         }
-        if !(self.zipf_skew.is_finite() && self.zipf_skew >= 0.0) {
-            return bad(
-                "zipf_skew",
-                format!("expected a number >= 0, got {}", self.zipf_skew),
-            );
-        }
+        limits::EXPONENT.check_option("zipf_skew", self.zipf_skew)?;
         for (field, list) in [("bases", &self.bases), ("user_devices", &self.user_devices)] {
             if list.is_empty() {
                 return bad(field, "expected at least one name".into());
@@ -193,18 +199,23 @@ impl GenParams {
             ("prompt_tokens", self.prompt_tokens, 1),
             ("generate_tokens", self.generate_tokens, 0),
         ] {
-            if lo < least || lo > hi {
+            if lo < least || lo > hi || hi > limits::MAX_TOKENS {
                 return bad(
                     field,
-                    format!("expected {least} <= low <= high, got {lo}..={hi}"),
+                    format!(
+                        "expected {least} <= low <= high <= {}, got {lo}..={hi}",
+                        limits::MAX_TOKENS
+                    ),
                 );
             }
         }
         let (lo, hi) = self.latency_limit_s;
-        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
+        limits::DURATION_S.check_option("latency_limit_s", lo)?;
+        limits::DURATION_S.check_option("latency_limit_s", hi)?;
+        if lo > hi {
             return bad(
                 "latency_limit_s",
-                format!("expected 0 < low <= high, got {lo}..{hi}"),
+                format!("expected low <= high, got {lo}..{hi}"),
             );
         }
         Ok(())
@@ -258,7 +269,7 @@ pub fn generate_spec(params: &GenParams, models_dir: &Path) -> Result<CacheInsta
         })
         .collect();
     let users = place_users(params, &servers, columns, &mut rng);
-    Ok(CacheInstanceFile {
+    let file = CacheInstanceFile {
         problem: "cache".into(),
         name: Some(params.instance_name()),
         description: Some(format!(
@@ -285,7 +296,11 @@ pub fn generate_spec(params: &GenParams, models_dir: &Path) -> Result<CacheInsta
         models,
         servers,
         users,
-    })
+    };
+    // The checks that need no device catalog (counts, positions, rates); `generate` and the
+    // command line load the whole file through the ordinary loader.
+    file.check_numbers(Path::new("generated cache instance"))?;
+    Ok(file)
 }
 
 /// What the library draws need of a base model: its short name, depth and MLP kind.

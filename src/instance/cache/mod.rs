@@ -58,12 +58,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{check_nonneg, Error, Result};
+use crate::error::{Error, Result};
 use crate::instance::common::{
     at_field, instance_file, instance_name, parse_dtype, unique, with_sources, InstanceModel,
     Sources, TierContext, TierSpec,
 };
 use crate::instance::read_structured;
+use crate::limits;
 use crate::problems::cache::library::{self, BaseModel, ModelSpec};
 use crate::problems::cache::{zipf, CacheProblem, CacheServer, CacheUser, Variant};
 
@@ -242,8 +243,8 @@ impl CacheInstanceFile {
         })
     }
 
-    /// The error when a required list (bases, models, servers, users) is empty or the backhaul
-    /// rate (bit/s) is negative.
+    /// The error when a required list (bases, models, servers, users) is empty or too long, the
+    /// backhaul rate (bit/s) or a position (m) is out of range.
     fn check_lists(&self, path: &Path) -> Result<()> {
         for (field, list_empty) in [
             ("bases", self.bases.is_empty()),
@@ -259,8 +260,73 @@ impl CacheInstanceFile {
                 ));
             }
         }
-        if let Some(b) = self.backhaul_bps {
-            check_nonneg(path, "backhaul_bps", b, true)?;
+        limits::RATE_BPS.check_opt(path, "backhaul_bps", self.backhaul_bps)?;
+        limits::count(
+            path,
+            "bases",
+            self.bases.len() as i64,
+            1,
+            limits::MAX_MODELS,
+        )?;
+        limits::count(
+            path,
+            "models",
+            self.models.len() as i64,
+            1,
+            limits::MAX_MODELS,
+        )?;
+        limits::count(
+            path,
+            "servers",
+            self.servers.len() as i64,
+            1,
+            limits::MAX_SERVERS,
+        )?;
+        limits::count(path, "users", self.users.len() as i64, 1, limits::MAX_USERS)?;
+        // Each user's request list and rates, and the placement of every model on every server.
+        limits::cells(
+            path,
+            "users x models x servers",
+            &[self.users.len(), self.models.len(), self.servers.len()],
+        )?;
+        for (m, spec) in self.servers.iter().enumerate() {
+            if let Some([x, y]) = spec.position_m {
+                limits::POSITION_M.check(path, &format!("servers[{m}].position_m[0]"), x)?;
+                limits::POSITION_M.check(path, &format!("servers[{m}].position_m[1]"), y)?;
+            }
+        }
+        for (k, spec) in self.users.iter().enumerate() {
+            if let Some([x, y]) = spec.position_m {
+                limits::POSITION_M.check(path, &format!("users[{k}].position_m[0]"), x)?;
+                limits::POSITION_M.check(path, &format!("users[{k}].position_m[1]"), y)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The range checks that need neither the device catalog nor the model configs: list
+    /// lengths, backhaul, positions, storage, and each user's tokens, latency limit and rates.
+    pub(crate) fn check_numbers(&self, path: &Path) -> Result<()> {
+        self.check_lists(path)?;
+        for (m, spec) in self.servers.iter().enumerate() {
+            let field = format!("servers[{m}].storage_bytes");
+            limits::BYTES.check(path, &field, spec.storage_bytes)?;
+        }
+        for (k, spec) in self.users.iter().enumerate() {
+            let field = |f: &str| format!("users[{k}].{f}");
+            let tokens = limits::MAX_TOKENS;
+            limits::count(path, &field("prompt_tokens"), spec.prompt_tokens, 1, tokens)?;
+            limits::count(
+                path,
+                &field("generate_tokens"),
+                spec.generate_tokens,
+                0,
+                tokens,
+            )?;
+            limits::DURATION_S.check(path, &field("latency_limit_s"), spec.latency_limit_s)?;
+            for (server, &rate) in &spec.rate_bps {
+                check_rate(path, &field(&format!("rate_bps.{server}")), rate)?;
+            }
         }
         Ok(())
     }
@@ -335,7 +401,7 @@ impl CacheInstanceFile {
         let mut servers = Vec::with_capacity(self.servers.len());
         for (m, spec) in self.servers.iter().enumerate() {
             let field = |f: &str| format!("servers[{m}].{f}");
-            check_nonneg(path, &field("storage_bytes"), spec.storage_bytes, false)?;
+            limits::BYTES.check(path, &field("storage_bytes"), spec.storage_bytes)?;
             let name = spec.name.clone().unwrap_or_else(|| format!("es-{m}"));
             unique(path, &field("name"), &name, &mut server_names)?;
             servers.push(CacheServer {
@@ -359,7 +425,7 @@ impl CacheInstanceFile {
             seed: None,
         });
         let skew = requests.zipf_skew.unwrap_or(0.8);
-        check_nonneg(path, "requests.zipf_skew", skew, false)?;
+        limits::EXPONENT.check(path, "requests.zipf_skew", skew)?;
         let per_user = match requests.order.as_deref().unwrap_or("shared") {
             "shared" => false,
             "per-user" => true,
@@ -410,12 +476,17 @@ impl UserBuilder<'_> {
         let field = |f: &str| format!("users[{k}].{f}");
         let name = spec.name.clone().unwrap_or_else(|| format!("u{k}"));
         unique(path, &field("name"), &name, &mut self.user_names)?;
-        let prompt = count(path, &field("prompt_tokens"), spec.prompt_tokens, 1)?;
-        let generate = count(path, &field("generate_tokens"), spec.generate_tokens, 0)?;
-        check_nonneg(path, &field("latency_limit_s"), spec.latency_limit_s, true)?;
-        if let Some(mem) = spec.memory_bytes {
-            check_nonneg(path, &field("memory_bytes"), mem, true)?;
-        }
+        let tokens = limits::MAX_TOKENS;
+        let prompt = limits::count(path, &field("prompt_tokens"), spec.prompt_tokens, 1, tokens)?;
+        let generate = limits::count(
+            path,
+            &field("generate_tokens"),
+            spec.generate_tokens,
+            0,
+            tokens,
+        )?;
+        limits::DURATION_S.check(path, &field("latency_limit_s"), spec.latency_limit_s)?;
+        limits::MEMORY_BYTES.check_opt(path, &field("memory_bytes"), spec.memory_bytes)?;
         let rate_bps = self.rates(k, spec)?;
         let times = self.inference_times(k, spec, prompt, generate)?;
         let requests = self.requests(k, spec)?;
@@ -441,8 +512,7 @@ impl UserBuilder<'_> {
                     format!("unknown server \"{server}\"; expected one of the [[servers]] names"),
                 )
             })?;
-            check_nonneg(path, &sub, rate, false)?;
-            rate_bps[m] = rate;
+            rate_bps[m] = check_rate(path, &sub, rate)?;
         }
         Ok(rate_bps)
     }
@@ -506,7 +576,7 @@ impl UserBuilder<'_> {
                     let i = self.model_names.get(model).copied().ok_or_else(|| {
                         Error::field(path, &sub, format!("unknown model \"{model}\""))
                     })?;
-                    check_nonneg(path, &sub, p, false)?;
+                    limits::OBJECTIVE_WEIGHT.check(path, &sub, p)?;
                     list.push((i, p));
                 }
                 let total: f64 = list.iter().map(|r| r.1).sum();
@@ -561,7 +631,13 @@ impl ModelEntry {
             }
             "lora" => {
                 unused("layers", self.layers.is_some())?;
-                let rank = count(path, &field("rank"), self.rank.unwrap_or(8), 1)?;
+                let rank = limits::count(
+                    path,
+                    &field("rank"),
+                    self.rank.unwrap_or(8),
+                    1,
+                    limits::MAX_SMALL_COUNT,
+                )?;
                 let targets = self
                     .targets
                     .clone()
@@ -579,7 +655,7 @@ impl ModelEntry {
                     ));
                 };
                 Ok(Variant::TopLayers {
-                    layers: count(path, &field("layers"), layers, 1)?,
+                    layers: limits::count(path, &field("layers"), layers, 1, limits::MAX_LAYERS)?,
                 })
             }
             other => Err(Error::field(
@@ -591,16 +667,19 @@ impl ModelEntry {
     }
 }
 
-/// An integer field that must be at least `min`.
-fn count(path: &Path, field: &str, value: i64, min: i64) -> Result<usize> {
-    if value < min {
-        return Err(Error::field(
-            path,
-            field,
-            format!("expected an integer >= {min}, got {value}"),
-        ));
+/// A downlink rate (bit/s) of a user's `rate_bps`: 0 (not covered) or in [`limits::RATE_BPS`].
+fn check_rate(path: &Path, field: &str, rate: f64) -> Result<f64> {
+    if rate == 0.0 || limits::RATE_BPS.contains(rate) {
+        return Ok(rate);
     }
-    Ok(value as usize)
+    Err(Error::field(
+        path,
+        field,
+        format!(
+            "expected 0 (no coverage) or a rate in {}, got {rate}",
+            limits::RATE_BPS.describe()
+        ),
+    ))
 }
 
 /// On-device inference time of `prompt` prefill tokens and `generate` decode steps, s; `None`

@@ -17,12 +17,14 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{GreenInstanceFile, GreenServerSpec, GridSpec, JobSpec, Series};
+use super::{GreenInstanceFile, GreenServerSpec, GridSpec, JobSpec, Series, DEFAULT_LEVELS};
 use crate::costs::arch::{Dtype, ModelConfig};
 use crate::costs::device::DeviceCatalog;
 use crate::costs::table::request_flop;
 use crate::error::{Error, Result};
+use crate::instance::alloc::generate::{cells_option, check_seed};
 use crate::instance::common::InstanceHeader;
+use crate::limits;
 use crate::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw};
 use crate::problems::green::GreenProblem;
 
@@ -77,20 +79,22 @@ impl Default for GenParams {
 }
 
 impl GenParams {
-    /// Checks the parameters; the error names the bad one.
+    /// Checks every parameter against its range (counts before anything is allocated); the
+    /// error names the bad one.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, message: String| Err(Error::option(field, message));
-        crate::error::check_positive_options(&[
-            ("jobs", self.jobs as f64),
-            ("servers", self.servers as f64),
-            ("slots", self.slots as f64),
-            ("slot_s", self.slot_s),
-            ("load", self.load),
-            ("deadline_slack", self.deadline_slack),
-        ])?;
-        if self.slots < 4 {
-            return bad("slots", format!("expected at least 4, got {}", self.slots));
-        }
+        limits::count_option("jobs", self.jobs as u64, 1, limits::MAX_JOBS)?;
+        limits::count_option("servers", self.servers as u64, 1, limits::MAX_SERVERS)?;
+        limits::count_option("slots", self.slots as u64, 4, limits::MAX_SLOTS)?;
+        cells_option(
+            "slots",
+            "jobs x servers x slots x levels",
+            &[self.jobs, self.servers, self.slots, DEFAULT_LEVELS.len()],
+        )?;
+        check_seed(self.seed)?;
+        limits::DURATION_S.check_option("slot_s", self.slot_s)?;
+        limits::FACTOR.check_option("load", self.load)?;
+        limits::FACTOR.check_option("deadline_slack", self.deadline_slack)?;
         for (field, list) in [
             ("server_devices", &self.server_devices),
             ("models", &self.models),
@@ -138,7 +142,7 @@ pub fn generate_spec(
     let jobs = (0..params.jobs)
         .map(|j| draw_job(params, j, models_dir, fastest, &mut rng))
         .collect::<Result<Vec<_>>>()?;
-    Ok(GreenInstanceFile {
+    let file = GreenInstanceFile {
         problem: "green".into(),
         name: Some(params.instance_name()),
         description: Some(format!(
@@ -158,7 +162,15 @@ pub fn generate_spec(
         },
         servers,
         jobs,
-    })
+    };
+    // Load it once through the ordinary loader, so that what is written is valid.
+    file.build(
+        Path::new("generated green instance"),
+        catalog,
+        Path::new("the device catalog"),
+        models_dir,
+    )?;
+    Ok(file)
 }
 
 /// Draws the servers (device, PV peak W, whether they may sleep) and returns them with the
@@ -239,15 +251,18 @@ fn draw_job(
         let generate = rng.gen_range(16..=256);
         spec.prompt_tokens = Some(prompt as i64);
         spec.generate_tokens = Some(generate as i64);
+        // Capped at the largest valid count (only reached with days-long slots on the fastest
+        // accelerators: the job is then smaller than its target).
         spec.requests = Some(
             (work / request_flop(&table, prompt, generate))
                 .ceil()
-                .max(1.0) as i64,
+                .clamp(1.0, limits::MAX_REQUESTS as f64) as i64,
         );
     } else {
         let forward: f64 = table.layers.iter().map(|l| l.fwd_flop_per_token).sum();
         spec.method = Some("lora".into());
-        spec.tokens = Some(((work / (2.0 * forward)) / 1e3).ceil() * 1e3);
+        spec.tokens =
+            Some((((work / (2.0 * forward)) / 1e3).ceil() * 1e3).min(limits::JOB_TOKENS.max));
     }
     Ok(spec)
 }

@@ -57,11 +57,12 @@ use serde::{Deserialize, Serialize};
 use crate::costs::arch::LoraTarget;
 use crate::costs::device::{Device, DeviceCatalog};
 use crate::costs::table::request_flop;
-use crate::error::{check_nonneg, Error, Result};
+use crate::error::{Error, Result};
 use crate::instance::common::{
     at_field, instance_file, instance_name, parse_dtype, unique, InstanceModel,
 };
 use crate::instance::{read_structured, resolve, trace};
+use crate::limits::{self, Range};
 use crate::problems::green::{GreenObjective, GreenProblem, GreenServer, Job, Level};
 
 /// Bytes of training state per trainable parameter (fp32 master, gradient, Adam m and v).
@@ -200,17 +201,24 @@ pub fn load(path: &Path) -> Result<GreenProblem> {
 }
 
 impl Series {
-    /// The first `slots` values (all of them when `slots` is `None`); `field` names it in errors.
-    fn values(&self, path: &Path, field: &str, slots: Option<usize>) -> Result<Vec<f64>> {
+    /// The first `slots` values (all of them when `slots` is `None`), each in `range`; `field`
+    /// names it in errors.
+    fn values(
+        &self,
+        path: &Path,
+        field: &str,
+        slots: Option<usize>,
+        range: Range,
+    ) -> Result<Vec<f64>> {
         let values = match self {
-            Series::Trace(file) => trace::load(&resolve(path, file))?.values,
+            Series::Trace(file) => trace::load_in(&resolve(path, file), Some(range))?.values,
             Series::Constant(v) => {
-                check_nonneg(path, field, *v, false)?;
+                range.check(path, field, *v)?;
                 vec![*v; slots.unwrap_or(1)]
             }
             Series::List(list) => {
                 for (i, v) in list.iter().enumerate() {
-                    check_nonneg(path, &format!("{field}[{i}]"), *v, false)?;
+                    range.check(path, &format!("{field}[{i}]"), *v)?;
                 }
                 list.clone()
             }
@@ -230,18 +238,49 @@ impl Series {
 impl GreenInstanceFile {
     /// Validates the file and resolves what it references (paths relative to `path`).
     pub fn into_problem(&self, path: &Path) -> Result<GreenProblem> {
-        let name = instance_name(path, &self.problem, "green", self.name.as_deref())?;
         let devices_path = resolve(path, self.devices.as_deref().unwrap_or("../devices.csv"));
         let catalog = DeviceCatalog::load(&devices_path)?;
         let models_dir = resolve(path, self.models_dir.as_deref().unwrap_or("../models"));
+        self.build(path, &catalog, &devices_path, &models_dir)
+    }
+
+    /// Validates the file against an already loaded device catalog (from `devices_path`, named
+    /// in errors) and the model configs in `models_dir`; `path` names the file in errors and
+    /// anchors trace paths.
+    pub fn build(
+        &self,
+        path: &Path,
+        catalog: &DeviceCatalog,
+        devices_path: &Path,
+        models_dir: &Path,
+    ) -> Result<GreenProblem> {
+        let name = instance_name(path, &self.problem, "green", self.name.as_deref())?;
         let objective = self.parse_objective(path)?;
-        check_nonneg(path, "slot_s", self.slot_s, true)?;
+        limits::DURATION_S.check(path, "slot_s", self.slot_s)?;
         let slots = self.slot_count(path)?;
-        let carbon = self.grid.carbon.values(path, "grid.carbon", slots)?;
-        let slots = slots.unwrap_or(carbon.len());
-        let carbon = self.grid.carbon.values(path, "grid.carbon", Some(slots))?;
+        let carbon_range = limits::CARBON_G_PER_KWH;
+        let carbon = self
+            .grid
+            .carbon
+            .values(path, "grid.carbon", slots, carbon_range)?;
+        let slots = match slots {
+            Some(n) => n,
+            None => limits::count(
+                path,
+                "grid.carbon",
+                carbon.len() as i64,
+                1,
+                limits::MAX_SLOTS,
+            )?,
+        };
+        let carbon = self
+            .grid
+            .carbon
+            .values(path, "grid.carbon", Some(slots), carbon_range)?;
         let price = match &self.grid.price {
-            Some(series) => series.values(path, "grid.price", Some(slots))?,
+            Some(series) => {
+                series.values(path, "grid.price", Some(slots), limits::PRICE_PER_KWH)?
+            }
             None => vec![0.0; slots],
         };
         for (field, empty) in [
@@ -256,10 +295,29 @@ impl GreenInstanceFile {
                 ));
             }
         }
+        limits::count(
+            path,
+            "servers",
+            self.servers.len() as i64,
+            1,
+            limits::MAX_SERVERS,
+        )?;
+        limits::count(path, "jobs", self.jobs.len() as i64, 1, limits::MAX_JOBS)?;
+        let levels = self
+            .servers
+            .iter()
+            .map(|s| s.levels.as_ref().map_or(DEFAULT_LEVELS.len(), Vec::len))
+            .max()
+            .unwrap_or(1);
+        limits::cells(
+            path,
+            "jobs x servers x slots x levels",
+            &[self.jobs.len(), self.servers.len(), slots, levels],
+        )?;
         let mut names = std::collections::HashMap::new();
         let mut servers = Vec::with_capacity(self.servers.len());
         for (m, spec) in self.servers.iter().enumerate() {
-            let server = spec.server(path, m, &catalog, &devices_path, slots)?;
+            let server = spec.server(path, m, catalog, devices_path, slots)?;
             unique(
                 path,
                 &format!("servers[{m}].name"),
@@ -271,7 +329,7 @@ impl GreenInstanceFile {
         let mut names = std::collections::HashMap::new();
         let mut jobs = Vec::with_capacity(self.jobs.len());
         for (j, spec) in self.jobs.iter().enumerate() {
-            let job = spec.job(path, j, &models_dir, slots)?;
+            let job = spec.job(path, j, models_dir, slots)?;
             unique(path, &format!("jobs[{j}].name"), &job.name, &mut names)?;
             jobs.push(job);
         }
@@ -301,17 +359,11 @@ impl GreenInstanceFile {
         }
     }
 
-    /// The number of slots the file sets, checked positive; `None` when it sets none.
+    /// The number of slots the file sets, checked in `1..=MAX_SLOTS`; `None` when it sets none.
     fn slot_count(&self, path: &Path) -> Result<Option<usize>> {
-        match self.slots {
-            Some(n) if n <= 0 => Err(Error::field(
-                path,
-                "slots",
-                format!("expected a positive integer, got {n}"),
-            )),
-            Some(n) => Ok(Some(n as usize)),
-            None => Ok(None),
-        }
+        self.slots
+            .map(|n| limits::count(path, "slots", n, 1, limits::MAX_SLOTS))
+            .transpose()
     }
 
     /// The file as TOML.
@@ -337,20 +389,36 @@ impl GreenServerSpec {
             .map_err(|e| at_field(path, &field("device"), e))?;
         let levels = self.levels(path, m, device)?;
         let memory_bytes = match self.memory_bytes {
-            Some(b) => {
-                check_nonneg(path, &field("memory_bytes"), b, true)?;
-                b
-            }
+            Some(b) => limits::MEMORY_BYTES.check(path, &field("memory_bytes"), b)?,
             None => device.memory_bytes,
         };
         let scale = self.renewable_scale.unwrap_or(1.0);
-        check_nonneg(path, &field("renewable_scale"), scale, false)?;
+        if !(scale == 0.0 || limits::FACTOR.contains(scale)) {
+            return Err(Error::field(
+                path,
+                field("renewable_scale"),
+                format!(
+                    "expected 0 or a number in {}, got {scale}",
+                    limits::FACTOR.describe()
+                ),
+            ));
+        }
         let renewable_w = match &self.renewable {
-            Some(series) => series
-                .values(path, &field("renewable"), Some(slots))?
-                .into_iter()
-                .map(|w| w * scale)
-                .collect(),
+            Some(series) => {
+                let series_field = field("renewable");
+                let values = series.values(path, &series_field, Some(slots), limits::POWER_W)?;
+                values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(t, w)| {
+                        limits::POWER_W.check(
+                            path,
+                            &format!("{series_field}[{t}] x renewable_scale"),
+                            w * scale,
+                        )
+                    })
+                    .collect::<Result<Vec<f64>>>()?
+            }
             None => vec![0.0; slots],
         };
         Ok(GreenServer {
@@ -376,13 +444,7 @@ impl GreenServerSpec {
         }
         let mut levels = Vec::with_capacity(fractions.len());
         for (l, &f) in fractions.iter().enumerate() {
-            if !(f.is_finite() && f > 0.0 && f <= 1.0) {
-                return Err(Error::field(
-                    path,
-                    format!("servers[{m}].levels[{l}]"),
-                    format!("expected a clock fraction in (0, 1], got {f}"),
-                ));
-            }
+            limits::FRACTION.check(path, &format!("servers[{m}].levels[{l}]"), f)?;
             levels.push(Level {
                 speed_flops: f * device.peak_flops * device.compute_efficiency,
                 power_w: device.power_idle_w
@@ -397,17 +459,14 @@ impl GreenServerSpec {
 impl JobSpec {
     fn job(&self, path: &Path, j: usize, models_dir: &Path, slots: usize) -> Result<Job> {
         let field = |f: &str| format!("jobs[{j}].{f}");
-        let count = |f: &str, v: Option<i64>, default: Option<i64>, min: i64| -> Result<usize> {
-            match v.or(default) {
-                None => Err(Error::field(path, field(f), "missing: expected an integer")),
-                Some(v) if v < min => Err(Error::field(
-                    path,
-                    field(f),
-                    format!("expected an integer >= {min}, got {v}"),
-                )),
-                Some(v) => Ok(v as usize),
-            }
+        let count = |f: &str, v: Option<i64>, default: Option<i64>, min: usize, max: usize| match v
+            .or(default)
+        {
+            None => Err(Error::field(path, field(f), "missing: expected an integer")),
+            Some(v) => limits::count(path, &field(f), v, min, max),
         };
+        let small = limits::MAX_SMALL_COUNT;
+        let tokens_max = limits::MAX_TOKENS;
         let dtype = parse_dtype(path, &field("dtype"), self.dtype.as_deref())?;
         let model = InstanceModel::load(path, models_dir, &self.model, dtype)
             .map_err(|e| at_field(path, &field("model"), e))?;
@@ -415,10 +474,11 @@ impl JobSpec {
         let weights: f64 = table.layers.iter().map(|l| l.param_bytes).sum();
         let (work_flop, memory_bytes) = match self.kind.as_str() {
             "inference" => {
-                let requests = count("requests", self.requests, None, 1)? as f64;
-                let prompt = count("prompt_tokens", self.prompt_tokens, None, 1)?;
-                let generate = count("generate_tokens", self.generate_tokens, None, 0)?;
-                let batch = count("batch_size", self.batch_size, Some(8), 1)? as f64;
+                let requests =
+                    count("requests", self.requests, None, 1, limits::MAX_REQUESTS)? as f64;
+                let prompt = count("prompt_tokens", self.prompt_tokens, None, 1, tokens_max)?;
+                let generate = count("generate_tokens", self.generate_tokens, None, 0, tokens_max)?;
+                let batch = count("batch_size", self.batch_size, Some(8), 1, small)? as f64;
                 let kv: f64 = table.layers.iter().map(|l| l.kv_bytes_per_token).sum();
                 (
                     requests * request_flop(table, prompt, generate),
@@ -429,13 +489,13 @@ impl JobSpec {
                 let tokens = self.tokens.ok_or_else(|| {
                     Error::field(path, field("tokens"), "missing: tokens per epoch")
                 })?;
-                check_nonneg(path, &field("tokens"), tokens, true)?;
-                let epochs = count("epochs", self.epochs, Some(1), 1)? as f64;
+                limits::JOB_TOKENS.check(path, &field("tokens"), tokens)?;
+                let epochs = count("epochs", self.epochs, Some(1), 1, small)? as f64;
                 let forward: f64 = table.layers.iter().map(|l| l.fwd_flop_per_token).sum();
                 let (factor, trainable) = match self.method.as_deref().unwrap_or("lora") {
                     "full" => (3.0, table.total_params() as f64),
                     "lora" => {
-                        let rank = count("lora_rank", self.lora_rank, Some(8), 1)?;
+                        let rank = count("lora_rank", self.lora_rank, Some(8), 1, small)?;
                         let per_block = model
                             .arch
                             .as_ref()
@@ -467,8 +527,20 @@ impl JobSpec {
                 ))
             }
         };
-        let release = count("release_slot", self.release_slot, Some(0), 0)?;
-        let deadline = count("deadline_slot", Some(self.deadline_slot), None, 1)?;
+        let release = count(
+            "release_slot",
+            self.release_slot,
+            Some(0),
+            0,
+            limits::MAX_SLOTS,
+        )?;
+        let deadline = count(
+            "deadline_slot",
+            Some(self.deadline_slot),
+            None,
+            1,
+            limits::MAX_SLOTS,
+        )?;
         if deadline > slots || deadline <= release {
             return Err(Error::field(
                 path,

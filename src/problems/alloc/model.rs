@@ -31,6 +31,11 @@
 //! (`z_mi,head - z_mi,0`), plus each user's private bytes (KV cache, activations, trainable
 //! state) of its chosen option. Deadlines bound each user's latency. Objective: `T >= L_k`
 //! (min-max), `sum L_k`, or `sum weight_k L_k`.
+//!
+//! **Scale.** Times are measured in a unit of the instance ([`time_unit`]: the slowest user's
+//! best latency) and weights relative to the largest, so that coefficients and the objective are
+//! near 1 and HiGHS's absolute tolerances are small against the objective at any scale;
+//! [`AllocMilp::objective_scale`] converts the MILP's objective and bound back.
 
 use std::collections::HashMap;
 
@@ -115,6 +120,9 @@ pub struct AllocMilp {
     pub decoder: AllocDecoder,
     /// `(user, option, x, phi, sigma, w)` of every offloading option, for adding tangents.
     tangent_slots: Vec<TangentSlot>,
+    /// What one unit of the MILP's objective is worth in the problem's objective (seconds, or
+    /// weighted seconds): multiply the MILP's objective and bound by it.
+    pub objective_scale: f64,
 }
 
 /// Smallest tangent point: steeper tangents (`w / p^2`) would exceed HiGHS's coefficient range.
@@ -161,11 +169,38 @@ pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
     b.finish()
 }
 
-/// `(user, option, x, phi, sigma, w)` of an offloading option with server time `w` (seconds).
+/// The MILP's unit of time, seconds: the best latency (whole server, every block) of the user
+/// whose best is slowest, a lower bound on the min-max objective and on the sum; 1 s when no user
+/// has an option. Measuring every time in it keeps the MILP's coefficients and objective near 1
+/// whatever the instance's scale (microseconds at 10 GHz blocks, days at 1 kHz and -50 dB), so
+/// HiGHS's absolute tolerances stay small against the objective.
+pub fn time_unit(problem: &AllocProblem, opts: &Options) -> f64 {
+    let unit = opts
+        .options
+        .iter()
+        .filter_map(|options| {
+            options
+                .iter()
+                .map(|o| match o.server {
+                    None => o.latency(1.0, 1.0),
+                    Some(m) => o.latency(problem.servers[m].resource_blocks as f64, 1.0),
+                })
+                .reduce(f64::min)
+        })
+        .fold(0.0, f64::max);
+    if unit.is_finite() && unit > 0.0 {
+        unit
+    } else {
+        1.0
+    }
+}
+
+/// `(user, option, x, phi, sigma, w)` of an offloading option with server time `w` (in the
+/// MILP's time unit).
 type TangentSlot = (usize, usize, Variable, Variable, Variable, f64);
 
 /// The tangent row of `w / phi` at `point` (a compute share, clamped to `[MIN_TANGENT, 1]`):
-/// `sigma >= w (2 x / p - phi / p^2)`, in seconds.
+/// `sigma >= w (2 x / p - phi / p^2)`, in the MILP's time unit.
 fn tangent_row(slot: &TangentSlot, point: f64) -> good_lp::Constraint {
     let &(_, _, x, phi, sigma, w) = slot;
     let p = point.clamp(MIN_TANGENT, 1.0);
@@ -181,8 +216,10 @@ struct Builder<'a> {
     x: Vec<Vec<Variable>>,
     /// `phi[k][o]`, the compute shares (None for the local option).
     phi: Vec<Vec<Option<Variable>>>,
-    /// Latency of each user (seconds).
+    /// Latency of each user (in `unit`).
     latency: Vec<Expression>,
+    /// The MILP's unit of time, seconds ([`time_unit`]).
+    unit: f64,
     /// Every offloading option with server time.
     tangent_slots: Vec<TangentSlot>,
     /// Compute shares per server (fraction of the server).
@@ -207,6 +244,7 @@ impl<'a> Builder<'a> {
             x: Vec::with_capacity(users),
             phi: Vec::with_capacity(users),
             latency: Vec::with_capacity(users),
+            unit: time_unit(problem, opts),
             tangent_slots: Vec::new(),
             share_sum: vec![Expression::from(0); servers],
             block_sum: vec![Expression::from(0); servers],
@@ -216,9 +254,10 @@ impl<'a> Builder<'a> {
     }
 
     /// User `k`'s choice (`sum_o x_ko = 1`) and, per offloading option, its compute share,
-    /// server-time variable and airtime group; its latency (seconds) but for airtime.
+    /// server-time variable and airtime group; its latency (in the time unit) but for airtime.
     fn add_user(&mut self, k: usize) {
         let options = &self.opts.options[k];
+        let unit = self.unit;
         let m = &mut self.m;
         let xs: Vec<Variable> = options.iter().map(|_| m.add(variable().binary())).collect();
         let mut one = Expression::with_capacity(xs.len());
@@ -230,7 +269,7 @@ impl<'a> Builder<'a> {
         let mut phis = Vec::with_capacity(xs.len());
         let mut by_airtime: HashMap<(usize, u64), usize> = HashMap::new();
         for (o, opt) in options.iter().enumerate() {
-            lat.add_mul(opt.device_s + opt.fixed_s, xs[o]);
+            lat.add_mul((opt.device_s + opt.fixed_s) / unit, xs[o]);
             let Some(s) = opt.server else {
                 phis.push(None);
                 continue;
@@ -245,7 +284,7 @@ impl<'a> Builder<'a> {
                 let sigma = self.m.add(variable().min(0));
                 lat.add_mul(1.0, sigma);
                 self.tangent_slots
-                    .push((k, o, xs[o], p, sigma, opt.server_s));
+                    .push((k, o, xs[o], p, sigma, opt.server_s / unit));
             }
             // Group by airtime.
             if opt.airtime_rb_s > 0.0 {
@@ -253,7 +292,7 @@ impl<'a> Builder<'a> {
                 let g = match by_airtime.get(&key) {
                     Some(&g) => g,
                     None => {
-                        let g = self.new_group(k, s, opt.airtime_rb_s);
+                        let g = self.new_group(k, s, opt.airtime_rb_s / unit);
                         by_airtime.insert(key, g);
                         g
                     }
@@ -267,8 +306,8 @@ impl<'a> Builder<'a> {
         self.phi.push(phis);
     }
 
-    /// A new airtime group of user `k` on server `s` with airtime `airtime_rb_s` (seconds on
-    /// one block), with its block count `n`; returns its index.
+    /// A new airtime group of user `k` on server `s` with airtime `airtime_rb_s` (on one block,
+    /// in the time unit), with its block count `n`; returns its index.
     fn new_group(&mut self, k: usize, s: usize, airtime_rb_s: f64) -> usize {
         let n = self.m.add(
             variable()
@@ -287,7 +326,7 @@ impl<'a> Builder<'a> {
         self.groups.len() - 1
     }
 
-    /// Per group: `y <= n <= N y`, its blocks on the server, and the airtime `tau` (seconds)
+    /// Per group: `y <= n <= N y`, its blocks on the server, and the airtime `tau` (time unit)
     /// above the secants of `S / n`, added to the user's latency.
     fn add_airtime_secants(&mut self) {
         let m = &mut self.m;
@@ -400,18 +439,18 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Each user's latency at most its deadline (seconds, scaled to 1).
+    /// Each user's latency at most its deadline (scaled to 1).
     fn add_deadlines(&mut self) {
         for (k, u) in self.problem.users.iter().enumerate() {
             if let Some(d) = u.deadline_s {
                 self.m
-                    .constrain(constraint!((1.0 / d) * self.latency[k].clone() <= 1));
+                    .constrain(constraint!((self.unit / d) * self.latency[k].clone() <= 1));
             }
         }
     }
 
-    /// The objective (seconds: the largest latency `T`, their sum or weighted sum) and the
-    /// finished MILP.
+    /// The objective (the largest latency `T`, their sum or weighted sum, in the time unit,
+    /// weights divided by the largest) and the finished MILP.
     fn finish(self) -> AllocMilp {
         let Builder {
             problem,
@@ -419,10 +458,20 @@ impl<'a> Builder<'a> {
             x,
             phi,
             latency,
+            unit,
             tangent_slots,
             groups,
             ..
         } = self;
+        let largest_weight = match problem.objective {
+            AllocObjective::WeightedSum => problem
+                .users
+                .iter()
+                .map(|u| u.weight)
+                .fold(0.0, f64::max)
+                .max(f64::MIN_POSITIVE),
+            _ => 1.0,
+        };
         let objective = match problem.objective {
             AllocObjective::MinMax => {
                 let t = m.add(variable().min(0));
@@ -437,7 +486,7 @@ impl<'a> Builder<'a> {
                     let w = if problem.objective == AllocObjective::Sum {
                         1.0
                     } else {
-                        problem.users[k].weight
+                        problem.users[k].weight / largest_weight
                     };
                     total += w * lat;
                 }
@@ -456,6 +505,7 @@ impl<'a> Builder<'a> {
                     .collect(),
             },
             tangent_slots,
+            objective_scale: unit * largest_weight,
         }
     }
 }

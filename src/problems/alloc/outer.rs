@@ -19,8 +19,11 @@
 //! - **no MILP solution**: HiGHS stopped without a solution (`limit_reached`);
 //! - **gap tolerance**: the incumbent is within `max(mip_rel_gap, 1e-6)` (relative gap) of the
 //!   lower bound (`optimal`);
-//! - **no new tangent**: the round added no tangent, so another would return the same MILP
-//!   (`limit_reached`).
+//! - **no new tangent**: the round added no tangent, so another would return the same MILP: the
+//!   MILP's objective is then the exact value of its own plan, so when HiGHS solved it to
+//!   optimality and the incumbent is no worse than it, the incumbent is optimal to HiGHS's
+//!   tolerances (`optimal`, with the gap HiGHS left, which can exceed the preset's on latencies
+//!   of milliseconds); otherwise `limit_reached`.
 //!
 //! The reported bound is the largest lower bound of any round: HiGHS's dual bound (valid even
 //! when it stopped at its time limit), or the MILP's objective when it gives no bound. Every
@@ -107,6 +110,7 @@ pub fn outer_approximation(
             ..MipOptions::from_preset(preset)
         };
         let decoder = model.decoder.clone();
+        let scale = model.objective_scale;
         let result = model.milp.minimise(model.objective, &options)?;
         out.nodes = Some(out.nodes.unwrap_or(0) + result.nodes.unwrap_or(0));
         if result.termination == Termination::Infeasible {
@@ -119,7 +123,7 @@ pub fn outer_approximation(
             break;
         };
         if let Some(b) = result.bound.or(result.objective) {
-            lower = lower.max(b);
+            lower = lower.max(b * scale);
         }
         let d = decoder.decode(values);
         let exact = optimal_shares(problem, opts, &d.option, &d.resource_blocks);
@@ -140,6 +144,17 @@ pub fn outer_approximation(
             }
         }
         if !add_tangents(problem, opts, &d, exact.as_ref(), &mut tangents) {
+            // The MILP's compute shares are all tangent points already, so its objective is
+            // the exact latency of its own plan: if HiGHS solved it to optimality and the
+            // incumbent is no worse, the incumbent is optimal to HiGHS's own tolerances (the
+            // remaining gap is HiGHS's, e.g. on latencies of milliseconds).
+            let milp_optimal = result.termination == Termination::Optimal;
+            if let (true, Some(f), Some(primal)) = (milp_optimal, &out.found, result.objective) {
+                let primal = primal * scale;
+                if f.1.objective <= primal + tolerance * primal.abs() {
+                    out.termination = Termination::Optimal;
+                }
+            }
             break;
         }
     }

@@ -9,12 +9,19 @@
 //! `sum_{m,t,l} (speed_ml slot_s / W_j) u_jmtl >= 1`. No migration: `sum_m b_jm = 1` and
 //! `sum_l u_jmtl <= b_jm` for every slot. Valid cuts: a job needs at least
 //! `ceil(W_j / (fastest speed x slot_s))` slots, overall and (times `b_jm`) on each server at
-//! that server's fastest level; the work row alone lets the LP run a fraction of a fast slot. Grid energy (the positive part of power above the
+//! that server's fastest level; the work row alone lets the LP run a fraction of a fast slot.
+//! (Coefficients stay bounded: a run's share of the work is capped at 1, and a cut's slot count
+//! at one more than the job's window.) Grid energy (the positive part of power above the
 //! renewable supply, linearised exactly because it is minimised with a non-negative weight):
 //! `g_mt >= (E_m + sum_{j,l} (P_ml - E_m) u_jmtl - R_mt) slot_s / 3.6e6`, with `E_m` the power
 //! without a job (idle, or 0 when the server may sleep).
 //!
 //! **Objective.** `sum_{m,t} w_t g_mt` with `w_t` the carbon intensity, 1, or the price.
+//!
+//! **Scale.** `g` is measured in slots at the highest power of any level and `w` relative to the
+//! largest, so that rows and objective are near 1 at any slot length and carbon or price scale
+//! (a millisecond slot draws some 1e-8 kWh, below HiGHS's tolerances);
+//! [`GreenMilp::objective_scale`] converts the MILP's objective and bound back.
 
 use good_lp::{constraint, variable, Expression, Solution, Variable};
 
@@ -29,8 +36,13 @@ pub struct GreenMilp {
     pub objective: Expression,
     /// `(job, server, slot, level, u)`.
     pub runs: Vec<(usize, usize, usize, usize, Variable)>,
-    /// `(server, slot, g)`: grid energy variables.
+    /// `(server, slot, g)`: grid energy variables, in units of [`GreenMilp::energy_unit_kwh`].
     pub grid: Vec<(usize, usize, Variable)>,
+    /// The unit of the grid energy variables, kWh: one slot at the highest power of any level.
+    pub energy_unit_kwh: f64,
+    /// What one unit of the objective is worth in the problem's objective (grams, kWh or
+    /// money): multiply the MILP's objective and bound by it.
+    pub objective_scale: f64,
 }
 
 impl GreenMilp {
@@ -48,6 +60,27 @@ impl GreenMilp {
         }
         schedule
     }
+}
+
+/// The coefficient of a run in a job's work row: the share of the job's `work` FLOP that one
+/// slot of `slot_work` FLOP does, capped at 1 (a run that does the whole job satisfies the row
+/// alone either way), so that a job far smaller than a slot gives no huge coefficient.
+fn work_share(slot_work: f64, work: f64) -> f64 {
+    if slot_work >= work {
+        1.0
+    } else {
+        slot_work / work
+    }
+}
+
+/// The fewest slots job `job` needs at `slot_work` FLOP per slot, capped at one more than its
+/// window (as many as can never fit: the cut then forbids the server exactly as a larger count
+/// would, without a huge or infinite coefficient).
+fn least_slots(job: &super::Job, slot_work: f64) -> f64 {
+    let window = job.deadline.saturating_sub(job.release) as f64;
+    (job.work_flop / slot_work * (1.0 - super::evaluate::WORK_TOLERANCE))
+        .ceil()
+        .min(window + 1.0)
 }
 
 /// Builds the MILP of `problem`.
@@ -78,7 +111,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
                 for (l, level) in server.levels.iter().enumerate() {
                     let u = milp.add(variable().binary());
                     runs.push((j, m, t, l, u));
-                    work.add_mul(problem.slot_work(m, l) / job.work_flop.max(1e-300), u);
+                    work.add_mul(work_share(problem.slot_work(m, l), job.work_flop), u);
                     occupancy[m][t].add_mul(1.0, u);
                     extra_power[m][t].add_mul(level.power_w - problem.empty_power_w(m), u);
                     in_slot.add_mul(1.0, u);
@@ -92,9 +125,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             // Valid cut: placed on m, the job needs at least as many slots as at m's fastest
             // level (the work row alone lets the LP run fractions of fast slots).
             if let (Some(b), Some(top)) = (placed, server.levels.last()) {
-                let least = (job.work_flop / (top.speed_flops * problem.slot_s)
-                    * (1.0 - super::evaluate::WORK_TOLERANCE))
-                    .ceil();
+                let least = least_slots(job, top.speed_flops * problem.slot_s);
                 if least > 1.0 {
                     milp.constrain(constraint!(on_server >= least * b));
                 }
@@ -103,9 +134,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         }
         // The same over all servers, at the fastest level anywhere.
         if fastest > 0.0 {
-            let least = (job.work_flop / (fastest * problem.slot_s)
-                * (1.0 - super::evaluate::WORK_TOLERANCE))
-                .ceil();
+            let least = least_slots(job, fastest * problem.slot_s);
             if least > 1.0 {
                 milp.constrain(constraint!(slots_used >= least));
             }
@@ -117,19 +146,28 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             milp.constrain(constraint!(work >= 1.0));
         }
     }
+    // Energies in units of one slot at the highest power, weights relative to the largest:
+    // the rows and the objective stay near 1 whatever the slot length (milliseconds give
+    // kWh below HiGHS's tolerances) and the carbon or price scale.
+    let power_unit = reference_power_w(problem);
+    let energy_unit_kwh = power_unit * problem.slot_s / J_PER_KWH;
+    let weight_unit = (0..slots)
+        .map(|t| problem.weight_per_kwh(t))
+        .fold(0.0, f64::max);
+    let weight_unit = if weight_unit > 0.0 { weight_unit } else { 1.0 };
     let mut objective = Expression::from(0);
     let mut grid = Vec::with_capacity(servers * slots);
     for m in 0..servers {
         for t in 0..slots {
             let g = milp.add(variable().min(0.0));
             grid.push((m, t, g));
-            let scale = problem.slot_s / J_PER_KWH;
+            let scale = 1.0 / power_unit;
             let base = (problem.empty_power_w(m) - problem.servers[m].renewable_w[t]) * scale;
             let power = extra_power[m][t].clone() * scale + base;
             milp.constrain(constraint!(g >= power));
             let occ = occupancy[m][t].clone();
             milp.constrain(constraint!(occ <= 1.0));
-            objective.add_mul(problem.weight_per_kwh(t), g);
+            objective.add_mul(problem.weight_per_kwh(t) / weight_unit, g);
         }
     }
     GreenMilp {
@@ -137,5 +175,21 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         objective,
         runs,
         grid,
+        energy_unit_kwh,
+        objective_scale: energy_unit_kwh * weight_unit,
+    }
+}
+
+/// The highest power of any server's level or idle state, W (1 W when all are 0).
+fn reference_power_w(problem: &GreenProblem) -> f64 {
+    let power = problem
+        .servers
+        .iter()
+        .flat_map(|s| s.levels.iter().map(|l| l.power_w).chain([s.idle_w]))
+        .fold(0.0, f64::max);
+    if power.is_finite() && power > 0.0 {
+        power
+    } else {
+        1.0
     }
 }

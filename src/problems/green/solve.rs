@@ -54,6 +54,7 @@ pub fn solve_with(
                 milp,
                 objective,
                 runs,
+                objective_scale,
                 ..
             } = model;
             milp_size = Some((
@@ -65,7 +66,7 @@ pub fn solve_with(
             let options = MipOptions::for_run(preset, run);
             let result = milp.minimise(objective, &options)?;
             stats.termination = result.termination;
-            stats.bound = result.bound;
+            stats.bound = result.bound.map(|b| b * objective_scale);
             stats.nodes = result.nodes;
             let found = result
                 .values
