@@ -69,7 +69,7 @@ impl Range {
 
     /// What an error says: the range and the value found.
     fn message(&self, value: f64) -> String {
-        format!("expected a number in {}, got {value}", self.describe())
+        format!("expected a number in {}, got {}", self.describe(), shown(value))
     }
 
     /// `value` of the field `field` of the file `path`, checked.
@@ -93,6 +93,16 @@ impl Range {
         } else {
             Err(Error::option(option, self.message(value)))
         }
+    }
+}
+
+/// A value as an error shows it: as written for ordinary magnitudes, in exponent form for huge
+/// or tiny ones (`1e308`, not 309 digits).
+fn shown(x: f64) -> String {
+    if x.is_finite() && x != 0.0 && (x.abs() >= 1e15 || x.abs() < 1e-6) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
@@ -282,6 +292,10 @@ mod tests {
             err,
             "a.toml: field `users[0].snr_db`: expected a number in [-50, 100] dB, got -1000"
         );
+        let huge = RATE_BPS.check_option("--rate", 1e308).unwrap_err().to_string();
+        assert!(huge.ends_with("got 1e308"), "{huge}");
+        let tiny = RATE_BPS.check_option("--rate", 5e-324).unwrap_err().to_string();
+        assert!(tiny.ends_with("got 5e-324"), "{tiny}");
     }
 
     #[test]
