@@ -341,12 +341,21 @@ proptest! {
     fn split_loosening_keeps_feasible(
         which in any::<Index>(),
         picks in prop::collection::vec(any::<Index>(), 1..8),
-        tight in prop::array::uniform3(0.5f64..1.5),
+        contiguous in any::<Option<(Index, Index)>>(),
+        tight in prop::array::uniform3(0.7f64..1.6),
         loose in prop::array::uniform3(1.0f64..10.0),
         drop_deadline in any::<bool>(),
     ) {
         let problem = which.get(split_instances());
-        let plan = split_plan(problem, &picks);
+        // A contiguous plan (cuts c1 <= c2) or any assignment.
+        let plan = match contiguous {
+            Some((a, b)) => {
+                let n = problem.layers();
+                let (c1, c2) = (a.index(n + 1), b.index(n + 1));
+                SplitPlan::from_cuts(n, c1.min(c2), c1.max(c2))
+            }
+            None => split_plan(problem, &picks),
+        };
         let ev = Split::evaluate(problem, &plan).unwrap();
         let mut tightened = problem.clone();
         tightened.deadline_s = Some(tight[0] * ev.latency_s);
