@@ -7,7 +7,7 @@
 //!   memory, energy budget, resource blocks, storage, job windows), and loosening never adds a
 //!   violation; a cache plan's hit ratio does not fall when the users' latency limits grow;
 //! - alloc, cache, green: reordering users (jobs) or servers does not change the optimum that
-//!   HiGHS proves on small instances.
+//!   HiGHS proves on small instances, and loosening a limit never worsens that optimum.
 //!
 //! Case counts are small so that the file runs in well under a minute in release.
 
@@ -558,5 +558,46 @@ proptest! {
             close(v, *best, 1e-6),
             "jobs {jobs:?}, servers {servers:?}: optimum {v}, in file order {best}"
         );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    /// Loosening a limit never worsens the optimum HiGHS proves: more resource blocks (alloc),
+    /// more storage (cache), later deadlines and more memory (green).
+    #[test]
+    fn loosening_never_worsens_the_optimum(
+        blocks in 1.0f64..3.0,
+        storage in 1.0f64..3.0,
+        later in 1usize..4,
+    ) {
+        let (problem, best) = alloc_small();
+        let mut p = problem.clone();
+        for s in p.servers.iter_mut() {
+            s.resource_blocks = (s.resource_blocks as f64 * blocks).ceil() as usize;
+        }
+        let v = optimum::<Alloc>(&p);
+        prop_assert!(v <= best + 1e-6 * best.abs().max(1.0), "alloc: blocks x{blocks}: {best} -> {v}");
+
+        let (problem, best) = cache_small();
+        let mut p = problem.clone();
+        for s in p.servers.iter_mut() {
+            s.storage_bytes *= storage;
+        }
+        let v = optimum::<Cache>(&p);
+        prop_assert!(v >= best - 1e-6, "cache: storage x{storage}: {best} -> {v}");
+
+        let (problem, best) = green_small();
+        let mut p = problem.clone();
+        let slots = p.slots();
+        for j in p.jobs.iter_mut() {
+            j.deadline = (j.deadline + later).min(slots);
+        }
+        for s in p.servers.iter_mut() {
+            s.memory_bytes *= 2.0;
+        }
+        let v = optimum::<Green>(&p);
+        prop_assert!(v <= best + 1e-6 * best.abs().max(1.0), "green: deadlines +{later}: {best} -> {v}");
     }
 }
