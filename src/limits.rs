@@ -69,7 +69,11 @@ impl Range {
 
     /// What an error says: the range and the value found.
     fn message(&self, value: f64) -> String {
-        format!("expected a number in {}, got {}", self.describe(), shown(value))
+        format!(
+            "expected a number in {}, got {}",
+            self.describe(),
+            shown(value)
+        )
     }
 
     /// `value` of the field `field` of the file `path`, checked.
@@ -205,8 +209,9 @@ pub const MAX_SEEDS: usize = 1_000_000;
 pub const MAX_SWEEP_RUNS: usize = 100_000;
 /// Largest `run_limit` a sweep file may set.
 pub const MAX_SWEEP_RUN_LIMIT: usize = 10_000_000;
-/// Largest number of HiGHS threads (and of sweep workers).
-pub const MAX_THREADS: usize = 256;
+/// Largest number of threads (HiGHS, sweep workers, the profiler): more than any edge server
+/// has cores, and few enough that a thread pool always starts.
+pub const MAX_THREADS: usize = 64;
 /// Largest file edgeplan reads (instances, configs, CSVs, traces, plans, run files): 256 MiB.
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
@@ -292,9 +297,15 @@ mod tests {
             err,
             "a.toml: field `users[0].snr_db`: expected a number in [-50, 100] dB, got -1000"
         );
-        let huge = RATE_BPS.check_option("--rate", 1e308).unwrap_err().to_string();
+        let huge = RATE_BPS
+            .check_option("--rate", 1e308)
+            .unwrap_err()
+            .to_string();
         assert!(huge.ends_with("got 1e308"), "{huge}");
-        let tiny = RATE_BPS.check_option("--rate", 5e-324).unwrap_err().to_string();
+        let tiny = RATE_BPS
+            .check_option("--rate", 5e-324)
+            .unwrap_err()
+            .to_string();
         assert!(tiny.ends_with("got 5e-324"), "{tiny}");
     }
 

@@ -310,7 +310,7 @@ fn bad_solver_options_exit_2_with_one_line() {
         "ok4.toml",
         &instance(MODEL, ""),
         &["--threads", "1000"],
-        "option `--threads`: expected an integer in 1..=256, got 1000",
+        "option `--threads`: expected an integer in 1..=64, got 1000",
     );
 }
 

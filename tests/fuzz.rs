@@ -8,7 +8,8 @@
 //!
 //! - the process exits with 0, 1, 2 or 3 (no signal, no panic exit 101, no abort 134, no hang
 //!   past the limit, no `panicked` on standard error);
-//! - exit 2 writes exactly one line to standard error, starting `error: `;
+//! - exit 2 writes exactly one error line to standard error, starting `error: ` (after any
+//!   `note: ` lines);
 //! - no number in standard output or in a file the command wrote is `NaN`, `inf` or `-inf`;
 //! - with `--json`, standard output (exit 0 or 1) parses as JSON.
 //!
@@ -228,14 +229,21 @@ fn check(outcome: &Outcome, args: &[String], written: &[(String, Vec<u8>)]) -> V
         problems.push("allocation failure".into());
     }
     if outcome.code == Some(2) {
-        let lines = stderr.trim_end().lines().count();
-        if lines != 1 {
-            let first = stderr.lines().next().unwrap_or_default();
+        // The error is one line, the last; `note: ` lines printed before it (e.g. a sweep's
+        // progress notes) are not part of it.
+        let lines: Vec<&str> = stderr
+            .trim_end()
+            .lines()
+            .filter(|l| !l.starts_with("note: "))
+            .collect();
+        if lines.len() != 1 {
+            let first = lines.first().copied().unwrap_or_default();
             problems.push(format!(
-                "exit 2 with {lines} lines on stderr: {}",
+                "exit 2 with {} lines on stderr: {}",
+                lines.len(),
                 normalise(first)
             ));
-        } else if !stderr.starts_with("error: ") {
+        } else if !lines[0].starts_with("error: ") {
             problems.push("exit 2 without `error: ` on stderr".into());
         }
     }

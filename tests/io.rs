@@ -65,8 +65,31 @@ fn full_disk_names_the_file() {
         "-q",
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // A non-finite number edited into a run file is an error naming the line.
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let col = lines[0].split(',').position(|c| c == "objective").unwrap();
+    let mut cells: Vec<String> = lines[1].split(',').map(String::from).collect();
+    cells[col] = "NaN".into();
+    lines[1] = cells.join(",");
+    let edited = write(d.path(), "edited.csv", lines.join("\n") + "\n");
+    expect_bad(
+        &["summarize", edited.to_str().unwrap()],
+        "line 2: `objective`: expected a finite number or an empty cell, got `NaN`",
+    );
     let runs = runs.to_str().unwrap();
     expect_bad(&["summarize", runs, "-o", "/dev/full"], "/dev/full");
+    expect_bad(&["solve", SPLIT, "--solver-log", "/dev/full"], "/dev/full");
+    // Standard output on a full disk.
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+        .args(["solve", SPLIT, "--solver", "enumerate"])
+        .current_dir(root())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("standard output: No space left"), "{err}");
     expect_bad(&["summarize", runs, "--merged", "/dev/full"], "/dev/full");
     expect_bad(&["costs", "llama-2-7b", "-o", "/dev/full"], "/dev/full");
     expect_bad(
@@ -118,7 +141,7 @@ fn usage_errors_are_one_line() {
             "--threads",
             "100000",
         ],
-        "option `--threads`: expected an integer in 1..=256",
+        "option `--threads`: expected an integer in 1..=64",
     );
     let out = edgeplan(&["generate"]);
     assert_eq!(out.status.code(), Some(2));

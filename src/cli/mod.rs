@@ -222,7 +222,12 @@ fn usage_error(rendered: &str) -> String {
 /// file (HiGHS itself would skip the log silently).
 fn run_options(args: &SolveArgs) -> anyhow::Result<edgeplan::solve::RunOptions> {
     if let Some(log) = &args.solver_log {
-        std::fs::File::create(log).map_err(|e| edgeplan::Error::io(log, e))?;
+        use std::io::Write as _;
+        std::fs::File::create(log)
+            .and_then(|mut f| {
+                writeln!(f, "HiGHS log of edgeplan solve {}", args.instance.display())
+            })
+            .map_err(|e| edgeplan::Error::io(log, e))?;
     }
     Ok(edgeplan::solve::RunOptions {
         log_file: args.solver_log.clone(),

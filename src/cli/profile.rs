@@ -171,9 +171,9 @@ fn profile_one(args: &ProfileArgs, model: &str) -> anyhow::Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let file = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
-    write_table(std::io::BufWriter::new(file), &comments, &rows, threads)
-        .map_err(|e| Error::io(&out, e))?;
+    let mut table = Vec::new();
+    write_table(&mut table, &comments, &rows, threads).map_err(|e| Error::io(&out, e))?;
+    super::output::file(&out, &table)?;
     let spreads: Vec<f64> = rows.iter().map(|m| m.spread()).collect();
     let mut sorted = spreads.clone();
     sorted.sort_by(f64::total_cmp);

@@ -72,6 +72,21 @@ pub fn read_runs(paths: &[PathBuf]) -> Result<Runs> {
             let line = i as u64 + 2;
             let record = record.map_err(|e| csv_error(path, line, e))?;
             let row: Vec<String> = record.iter().map(String::from).collect();
+            // edgeplan never writes a non-finite number; one in a run file is an edit.
+            if let Some((c, cell)) = row
+                .iter()
+                .enumerate()
+                .find(|(_, cell)| cell.parse::<f64>().is_ok_and(|v| !v.is_finite()))
+            {
+                return Err(Error::CsvLine {
+                    path: path.clone(),
+                    line,
+                    message: format!(
+                        "`{}`: expected a finite number or an empty cell, got `{cell}`",
+                        runs.columns[c]
+                    ),
+                });
+            }
             if let (Some(sc), Some(rc)) = (sweep_col, run_col) {
                 let run: u64 = row[rc].parse().map_err(|_| Error::CsvLine {
                     path: path.clone(),
