@@ -231,6 +231,9 @@ impl Milp {
     }
 
     fn run(self, objective: Expression, options: &MipOptions, relax: bool) -> Result<MipResult> {
+        if let Some(path) = &options.write_model {
+            check_model_extension(path)?;
+        }
         let offset = objective.constant();
         let Milp {
             vars,
@@ -238,11 +241,21 @@ impl Milp {
             constraints,
             start,
         } = self;
+        let (objective, scale) = scaled_objective(objective)?;
+        let constraints = constraints
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| scaled_constraint(i, c))
+            .collect::<Result<Vec<_>>>()?;
         let problem = vars.minimise(objective).using(highs).with_all(constraints);
         let mut model = problem
             .try_into_inner()
             .map_err(|e| Error::Solver(format!("HiGHS rejected the model: {e}")))?;
-        set_options(&mut model, options, relax)?;
+        let scaled_options = MipOptions {
+            mip_abs_gap: options.mip_abs_gap * scale,
+            ..options.clone()
+        };
+        set_options(&mut model, &scaled_options, relax)?;
         if let Some(path) = &options.write_model {
             write_model(&mut model, path)?;
         }
@@ -263,7 +276,7 @@ impl Milp {
             cols,
             x: solved.get_solution().columns().to_vec(),
         });
-        let objective = has_primal.then(|| solved.objective_value() + offset);
+        let objective = has_primal.then(|| solved.objective_value() / scale + offset);
         let bound = if relax {
             // An optimal LP's objective is its bound; HiGHS sets no MIP dual bound for it.
             objective.filter(|_| termination == Termination::Optimal)
@@ -272,7 +285,7 @@ impl Milp {
                 .double_info_value(c"mip_dual_bound")
                 .ok()
                 .filter(|b| b.is_finite())
-                .map(|b| b + offset)
+                .map(|b| b / scale + offset)
         };
         let gap = match (objective, bound) {
             (Some(o), Some(b)) => Some(relative_gap(o, b)),
@@ -360,12 +373,135 @@ fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
     // NUL-terminated string that outlives the call.
     let status = unsafe { highs_sys::Highs_writeModel(model.as_mut_ptr(), name.as_ptr()) };
     if status == highs_sys::STATUS_ERROR {
-        return Err(Error::Solver(format!(
-            "HiGHS could not write the model to {}",
-            path.display()
-        )));
+        return Err(Error::io(
+            path,
+            std::io::Error::other("HiGHS could not write the model to this file"),
+        ));
     }
     Ok(())
+}
+
+/// Rejects a `--write-model` file whose extension is neither `.lp` nor `.mps` (HiGHS picks the
+/// format from it), before anything is solved.
+fn check_model_extension(path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("lp" | "mps") => Ok(()),
+        _ => Err(Error::option(
+            "--write-model",
+            format!(
+                "{}: expected a file name ending in .lp or .mps",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Smallest matrix entry HiGHS keeps (`small_matrix_value`: smaller entries are dropped). After
+/// scaling every row's largest entry is at most 1, far below `large_matrix_value` (1e15).
+const SMALL_MATRIX_VALUE: f64 = 1e-9;
+
+/// A scaled right-hand side this large would be an infinite bound to HiGHS (`infinite_bound`,
+/// 1e20); 1e15 keeps a margin for its own scaling.
+const LARGE_BOUND: f64 = 1e15;
+
+/// The power of two `s` that brings `max` (a largest absolute coefficient, positive and finite)
+/// into `(0.5, 1]` when multiplied by it (1 for a zero `max`).
+fn power_of_two_scale(max: f64) -> f64 {
+    if max == 0.0 {
+        return 1.0;
+    }
+    // frexp: max = m * 2^e with m in [0.5, 1); scaling by 2^-e puts it in [0.5, 1).
+    let e = max.log2().floor() as i32 + 1;
+    2f64.powi(-e)
+}
+
+/// The largest absolute coefficient of `expr`, or an internal error naming `what` when one (or
+/// the constant) is not finite.
+fn max_coefficient(expr: &Expression, what: &dyn Fn() -> String) -> Result<f64> {
+    let mut max = 0.0f64;
+    for (_, c) in expr.linear_coefficients() {
+        if !c.is_finite() {
+            return Err(Error::Internal(format!(
+                "{} has a non-finite coefficient ({c}); please report this input",
+                what()
+            )));
+        }
+        max = max.max(c.abs());
+    }
+    if !expr.constant().is_finite() {
+        return Err(Error::Internal(format!(
+            "{} has a non-finite constant ({}); please report this input",
+            what(),
+            expr.constant()
+        )));
+    }
+    Ok(max)
+}
+
+/// The objective without its constant (added back by the caller), multiplied by a power of two
+/// so that its largest coefficient lies in `(0.5, 1]`, far below HiGHS's `infinite_cost` (1e20);
+/// returns the scaled objective and the factor (divide HiGHS's objective and bound by it).
+fn scaled_objective(objective: Expression) -> Result<(Expression, f64)> {
+    let max = max_coefficient(&objective, &|| "the objective".to_string())?;
+    let scale = power_of_two_scale(max);
+    let mut scaled = Expression::with_capacity(0);
+    for (v, c) in objective.linear_coefficients() {
+        scaled.add_mul(c * scale, v);
+    }
+    Ok((scaled, scale))
+}
+
+/// Constraint `index` with its row multiplied by a power of two so that its largest coefficient
+/// lies in `(0.5, 1]` (keeping its name and sense): no entry reaches HiGHS's
+/// `large_matrix_value`. Entries below `small_matrix_value` after scaling are dropped by HiGHS;
+/// when together they could move the row by more than HiGHS's feasibility tolerance the row
+/// cannot be represented and the solve is refused.
+fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint> {
+    let name = constraint.name().map(String::from);
+    let what = || match &name {
+        Some(n) => format!("constraint `{n}`"),
+        None => format!("constraint {index}"),
+    };
+    let expr = constraint.expression();
+    let max = max_coefficient(expr, &what)?;
+    let scale = power_of_two_scale(max);
+    let dropped: f64 = expr
+        .linear_coefficients()
+        .map(|(_, c)| (c * scale).abs())
+        .filter(|&c| c > 0.0 && c < SMALL_MATRIX_VALUE)
+        .sum();
+    if dropped > 1e-6 {
+        return Err(Error::Solver(format!(
+            "{} spans coefficients from below {:e} to {max:e}: HiGHS cannot represent that row",
+            what(),
+            max * SMALL_MATRIX_VALUE
+        )));
+    }
+    let rhs = -expr.constant() * scale;
+    if rhs.abs() >= LARGE_BOUND {
+        return Err(Error::Solver(format!(
+            "{} has a right-hand side of {:e} times its largest coefficient: HiGHS cannot \
+             represent that row",
+            what(),
+            expr.constant().abs() / max.max(f64::MIN_POSITIVE)
+        )));
+    }
+    if scale == 1.0 {
+        return Ok(constraint);
+    }
+    let mut lhs = Expression::with_capacity(0);
+    for (v, c) in expr.linear_coefficients() {
+        lhs.add_mul(c * scale, v);
+    }
+    let scaled = if constraint.is_equality() {
+        good_lp::constraint::eq(lhs, rhs)
+    } else {
+        good_lp::constraint::leq(lhs, rhs)
+    };
+    Ok(match name {
+        Some(n) => scaled.set_name(n),
+        None => scaled,
+    })
 }
 
 /// Passes a sparse MIP start to HiGHS.
