@@ -404,15 +404,25 @@ const SMALL_MATRIX_VALUE: f64 = 1e-9;
 /// 1e20); 1e15 keeps a margin for its own scaling.
 const LARGE_BOUND: f64 = 1e15;
 
-/// The power of two `s` that brings `max` (a largest absolute coefficient, positive and finite)
-/// into `(0.5, 1]` when multiplied by it (1 for a zero `max`).
-fn power_of_two_scale(max: f64) -> f64 {
-    if max == 0.0 {
+/// Coefficients up to this far from 1 (either way) are left as they are: HiGHS handles them
+/// well, and a model of ordinary numbers reaches HiGHS exactly as it was built.
+const UNSCALED_RANGE: f64 = (1u64 << 20) as f64;
+
+/// The power of two `s` that brings `max` (a largest absolute coefficient, non-negative and
+/// finite) into `(0.5, 1]` when multiplied by it; 1 when `max` is zero, or (`keep_near_one`)
+/// within [`UNSCALED_RANGE`] of 1.
+fn power_of_two_scale(max: f64, keep_near_one: bool) -> f64 {
+    if max == 0.0 || (keep_near_one && (1.0 / UNSCALED_RANGE..=UNSCALED_RANGE).contains(&max)) {
         return 1.0;
     }
-    // frexp: max = m * 2^e with m in [0.5, 1); scaling by 2^-e puts it in [0.5, 1).
-    let e = max.log2().floor() as i32 + 1;
-    2f64.powi(-e)
+    // max <= 2^e with e the smallest such integer: scaling by 2^-e puts it in (0.5, 1].
+    let e = max.log2().ceil() as i32;
+    let scale = 2f64.powi(-e);
+    if max * scale > 1.0 {
+        scale / 2.0
+    } else {
+        scale
+    }
 }
 
 /// The largest absolute coefficient of `expr`, or an internal error naming `what` when one (or
@@ -439,11 +449,14 @@ fn max_coefficient(expr: &Expression, what: &dyn Fn() -> String) -> Result<f64> 
 }
 
 /// The objective without its constant (added back by the caller), multiplied by a power of two
-/// so that its largest coefficient lies in `(0.5, 1]`, far below HiGHS's `infinite_cost` (1e20);
+/// so that its largest coefficient lies in `(0.5, 1]` (far below HiGHS's `infinite_cost`, 1e20,
+/// and large against its absolute tolerances);
 /// returns the scaled objective and the factor (divide HiGHS's objective and bound by it).
 fn scaled_objective(objective: Expression) -> Result<(Expression, f64)> {
     let max = max_coefficient(&objective, &|| "the objective".to_string())?;
-    let scale = power_of_two_scale(max);
+    // Always: HiGHS's optimality tolerances are absolute, so an objective whose coefficients are
+    // all small (a latency in ms) would otherwise not tell plans apart that differ by 1e-5.
+    let scale = power_of_two_scale(max, false);
     let mut scaled = Expression::with_capacity(0);
     for (v, c) in objective.linear_coefficients() {
         scaled.add_mul(c * scale, v);
@@ -452,7 +465,7 @@ fn scaled_objective(objective: Expression) -> Result<(Expression, f64)> {
 }
 
 /// Constraint `index` with its row multiplied by a power of two so that its largest coefficient
-/// lies in `(0.5, 1]` (keeping its name and sense): no entry reaches HiGHS's
+/// lies in `(0.5, 1]` when it is far from 1 (keeping its name and sense): no entry reaches HiGHS's
 /// `large_matrix_value`. Entries below `small_matrix_value` after scaling are dropped by HiGHS;
 /// when together they could move the row by more than HiGHS's feasibility tolerance the row
 /// cannot be represented and the solve is refused.
@@ -464,7 +477,7 @@ fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint>
     };
     let expr = constraint.expression();
     let max = max_coefficient(expr, &what)?;
-    let scale = power_of_two_scale(max);
+    let scale = power_of_two_scale(max, true);
     let dropped: f64 = expr
         .linear_coefficients()
         .map(|(_, c)| (c * scale).abs())
