@@ -16,10 +16,14 @@
 //! (P_rx - idle) rx_p)`: idle power all along, replaced by busy power while the device computes and
 //! by radio power while it transmits or receives. Minimise `a T + b E`.
 //!
+//! `E` is built as the equal sum of non-negative terms (see [`Terms::new`]).
+//!
 //! **Constraints.** Per-tier memory `sum_l x_{l,t} m_l + w_t * tied <= M_t`, where
 //! `w_t >= x_{head,t} - x_{embed,t}`, `w_t in [0,1]` charges the tied embedding matrix again on the
 //! head's tier when the embedding runs elsewhere; `T <= deadline`; `E <= budget`; the placement
-//! rules as fixings of `d` and `u`.
+//! rules as fixings of `d` and `u`. In the memory, deadline and budget rows every term is taken at
+//! most twice the limit, which changes no plan's feasibility (all terms are non-negative) and
+//! bounds every coefficient; a row no plan can violate is left out.
 //!
 //! The formulation is exact: every contiguous plan maps to exactly one binary point and the cost
 //! model is linear in the tier indicators and cut indicators.
