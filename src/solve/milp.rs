@@ -361,7 +361,8 @@ fn termination(status: HighsModelStatus) -> Termination {
     }
 }
 
-/// Writes the model in LP or MPS format (HiGHS picks the format from the extension).
+/// Writes the model in LP or MPS format (HiGHS picks the format from the extension); a file that
+/// cannot be created or written is an I/O error naming it.
 fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
     let name = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| {
         Error::option(
@@ -369,10 +370,14 @@ fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
             format!("{} contains a NUL byte", path.display()),
         )
     })?;
+    // HiGHS only warns when it cannot open the file: create it first for the operating system's
+    // reason.
+    std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     // SAFETY: the model pointer is valid for the lifetime of `model`, and `name` is a valid
     // NUL-terminated string that outlives the call.
     let status = unsafe { highs_sys::Highs_writeModel(model.as_mut_ptr(), name.as_ptr()) };
-    if status == highs_sys::STATUS_ERROR {
+    let written = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    if status == highs_sys::STATUS_ERROR || !written {
         return Err(Error::io(
             path,
             std::io::Error::other("HiGHS could not write the model to this file"),
@@ -383,7 +388,7 @@ fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
 
 /// Rejects a `--write-model` file whose extension is neither `.lp` nor `.mps` (HiGHS picks the
 /// format from it), before anything is solved.
-fn check_model_extension(path: &Path) -> Result<()> {
+pub fn check_model_extension(path: &Path) -> Result<()> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("lp" | "mps") => Ok(()),
         _ => Err(Error::option(
@@ -557,4 +562,73 @@ fn node_count(solved: &highs::SolvedModel) -> Option<i64> {
         highs_sys::Highs_getInt64InfoValue(solved.as_ptr(), c"mip_node_count".as_ptr(), &mut value)
     };
     (status != highs_sys::STATUS_ERROR && value >= 0).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use good_lp::{constraint, variable};
+
+    use super::*;
+
+    /// A row and an objective far beyond HiGHS's limits solve to the right answer.
+    #[test]
+    fn extreme_coefficients_are_scaled() {
+        for k in [1e-30, 1e-9, 1.0, 1e12, 1e30] {
+            let mut m = Milp::new();
+            let x = m.add(variable().binary());
+            let y = m.add(variable().binary());
+            // At least one of the two, scaled by k; y is dearer.
+            m.constrain(constraint!(k * x + k * y >= k));
+            let r = m
+                .minimise(k * x + 2.0 * k * y + 3.0, &MipOptions::default())
+                .unwrap();
+            assert_eq!(r.termination, Termination::Optimal, "k = {k}");
+            let o = r.objective.unwrap();
+            assert!((o - (k + 3.0)).abs() <= 1e-9 * (k + 3.0), "k = {k}: {o}");
+            assert!(r.values.unwrap().is_set(x));
+        }
+    }
+
+    #[test]
+    fn non_finite_coefficients_are_internal_errors() {
+        let mut m = Milp::new();
+        let x = m.add(variable().binary());
+        m.constrain(constraint!(f64::INFINITY * x <= 1).set_name("cap".into()));
+        let err = m
+            .minimise(Expression::from(x), &MipOptions::default())
+            .unwrap_err();
+        assert!(!err.is_bad_input());
+        assert!(err.to_string().contains("constraint `cap`"), "{err}");
+        let mut m = Milp::new();
+        let x = m.add(variable().binary());
+        let err = m
+            .minimise(f64::NAN * x, &MipOptions::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("objective"), "{err}");
+    }
+
+    #[test]
+    fn model_files_need_a_known_extension_and_a_writable_path() {
+        let options = |path: &str| MipOptions {
+            write_model: Some(PathBuf::from(path)),
+            ..MipOptions::default()
+        };
+        let solve = |path: &str| {
+            let mut m = Milp::new();
+            let x = m.add(variable().binary());
+            m.minimise(Expression::from(x), &options(path))
+        };
+        let err = solve("model.txt").unwrap_err();
+        assert!(matches!(err, Error::Option { .. }), "{err}");
+        let err = solve("/nonexistent-dir/model.lp").unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent-dir/model.lp"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.mps");
+        solve(path.to_str().unwrap()).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+    }
 }
