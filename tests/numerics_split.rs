@@ -20,6 +20,30 @@ jetson,test,10e12,68e9,8e9,5,15,0.7,2,realistic
 tiny-memory,test,1e12,1e11,1,0,10,0.5,1,range corner
 ";
 
+/// Cost tables at the ends of every column's range: the largest numbers everywhere (with a head
+/// whose parameters take no bytes), and nothing at all.
+const TABLES: [(&str, &str); 2] = [
+    (
+        "extreme.csv",
+        "\
+layer,kind,params,param_bytes,fwd_flop_per_token,bwd_flop_per_token,attn_flop_per_token_per_ctx,out_bytes_per_token,kv_bytes_per_token,active_param_bytes,tied_param_bytes,train_act_bytes_per_token,train_act_bytes_per_token_per_ctx
+0,embed,1e14,1e15,0,0,0,1e15,0,1e15,0,1e15,0
+1,block,1e14,1e15,1e15,1e15,1e15,1e15,1e15,1e15,0,1e15,1e15
+2,block,1,1e-300,1e-300,0,0,1,1,1,0,1,0
+3,head,1e14,0,1e15,1e15,0,4,0,1e15,1e15,1e15,0
+",
+    ),
+    (
+        "zero.csv",
+        "\
+layer,kind,params,param_bytes,fwd_flop_per_token,bwd_flop_per_token,attn_flop_per_token_per_ctx,out_bytes_per_token,kv_bytes_per_token
+0,embed,0,0,0,0,0,0,0
+1,block,0,0,0,0,0,0,0
+2,head,0,0,0,0,0,0,0
+",
+    ),
+];
+
 /// A tiny deterministic generator (the test must not depend on a random crate's stream).
 struct Lcg(u64);
 
@@ -40,6 +64,9 @@ fn rel_diff(a: f64, b: f64) -> f64 {
 /// Writes the devices and returns the instance header lines pointing at them.
 fn header(dir: &Path) -> String {
     std::fs::write(dir.join("devices.csv"), DEVICES).unwrap();
+    for (name, text) in TABLES {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
     format!(
         "problem = \"split\"\nmodels_dir = \"{}\"\ndevices = \"{}\"\nprofiles_dir = \"{}\"\n",
         data_path("models"),
@@ -49,24 +76,34 @@ fn header(dir: &Path) -> String {
 }
 
 /// One corner instance drawn from `rng`.
-fn corner(rng: &mut Lcg, header: &str) -> String {
+fn corner(rng: &mut Lcg, header: &str, dir: &Path) -> String {
     let rates = ["1e3", "1e13", "50e6"];
     let rtts = ["0", "60", "0.01"];
     let powers = ["0", "1e6", "1"];
     let devices = ["slowest", "fastest", "idle-hungry", "jetson", "tiny-memory"];
     let mut text = header.to_string();
-    let model = *rng.pick(&["gpt2", "llama-3.2-1b", "qwen2.5-0.5b"]);
-    text += &format!(
-        "model = \"{model}\"\ndtype = \"{}\"\n",
-        rng.pick(&["fp32", "fp16"])
-    );
-    text += match *rng.pick(&[0, 1, 2, 3, 4]) {
+    let model = *rng.pick(&["gpt2", "llama-3.2-1b", "qwen2.5-0.5b", "extreme", "zero"]);
+    let table = matches!(model, "extreme" | "zero");
+    if table {
+        let path = dir.join(format!("{model}.csv"));
+        text += &format!("model = \"{}\"\n", path.display());
+    } else {
+        let dtype = rng.pick(&["fp32", "fp16"]);
+        text += &format!("model = \"{model}\"\ndtype = \"{dtype}\"\n");
+    }
+    let workload = *rng.pick(&[0, 1, 2, 3, 4]);
+    text += match workload {
         0 => "[workload]\nmode = \"inference\"\nprompt_tokens = 1\ngenerate_tokens = 0\n",
         1 => "[workload]\nmode = \"inference\"\nprompt_tokens = 1000\ngenerate_tokens = 24\n",
         2 => "[workload]\nmode = \"finetune\"\nbatch_size = 1000000\nseq_len = 1024\nsteps = 1000000\n",
         3 => "[workload]\nmode = \"finetune\"\nmethod = \"full\"\nbatch_size = 1\nseq_len = 1\n",
         _ => "[workload]\nmode = \"finetune\"\nbatch_size = 4\nseq_len = 512\nlora_rank = 1000000\n",
     };
+    if table && (workload == 2 || workload == 4) {
+        // No architecture to derive LoRA adapters from.
+        text = text.replace("lora_rank = 1000000\n", "");
+        text += "adapter_params_per_block = 1e14\n";
+    }
     text += &format!("[device]\ndevice = \"{}\"\n", rng.pick(&devices));
     text += &format!("[edge]\ndevice = \"{}\"\n", rng.pick(&devices));
     text += &format!("[cloud]\ndevice = \"{}\"\n", rng.pick(&devices));
@@ -114,7 +151,7 @@ fn highs_and_enumerate_agree_at_the_corners_of_the_ranges() {
     let mut rng = Lcg(7);
     let (mut feasible, mut infeasible) = (0, 0);
     for i in 0..1000 {
-        let text = corner(&mut rng, &header);
+        let text = corner(&mut rng, &header, dir.path());
         let path = dir.path().join(format!("corner-{i}.toml"));
         std::fs::write(&path, &text).unwrap();
         let what = format!("corner {i}:\n{text}");
