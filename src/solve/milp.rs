@@ -482,13 +482,19 @@ fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint>
     };
     let expr = constraint.expression();
     let max = max_coefficient(expr, &what)?;
-    let scale = power_of_two_scale(max, true);
+    // Left as it is only when near 1 and HiGHS would drop none of its entries.
+    let tiny = expr
+        .linear_coefficients()
+        .any(|(_, c)| c != 0.0 && c.abs() < SMALL_MATRIX_VALUE);
+    let scale = power_of_two_scale(max, !tiny);
     let dropped: f64 = expr
         .linear_coefficients()
         .map(|(_, c)| (c * scale).abs())
         .filter(|&c| c > 0.0 && c < SMALL_MATRIX_VALUE)
         .sum();
-    if dropped > 1e-6 {
+    // What HiGHS drops moves the row by at most `dropped`: refused when that exceeds its MIP
+    // feasibility tolerance (1e-6) relative to the row's scale.
+    if dropped > 1e-6 * (expr.constant() * scale).abs().max(1.0) {
         return Err(Error::Solver(format!(
             "{} spans coefficients from below {:e} to {max:e}: HiGHS cannot represent that row",
             what(),
