@@ -138,10 +138,10 @@ pub const MEMORY_BYTES: Range = Range::closed(1.0, 1e15, "bytes");
 pub const BYTES: Range = Range::closed(0.0, 1e15, "bytes");
 /// A parameter count: 0 to 10^14.
 pub const PARAMS: Range = Range::closed(0.0, 1e14, "");
-/// A compute peak: up to 10^18 FLOP/s (an exaflop).
-pub const FLOPS: Range = Range::above(0.0, 1e18, "FLOP/s");
-/// A memory bandwidth: up to 10^15 bytes/s.
-pub const BANDWIDTH_BYTES_S: Range = Range::above(0.0, 1e15, "bytes/s");
+/// A compute peak: 1 MFLOP/s to 10^18 FLOP/s (an exaflop).
+pub const FLOPS: Range = Range::closed(1e6, 1e18, "FLOP/s");
+/// A memory bandwidth: 1 kB/s to 10^15 bytes/s.
+pub const BANDWIDTH_BYTES_S: Range = Range::closed(1e3, 1e15, "bytes/s");
 /// A signal-to-noise ratio: -50 to 100 dB.
 pub const SNR_DB: Range = Range::closed(-50.0, 100.0, "dB");
 /// A radio bandwidth: 1 kHz to 10 GHz.
@@ -180,9 +180,22 @@ pub const EXPONENT: Range = Range::closed(0.0, 10.0, "");
 pub const SIGMA_DB: Range = Range::closed(0.0, 50.0, "dB");
 /// A token count of a batch job (a green fine-tuning job's tokens per epoch): 1 to 10^18.
 pub const JOB_TOKENS: Range = Range::closed(1.0, 1e18, "tokens");
+/// An efficiency of the roofline model (share of a peak reached): 0.1% to 100%.
+pub const EFFICIENCY: Range = Range::closed(1e-3, 1.0, "");
+/// Work of one layer per token (or per token and context token): 0 to 10^15 FLOP.
+pub const FLOP_PER_TOKEN: Range = Range::closed(0.0, 1e15, "FLOP");
+/// A measured latency of one layer (profiles): 0 to 10^7 s.
+pub const MEASURED_S: Range = Range::closed(0.0, 1e7, "s");
+/// A measured energy of one layer (profiles): 0 to 10^12 J.
+pub const MEASURED_J: Range = Range::closed(0.0, 1e12, "J");
+/// A measured throughput (measurement CSVs): 10^-6 to 10^9 tokens/s.
+pub const TOKENS_PER_S: Range = Range::closed(1e-6, 1e9, "tokens/s");
 
 /// Largest number of layers (rows of a cost table) of one model.
 pub const MAX_LAYERS: usize = 1_000;
+/// Largest width of a model architecture (hidden, intermediate, heads, kv_heads, head_dim,
+/// vocab, experts) in a model config.
+pub const MAX_WIDTH: usize = 1_000_000;
 /// Largest number of tokens in one prompt, generation or sequence.
 pub const MAX_TOKENS: usize = 10_000_000;
 /// Largest batch size, LoRA rank, step count or other small per-workload count.

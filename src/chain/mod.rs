@@ -371,7 +371,9 @@ impl SplitProblem {
                 ..
             } if head.params > 0 => {
                 // Trainable copy: 16 bytes per parameter.
-                let bytes_per_param = head.param_bytes / head.params as f64;
+                // At least 1 bit per parameter: a cost table's byte columns may be zero (or
+                // tiny) where its parameter count is not, which must not divide by zero.
+                let bytes_per_param = (head.param_bytes / head.params as f64).max(0.125);
                 16.0 * head.tied_param_bytes / bytes_per_param
             }
             _ => head.tied_param_bytes,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table::{CostTable, LayerCost, LayerKind};
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// Weight storage format. Byte sizes of the quantized formats are those of llama.cpp's block
 /// formats (Q8_0: 34 bytes per 32 weights; Q4_0: 18 bytes per 32 weights).
@@ -225,24 +226,50 @@ impl ArchConfig {
 
     /// Checks the config for consistency; `path` is only used in messages.
     pub fn validate(&self, path: &Path) -> Result<()> {
-        let positive = [
-            ("architecture.layers", self.layers),
-            ("architecture.hidden", self.hidden),
-            ("architecture.intermediate", self.intermediate),
-            ("architecture.heads", self.heads),
-            ("architecture.kv_heads", self.kv_heads),
-            ("architecture.vocab", self.vocab),
-            ("architecture.experts", self.experts),
-            ("architecture.experts_per_token", self.experts_per_token),
+        // Every count is bounded before anything is allocated or multiplied: the table has
+        // `layers + 2` rows, and with widths up to MAX_WIDTH the parameter counts below fit u64.
+        let width = limits::MAX_WIDTH;
+        let counts = [
+            (
+                "architecture.layers",
+                self.layers,
+                1,
+                limits::MAX_LAYERS - 2,
+            ),
+            ("architecture.hidden", self.hidden, 1, width),
+            ("architecture.intermediate", self.intermediate, 1, width),
+            ("architecture.heads", self.heads, 1, width),
+            ("architecture.kv_heads", self.kv_heads, 1, width),
+            (
+                "architecture.head_dim",
+                self.head_dim.unwrap_or(1),
+                1,
+                width,
+            ),
+            ("architecture.vocab", self.vocab, 1, width),
+            ("architecture.experts", self.experts, 1, width),
+            (
+                "architecture.experts_per_token",
+                self.experts_per_token,
+                1,
+                width,
+            ),
+            (
+                "architecture.position_embeddings",
+                self.position_embeddings,
+                0,
+                limits::MAX_TOKENS,
+            ),
+            (
+                "architecture.max_context",
+                self.max_context.unwrap_or(1),
+                1,
+                limits::MAX_TOKENS,
+            ),
         ];
-        for (field, value) in positive {
-            if value == 0 {
-                return Err(Error::field(
-                    path,
-                    field,
-                    "expected a positive integer, got 0",
-                ));
-            }
+        for (field, value, min, max) in counts {
+            let value = i64::try_from(value).unwrap_or(i64::MAX);
+            limits::count(path, field, value, min, max)?;
         }
         if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(Error::field(
@@ -268,6 +295,34 @@ impl ArchConfig {
                 format!(
                     "{} active experts but only {} experts",
                     self.experts_per_token, self.experts
+                ),
+            ));
+        }
+        // The parameter count in floating point (cannot overflow) before the integer formulas.
+        let (h, i, e) = (
+            self.hidden as f64,
+            self.intermediate as f64,
+            self.experts as f64,
+        );
+        let q = self.heads as f64 * self.head_dim() as f64;
+        let kv = self.kv_heads as f64 * self.head_dim() as f64;
+        let block = 2.0 * h * q
+            + 2.0 * h * kv
+            + 3.0 * q
+            + e * (3.0 * h * i + 2.0 * i + h)
+            + h * e
+            + 4.0 * h;
+        let total = (self.vocab as f64 + self.position_embeddings as f64) * h
+            + self.layers as f64 * block
+            + self.vocab as f64 * h
+            + 2.0 * h;
+        if !limits::PARAMS.contains(total) {
+            return Err(Error::field(
+                path,
+                "architecture",
+                format!(
+                    "the architecture has about {total:e} parameters, more than {}",
+                    limits::PARAMS.describe()
                 ),
             ));
         }
@@ -365,7 +420,11 @@ impl ArchConfig {
                 LoraTarget::Gate | LoraTarget::Up => (h, i, self.experts),
                 LoraTarget::Down => (i, h, self.experts),
             };
-            total += (rank * (d_in + d_out) * copies) as u64;
+            // Saturating: a huge rank is reported by the caller's range check, never wrapped.
+            let params = (rank as u64)
+                .saturating_mul((d_in + d_out) as u64)
+                .saturating_mul(copies as u64);
+            total = total.saturating_add(params);
         }
         Ok(total)
     }
@@ -473,9 +532,7 @@ impl ModelConfig {
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
         config.architecture.validate(path)?;
-        if let Some(p) = config.published_params {
-            crate::error::check_nonneg(path, "published_params", p, true)?;
-        }
+        limits::PARAMS.check_opt(path, "published_params", config.published_params)?;
         Ok(config)
     }
 

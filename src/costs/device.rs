@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::table::CsvFile;
-use super::table::Rule::{NonNegative, Positive};
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// A compute device: datasheet peaks, power and the efficiency factors of the roofline model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,42 +70,35 @@ impl DeviceCatalog {
         let mut catalog = DeviceCatalog::default();
         for row in csv.rows(path) {
             let row = row?;
-            let fraction = |v: f64, name: &str| -> Result<f64> {
-                if v <= 0.0 || v > 1.0 {
-                    return Err(row.bad(format!(
-                        "column `{name}`: expected a fraction in (0, 1], got {v}"
-                    )));
-                }
-                Ok(v)
-            };
-            let optional = |col: Option<usize>, name: &str| -> Result<Option<f64>> {
+            let optional = |col: Option<usize>, name: &str, range| -> Result<Option<f64>> {
                 row.filled(col)
-                    .map(|i| row.number(i, name, Positive))
+                    .map(|i| row.range(i, name, range))
                     .transpose()
             };
             let name = row.text(idx[0]).to_string();
             if name.is_empty() {
                 return Err(row.bad("column `device`: empty device name".into()));
             }
-            let efficiency = fraction(row.number(idx[7], "efficiency", Positive)?, "efficiency")?;
-            let compute_efficiency = match optional(compute_col, "compute_efficiency")? {
-                Some(v) => fraction(v, "compute_efficiency")?,
-                None => efficiency,
-            };
-            let memory_efficiency = match optional(memory_col, "memory_efficiency")? {
-                Some(v) => fraction(v, "memory_efficiency")?,
-                None => efficiency,
-            };
+            let efficiency = row.range(idx[7], "efficiency", limits::EFFICIENCY)?;
+            let compute_efficiency =
+                optional(compute_col, "compute_efficiency", limits::EFFICIENCY)?
+                    .unwrap_or(efficiency);
+            let memory_efficiency = optional(memory_col, "memory_efficiency", limits::EFFICIENCY)?
+                .unwrap_or(efficiency);
             let device = Device {
                 class: row.text(idx[1]).to_string(),
-                peak_flops: row.number(idx[2], "peak_flops", Positive)?,
-                mem_bw_bytes_per_s: row.number(idx[3], "mem_bw_bytes_per_s", Positive)?,
-                memory_bytes: row.number(idx[4], "memory_bytes", Positive)?,
-                power_idle_w: row.number(idx[5], "power_idle_w", NonNegative)?,
-                power_busy_w: row.number(idx[6], "power_busy_w", NonNegative)?,
+                peak_flops: row.range(idx[2], "peak_flops", limits::FLOPS)?,
+                mem_bw_bytes_per_s: row.range(
+                    idx[3],
+                    "mem_bw_bytes_per_s",
+                    limits::BANDWIDTH_BYTES_S,
+                )?,
+                memory_bytes: row.range(idx[4], "memory_bytes", limits::MEMORY_BYTES)?,
+                power_idle_w: row.range(idx[5], "power_idle_w", limits::POWER_W)?,
+                power_busy_w: row.range(idx[6], "power_busy_w", limits::POWER_W)?,
                 compute_efficiency,
                 memory_efficiency,
-                tx_power_w: optional(tx_col, "tx_power_w")?,
+                tx_power_w: optional(tx_col, "tx_power_w", limits::POWER_W)?,
                 source: source_col.map_or("", |i| row.text(i)).to_string(),
                 name: name.clone(),
             };

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::device::Device;
 use super::table::{CsvFile, LayerCost, LayerKind};
 use crate::error::Result;
+use crate::limits;
 
 /// Seconds and joules of some piece of work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -64,15 +65,7 @@ impl Profile {
         let mut profile = Profile::default();
         for row in csv.rows(path) {
             let row = row?;
-            let num = |i: usize, name: &str| -> Result<f64> {
-                row.parse(
-                    i,
-                    &format!("column `{name}`"),
-                    "a finite non-negative number",
-                    |v: &f64| v.is_finite() && *v >= 0.0,
-                )
-            };
-            let layer = num(c_layer, "layer")? as usize;
+            let layer: usize = row.parse(c_layer, "column `layer`", "a layer index", |_| true)?;
             if layer >= layers {
                 return Err(row.bad(format!(
                     "layer {layer} does not exist: the model has {layers} layers (0..={})",
@@ -88,11 +81,17 @@ impl Profile {
                     )))
                 }
             };
-            let tokens = num(c_tokens, "tokens")?;
-            let latency = num(c_lat, "latency_s")?;
+            let tokens: usize = row.parse(
+                c_tokens,
+                "column `tokens`",
+                &format!("an integer in 0..={}", limits::MAX_TOKENS),
+                |&t| t <= limits::MAX_TOKENS,
+            )?;
+            let tokens = tokens as f64;
+            let latency = row.range(c_lat, "latency_s", limits::MEASURED_S)?;
             let energy = row
                 .filled(c_energy)
-                .map(|i| num(i, "energy_j"))
+                .map(|i| row.range(i, "energy_j", limits::MEASURED_J))
                 .transpose()?;
             profile
                 .curves

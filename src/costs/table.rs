@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arch::Dtype;
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// What a row of the table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +158,21 @@ impl CostTable {
         let mut layers = Vec::new();
         for row in csv.rows(path) {
             let row = row?;
-            let number = |i: usize, name: &str| row.number(i, name, Rule::NonNegative);
+            if layers.len() >= limits::MAX_LAYERS {
+                return Err(row.bad(format!(
+                    "more than {} rows: a cost table has at most that many layers",
+                    limits::MAX_LAYERS
+                )));
+            }
+            // Every column is a byte count except the FLOP columns and `params`.
+            let number = |i: usize, name: &str| {
+                let range = if name.contains("flop") {
+                    limits::FLOP_PER_TOKEN
+                } else {
+                    limits::BYTES
+                };
+                row.range(i, name, range)
+            };
             let layer: usize =
                 row.parse(required[0], "column `layer`", "a layer index", |_| true)?;
             if layer != layers.len() {
@@ -176,7 +191,7 @@ impl CostTable {
                     )))
                 }
             };
-            let params_f = number(required[2], "params")?;
+            let params_f = row.range(required[2], "params", limits::PARAMS)?;
             let param_bytes = number(required[3], "param_bytes")?;
             let opt = |i: usize, default: f64| -> Result<f64> {
                 match row.filled(optional[i]) {
@@ -302,32 +317,6 @@ impl CsvFile {
     }
 }
 
-/// What a number in a CSV field must be, besides finite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rule {
-    /// `>= 0`.
-    NonNegative,
-    /// `> 0`.
-    Positive,
-}
-
-impl Rule {
-    fn accepts(self, v: f64) -> bool {
-        v.is_finite()
-            && match self {
-                Rule::NonNegative => v >= 0.0,
-                Rule::Positive => v > 0.0,
-            }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Rule::NonNegative => "non-negative",
-            Rule::Positive => "positive",
-        }
-    }
-}
-
 /// One record of a [`CsvFile`] with its line number.
 pub(crate) struct CsvRow<'a> {
     path: &'a Path,
@@ -372,16 +361,15 @@ impl CsvRow<'_> {
             .ok_or_else(|| self.bad(format!("{label}: expected {expected}, got `{text}`")))
     }
 
-    /// Field `i` of column `name` as a finite number that `rule` accepts: ``column `{name}`:
-    /// expected a number`` when it does not parse, ``expected a finite {rule} number`` when it
-    /// does but breaks the rule.
-    pub fn number(&self, i: usize, name: &str, rule: Rule) -> Result<f64> {
+    /// Field `i` of column `name` as a number in `range`: ``column `{name}`: expected a number
+    /// in [..], got `{text}` `` otherwise.
+    pub fn range(&self, i: usize, name: &str, range: crate::limits::Range) -> Result<f64> {
         let label = format!("column `{name}`");
         let v: f64 = self.parse(i, &label, "a number", |_| true)?;
-        if !rule.accepts(v) {
+        if !range.contains(v) {
             return Err(self.bad(format!(
-                "{label}: expected a finite {} number, got `{}`",
-                rule.name(),
+                "{label}: expected a number in {}, got `{}`",
+                range.describe(),
                 self.text(i)
             )));
         }

@@ -14,7 +14,8 @@ use super::arch::{Dtype, ModelConfig};
 use super::device::DeviceCatalog;
 use super::latency::{LayerTimer, Phase};
 use super::table::CsvFile;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::limits;
 
 /// One published measurement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,6 +38,9 @@ pub struct Measurement {
     pub source: String,
     /// CSV line.
     pub line: u64,
+    /// The CSV file (named in errors).
+    #[serde(skip)]
+    pub path: std::path::PathBuf,
 }
 
 /// A measurement with its prediction.
@@ -83,11 +87,13 @@ pub fn load_measurements(path: &Path) -> Result<Vec<Measurement>> {
                 return Err(row.bad(format!("phase: expected prefill or decode, got `{other}`")))
             }
         };
-        let tokens: usize = row.parse(idx[4], "tokens", "a positive integer", |&t| t > 0)?;
-        let tokens_per_s: f64 =
-            row.parse(idx[5], "tokens_per_s", "a positive number", |v: &f64| {
-                v.is_finite() && *v > 0.0
-            })?;
+        let tokens: usize = row.parse(
+            idx[4],
+            "column `tokens`",
+            &format!("an integer in 1..={}", limits::MAX_TOKENS),
+            |&t| (1..=limits::MAX_TOKENS).contains(&t),
+        )?;
+        let tokens_per_s = row.range(idx[5], "tokens_per_s", limits::TOKENS_PER_S)?;
         rows.push(Measurement {
             model: get(0).to_string(),
             dtype,
@@ -98,6 +104,7 @@ pub fn load_measurements(path: &Path) -> Result<Vec<Measurement>> {
             framework: get(6).to_string(),
             source: get(7).to_string(),
             line: row.line,
+            path: path.to_path_buf(),
         });
     }
     Ok(rows)
@@ -113,6 +120,24 @@ pub fn compare(
     let mut out = Vec::with_capacity(measurements.len());
     for m in measurements {
         let config = ModelConfig::load(&ModelConfig::resolve(models_dir, &m.model)?)?;
+        if let Some(context) = config.architecture.max_context {
+            if m.tokens > context {
+                return Err(Error::CsvLine {
+                    path: m.path.clone(),
+                    line: m.line,
+                    message: format!(
+                        "column `tokens`: {} tokens exceed the maximum context of model `{}` ({context})",
+                        m.tokens, m.model
+                    ),
+                });
+            }
+        }
+        // Each decode step is priced layer by layer: bound the work before it is done.
+        limits::cells(
+            &m.path,
+            &format!("line {}: tokens x layers", m.line),
+            &[m.tokens, config.architecture.layers + 2],
+        )?;
         let table = config.architecture.cost_table(&config.name, m.dtype);
         let device = catalog.get(&m.device, devices_path)?;
         let timer = LayerTimer {

@@ -14,8 +14,9 @@ use crate::costs::{
     latency::Profile,
     table::CostTable,
 };
-use crate::error::{check_nonneg, Error, Result};
+use crate::error::{Error, Result};
 use crate::instance::resolve;
+use crate::limits;
 
 /// Declares an instance-file struct that begins with the header every instance file has:
 /// `problem` (must name the problem), and the optional `name`, `description`, `models_dir`,
@@ -154,6 +155,26 @@ pub(crate) fn positive_int(
     }
 }
 
+/// An integer field in `min..=max`, or `default` when absent (an error naming the range when
+/// there is no default).
+pub(crate) fn bounded_int(
+    path: &Path,
+    field: &str,
+    value: Option<i64>,
+    default: Option<i64>,
+    min: usize,
+    max: usize,
+) -> Result<usize> {
+    match value.or(default) {
+        None => Err(Error::field(
+            path,
+            field,
+            format!("missing: expected an integer in {min}..={max}"),
+        )),
+        Some(v) => limits::count(path, field, v, min, max),
+    }
+}
+
 /// Checks the `problem` field against `expected`; returns the instance name (default: the file
 /// stem).
 pub(crate) fn instance_name(
@@ -268,8 +289,7 @@ impl TierContext<'_> {
         let device = self.catalog.get(&spec.device, self.devices_path)?.clone();
         let memory_bytes = match spec.memory_bytes {
             Some(m) => {
-                check_nonneg(self.path, &format!("{field}.memory_bytes"), m, true)?;
-                m
+                limits::MEMORY_BYTES.check(self.path, &format!("{field}.memory_bytes"), m)?
             }
             None => device.memory_bytes,
         };
@@ -361,7 +381,7 @@ impl WorkloadSpec {
         dtype: Dtype,
     ) -> Result<Workload> {
         match self.mode.as_str() {
-            "inference" => self.inference(path, field, arch),
+            "inference" => self.inference(path, field, arch, table),
             "finetune" => self.finetune(path, field, arch, table, dtype),
             other => Err(Error::field(
                 path,
@@ -373,31 +393,30 @@ impl WorkloadSpec {
 
     /// An inference workload: a positive prompt and a non-negative generation, both in tokens,
     /// within the model's context.
-    fn inference(&self, path: &Path, field: &str, arch: Option<&ArchConfig>) -> Result<Workload> {
+    fn inference(
+        &self,
+        path: &Path,
+        field: &str,
+        arch: Option<&ArchConfig>,
+        table: &CostTable,
+    ) -> Result<Workload> {
         let f = |name: &str| format!("{field}.{name}");
-        let prompt_tokens = positive_int(path, &f("prompt_tokens"), self.prompt_tokens, None)?;
-        let generate_tokens = match self.generate_tokens {
-            Some(g) if g < 0 => {
-                return Err(Error::field(
-                    path,
-                    f("generate_tokens"),
-                    format!("expected a non-negative integer, got {g}"),
-                ))
-            }
-            Some(g) => g as usize,
-            None => {
-                return Err(Error::field(
-                    path,
-                    f("generate_tokens"),
-                    "missing: expected a non-negative integer",
-                ))
-            }
+        let tokens = |name: &str, v: Option<i64>, min: usize| {
+            bounded_int(path, &f(name), v, None, min, limits::MAX_TOKENS)
         };
+        let prompt_tokens = tokens("prompt_tokens", self.prompt_tokens, 1)?;
+        let generate_tokens = tokens("generate_tokens", self.generate_tokens, 0)?;
         check_context(
             path,
             arch,
             prompt_tokens + generate_tokens,
             &f("generate_tokens"),
+        )?;
+        // Every decode step is priced layer by layer: bound the work before it is done.
+        limits::cells(
+            path,
+            &format!("{field}.generate_tokens x layers"),
+            &[generate_tokens, table.len()],
         )?;
         Ok(Workload::Inference {
             prompt_tokens,
@@ -416,9 +435,17 @@ impl WorkloadSpec {
         dtype: Dtype,
     ) -> Result<Workload> {
         let f = |name: &str| format!("{field}.{name}");
-        let batch_size = positive_int(path, &f("batch_size"), self.batch_size, None)?;
-        let seq_len = positive_int(path, &f("seq_len"), self.seq_len, None)?;
-        let steps = positive_int(path, &f("steps"), self.steps, Some(1))?;
+        let small = limits::MAX_SMALL_COUNT;
+        let batch_size = bounded_int(path, &f("batch_size"), self.batch_size, None, 1, small)?;
+        let seq_len = bounded_int(
+            path,
+            &f("seq_len"),
+            self.seq_len,
+            None,
+            1,
+            limits::MAX_TOKENS,
+        )?;
+        let steps = bounded_int(path, &f("steps"), self.steps, Some(1), 1, small)?;
         check_context(path, arch, seq_len, &f("seq_len"))?;
         let training = match self.method.as_deref().unwrap_or("lora") {
             "full" => {
@@ -462,12 +489,16 @@ impl WorkloadSpec {
     ) -> Result<f64> {
         let f = |name: &str| format!("{field}.{name}");
         match (self.adapter_params_per_block, arch) {
-            (Some(a), _) => {
-                check_nonneg(path, &f("adapter_params_per_block"), a, false)?;
-                Ok(a)
-            }
+            (Some(a), _) => limits::PARAMS.check(path, &f("adapter_params_per_block"), a),
             (None, Some(arch)) => {
-                let rank = positive_int(path, &f("lora_rank"), self.lora_rank, Some(8))?;
+                let rank = bounded_int(
+                    path,
+                    &f("lora_rank"),
+                    self.lora_rank,
+                    Some(8),
+                    1,
+                    limits::MAX_SMALL_COUNT,
+                )?;
                 let names = self
                     .lora_targets
                     .clone()
@@ -482,10 +513,23 @@ impl WorkloadSpec {
                         )
                     })?);
                 }
-                Ok(arch
+                let params = arch
                     .lora_params_per_block(rank, &targets)
-                    .map_err(|m| Error::field(path, f("lora_targets"), m))?
-                    as f64)
+                    .map_err(|m| Error::field(path, f("lora_targets"), m))?;
+                let params = params as f64;
+                limits::PARAMS
+                    .check(path, &f("lora_rank"), params)
+                    .map_err(|_| {
+                        Error::field(
+                            path,
+                            f("lora_rank"),
+                            format!(
+                                "rank {rank} gives {params:e} adapter parameters per block, \
+                                 more than {}",
+                                limits::PARAMS.describe()
+                            ),
+                        )
+                    })
             }
             (None, None) => Err(Error::field(
                 path,

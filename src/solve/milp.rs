@@ -231,6 +231,9 @@ impl Milp {
     }
 
     fn run(self, objective: Expression, options: &MipOptions, relax: bool) -> Result<MipResult> {
+        if let Some(path) = &options.write_model {
+            check_model_extension(path)?;
+        }
         let offset = objective.constant();
         let Milp {
             vars,
@@ -238,11 +241,21 @@ impl Milp {
             constraints,
             start,
         } = self;
+        let (objective, scale) = scaled_objective(objective)?;
+        let constraints = constraints
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| scaled_constraint(i, c))
+            .collect::<Result<Vec<_>>>()?;
         let problem = vars.minimise(objective).using(highs).with_all(constraints);
         let mut model = problem
             .try_into_inner()
             .map_err(|e| Error::Solver(format!("HiGHS rejected the model: {e}")))?;
-        set_options(&mut model, options, relax)?;
+        let scaled_options = MipOptions {
+            mip_abs_gap: options.mip_abs_gap * scale,
+            ..options.clone()
+        };
+        set_options(&mut model, &scaled_options, relax)?;
         if let Some(path) = &options.write_model {
             write_model(&mut model, path)?;
         }
@@ -263,7 +276,7 @@ impl Milp {
             cols,
             x: solved.get_solution().columns().to_vec(),
         });
-        let objective = has_primal.then(|| solved.objective_value() + offset);
+        let objective = has_primal.then(|| solved.objective_value() / scale + offset);
         let bound = if relax {
             // An optimal LP's objective is its bound; HiGHS sets no MIP dual bound for it.
             objective.filter(|_| termination == Termination::Optimal)
@@ -272,7 +285,7 @@ impl Milp {
                 .double_info_value(c"mip_dual_bound")
                 .ok()
                 .filter(|b| b.is_finite())
-                .map(|b| b + offset)
+                .map(|b| b / scale + offset)
         };
         let gap = match (objective, bound) {
             (Some(o), Some(b)) => Some(relative_gap(o, b)),
@@ -348,7 +361,8 @@ fn termination(status: HighsModelStatus) -> Termination {
     }
 }
 
-/// Writes the model in LP or MPS format (HiGHS picks the format from the extension).
+/// Writes the model in LP or MPS format (HiGHS picks the format from the extension); a file that
+/// cannot be created or written is an I/O error naming it.
 fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
     let name = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| {
         Error::option(
@@ -356,16 +370,162 @@ fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
             format!("{} contains a NUL byte", path.display()),
         )
     })?;
+    // HiGHS only warns when it cannot open the file: create it first for the operating system's
+    // reason.
+    std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     // SAFETY: the model pointer is valid for the lifetime of `model`, and `name` is a valid
     // NUL-terminated string that outlives the call.
     let status = unsafe { highs_sys::Highs_writeModel(model.as_mut_ptr(), name.as_ptr()) };
-    if status == highs_sys::STATUS_ERROR {
-        return Err(Error::Solver(format!(
-            "HiGHS could not write the model to {}",
-            path.display()
-        )));
+    let written = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    if status == highs_sys::STATUS_ERROR || !written {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("HiGHS could not write the model to this file"),
+        ));
     }
     Ok(())
+}
+
+/// Rejects a `--write-model` file whose extension is neither `.lp` nor `.mps` (HiGHS picks the
+/// format from it), before anything is solved.
+pub fn check_model_extension(path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("lp" | "mps") => Ok(()),
+        _ => Err(Error::option(
+            "--write-model",
+            format!(
+                "{}: expected a file name ending in .lp or .mps",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Smallest matrix entry HiGHS keeps (`small_matrix_value`: smaller entries are dropped). After
+/// scaling every row's largest entry is at most 1, far below `large_matrix_value` (1e15).
+const SMALL_MATRIX_VALUE: f64 = 1e-9;
+
+/// A scaled right-hand side this large would be an infinite bound to HiGHS (`infinite_bound`,
+/// 1e20); 1e15 keeps a margin for its own scaling.
+const LARGE_BOUND: f64 = 1e15;
+
+/// Coefficients up to this far from 1 (either way) are left as they are: HiGHS handles them
+/// well, and a model of ordinary numbers reaches HiGHS exactly as it was built.
+const UNSCALED_RANGE: f64 = (1u64 << 20) as f64;
+
+/// The power of two `s` that brings `max` (a largest absolute coefficient, non-negative and
+/// finite) into `(0.5, 1]` when multiplied by it; 1 when `max` is zero, or (`keep_near_one`)
+/// within [`UNSCALED_RANGE`] of 1.
+fn power_of_two_scale(max: f64, keep_near_one: bool) -> f64 {
+    if max == 0.0 || (keep_near_one && (1.0 / UNSCALED_RANGE..=UNSCALED_RANGE).contains(&max)) {
+        return 1.0;
+    }
+    // max <= 2^e with e the smallest such integer: scaling by 2^-e puts it in (0.5, 1].
+    let e = max.log2().ceil() as i32;
+    let scale = 2f64.powi(-e);
+    if max * scale > 1.0 {
+        scale / 2.0
+    } else {
+        scale
+    }
+}
+
+/// The largest absolute coefficient of `expr`, or an internal error naming `what` when one (or
+/// the constant) is not finite.
+fn max_coefficient(expr: &Expression, what: &dyn Fn() -> String) -> Result<f64> {
+    let mut max = 0.0f64;
+    for (_, c) in expr.linear_coefficients() {
+        if !c.is_finite() {
+            return Err(Error::Internal(format!(
+                "{} has a non-finite coefficient ({c}); please report this input",
+                what()
+            )));
+        }
+        max = max.max(c.abs());
+    }
+    if !expr.constant().is_finite() {
+        return Err(Error::Internal(format!(
+            "{} has a non-finite constant ({}); please report this input",
+            what(),
+            expr.constant()
+        )));
+    }
+    Ok(max)
+}
+
+/// The objective without its constant (added back by the caller), multiplied by a power of two
+/// so that its largest coefficient lies in `(0.5, 1]` (far below HiGHS's `infinite_cost`, 1e20,
+/// and large against its absolute tolerances);
+/// returns the scaled objective and the factor (divide HiGHS's objective and bound by it).
+fn scaled_objective(objective: Expression) -> Result<(Expression, f64)> {
+    let max = max_coefficient(&objective, &|| "the objective".to_string())?;
+    // Always: HiGHS's optimality tolerances are absolute, so an objective whose coefficients are
+    // all small (a latency in ms) would otherwise not tell plans apart that differ by 1e-5.
+    let scale = power_of_two_scale(max, false);
+    let mut scaled = Expression::with_capacity(0);
+    for (v, c) in objective.linear_coefficients() {
+        scaled.add_mul(c * scale, v);
+    }
+    Ok((scaled, scale))
+}
+
+/// Constraint `index` with its row multiplied by a power of two so that its largest coefficient
+/// lies in `(0.5, 1]` when it is far from 1 (keeping its name and sense): no entry reaches HiGHS's
+/// `large_matrix_value`. Entries below `small_matrix_value` after scaling are dropped by HiGHS;
+/// when together they could move the row by more than HiGHS's feasibility tolerance the row
+/// cannot be represented and the solve is refused.
+fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint> {
+    let name = constraint.name().map(String::from);
+    let what = || match &name {
+        Some(n) => format!("constraint `{n}`"),
+        None => format!("constraint {index}"),
+    };
+    let expr = constraint.expression();
+    let max = max_coefficient(expr, &what)?;
+    // Left as it is only when near 1 and HiGHS would drop none of its entries.
+    let tiny = expr
+        .linear_coefficients()
+        .any(|(_, c)| c != 0.0 && c.abs() < SMALL_MATRIX_VALUE);
+    let scale = power_of_two_scale(max, !tiny);
+    let dropped: f64 = expr
+        .linear_coefficients()
+        .map(|(_, c)| (c * scale).abs())
+        .filter(|&c| c > 0.0 && c < SMALL_MATRIX_VALUE)
+        .sum();
+    // What HiGHS drops moves the row by at most `dropped`: refused when that exceeds its MIP
+    // feasibility tolerance (1e-6) relative to the row's scale.
+    if dropped > 1e-6 * (expr.constant() * scale).abs().max(1.0) {
+        return Err(Error::Solver(format!(
+            "{} spans coefficients from below {:e} to {max:e}: HiGHS cannot represent that row",
+            what(),
+            max * SMALL_MATRIX_VALUE
+        )));
+    }
+    let rhs = -expr.constant() * scale;
+    if rhs.abs() >= LARGE_BOUND {
+        return Err(Error::Solver(format!(
+            "{} has a right-hand side of {:e} times its largest coefficient: HiGHS cannot \
+             represent that row",
+            what(),
+            expr.constant().abs() / max.max(f64::MIN_POSITIVE)
+        )));
+    }
+    if scale == 1.0 {
+        return Ok(constraint);
+    }
+    let mut lhs = Expression::with_capacity(0);
+    for (v, c) in expr.linear_coefficients() {
+        lhs.add_mul(c * scale, v);
+    }
+    let scaled = if constraint.is_equality() {
+        good_lp::constraint::eq(lhs, rhs)
+    } else {
+        good_lp::constraint::leq(lhs, rhs)
+    };
+    Ok(match name {
+        Some(n) => scaled.set_name(n),
+        None => scaled,
+    })
 }
 
 /// Passes a sparse MIP start to HiGHS.
@@ -408,4 +568,73 @@ fn node_count(solved: &highs::SolvedModel) -> Option<i64> {
         highs_sys::Highs_getInt64InfoValue(solved.as_ptr(), c"mip_node_count".as_ptr(), &mut value)
     };
     (status != highs_sys::STATUS_ERROR && value >= 0).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use good_lp::{constraint, variable};
+
+    use super::*;
+
+    /// A row and an objective far beyond HiGHS's limits solve to the right answer.
+    #[test]
+    fn extreme_coefficients_are_scaled() {
+        for k in [1e-30, 1e-9, 1.0, 1e12, 1e30] {
+            let mut m = Milp::new();
+            let x = m.add(variable().binary());
+            let y = m.add(variable().binary());
+            // At least one of the two, scaled by k; y is dearer.
+            m.constrain(constraint!(k * x + k * y >= k));
+            let r = m
+                .minimise(k * x + 2.0 * k * y + 3.0, &MipOptions::default())
+                .unwrap();
+            assert_eq!(r.termination, Termination::Optimal, "k = {k}");
+            let o = r.objective.unwrap();
+            assert!((o - (k + 3.0)).abs() <= 1e-9 * (k + 3.0), "k = {k}: {o}");
+            assert!(r.values.unwrap().is_set(x));
+        }
+    }
+
+    #[test]
+    fn non_finite_coefficients_are_internal_errors() {
+        let mut m = Milp::new();
+        let x = m.add(variable().binary());
+        m.constrain(constraint!(f64::INFINITY * x <= 1).set_name("cap".into()));
+        let err = m
+            .minimise(Expression::from(x), &MipOptions::default())
+            .unwrap_err();
+        assert!(!err.is_bad_input());
+        assert!(err.to_string().contains("constraint `cap`"), "{err}");
+        let mut m = Milp::new();
+        let x = m.add(variable().binary());
+        let err = m
+            .minimise(f64::NAN * x, &MipOptions::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("objective"), "{err}");
+    }
+
+    #[test]
+    fn model_files_need_a_known_extension_and_a_writable_path() {
+        let options = |path: &str| MipOptions {
+            write_model: Some(PathBuf::from(path)),
+            ..MipOptions::default()
+        };
+        let solve = |path: &str| {
+            let mut m = Milp::new();
+            let x = m.add(variable().binary());
+            m.minimise(Expression::from(x), &options(path))
+        };
+        let err = solve("model.txt").unwrap_err();
+        assert!(matches!(err, Error::Option { .. }), "{err}");
+        let err = solve("/nonexistent-dir/model.lp").unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent-dir/model.lp"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.mps");
+        solve(path.to_str().unwrap()).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+    }
 }

@@ -41,11 +41,12 @@ use serde::Deserialize;
 
 use crate::chain::{Link, Objective, Rules, SplitProblem, Tier, TierResource};
 use crate::costs::device::DeviceCatalog;
-use crate::error::{check_nonneg, Error, Result};
+use crate::error::{Error, Result};
 use crate::instance::common::{
     instance_name, layer_count, parse_dtype, InstanceModel, TierContext, TierSpec, WorkloadSpec,
 };
 use crate::instance::{read_structured, resolve};
+use crate::limits;
 
 /// The split instance file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -312,25 +313,12 @@ impl SplitInstanceFile {
 /// The link `links.{field}` (rates in bit/s, round trip in s), validated; `None` when absent.
 fn link(path: &Path, spec: &Option<LinkSpec>, field: &str) -> Result<Option<Link>> {
     let Some(s) = spec else { return Ok(None) };
-    check_nonneg(
-        path,
-        &format!("links.{field}.uplink_bps"),
-        s.uplink_bps,
-        true,
-    )?;
-    check_nonneg(
-        path,
-        &format!("links.{field}.downlink_bps"),
-        s.downlink_bps,
-        true,
-    )?;
-    check_nonneg(path, &format!("links.{field}.rtt_s"), s.rtt_s, false)?;
-    if let Some(p) = s.tx_power_w {
-        check_nonneg(path, &format!("links.{field}.tx_power_w"), p, false)?;
-    }
-    if let Some(p) = s.rx_power_w {
-        check_nonneg(path, &format!("links.{field}.rx_power_w"), p, false)?;
-    }
+    let f = |name: &str| format!("links.{field}.{name}");
+    limits::RATE_BPS.check(path, &f("uplink_bps"), s.uplink_bps)?;
+    limits::RATE_BPS.check(path, &f("downlink_bps"), s.downlink_bps)?;
+    limits::LATENCY_S.check(path, &f("rtt_s"), s.rtt_s)?;
+    limits::POWER_W.check_opt(path, &f("tx_power_w"), s.tx_power_w)?;
+    limits::POWER_W.check_opt(path, &f("rx_power_w"), s.rx_power_w)?;
     Ok(Some(Link {
         uplink_bps: s.uplink_bps,
         downlink_bps: s.downlink_bps,
@@ -354,8 +342,8 @@ impl ObjectiveSpec {
                         "missing: weighted needs energy_weight (per joule)",
                     )
                 })?;
-                check_nonneg(path, "objective.latency_weight", lw, false)?;
-                check_nonneg(path, "objective.energy_weight", ew, false)?;
+                limits::OBJECTIVE_WEIGHT.check(path, "objective.latency_weight", lw)?;
+                limits::OBJECTIVE_WEIGHT.check(path, "objective.energy_weight", ew)?;
                 Objective::Weighted {
                     latency_weight: lw,
                     energy_weight: ew,
@@ -376,12 +364,12 @@ impl ConstraintsSpec {
     /// The placement rules for a model of `n` layers, after checking the deadline (s) and the
     /// device energy budget (J).
     fn rules(&self, path: &Path, n: usize) -> Result<Rules> {
-        if let Some(d) = self.deadline_s {
-            check_nonneg(path, "constraints.deadline_s", d, true)?;
-        }
-        if let Some(e) = self.device_energy_budget_j {
-            check_nonneg(path, "constraints.device_energy_budget_j", e, true)?;
-        }
+        limits::DURATION_S.check_opt(path, "constraints.deadline_s", self.deadline_s)?;
+        limits::ENERGY_J.check_opt(
+            path,
+            "constraints.device_energy_budget_j",
+            self.device_energy_budget_j,
+        )?;
         let count = |field: &str, v: Option<i64>| layer_count(path, field, v, n);
         let min_device_layers = count("constraints.min_device_layers", self.min_device_layers)?;
         let max_device_layers = count("constraints.max_device_layers", self.max_device_layers)?;

@@ -47,16 +47,18 @@ impl GenParams {
     /// Checks every parameter; the error names the bad one.
     pub fn validate(&self) -> crate::error::Result<()> {
         let bad = |field: &str, message: String| Err(crate::error::Error::option(field, message));
-        if self.blocks == Some(0) {
-            return bad("blocks", "expected at least 1".into());
+        let max_blocks = crate::limits::MAX_LAYERS - 2;
+        if let Some(b) = self.blocks.filter(|b| !(1..=max_blocks).contains(b)) {
+            return bad(
+                "blocks",
+                format!("expected an integer in 1..={max_blocks}, got {b}"),
+            );
         }
         for (field, v) in [
             ("finetune_prob", self.finetune_prob),
             ("constraint_prob", self.constraint_prob),
         ] {
-            if !(0.0..=1.0).contains(&v) {
-                return bad(field, format!("expected a probability in [0, 1], got {v}"));
-            }
+            crate::limits::UNIT_INTERVAL.check_option(field, v)?;
         }
         Ok(())
     }

@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use super::evaluate::{evaluate, Evaluation};
 use super::heuristics::{baseline, enumerate, explain_infeasible};
-use super::model::build;
+use super::model::build_capped;
 use super::{Coefficients, SplitPlan, SplitProblem, Tier};
 use crate::error::{Error, Result};
-use crate::solve::milp::{MipOptions, RunOptions};
+use crate::solve::milp::{MipOptions, MipResult, RunOptions};
 use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
 use crate::solve::SolverPreset;
 
@@ -38,20 +38,7 @@ pub fn solve(
     let n = problem.layers();
     let (mut stats, plan) = match preset.solver.as_str() {
         "highs" => {
-            let model = build(problem, &coef);
-            let build_s = start.elapsed().as_secs_f64();
-            let options = MipOptions::for_run(preset, run);
-            let result = model.milp.minimise(model.objective, &options)?;
-            let plan = result.values.as_ref().map(|v| model.decoder.decode(v));
-            let stats = SolveStats {
-                termination: result.termination,
-                primal_status: result.primal_status,
-                objective: result.objective,
-                bound: result.bound,
-                gap: result.gap,
-                nodes: result.nodes,
-                ..SolveStats::heuristic(&preset.name, build_s, result.solve_s)
-            };
+            let (stats, plan) = solve_highs(problem, &coef, preset, run, start)?;
             (stats, plan)
         }
         "enumerate" => {
@@ -113,4 +100,91 @@ pub fn solve(
         evaluation,
         explanation,
     })
+}
+
+/// Most MILP solves of one `highs` run (see [`solve_highs`]).
+const MAX_ROUNDS: usize = 4;
+
+/// The MILP with HiGHS, in rounds: the first with the plain objective; each next one with every
+/// objective term capped at the objective of the best plan so far ([`build_capped`]), which
+/// keeps the optimal plans and lets HiGHS compare plans at the optimum's scale rather than at the
+/// scale of the dearest term (on instances whose terms span many orders of magnitude, the first
+/// round's plan can be far from optimal within HiGHS's absolute tolerances). The rounds stop when
+/// a plan no longer improves, or the time limit is spent. The statistics are the last round's,
+/// with times and nodes summed.
+fn solve_highs(
+    problem: &SplitProblem,
+    coef: &Coefficients,
+    preset: &SolverPreset,
+    run: &RunOptions,
+    start: Instant,
+) -> Result<(SolveStats, Option<SplitPlan>)> {
+    let mut options = MipOptions::for_run(preset, run);
+    let mut cap = f64::INFINITY;
+    let mut best: Option<(SplitPlan, f64, MipResult)> = None;
+    let (mut build_s, mut solve_s, mut nodes) = (0.0, 0.0, None::<i64>);
+    for _ in 0..MAX_ROUNDS {
+        let round = Instant::now();
+        let model = build_capped(problem, coef, cap);
+        build_s += round.elapsed().as_secs_f64();
+        let result = model.milp.minimise(model.objective, &options)?;
+        solve_s += result.solve_s;
+        nodes = match (nodes, result.nodes) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        // Only the first round exports the model.
+        options.write_model = None;
+        let Some(values) = &result.values else {
+            // No plan: infeasible (the caps never change which plans are feasible) or out of
+            // time; a later round keeps the plan of an earlier one.
+            if best.is_none() {
+                return Ok((stats_of(&result, preset, build_s, solve_s, nodes), None));
+            }
+            break;
+        };
+        let plan = model.decoder.decode(values);
+        let value = evaluate(problem, &plan)?.objective;
+        let improved = best
+            .as_ref()
+            .is_none_or(|(_, v, _)| value < *v * (1.0 - 1e-9));
+        if improved {
+            best = Some((plan, value, result));
+        }
+        let limit_hit = best
+            .as_ref()
+            .is_some_and(|(_, _, r)| r.termination != Termination::Optimal);
+        let spent = start.elapsed().as_secs_f64();
+        let time_left = preset.time_limit_s.map(|t| t - spent);
+        if !improved || limit_hit || value <= 0.0 || time_left.is_some_and(|t| t <= 0.0) {
+            break;
+        }
+        options.time_limit_s = time_left;
+        // A little above the best value, so that its own terms are never capped.
+        cap = value * (1.0 + 1e-6);
+    }
+    let (plan, _, result) = best.expect("the first round yields a plan or returns");
+    Ok((
+        stats_of(&result, preset, build_s, solve_s, nodes),
+        Some(plan),
+    ))
+}
+
+/// The statistics of a MILP result, with the times and node count of all rounds.
+fn stats_of(
+    result: &MipResult,
+    preset: &SolverPreset,
+    build_s: f64,
+    solve_s: f64,
+    nodes: Option<i64>,
+) -> SolveStats {
+    SolveStats {
+        termination: result.termination,
+        primal_status: result.primal_status,
+        objective: result.objective,
+        bound: result.bound,
+        gap: result.gap,
+        nodes,
+        ..SolveStats::heuristic(&preset.name, build_s, solve_s)
+    }
 }
