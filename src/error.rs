@@ -117,34 +117,3 @@ impl Error {
 pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
-
-/// Checks that a number read from a file is finite and non-negative (or positive when `strict`).
-pub(crate) fn check_nonneg(
-    path: &std::path::Path,
-    field: &str,
-    value: f64,
-    strict: bool,
-) -> Result<()> {
-    if !value.is_finite() {
-        return Err(Error::field(
-            path,
-            field,
-            format!("expected a finite number, got {value}"),
-        ));
-    }
-    if strict && value <= 0.0 {
-        return Err(Error::field(
-            path,
-            field,
-            format!("expected a positive number, got {value}"),
-        ));
-    }
-    if value < 0.0 {
-        return Err(Error::field(
-            path,
-            field,
-            format!("expected a non-negative number, got {value}"),
-        ));
-    }
-    Ok(())
-}

@@ -112,6 +112,21 @@ fn unwritable_outputs_name_the_file() {
         "/nonexistent-edgeplan-dir/log.txt",
     );
     expect_bad(
+        &[
+            "solve",
+            SPLIT,
+            "--solver",
+            "enumerate",
+            "--write-model",
+            "/tmp/x.txt",
+        ],
+        "option `--write-model`: /tmp/x.txt: expected a file name ending in .lp or .mps",
+    );
+    expect_bad(
+        &["solve", SPLIT, "--write-model", &format!("{missing}.lp")],
+        "/nonexistent-edgeplan-dir/x.lp",
+    );
+    expect_bad(
         &["costs", "llama-2-7b", "-o", &format!("{missing}.csv")],
         "/nonexistent-edgeplan-dir/x.csv",
     );

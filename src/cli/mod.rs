@@ -221,6 +221,9 @@ fn usage_error(rendered: &str) -> String {
 /// The HiGHS log file is created here, so that a path HiGHS cannot write is an error naming the
 /// file (HiGHS itself would skip the log silently).
 fn run_options(args: &SolveArgs) -> anyhow::Result<edgeplan::solve::RunOptions> {
+    if let Some(model) = &args.write_model {
+        edgeplan::solve::milp::check_model_extension(model)?;
+    }
     if let Some(log) = &args.solver_log {
         use std::io::Write as _;
         std::fs::File::create(log)

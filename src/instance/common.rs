@@ -133,28 +133,6 @@ fn yes() -> bool {
     true
 }
 
-/// A positive integer field, or `default` when absent.
-pub(crate) fn positive_int(
-    path: &Path,
-    field: &str,
-    value: Option<i64>,
-    default: Option<i64>,
-) -> Result<usize> {
-    match value.or(default) {
-        None => Err(Error::field(
-            path,
-            field,
-            "missing: expected a positive integer",
-        )),
-        Some(v) if v <= 0 => Err(Error::field(
-            path,
-            field,
-            format!("expected a positive integer, got {v}"),
-        )),
-        Some(v) => Ok(v as usize),
-    }
-}
-
 /// An integer field in `min..=max`, or `default` when absent (an error naming the range when
 /// there is no default).
 pub(crate) fn bounded_int(
