@@ -242,11 +242,17 @@ impl Milp {
             start,
         } = self;
         let (objective, scale) = scaled_objective(objective)?;
-        let constraints = constraints
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| scaled_constraint(i, c))
-            .collect::<Result<Vec<_>>>()?;
+        let bounds: HashMap<Variable, (f64, f64)> = vars
+            .iter_variables_with_def()
+            .map(|(v, def)| (v, (def.get_min(), def.get_max())))
+            .collect();
+        let mut scaled = Vec::with_capacity(constraints.len());
+        for (i, c) in constraints.into_iter().enumerate() {
+            if let Some(c) = scaled_constraint(i, c, &bounds)? {
+                scaled.push(c);
+            }
+        }
+        let constraints = scaled;
         let problem = vars.minimise(objective).using(highs).with_all(constraints);
         let mut model = problem
             .try_into_inner()
@@ -474,7 +480,15 @@ fn scaled_objective(objective: Expression) -> Result<(Expression, f64)> {
 /// `large_matrix_value`. Entries below `small_matrix_value` after scaling are dropped by HiGHS;
 /// when together they could move the row by more than HiGHS's feasibility tolerance the row
 /// cannot be represented and the solve is refused.
-fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint> {
+///
+/// A `<=` row that no values within the variables' `bounds` can violate (e.g. a memory limit of
+/// 1 PB against a model of a few GB) is left out (`None`): its right-hand side could be too large
+/// for HiGHS against its coefficients, and it says nothing.
+fn scaled_constraint(
+    index: usize,
+    constraint: Constraint,
+    bounds: &HashMap<Variable, (f64, f64)>,
+) -> Result<Option<Constraint>> {
     let name = constraint.name().map(String::from);
     let what = || match &name {
         Some(n) => format!("constraint `{n}`"),
@@ -482,6 +496,40 @@ fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint>
     };
     let expr = constraint.expression();
     let max = max_coefficient(expr, &what)?;
+    // The range of the row's left-hand side within the bounds, constant included.
+    let (mut low, mut high) = (expr.constant(), expr.constant());
+    for (v, c) in expr.linear_coefficients().filter(|&(_, c)| c != 0.0) {
+        let (lo, hi) = bounds
+            .get(&v)
+            .copied()
+            .unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let (a, b) = (c * lo, c * hi);
+        low += a.min(b);
+        high += a.max(b);
+    }
+    let slack = 1e-9 * expr.constant().abs().max(1.0);
+    let holds_always = if constraint.is_equality() {
+        max == 0.0 && expr.constant() == 0.0
+    } else {
+        high <= 0.0
+    };
+    if holds_always {
+        return Ok(None);
+    }
+    let never_holds = if constraint.is_equality() {
+        low > slack || high < -slack
+    } else {
+        low > slack
+    };
+    if never_holds {
+        // The model is infeasible whatever the values: a well-scaled empty row that says so (HiGHS
+        // reports the model infeasible), rather than coefficients it cannot represent.
+        let row = good_lp::constraint::leq(Expression::from(0.0), -1.0);
+        return Ok(Some(match name {
+            Some(n) => row.set_name(n),
+            None => row,
+        }));
+    }
     // Left as it is only when near 1 and HiGHS would drop none of its entries.
     let tiny = expr
         .linear_coefficients()
@@ -511,7 +559,7 @@ fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint>
         )));
     }
     if scale == 1.0 {
-        return Ok(constraint);
+        return Ok(Some(constraint));
     }
     let mut lhs = Expression::with_capacity(0);
     for (v, c) in expr.linear_coefficients() {
@@ -522,10 +570,10 @@ fn scaled_constraint(index: usize, constraint: Constraint) -> Result<Constraint>
     } else {
         good_lp::constraint::leq(lhs, rhs)
     };
-    Ok(match name {
+    Ok(Some(match name {
         Some(n) => scaled.set_name(n),
         None => scaled,
-    })
+    }))
 }
 
 /// Passes a sparse MIP start to HiGHS.
@@ -593,6 +641,27 @@ mod tests {
             assert!((o - (k + 3.0)).abs() <= 1e-9 * (k + 3.0), "k = {k}: {o}");
             assert!(r.values.unwrap().is_set(x));
         }
+    }
+
+    /// A row no values can violate is left out however large its right-hand side; a row no
+    /// values can meet (tiny coefficients against a right-hand side of 1) makes the model
+    /// infeasible instead of reaching HiGHS unrepresentable.
+    #[test]
+    fn redundant_and_impossible_rows() {
+        let mut m = Milp::new();
+        let x = m.add(variable().binary());
+        let y = m.add(variable().binary());
+        m.constrain(constraint!(1e-6 * x + 1e-6 * y <= 1e15));
+        m.constrain(constraint!(x + y >= 1));
+        let r = m.minimise(x + 2.0 * y, &MipOptions::default()).unwrap();
+        assert_eq!(r.termination, Termination::Optimal);
+        assert_eq!(r.objective, Some(1.0));
+        let mut m = Milp::new();
+        let x = m.add(variable().binary());
+        let y = m.add(variable().binary());
+        m.constrain(constraint!(4e-312 * x + 1e-19 * y >= 1));
+        let r = m.minimise(x + 2.0 * y, &MipOptions::default()).unwrap();
+        assert_eq!(r.termination, Termination::Infeasible);
     }
 
     #[test]
