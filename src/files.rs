@@ -101,7 +101,14 @@ pub(crate) fn toml_message(message: &str) -> String {
     message
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('|') && *l != "^")
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && *l != "^" && !is_excerpt(l))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A source line the TOML parser quotes, `12 | key = ...` (left out: it can be a whole huge
+/// line of the file).
+fn is_excerpt(line: &str) -> bool {
+    line.split_once(" |")
+        .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -224,3 +224,27 @@ fn files_that_are_not_files() {
     );
     expect_bad(&["solve", inst.to_str().unwrap()], "/dev/zero: is a device");
 }
+
+/// Deeply nested TOML and JSON stop at the parsers' recursion limits with a short error (the
+/// TOML parser's excerpt of a huge line is left out).
+#[test]
+fn deep_nesting_is_a_short_error() {
+    let d = tempfile::tempdir().unwrap();
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    let toml = write(
+        d.path(),
+        "deep.toml",
+        format!("problem = \"split\"\nx = {deep}\n"),
+    );
+    let json = write(d.path(), "deep.json", format!("{{\"plan\": {deep}}}"));
+    for args in [
+        vec!["solve", toml.to_str().unwrap()],
+        vec!["evaluate", SPLIT, json.to_str().unwrap()],
+    ] {
+        let out = edgeplan(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(err.contains("recursion limit exceeded"), "{args:?}: {err}");
+        assert!(err.len() < 500, "{args:?}: {} bytes of error", err.len());
+    }
+}
