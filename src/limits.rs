@@ -204,8 +204,11 @@ pub const MAX_SMALL_COUNT: usize = 1_000_000;
 pub const MAX_USERS: usize = 100_000;
 /// Largest number of servers of one instance.
 pub const MAX_SERVERS: usize = 10_000;
-/// Largest number of models (variants) of one instance.
-pub const MAX_MODELS: usize = 100_000;
+/// Largest number of models (variants) of one instance: cache libraries in the literature hold
+/// hundreds; building the shared blocks of a library grows with the square of its size.
+pub const MAX_MODELS: usize = 10_000;
+/// Largest users x servers of a generated alloc instance (each pair draws its channel).
+pub const MAX_USER_SERVER_PAIRS: usize = 1_000_000;
 /// Largest number of jobs of one instance.
 pub const MAX_JOBS: usize = 100_000;
 /// Largest number of requests of one batch job (a green inference job).

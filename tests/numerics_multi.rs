@@ -862,7 +862,8 @@ fn generator_parameters_are_checked_before_allocating() {
     assert!(err.contains("exceeds the limit"), "{err}");
     let cache_params = cache::generate::GenParams {
         users: 100_000,
-        models: 100_000,
+        models: 10_000,
+        servers: 1_000,
         ..Default::default()
     };
     let err = cache_params.validate().unwrap_err().to_string();

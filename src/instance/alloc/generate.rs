@@ -171,7 +171,19 @@ impl GenParams {
         let bad = |field: &str, message: String| Err(Error::option(field, message));
         limits::count_option("users", self.users as u64, 1, limits::MAX_USERS)?;
         limits::count_option("servers", self.servers as u64, 1, limits::MAX_SERVERS)?;
-        cells_option("users", "users x servers", &[self.users, self.servers])?;
+        // Every user-server pair gets two drawn SNRs before the instance is loaded (and its
+        // users x servers x layers table checked): bounded here so nothing large is drawn.
+        if self.users.saturating_mul(self.servers) > limits::MAX_USER_SERVER_PAIRS {
+            return bad(
+                "users",
+                format!(
+                    "users x servers = {} x {} exceeds the limit of {}",
+                    self.users,
+                    self.servers,
+                    limits::MAX_USER_SERVER_PAIRS
+                ),
+            );
+        }
         check_seed(self.seed)?;
         limits::count_option(
             "resource_blocks",
