@@ -124,8 +124,8 @@ fn short(x: f64) -> String {
 pub const RATE_BPS: Range = Range::closed(1e3, 1e13, "bit/s");
 /// A network latency (round trip or one way): 0 to 60 s.
 pub const LATENCY_S: Range = Range::closed(0.0, 60.0, "s");
-/// A duration limit (deadline, latency limit, time slot, horizon): up to 10^7 s (~116 days).
-pub const DURATION_S: Range = Range::above(0.0, 1e7, "s");
+/// A duration limit (deadline, latency limit, time slot, horizon): 1 us to 10^7 s (~116 days).
+pub const DURATION_S: Range = Range::closed(1e-6, 1e7, "s");
 /// A solver time limit: up to 10^6 s.
 pub const TIME_LIMIT_S: Range = Range::above(0.0, 1e6, "s");
 /// An electrical power (device, radio, server, PV): 0 to 1 MW.
@@ -184,8 +184,9 @@ pub const JOB_TOKENS: Range = Range::closed(1.0, 1e18, "tokens");
 pub const EFFICIENCY: Range = Range::closed(1e-3, 1.0, "");
 /// Work of one layer per token (or per token and context token): 0 to 10^15 FLOP.
 pub const FLOP_PER_TOKEN: Range = Range::closed(0.0, 1e15, "FLOP");
-/// A measured latency of one layer (profiles): 0 to 10^7 s.
-pub const MEASURED_S: Range = Range::closed(0.0, 1e7, "s");
+/// A measured latency of one layer (profiles): 1 ns to 10^7 s (errors relative to it are
+/// reported).
+pub const MEASURED_S: Range = Range::closed(1e-9, 1e7, "s");
 /// A measured energy of one layer (profiles): 0 to 10^12 J.
 pub const MEASURED_J: Range = Range::closed(0.0, 1e12, "J");
 /// A measured throughput (measurement CSVs): 10^-6 to 10^9 tokens/s.
@@ -200,8 +201,10 @@ pub const MAX_WIDTH: usize = 1_000_000;
 pub const MAX_TOKENS: usize = 10_000_000;
 /// Largest batch size, LoRA rank, step count or other small per-workload count.
 pub const MAX_SMALL_COUNT: usize = 1_000_000;
-/// Largest number of users of one instance.
-pub const MAX_USERS: usize = 100_000;
+/// Largest number of users of one instance: ten times what papers on edge allocation and
+/// caching use; the alloc local search grows faster than linearly in it (10,000 users: about
+/// 10 s on two cores).
+pub const MAX_USERS: usize = 10_000;
 /// Largest number of servers of one instance.
 pub const MAX_SERVERS: usize = 10_000;
 /// Largest number of models (variants) of one instance: cache libraries in the literature hold

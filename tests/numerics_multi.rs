@@ -861,7 +861,7 @@ fn generator_parameters_are_checked_before_allocating() {
     let err = green_params.validate().unwrap_err().to_string();
     assert!(err.contains("exceeds the limit"), "{err}");
     let cache_params = cache::generate::GenParams {
-        users: 100_000,
+        users: 10_000,
         models: 10_000,
         servers: 1_000,
         ..Default::default()
