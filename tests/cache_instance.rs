@@ -264,7 +264,7 @@ fn bad_files_name_the_field() {
     check(&f, &["users[2].rate_bps.es-9", "unknown server"]);
     let mut f = good.clone();
     f.users[0].latency_limit_s = 0.0;
-    check(&f, &["users[0].latency_limit_s", "(0, 1e7] s"]);
+    check(&f, &["users[0].latency_limit_s", "[1e-6, 1e7] s"]);
     let mut f = good.clone();
     f.users[1].device = "toaster".into();
     check(&f, &["users[1].device", "toaster"]);

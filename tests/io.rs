@@ -158,6 +158,12 @@ fn usage_errors_are_one_line() {
         ],
         "option `--threads`: expected an integer in 1..=64",
     );
+    expect_bad(
+        &[
+            "profile", "--model", "gpt2", "--device", "x", "--reps", "1000",
+        ],
+        "option `--reps`: expected an integer in 1..=100, got 1000",
+    );
     let out = edgeplan(&["generate"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

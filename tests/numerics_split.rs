@@ -133,7 +133,7 @@ fn corner(rng: &mut Lcg, header: &str, dir: &Path) -> String {
     let limit = *rng.pick::<&str>(&[
         "",
         "deadline_s = 1e7\n",
-        "deadline_s = 1e-9\n",
+        "deadline_s = 1e-6\n",
         "deadline_s = 1\n",
         "device_energy_budget_j = 1e12\n",
         "device_energy_budget_j = 1e-3\n",
@@ -261,7 +261,7 @@ fn reported_out_of_range_inputs_are_refused_with_the_field() {
             "deadline_s = 30.0",
             "deadline_s = 0",
             "constraints.deadline_s",
-            "(0, 1e7] s",
+            "[1e-6, 1e7] s",
         ),
         (
             "generate_tokens = 128",
