@@ -305,9 +305,10 @@ mod tests {
         assert!(!RATE_BPS.contains(f64::NAN));
         assert!(!RATE_BPS.contains(f64::INFINITY));
         assert!(!DURATION_S.contains(0.0));
-        assert!(DURATION_S.contains(1e-9));
+        assert!(DURATION_S.contains(1e-6) && !DURATION_S.contains(1e-9));
         assert_eq!(RATE_BPS.describe(), "[1000, 1e13] bit/s");
-        assert_eq!(DURATION_S.describe(), "(0, 1e7] s");
+        assert_eq!(DURATION_S.describe(), "[1e-6, 1e7] s");
+        assert_eq!(TIME_LIMIT_S.describe(), "(0, 1e6] s");
         let err = SNR_DB
             .check(Path::new("a.toml"), "users[0].snr_db", -1000.0)
             .unwrap_err()
