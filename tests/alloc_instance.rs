@@ -478,3 +478,27 @@ fn unknown_fields_are_refused() {
         );
     }
 }
+
+/// The local search stops at the preset's time limit with its best plan so far, reported as
+/// `limit_reached` (10,000 users take about 25 s without a limit).
+#[test]
+fn local_search_honours_the_time_limit() {
+    use edgeplan::formulation::DataDir;
+    use edgeplan::registry::ProblemKind;
+    use edgeplan::solve::{PrimalStatus, Termination};
+    let catalog = common::catalog();
+    let data = DataDir {
+        dir: &common::instances(),
+        catalog: &catalog,
+    };
+    let instance = ProblemKind::Alloc
+        .formulation()
+        .generate(serde_json::json!({ "users": 10000 }), data)
+        .unwrap();
+    let mut preset = common::preset("local-search");
+    preset.time_limit_s = Some(0.5);
+    let solved = instance.solve(&preset, &Default::default()).unwrap();
+    assert_eq!(solved.stats.termination, Termination::LimitReached);
+    assert_eq!(solved.stats.primal_status, PrimalStatus::Feasible);
+    assert!(solved.evaluated_objective.unwrap().is_finite());
+}

@@ -776,11 +776,25 @@ pub fn local_search(
     opts: &Options,
     passes: usize,
 ) -> Option<(Vec<usize>, Allocation)> {
+    local_search_until(problem, opts, passes, None).map(|(found, _)| found)
+}
+
+/// [`local_search`] that stops at `deadline` (checked before each user's moves) with the best
+/// choice so far; the flag says whether it stopped there.
+pub fn local_search_until(
+    problem: &AllocProblem,
+    opts: &Options,
+    passes: usize,
+    deadline: Option<std::time::Instant>,
+) -> Option<((Vec<usize>, Allocation), bool)> {
     let (mut choice, mut current) = best_start(problem, opts)?;
     for _ in 0..passes {
         let mut improved = false;
         let prices = block_prices(problem, opts, &choice, &current);
         for k in 0..problem.users.len() {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Some(((choice, current), true));
+            }
             let mut best_option = choice[k];
             let (candidates, round) = move_candidates(problem, opts, &choice, &current, &prices, k);
             for (rank, o) in candidates.into_iter().enumerate() {
@@ -803,7 +817,7 @@ pub fn local_search(
             break;
         }
     }
-    Some((choice, current))
+    Some(((choice, current), false))
 }
 
 /// The best-allocated of the local search's starting choices (equal split, all local, all

@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::evaluate::{evaluate, AllocEvaluation};
 use super::explain::explain_infeasible;
-use super::heuristics::{baseline, local_search, to_plan, Allocation, Baseline};
+use super::heuristics::{
+    baseline, local_search, local_search_until, to_plan, Allocation, Baseline,
+};
 use super::outer::outer_approximation;
 pub use super::outer::MAX_ROUNDS;
 use super::{AllocObjective, AllocPlan, AllocProblem, Options, UserOption};
@@ -68,7 +70,22 @@ pub fn solve_with(
     let outcome = if proven.is_empty() {
         match preset.solver.as_str() {
             "highs" => solve_exact(problem, opts, preset, run, start, &mut stats)?,
-            "local-search" => Outcome::heuristic(opts, |o| local_search(problem, o, 10)),
+            "local-search" => {
+                // The preset's time limit stops the search with its best plan so far.
+                let deadline = preset
+                    .time_limit_s
+                    .map(|t| start + std::time::Duration::from_secs_f64(t));
+                let mut stopped = false;
+                let outcome = Outcome::heuristic(opts, |o| {
+                    let (found, at_limit) = local_search_until(problem, o, 10, deadline)?;
+                    stopped = at_limit;
+                    Some(found)
+                });
+                if stopped {
+                    stats.termination = Termination::LimitReached;
+                }
+                outcome
+            }
             name => {
                 let which = baseline_named(name)?;
                 Outcome::heuristic(opts, |o| baseline(problem, o, which))
