@@ -2,16 +2,17 @@
 //! integer split of the resource blocks, and the exact compute shares for each.
 
 use edgeplan::costs::{Dtype, ModelConfig};
-use edgeplan::problems::alloc::evaluate::evaluate;
-use edgeplan::problems::alloc::heuristics::{divide, optimal_shares, Claim};
+use edgeplan::problems::alloc::heuristics::{divide, Claim};
 use edgeplan::problems::alloc::solve::solve;
-use edgeplan::problems::alloc::{AllocObjective, AllocProblem, Options, Server, User};
+use edgeplan::problems::alloc::{AllocObjective, AllocProblem, Server, User};
 use edgeplan::problems::split::{Rules, TierResource, Workload};
 use edgeplan::solve::{PrimalStatus, SolverPreset, Termination};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
+
+use common::oracles::alloc_brute_force;
 
 use common::preset;
 
@@ -84,74 +85,6 @@ fn tiny(seed: u64) -> AllocProblem {
     }
 }
 
-/// Best objective over every option combination and every integer block split, with the exact
-/// shares for each; also checks server memory through the evaluator.
-fn brute_force(problem: &AllocProblem, opts: &Options) -> Option<f64> {
-    let users = problem.users.len();
-    let mut best: Option<f64> = None;
-    let mut choice = vec![0usize; users];
-    loop {
-        // Enumerate block vectors for this choice.
-        let caps: Vec<usize> = (0..users)
-            .map(|k| match opts.options[k][choice[k]].server {
-                Some(s) if opts.options[k][choice[k]].airtime_rb_s > 0.0 => {
-                    problem.servers[s].resource_blocks
-                }
-                _ => 0,
-            })
-            .collect();
-        let mut blocks: Vec<usize> = caps.iter().map(|&c| c.min(1)).collect();
-        loop {
-            let ok = (0..problem.servers.len()).all(|s| {
-                (0..users)
-                    .filter(|&k| opts.options[k][choice[k]].server == Some(s))
-                    .map(|k| blocks[k])
-                    .sum::<usize>()
-                    <= problem.servers[s].resource_blocks
-            });
-            if ok {
-                if let Some(a) = optimal_shares(problem, opts, &choice, &blocks) {
-                    if best.is_none_or(|b| a.objective < b) {
-                        // Server memory is checked by the independent evaluator.
-                        let plan =
-                            edgeplan::problems::alloc::heuristics::to_plan(opts, &choice, &a);
-                        if evaluate(problem, &plan).unwrap().feasible() {
-                            best = Some(a.objective);
-                        }
-                    }
-                }
-            }
-            // Next block vector.
-            let mut i = 0;
-            while i < users {
-                if caps[i] > 0 && blocks[i] < caps[i] {
-                    blocks[i] += 1;
-                    break;
-                }
-                blocks[i] = caps[i].min(1);
-                i += 1;
-            }
-            if i == users {
-                break;
-            }
-        }
-        // Next option combination.
-        let mut i = 0;
-        while i < users {
-            choice[i] += 1;
-            if choice[i] < opts.options[i].len() {
-                break;
-            }
-            choice[i] = 0;
-            i += 1;
-        }
-        if i == users {
-            break;
-        }
-    }
-    best
-}
-
 /// The exact solve brackets the brute-force optimum: bound <= optimum <= objective, and the
 /// objective is within the tolerance of the optimum; its plan passes the evaluator.
 #[test]
@@ -174,7 +107,7 @@ fn milp_matches_brute_force_on_tiny_instances() {
         if opts.options.iter().any(|o| o.is_empty()) {
             continue;
         }
-        let exact = brute_force(&problem, &opts);
+        let exact = alloc_brute_force(&problem, &opts);
         let report = solve(&problem, &highs).unwrap();
         match exact {
             None => {
@@ -302,7 +235,7 @@ fn debug_seed() {
     let problem = tiny(seed);
     let opts = problem.options();
     let t = std::time::Instant::now();
-    let exact = brute_force(&problem, &opts);
+    let exact = alloc_brute_force(&problem, &opts);
     eprintln!(
         "brute {:?} in {:?}; options {:?}",
         exact,

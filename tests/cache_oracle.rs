@@ -6,13 +6,15 @@ use edgeplan::instance::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::evaluate::evaluate;
 use edgeplan::problems::cache::solve::{solve, SOLVERS};
 use edgeplan::problems::cache::{
-    Block, CacheProblem, CacheServer, CacheUser, LibraryModel, Placement, Variant,
+    Block, CacheProblem, CacheServer, CacheUser, LibraryModel, Variant,
 };
 use edgeplan::solve::{PrimalStatus, Termination};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
+
+use common::oracles::cache_brute_force;
 
 use common::preset;
 
@@ -99,31 +101,8 @@ fn tiny(seed: u64) -> CacheProblem {
     }
 }
 
-/// The best hit ratio over every placement that respects storage, by the evaluator.
-fn brute_force(problem: &CacheProblem) -> (f64, Placement) {
-    let servers = problem.servers.len();
-    let models = problem.models.len();
-    let pairs = servers * models;
-    assert!(pairs <= 16, "brute force over 2^{pairs} placements");
-    let mut best = (-1.0, Vec::new());
-    for mask in 0u32..(1 << pairs) {
-        let placement: Placement = (0..servers)
-            .map(|m| {
-                (0..models)
-                    .filter(|&i| mask & (1 << (m * models + i)) != 0)
-                    .collect()
-            })
-            .collect();
-        let ev = evaluate(problem, &placement);
-        if ev.feasible() && ev.hit_ratio > best.0 {
-            best = (ev.hit_ratio, placement);
-        }
-    }
-    best
-}
-
 fn check_against_brute_force(problem: &CacheProblem) {
-    let (optimum, _) = brute_force(problem);
+    let (optimum, _) = cache_brute_force(problem);
     let exact = solve(problem, &preset("highs")).unwrap();
     assert_eq!(
         exact.stats.termination,

@@ -4,14 +4,14 @@
 
 use edgeplan::problems::green::evaluate::evaluate;
 use edgeplan::problems::green::solve::solve;
-use edgeplan::problems::green::{
-    GreenObjective, GreenProblem, GreenServer, Job, Level, Run, Schedule,
-};
+use edgeplan::problems::green::{GreenObjective, GreenProblem, GreenServer, Job, Level, Run};
 use edgeplan::solve::{PrimalStatus, Termination};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
+
+use common::oracles::green_brute_force;
 
 use common::preset;
 
@@ -91,54 +91,6 @@ fn tiny(seed: u64) -> GreenProblem {
     }
 }
 
-/// The least objective over every feasible schedule (`None`: none is feasible).
-fn brute_force(problem: &GreenProblem) -> Option<f64> {
-    let slots = problem.slots();
-    let cells: Vec<(usize, usize)> = (0..problem.servers.len())
-        .flat_map(|m| (0..slots).map(move |t| (m, t)))
-        .collect();
-    let options: Vec<Vec<Option<Run>>> = cells
-        .iter()
-        .map(|&(m, t)| {
-            let mut list = vec![None];
-            for (j, job) in problem.jobs.iter().enumerate() {
-                if t >= job.release && t < job.deadline && problem.fits(j, m) {
-                    for level in 0..problem.servers[m].levels.len() {
-                        list.push(Some(Run { job: j, level }));
-                    }
-                }
-            }
-            list
-        })
-        .collect();
-    let mut best: Option<f64> = None;
-    let mut schedule = problem.empty_schedule();
-    fn walk(
-        problem: &GreenProblem,
-        cells: &[(usize, usize)],
-        options: &[Vec<Option<Run>>],
-        k: usize,
-        schedule: &mut Schedule,
-        best: &mut Option<f64>,
-    ) {
-        if k == cells.len() {
-            let ev = evaluate(problem, schedule);
-            if ev.feasible() && best.is_none_or(|b| ev.objective < b) {
-                *best = Some(ev.objective);
-            }
-            return;
-        }
-        let (m, t) = cells[k];
-        for option in &options[k] {
-            schedule.runs[m][t] = *option;
-            walk(problem, cells, options, k + 1, schedule, best);
-        }
-        schedule.runs[m][t] = None;
-    }
-    walk(problem, &cells, &options, 0, &mut schedule, &mut best);
-    best
-}
-
 /// 60 random tiny instances (1-2 servers with 1-2 DVFS levels, 2-3 jobs, 3-5 slots, renewable
 /// supply, sleeping or idling servers, with and without migration, all three objectives): the
 /// MILP's optimum equals brute force, infeasibility agrees, the greedy is never better and is
@@ -148,7 +100,7 @@ fn milp_equals_brute_force_on_tiny_instances() {
     let mut feasible = 0;
     for seed in 0..60 {
         let problem = tiny(seed);
-        let optimum = brute_force(&problem);
+        let optimum = green_brute_force(&problem);
         let exact = solve(&problem, &preset("highs")).unwrap();
         match optimum {
             None => {

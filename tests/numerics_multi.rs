@@ -3,21 +3,19 @@
 //! and every instance at the edge of the ranges loads, solves to a finite objective and, where a
 //! brute force exists, the exact solve matches it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use edgeplan::instance::{alloc, cache, green};
-use edgeplan::problems::alloc::evaluate::evaluate as alloc_evaluate;
-use edgeplan::problems::alloc::heuristics::{optimal_shares, to_plan};
-use edgeplan::problems::alloc::{AllocProblem, Options};
-use edgeplan::problems::cache::evaluate::evaluate as cache_evaluate;
-use edgeplan::problems::cache::{CacheProblem, Placement};
-use edgeplan::problems::green::evaluate::evaluate as green_evaluate;
-use edgeplan::problems::green::{GreenProblem, Run, Schedule};
+use edgeplan::problems::alloc::AllocProblem;
+use edgeplan::problems::cache::CacheProblem;
+use edgeplan::problems::green::GreenProblem;
 use edgeplan::solve::{PrimalStatus, Termination};
 
 mod common;
 
-use common::{data_path, edgeplan, preset};
+use common::oracles::{alloc_brute_force, cache_brute_force, green_brute_force};
+
+use common::{data_path, edgeplan, preset, write};
 
 // ---------------------------------------------------------------------------------------------
 // Instance text at the corners of the ranges.
@@ -80,77 +78,8 @@ fn green_toml(head: &str, server: &str, jobs: &[&str]) -> String {
     text
 }
 
-/// Writes `text` as `name` in `dir`.
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 // ---------------------------------------------------------------------------------------------
-// Brute force (as in the oracle tests).
-
-/// Best alloc objective over every option combination and block split, with the exact shares.
-fn alloc_brute_force(problem: &AllocProblem, opts: &Options) -> Option<f64> {
-    let users = problem.users.len();
-    let mut best: Option<f64> = None;
-    let mut choice = vec![0usize; users];
-    loop {
-        let caps: Vec<usize> = (0..users)
-            .map(|k| match opts.options[k][choice[k]].server {
-                Some(s) if opts.options[k][choice[k]].airtime_rb_s > 0.0 => {
-                    problem.servers[s].resource_blocks
-                }
-                _ => 0,
-            })
-            .collect();
-        let mut blocks: Vec<usize> = caps.iter().map(|&c| c.min(1)).collect();
-        loop {
-            let ok = (0..problem.servers.len()).all(|s| {
-                (0..users)
-                    .filter(|&k| opts.options[k][choice[k]].server == Some(s))
-                    .map(|k| blocks[k])
-                    .sum::<usize>()
-                    <= problem.servers[s].resource_blocks
-            });
-            if ok {
-                if let Some(a) = optimal_shares(problem, opts, &choice, &blocks) {
-                    if best.is_none_or(|b| a.objective < b) {
-                        let plan = to_plan(opts, &choice, &a);
-                        if alloc_evaluate(problem, &plan).unwrap().feasible() {
-                            best = Some(a.objective);
-                        }
-                    }
-                }
-            }
-            let mut i = 0;
-            while i < users {
-                if caps[i] > 0 && blocks[i] < caps[i] {
-                    blocks[i] += 1;
-                    break;
-                }
-                blocks[i] = caps[i].min(1);
-                i += 1;
-            }
-            if i == users {
-                break;
-            }
-        }
-        let mut i = 0;
-        while i < users {
-            choice[i] += 1;
-            if choice[i] < opts.options[i].len() {
-                break;
-            }
-            choice[i] = 0;
-            i += 1;
-        }
-        if i == users {
-            break;
-        }
-    }
-    best
-}
+// The exact solves against the brute force of `common::oracles`.
 
 /// The exact alloc solve against brute force: optimal (or infeasible) alike, objectives finite
 /// and within 1e-5 relative, the heuristics never better and always finite.
@@ -197,31 +126,8 @@ fn check_alloc(name: &str, problem: &AllocProblem) -> bool {
     }
 }
 
-/// The best cache hit ratio over every placement that respects storage.
-fn cache_brute_force(problem: &CacheProblem) -> f64 {
-    let servers = problem.servers.len();
-    let models = problem.models.len();
-    let pairs = servers * models;
-    assert!(pairs <= 16);
-    let mut best = -1.0f64;
-    for mask in 0u32..(1 << pairs) {
-        let placement: Placement = (0..servers)
-            .map(|m| {
-                (0..models)
-                    .filter(|&i| mask & (1 << (m * models + i)) != 0)
-                    .collect()
-            })
-            .collect();
-        let ev = cache_evaluate(problem, &placement);
-        if ev.feasible() {
-            best = best.max(ev.hit_ratio);
-        }
-    }
-    best
-}
-
 fn check_cache(name: &str, problem: &CacheProblem) {
-    let optimum = cache_brute_force(problem);
+    let optimum = cache_brute_force(problem).0;
     let report = edgeplan::problems::cache::solve::solve(problem, &preset("highs")).unwrap();
     assert_eq!(report.stats.termination, Termination::Optimal, "{name}");
     let hit = report.stats.objective.unwrap();
@@ -230,54 +136,6 @@ fn check_cache(name: &str, problem: &CacheProblem) {
         (hit - optimum).abs() <= 1e-9,
         "{name}: MILP {hit} vs brute force {optimum}"
     );
-}
-
-/// The least green objective over every schedule (`None`: none is feasible).
-fn green_brute_force(problem: &GreenProblem) -> Option<f64> {
-    let slots = problem.slots();
-    let cells: Vec<(usize, usize)> = (0..problem.servers.len())
-        .flat_map(|m| (0..slots).map(move |t| (m, t)))
-        .collect();
-    let options: Vec<Vec<Option<Run>>> = cells
-        .iter()
-        .map(|&(m, t)| {
-            let mut list = vec![None];
-            for (j, job) in problem.jobs.iter().enumerate() {
-                if t >= job.release && t < job.deadline && problem.fits(j, m) {
-                    for level in 0..problem.servers[m].levels.len() {
-                        list.push(Some(Run { job: j, level }));
-                    }
-                }
-            }
-            list
-        })
-        .collect();
-    fn walk(
-        problem: &GreenProblem,
-        cells: &[(usize, usize)],
-        options: &[Vec<Option<Run>>],
-        k: usize,
-        schedule: &mut Schedule,
-        best: &mut Option<f64>,
-    ) {
-        if k == cells.len() {
-            let ev = green_evaluate(problem, schedule);
-            if ev.feasible() && best.is_none_or(|b| ev.objective < b) {
-                *best = Some(ev.objective);
-            }
-            return;
-        }
-        let (m, t) = cells[k];
-        for option in &options[k] {
-            schedule.runs[m][t] = *option;
-            walk(problem, cells, options, k + 1, schedule, best);
-        }
-        schedule.runs[m][t] = None;
-    }
-    let mut best = None;
-    let mut schedule = problem.empty_schedule();
-    walk(problem, &cells, &options, 0, &mut schedule, &mut best);
-    best
 }
 
 fn check_green(name: &str, problem: &GreenProblem) -> bool {

@@ -2,6 +2,8 @@
 //! `mod common;` and uses some of it, hence the `dead_code` allowance).
 #![allow(dead_code)]
 
+pub mod oracles;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
