@@ -260,25 +260,35 @@ pub fn count_option(option: &str, value: u64, min: usize, max: usize) -> Result<
 /// Checks a product of counts (the size of a table about to be allocated) against
 /// [`MAX_CELLS`]; `what` names the factors, e.g. `"users x servers x layers"`.
 pub fn cells(path: &Path, what: &str, factors: &[usize]) -> Result<usize> {
-    let total = factors
+    cells_total(factors).ok_or_else(|| Error::field(path, what, cells_message(what, factors)))
+}
+
+/// [`cells`] for generator parameters: the error names the option `option`.
+pub fn cells_option(option: &str, what: &str, factors: &[usize]) -> Result<usize> {
+    cells_total(factors).ok_or_else(|| Error::option(option, cells_message(what, factors)))
+}
+
+/// The product of `factors` when it is at most [`MAX_CELLS`] (overflow-safe).
+fn cells_total(factors: &[usize]) -> Option<usize> {
+    factors
         .iter()
         .try_fold(1usize, |acc, &f| acc.checked_mul(f))
-        .filter(|&t| t <= MAX_CELLS);
-    total.ok_or_else(|| {
-        Error::field(
-            path,
-            what,
-            format!(
-                "{} = {} exceeds the limit of {MAX_CELLS}",
-                what,
-                factors
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" x ")
-            ),
-        )
-    })
+        .filter(|&t| t <= MAX_CELLS)
+}
+
+/// What a product over [`MAX_CELLS`] is told: `users x servers = 10 x 20 exceeds ...`.
+fn cells_message(what: &str, factors: &[usize]) -> String {
+    let product: Vec<String> = factors.iter().map(|f| f.to_string()).collect();
+    format!(
+        "{what} = {} exceeds the limit of {MAX_CELLS}",
+        product.join(" x ")
+    )
+}
+
+/// A generator seed (option `seed`): 0 to `i64::MAX`, the largest a TOML integer holds, so a
+/// written instance records the seed it was drawn with.
+pub fn seed_option(seed: u64) -> Result<u64> {
+    count_option("seed", seed, 0, i64::MAX as usize).map(|_| seed)
 }
 
 /// Checks that a number computed inside edgeplan (an objective, a metric) is finite; a non-finite

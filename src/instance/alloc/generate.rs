@@ -184,7 +184,7 @@ impl GenParams {
                 ),
             );
         }
-        check_seed(self.seed)?;
+        limits::seed_option(self.seed)?;
         limits::count_option(
             "resource_blocks",
             self.resource_blocks as u64,
@@ -288,30 +288,6 @@ impl GenParams {
             objective_name(self.objective),
         )
     }
-}
-
-/// Checks a product of generator counts (`what` names the factors) against
-/// [`limits::MAX_CELLS`]; the error is an error of the option `option`.
-pub(crate) fn cells_option(option: &str, what: &str, factors: &[usize]) -> Result<()> {
-    limits::cells(Path::new("generator parameters"), what, factors)
-        .map(|_| ())
-        .map_err(|_| {
-            let product: Vec<String> = factors.iter().map(|f| f.to_string()).collect();
-            Error::option(
-                option,
-                format!(
-                    "{what} = {} exceeds the limit of {}",
-                    product.join(" x "),
-                    limits::MAX_CELLS
-                ),
-            )
-        })
-}
-
-/// Checks a generator seed: `0..=i64::MAX`, so that it can be written in a TOML file (whose
-/// integers are signed 64-bit) and read back.
-pub(crate) fn check_seed(seed: u64) -> Result<()> {
-    limits::count_option("seed", seed, 0, i64::MAX as usize).map(|_| ())
 }
 
 /// Where a generated instance lives: its files name `../models` and `../devices.csv`, as the

@@ -41,7 +41,6 @@ use crate::costs::arch::{MlpKind, ModelConfig};
 use crate::costs::channel::{snr_db, SHADOWING_STD_DB};
 use crate::costs::device::DeviceCatalog;
 use crate::error::{Error, Result};
-use crate::instance::alloc::generate::{cells_option, check_seed};
 use crate::instance::common::Sources;
 use crate::limits;
 use crate::problems::cache::CacheProblem;
@@ -150,12 +149,12 @@ impl GenParams {
         limits::count_option("servers", self.servers as u64, 1, limits::MAX_SERVERS)?;
         limits::count_option("models", self.models as u64, 1, limits::MAX_MODELS)?;
         limits::count_option("users", self.users as u64, 1, limits::MAX_USERS)?;
-        cells_option(
+        limits::cells_option(
             "users",
             "users x models x servers",
             &[self.users, self.models, self.servers],
         )?;
-        check_seed(self.seed)?;
+        limits::seed_option(self.seed)?;
         limits::DISTANCE_M.check_option("spacing_m", self.spacing_m)?;
         // Servers stand on a grid of ceil(sqrt(M)) columns; users up to half a spacing beyond.
         let columns = (self.servers as f64).sqrt().ceil();

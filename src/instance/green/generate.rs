@@ -22,7 +22,6 @@ use crate::costs::arch::{Dtype, ModelConfig};
 use crate::costs::device::DeviceCatalog;
 use crate::costs::table::request_flop;
 use crate::error::{Error, Result};
-use crate::instance::alloc::generate::{cells_option, check_seed};
 use crate::instance::common::InstanceHeader;
 use crate::limits;
 use crate::problems::green::traces::{carbon_solar_heavy, price_tou, solar_1kw};
@@ -86,12 +85,12 @@ impl GenParams {
         limits::count_option("jobs", self.jobs as u64, 1, limits::MAX_JOBS)?;
         limits::count_option("servers", self.servers as u64, 1, limits::MAX_SERVERS)?;
         limits::count_option("slots", self.slots as u64, 4, limits::MAX_SLOTS)?;
-        cells_option(
+        limits::cells_option(
             "slots",
             "jobs x servers x slots x levels",
             &[self.jobs, self.servers, self.slots, DEFAULT_LEVELS.len()],
         )?;
-        check_seed(self.seed)?;
+        limits::seed_option(self.seed)?;
         limits::DURATION_S.check_option("slot_s", self.slot_s)?;
         limits::FACTOR.check_option("load", self.load)?;
         limits::FACTOR.check_option("deadline_slack", self.deadline_slack)?;
