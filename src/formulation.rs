@@ -247,6 +247,29 @@ impl<F: Formulation> Debug for Typed<F> {
     }
 }
 
+impl<F: Formulation> Typed<F> {
+    /// Checks that every number a solve or an evaluation reports (`values`, each with what it
+    /// is, and the `metrics`) is finite: a non-finite value is an internal error naming the
+    /// instance, never a reported answer.
+    fn check_finite(
+        &self,
+        values: impl Iterator<Item = (String, Option<f64>)>,
+        metrics: Option<&[f64]>,
+    ) -> Result<()> {
+        let name = F::instance_name(&self.problem);
+        let metrics = F::METRICS
+            .iter()
+            .zip(metrics.unwrap_or_default())
+            .map(|(metric, &v)| (format!("metric `{metric}`"), Some(v)));
+        for (what, value) in values.chain(metrics) {
+            if let Some(v) = value {
+                crate::limits::finite(&format!("{what} on instance `{name}`"), v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<F: Formulation> AnyInstance for Typed<F> {
     fn name(&self) -> &str {
         F::instance_name(&self.problem)
@@ -258,13 +281,23 @@ impl<F: Formulation> AnyInstance for Typed<F> {
 
     fn solve(&self, preset: &SolverPreset, run: &RunOptions) -> Result<Solved<'_>> {
         let report = F::solve(&self.problem, preset, run)?;
+        let stats = &report.stats;
         let evaluation = report.evaluation.as_ref();
-        check_finite_solve::<F>(&self.problem, &report.stats, evaluation)?;
+        let evaluated_objective = evaluation.map(F::objective);
+        let metrics = evaluation.map(|ev| F::metrics(&self.problem, ev));
+        let at = |what: &str| format!("the {what} of solver `{}`", stats.solver);
+        let reported = [
+            (at("objective"), stats.objective),
+            (at("bound"), stats.bound),
+            (at("gap"), stats.gap),
+            (at("evaluated objective"), evaluated_objective),
+        ];
+        self.check_finite(reported.into_iter(), metrics.as_deref())?;
         Ok(Solved {
             stats: report.stats.clone(),
-            metrics: evaluation.map(|ev| F::metrics(&self.problem, ev)),
+            metrics,
             violations: evaluation.map(F::violations),
-            evaluated_objective: evaluation.map(F::objective),
+            evaluated_objective,
             report: Box::new(TypedReport::<F> {
                 problem: &self.problem,
                 report,
@@ -279,14 +312,12 @@ impl<F: Formulation> AnyInstance for Typed<F> {
             Error::Option { field, message } => Error::field(path, field, message),
             other => other,
         })?;
-        let name = F::instance_name(&self.problem);
-        crate::limits::finite(
-            &format!("the objective of the plan on instance `{name}`"),
-            F::objective(&evaluation),
-        )?;
-        check_finite_metrics::<F>(&self.problem, &evaluation)?;
+        let objective = F::objective(&evaluation);
+        let metrics = F::metrics(&self.problem, &evaluation);
+        let reported = [("the objective of the plan".to_string(), Some(objective))];
+        self.check_finite(reported.into_iter(), Some(&metrics))?;
         Ok(Evaluated {
-            objective: F::objective(&evaluation),
+            objective,
             violations: F::violations(&evaluation),
             evaluation: Box::new(TypedEvaluation::<F> {
                 problem: &self.problem,
@@ -295,46 +326,6 @@ impl<F: Formulation> AnyInstance for Typed<F> {
             }),
         })
     }
-}
-
-/// Checks that every number a solve reports (objective, bound, gap, the evaluator's objective
-/// and metrics) is finite: a non-finite value is an internal error naming the instance, never a
-/// reported answer.
-fn check_finite_solve<F: Formulation>(
-    problem: &F::Problem,
-    stats: &SolveStats,
-    evaluation: Option<&F::Evaluation>,
-) -> Result<()> {
-    let name = F::instance_name(problem);
-    let at = |what: &str| {
-        format!(
-            "the {what} of solver `{}` on instance `{name}`",
-            stats.solver
-        )
-    };
-    for (what, value) in [
-        ("objective", stats.objective),
-        ("bound", stats.bound),
-        ("gap", stats.gap),
-    ] {
-        if let Some(v) = value {
-            crate::limits::finite(&at(what), v)?;
-        }
-    }
-    if let Some(ev) = evaluation {
-        crate::limits::finite(&at("evaluated objective"), F::objective(ev))?;
-        check_finite_metrics::<F>(problem, ev)?;
-    }
-    Ok(())
-}
-
-/// Checks that every metric of an evaluation is finite (see [`check_finite_solve`]).
-fn check_finite_metrics<F: Formulation>(problem: &F::Problem, ev: &F::Evaluation) -> Result<()> {
-    let name = F::instance_name(problem);
-    for (metric, value) in F::METRICS.iter().zip(F::metrics(problem, ev)) {
-        crate::limits::finite(&format!("metric `{metric}` on instance `{name}`"), value)?;
-    }
-    Ok(())
 }
 
 /// A solve of any formulation: its statistics and the metrics of its plan; the report itself
