@@ -571,7 +571,7 @@ const BAD_PATHS: &[&str] = &[
     "instances",
     "instances/models",
     "/proc/self/status",
-    "/nonexistent/x.toml",
+    "missing/x.toml", // relative: a case runs in its own temporary directory
 ];
 
 fn extreme_node(rng: &mut ChaCha8Rng, was_int: bool) -> Node {
@@ -1286,7 +1286,7 @@ fn flag_value(flag: &str, rng: &mut ChaCha8Rng) -> String {
             "/dev/full",
             "/",
             ".",
-            "/nonexistent/dir/x",
+            "missing/dir/x", // relative: sweep -o creates folders, inside the case's directory
             "x.mps",
             "x.txt",
         ],

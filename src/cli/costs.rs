@@ -55,16 +55,11 @@ pub fn run(args: &CostsArgs) -> anyhow::Result<ExitCode> {
     };
     let config = ModelConfig::load(&path)?;
     let table = config.architecture.cost_table(&config.name, dtype);
+    let mut csv = Vec::new();
+    table.write_csv(&mut csv)?;
     match &args.output {
-        Some(out) => {
-            let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
-            table.write_csv(file).map_err(|e| Error::io(out, e))?;
-        }
-        None => {
-            let mut csv = Vec::new();
-            table.write_csv(&mut csv)?;
-            out!("{}", String::from_utf8_lossy(&csv));
-        }
+        Some(path) => super::output::file(path, &csv)?,
+        None => out!("{}", String::from_utf8_lossy(&csv)),
     }
     let total = table.total_params() as f64;
     let published = config.published_params.map_or(String::new(), |p| {
