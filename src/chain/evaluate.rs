@@ -9,9 +9,8 @@
 
 use serde::Serialize;
 
-use super::{Pass, SplitPlan, SplitProblem, Tier, TierResource, Workload};
+use super::{Pass, SplitPlan, SplitProblem, Tier};
 use crate::costs::latency::Cost;
-use crate::costs::table::LayerCost;
 use crate::error::{Error, Result};
 pub use crate::solve::violation::{within, Violation, TOLERANCE};
 
@@ -188,9 +187,9 @@ impl<'a> Sim<'a> {
         for l in 0..self.assignment.len() {
             let t = self.assignment[l];
             if t != loc {
-                let mut bytes = problem.input_bytes(l, pass);
+                let mut bytes = problem.work().input_bytes(l, pass);
                 if pass == Pass::Train {
-                    bytes += problem.label_bytes();
+                    bytes += problem.work().label_bytes();
                 }
                 self.transfer(loc, t, bytes, repeat);
                 if let Some(cut) = self.cuts.iter_mut().find(|c| c.after_layer + 1 == l) {
@@ -204,7 +203,9 @@ impl<'a> Sim<'a> {
             let Some(res) = problem.tiers[t.index()].as_ref() else {
                 continue;
             };
-            let c = forward_cost(problem, res, &problem.table.layers[l], pass);
+            let c = problem
+                .work()
+                .forward_cost(&problem.table.layers[l], pass, res.timer());
             self.add_compute(t, c, repeat);
         }
         loc
@@ -214,20 +215,12 @@ impl<'a> Sim<'a> {
     /// gradients across the cuts where anything below needs them.
     fn backward(&mut self, mut loc: Tier, repeat: f64) {
         let problem = self.problem;
-        let Workload::Finetune {
-            batch_size,
-            seq_len,
-            ..
-        } = problem.workload
-        else {
-            unreachable!("training pass of an inference workload")
-        };
         for l in (0..self.assignment.len()).rev() {
             let t = self.assignment[l];
             if t != loc {
                 // The gradient of layer l's output crosses, when anything below needs it.
-                if problem.gradient_crosses(l + 1) {
-                    let bytes = problem.input_bytes(l + 1, Pass::Train);
+                if problem.work().gradient_crosses(l + 1) {
+                    let bytes = problem.work().input_bytes(l + 1, Pass::Train);
                     self.transfer(loc, t, bytes, repeat);
                 }
                 loc = t;
@@ -235,11 +228,9 @@ impl<'a> Sim<'a> {
             let Some(res) = problem.tiers[t.index()].as_ref() else {
                 continue;
             };
-            let layer = &problem.table.layers[l];
-            let training = problem.layer_training(layer).expect("fine-tuning workload");
-            let c = res
-                .timer()
-                .train_backward(layer, batch_size, seq_len, training);
+            let c = problem
+                .work()
+                .backward_cost(&problem.table.layers[l], res.timer());
             self.add_compute(t, c, repeat);
         }
     }
@@ -277,38 +268,6 @@ struct Totals {
     energy_idle_j: f64,
 }
 
-/// Cost (s, J) of layer `layer` in the forward part of `pass` on tier `res`: prefill of the
-/// prompt, one decode step, or a training step's forward pass.
-fn forward_cost(problem: &SplitProblem, res: &TierResource, layer: &LayerCost, pass: Pass) -> Cost {
-    let timer = res.timer();
-    match (pass, problem.workload) {
-        (
-            Pass::Prefill,
-            Workload::Inference {
-                prompt_tokens: p, ..
-            },
-        ) => timer.prefill(layer, p),
-        (
-            Pass::Decode(i),
-            Workload::Inference {
-                prompt_tokens: p, ..
-            },
-        ) => timer.decode(layer, p + i),
-        (
-            Pass::Train,
-            Workload::Finetune {
-                batch_size,
-                seq_len,
-                ..
-            },
-        ) => {
-            let training = problem.layer_training(layer).expect("fine-tuning workload");
-            timer.train_forward(layer, batch_size, seq_len, training)
-        }
-        _ => Cost::default(),
-    }
-}
-
 /// Pushes a violation of `constraint`.
 fn violate(violations: &mut Vec<Violation>, constraint: &str, message: String) {
     violations.push(Violation {
@@ -338,7 +297,7 @@ pub fn evaluate(problem: &SplitProblem, plan: &SplitPlan) -> Result<Evaluation> 
     check_tiers(problem, plan, &mut violations);
 
     let mut sim = Sim::new(problem, a);
-    for (pass, repeat) in problem.passes() {
+    for (pass, repeat) in problem.work().passes() {
         sim.run_pass(pass, repeat);
     }
     let totals = sim.totals();

@@ -292,20 +292,26 @@ impl SplitPlan {
     }
 }
 
-/// Memory and traffic quantities shared by the MILP, the enumeration and the evaluator.
-impl SplitProblem {
+/// The workload on a model's layer chain, independent of where the layers run: what each layer
+/// costs in memory, which bytes cross a cut in each pass, and what a layer costs on a given
+/// processor. Shared by every formulation that places a chain of layers (split and alloc on
+/// three tiers, pipeline on a network of nodes) and by the simulators that check their plans.
+#[derive(Debug, Clone, Copy)]
+pub struct Work<'a> {
+    /// The model's cost table.
+    pub table: &'a CostTable,
+    /// The workload.
+    pub workload: Workload,
+}
+
+impl Work<'_> {
     /// Number of layers (rows of the cost table).
     pub fn layers(&self) -> usize {
         self.table.len()
     }
 
-    /// Whether a tier is available.
-    pub fn has_tier(&self, tier: Tier) -> bool {
-        self.tiers[tier.index()].is_some()
-    }
-
     /// The layer-level training mode of `layer`.
-    pub(crate) fn layer_training(&self, layer: &LayerCost) -> Option<LayerTraining> {
+    pub fn layer_training(&self, layer: &LayerCost) -> Option<LayerTraining> {
         match self.workload {
             Workload::Inference { .. } => None,
             Workload::Finetune { training, .. } => Some(match training {
@@ -381,7 +387,7 @@ impl SplitProblem {
     }
 
     /// Tokens layer `layer` processes in one pass of the given kind.
-    pub(crate) fn consumed_tokens(&self, layer: usize, pass: Pass) -> f64 {
+    pub fn consumed_tokens(&self, layer: usize, pass: Pass) -> f64 {
         match pass {
             Pass::Prefill if layer + 1 == self.layers() => 1.0,
             Pass::Prefill => match self.workload {
@@ -402,7 +408,7 @@ impl SplitProblem {
 
     /// Bytes entering layer `layer` from below in one pass: the previous layer's output (token ids
     /// for the embedding) for every token the layer consumes.
-    pub(crate) fn input_bytes(&self, layer: usize, pass: Pass) -> f64 {
+    pub fn input_bytes(&self, layer: usize, pass: Pass) -> f64 {
         let per_token = if layer == 0 {
             4.0
         } else {
@@ -412,7 +418,7 @@ impl SplitProblem {
     }
 
     /// Whether the activation gradient crosses a cut placed before `layer` in the backward pass.
-    pub(crate) fn gradient_crosses(&self, layer: usize) -> bool {
+    pub fn gradient_crosses(&self, layer: usize) -> bool {
         match self.workload {
             Workload::Inference { .. } => false,
             Workload::Finetune { training, .. } => match training {
@@ -424,7 +430,7 @@ impl SplitProblem {
     }
 
     /// The passes of the workload with how often each repeats.
-    pub(crate) fn passes(&self) -> Vec<(Pass, f64)> {
+    pub fn passes(&self) -> Vec<(Pass, f64)> {
         match self.workload {
             Workload::Inference {
                 generate_tokens, ..
@@ -437,9 +443,8 @@ impl SplitProblem {
         }
     }
 
-    /// Compute cost of `layer` on a tier for the whole workload.
-    pub fn layer_compute(&self, layer: &LayerCost, tier: &TierResource) -> Cost {
-        let timer = tier.timer();
+    /// Compute cost of `layer` for the whole workload on the processor `timer` prices.
+    pub fn layer_compute(&self, layer: &LayerCost, timer: LayerTimer<'_>) -> Cost {
         match self.workload {
             Workload::Inference {
                 prompt_tokens,
@@ -466,8 +471,55 @@ impl SplitProblem {
         }
     }
 
+    /// Cost (s, J) of `layer` in the forward part of `pass` on the processor `timer` prices:
+    /// prefill of the prompt, one decode step, or a training step's forward pass.
+    pub fn forward_cost(&self, layer: &LayerCost, pass: Pass, timer: LayerTimer<'_>) -> Cost {
+        match (pass, self.workload) {
+            (
+                Pass::Prefill,
+                Workload::Inference {
+                    prompt_tokens: p, ..
+                },
+            ) => timer.prefill(layer, p),
+            (
+                Pass::Decode(i),
+                Workload::Inference {
+                    prompt_tokens: p, ..
+                },
+            ) => timer.decode(layer, p + i),
+            (
+                Pass::Train,
+                Workload::Finetune {
+                    batch_size,
+                    seq_len,
+                    ..
+                },
+            ) => {
+                let training = self.layer_training(layer).expect("fine-tuning workload");
+                timer.train_forward(layer, batch_size, seq_len, training)
+            }
+            _ => Cost::default(),
+        }
+    }
+
+    /// Cost (s, J) of `layer` in a training step's backward pass on the processor `timer`
+    /// prices (zero for inference).
+    pub fn backward_cost(&self, layer: &LayerCost, timer: LayerTimer<'_>) -> Cost {
+        match self.workload {
+            Workload::Finetune {
+                batch_size,
+                seq_len,
+                ..
+            } => {
+                let training = self.layer_training(layer).expect("fine-tuning workload");
+                timer.train_backward(layer, batch_size, seq_len, training)
+            }
+            Workload::Inference { .. } => Cost::default(),
+        }
+    }
+
     /// Bytes of the labels sent to the head's tier per training step (int32 token ids).
-    pub(crate) fn label_bytes(&self) -> f64 {
+    pub fn label_bytes(&self) -> f64 {
         match self.workload {
             Workload::Finetune {
                 batch_size,
@@ -479,9 +531,46 @@ impl SplitProblem {
     }
 }
 
+/// Memory and traffic quantities shared by the MILP, the enumeration and the evaluator: the
+/// instance's [`Work`] and its tiers.
+impl SplitProblem {
+    /// Number of layers (rows of the cost table).
+    pub fn layers(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether a tier is available.
+    pub fn has_tier(&self, tier: Tier) -> bool {
+        self.tiers[tier.index()].is_some()
+    }
+
+    /// The workload on the model's chain, independent of the tiers.
+    pub fn work(&self) -> Work<'_> {
+        Work {
+            table: &self.table,
+            workload: self.workload,
+        }
+    }
+
+    /// Bytes `layer` needs on the tier that runs it ([`Work::layer_memory_bytes`]).
+    pub fn layer_memory_bytes(&self, layer: &LayerCost) -> f64 {
+        self.work().layer_memory_bytes(layer)
+    }
+
+    /// Extra bytes on the head's tier for a tied head ([`Work::tied_extra_bytes`]).
+    pub fn tied_extra_bytes(&self) -> f64 {
+        self.work().tied_extra_bytes()
+    }
+
+    /// Compute cost of `layer` on a tier for the whole workload.
+    pub fn layer_compute(&self, layer: &LayerCost, tier: &TierResource) -> Cost {
+        self.work().layer_compute(layer, tier.timer())
+    }
+}
+
 /// One pass through the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pass {
+pub enum Pass {
     /// Prompt processing.
     Prefill,
     /// Decode step `i`.
@@ -548,7 +637,8 @@ impl Coefficients {
             .iter()
             .map(|l| problem.layer_memory_bytes(l))
             .collect();
-        let passes = problem.passes();
+        let work = problem.work();
+        let passes = work.passes();
         let crossing = |link: Option<&Link>, radio: bool| -> Vec<Crossing> {
             let Some(link) = link else {
                 return vec![Crossing::default(); n];
@@ -557,15 +647,15 @@ impl Coefficients {
                 .map(|p| {
                     let mut c = Crossing::default();
                     for &(pass, repeat) in &passes {
-                        let mut up = problem.input_bytes(p, pass);
+                        let mut up = work.input_bytes(p, pass);
                         let mut down = 0.0;
                         let mut crossings = 1.0;
                         match pass {
                             Pass::Train => {
                                 // Labels ride with the activations to the head's tier.
-                                up += problem.label_bytes();
-                                if problem.gradient_crosses(p) {
-                                    down += problem.input_bytes(p, pass);
+                                up += work.label_bytes();
+                                if work.gradient_crosses(p) {
+                                    down += work.input_bytes(p, pass);
                                     crossings += 1.0;
                                 }
                             }
