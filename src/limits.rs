@@ -191,9 +191,15 @@ pub const MEASURED_S: Range = Range::closed(1e-9, 1e7, "s");
 pub const MEASURED_J: Range = Range::closed(0.0, 1e12, "J");
 /// A measured throughput (measurement CSVs): 10^-6 to 10^9 tokens/s.
 pub const TOKENS_PER_S: Range = Range::closed(1e-6, 1e9, "tokens/s");
+/// Share of a node's compute taken by other work.
+pub const BACKGROUND_LOAD: Range = Range::closed(0.0, 0.99, "");
+/// A request rate (throughput floor).
+pub const REQUEST_RATE: Range = Range::above(0.0, 1e6, "requests/s");
 
 /// Largest number of layers (rows of a cost table) of one model.
 pub const MAX_LAYERS: usize = 1_000;
+/// Nodes of a pipeline network.
+pub const MAX_NODES: usize = 64;
 /// Largest width of a model architecture (hidden, intermediate, heads, kv_heads, head_dim,
 /// vocab, experts) in a model config.
 pub const MAX_WIDTH: usize = 1_000_000;
