@@ -44,6 +44,8 @@ registry! {
     Cache => crate::instance::cache::Cache,
     /// Energy-aware scheduling.
     Green => crate::instance::green::Green,
+    /// In-network model splitting: a model pipelined across a network of nodes.
+    Pipeline => crate::instance::pipeline::Pipeline,
 }
 
 impl ProblemKind {

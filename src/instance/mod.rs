@@ -10,6 +10,7 @@ pub mod cache;
 pub mod common;
 pub mod green;
 pub mod paths;
+pub mod pipeline;
 pub mod split;
 pub mod trace;
 

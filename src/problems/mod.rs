@@ -4,4 +4,5 @@
 pub mod alloc;
 pub mod cache;
 pub mod green;
+pub mod pipeline;
 pub mod split;
