@@ -294,3 +294,79 @@ pub fn explain_infeasible(problem: &PipelineProblem, coef: &Coefficients) -> Vec
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problems::pipeline::evaluate::evaluate;
+    use crate::problems::pipeline::{EnergyScope, Objective, Routing};
+
+    fn chain() -> PipelineProblem {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("instances/pipeline/chain-llama2-7b-jetson.toml");
+        crate::instance::pipeline::load(&path).unwrap()
+    }
+
+    /// Every stage list of the shipped three-node chain, priced by the coefficients and by the
+    /// independent evaluator: latency, period, energy (both scopes, both routing rules) agree.
+    #[test]
+    fn coefficients_price_every_plan_as_the_evaluator_does() {
+        let mut checked = 0;
+        for (routing, scope) in [
+            (Routing::Shortest, EnergyScope::Source),
+            (Routing::Fastest, EnergyScope::All),
+        ] {
+            let mut problem = chain();
+            problem.routing = routing;
+            problem.energy_scope = scope;
+            problem.objective = Objective::Weighted {
+                latency_weight: 1.0,
+                energy_weight: 0.1,
+            };
+            problem.nodes[1].background_load = 0.3;
+            let coef = Coefficients::new(&problem);
+            let scorer = Scorer {
+                problem: &problem,
+                coef: &coef,
+            };
+            let n = problem.layers();
+            let mut lists = Vec::new();
+            for a in 0..=n {
+                for b in a..=n {
+                    for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [2, 1, 0]] {
+                        let bounds = [(0, a), (a, b), (b, n)];
+                        let stages: Vec<Stage> = order
+                            .iter()
+                            .zip(bounds)
+                            .filter(|(_, (s, e))| s < e)
+                            .map(|(&node, (start, end))| Stage { node, start, end })
+                            .collect();
+                        lists.push(stages);
+                    }
+                }
+            }
+            for stages in lists {
+                let Some(priced) = coef.price(&stages) else {
+                    continue;
+                };
+                let ev = evaluate(&problem, &scorer.plan(&stages)).unwrap();
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+                assert!(close(priced.latency_s, ev.latency_s), "{stages:?}");
+                assert!(close(priced.period_s, ev.period_s), "{stages:?}");
+                assert!(close(priced.energy_j, ev.energy_j), "{stages:?}");
+                assert!(close(scorer.value(&priced), ev.objective), "{stages:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
+    /// `plan_count` counts what `enumerate` visits.
+    #[test]
+    fn plan_count_is_the_number_of_stage_lists() {
+        // 3 nodes, 4 layers: 3 + 6*3 + 6*3 = 39.
+        assert_eq!(plan_count(4, 3, 3), 39.0);
+        assert_eq!(plan_count(4, 3, 1), 3.0);
+        assert_eq!(plan_count(1, 5, 5), 5.0);
+    }
+}
