@@ -174,14 +174,14 @@ pub fn plan(scorer: &Scorer<'_>) -> Option<Vec<Stage>> {
     // First shards.
     let src = devices.iter().position(|&i| i == source);
     let source_first = src.is_some_and(|a| coef.place[0][devices[a]].is_some());
-    for a in 0..d {
+    for (a, &device) in devices.iter().enumerate() {
         if source_first && Some(a) != src {
             continue;
         }
         let input = if source_first {
             0.0
         } else {
-            coef.input[devices[a]]
+            coef.input[device]
                 .as_ref()
                 .map_or(f64::INFINITY, |t| t.item.latency_s)
         };

@@ -494,6 +494,19 @@ fn criteria(scorer: &Scorer<'_>) -> Vec<Criterion> {
     out
 }
 
+/// A lower bound on the objective of every plan: the relaxation's value (the DP without the
+/// order, revisits allowed; for throughput the bottleneck, which every plan's period reaches);
+/// `None` when not even the relaxation has a plan.
+pub fn lower_bound(scorer: &Scorer<'_>) -> Option<f64> {
+    let shape = Shape::new(scorer);
+    let tables = Tables::new(scorer, criteria(scorer)[0]);
+    let dp = Dp {
+        shape: &shape,
+        tables: &tables,
+    };
+    dp.solve(&shape.candidates, false).map(|(_, v)| v.main)
+}
+
 /// The best stage list the heuristic finds before `deadline` (`None`: no feasible plan found).
 pub fn local_search(scorer: &Scorer<'_>, deadline: Option<Instant>) -> Option<Vec<Stage>> {
     let coef = scorer.coef;
