@@ -496,7 +496,8 @@ fn criteria(scorer: &Scorer<'_>) -> Vec<Criterion> {
 
 /// A lower bound on the objective of every plan: the relaxation's value (the DP without the
 /// order, revisits allowed; for throughput the bottleneck, which every plan's period reaches);
-/// `None` when not even the relaxation has a plan.
+/// `None` when not even the relaxation has a plan. Tight for the additive objectives (usually the
+/// optimum); weak for throughput, where revisits split a fast node's work into several stages.
 pub fn lower_bound(scorer: &Scorer<'_>) -> Option<f64> {
     let shape = Shape::new(scorer);
     let tables = Tables::new(scorer, criteria(scorer)[0]);
