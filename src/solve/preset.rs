@@ -50,7 +50,7 @@ fn default_threads() -> u32 {
 
 /// The presets shipped in `solvers/`, compiled into the binary so that `--solver NAME` works from
 /// any directory.
-const BUILTIN: [(&str, &str); 14] = [
+const BUILTIN: [(&str, &str); 15] = [
     ("highs", include_str!("../../solvers/highs.toml")),
     ("highs-1pct", include_str!("../../solvers/highs-1pct.toml")),
     ("enumerate", include_str!("../../solvers/enumerate.toml")),
@@ -74,6 +74,7 @@ const BUILTIN: [(&str, &str); 14] = [
     ("popularity", include_str!("../../solvers/popularity.toml")),
     ("random", include_str!("../../solvers/random.toml")),
     ("asap", include_str!("../../solvers/asap.toml")),
+    ("edgeshard", include_str!("../../solvers/edgeshard.toml")),
 ];
 
 impl Default for SolverPreset {
