@@ -73,7 +73,8 @@ pub(super) const GREEN_FLAGS: Flags = &[
     ("name", "--name"),
 ];
 
-/// The flags of `edgeplan generate pipeline` (every parameter has one).
+/// The flags of `edgeplan generate pipeline` (every parameter has one; `network_nodes` is the
+/// sweep-grid alias of `nodes`).
 pub(super) const PIPELINE_FLAGS: Flags = &[
     ("nodes", "--nodes"),
     ("seed", "--seed"),
@@ -414,7 +415,8 @@ mod tests {
         check::<super::super::green::GenerateArgs, green::generate::GenParams>(GREEN_FLAGS, &[]);
         check::<super::super::pipeline::GenerateArgs, pipeline::generate::GenParams>(
             PIPELINE_FLAGS,
-            &[],
+            // The sweep-grid alias of `nodes` (a column of the run rows).
+            &["network_nodes"],
         );
     }
 

@@ -75,7 +75,9 @@ pub const DEFAULT_TX_POWER_W: f64 = 1.5;
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenParams {
-    /// Nodes N, the source included.
+    /// Nodes N, the source included. A sweep's grid calls it `network_nodes` (`nodes` is the
+    /// column of branch-and-bound nodes in the run rows).
+    #[serde(alias = "network_nodes")]
     pub nodes: usize,
     /// Seed of every draw.
     pub seed: u64,
