@@ -71,7 +71,7 @@ enum Generate {
     Green(green::GenerateArgs),
     /// In-network model splitting: a random geometric or tree-shaped edge network of devices,
     /// base-station servers and a cloud, with 3GPP radio links and fibre.
-    Pipeline(pipeline::GenerateArgs),
+    Pipeline(Box<pipeline::GenerateArgs>),
 }
 
 /// Options of `edgeplan solve`.

@@ -163,9 +163,15 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let catalog = args.output.catalog()?;
     catalog.check_devices("--devices", args.devices.as_deref())?;
     catalog.check_devices("--server-devices", args.server_devices.as_deref())?;
-    catalog.check_devices("--source-device", Some(&[args.source_device.clone()]))?;
-    catalog.check_devices("--cloud-device", Some(&[args.cloud_device.clone()]))?;
-    catalog.check_models("--model", Some(&[args.model.clone()]))?;
+    catalog.check_devices(
+        "--source-device",
+        Some(std::slice::from_ref(&args.source_device)),
+    )?;
+    catalog.check_devices(
+        "--cloud-device",
+        Some(std::slice::from_ref(&args.cloud_device)),
+    )?;
+    catalog.check_models("--model", Some(std::slice::from_ref(&args.model)))?;
     let file =
         generate_spec(&params, &catalog.devices).map_err(|e| flag_error(PIPELINE_FLAGS, e))?;
     // Load it once through the ordinary loader, so anything else wrong fails here.

@@ -448,7 +448,7 @@ pub fn generate_spec(params: &GenParams, catalog: &DeviceCatalog) -> Result<Pipe
         _ => geometric(params, catalog, &mut rng, &shadowing)?,
     };
     let source = catalog.get(&params.source_device, catalog_path)?;
-    let radio = source.tx_power_w.is_none().then(|| RadioSpec {
+    let radio = source.tx_power_w.is_none().then_some(RadioSpec {
         tx_power_w: Some(DEFAULT_TX_POWER_W),
         rx_power_w: None,
     });
