@@ -185,8 +185,7 @@ fn the_generator_is_deterministic() {
             max_background_load: 0.2,
             ..GenParams::default()
         };
-        let generated =
-            generate(&params, &common::catalog(), &instances().join("models")).unwrap();
+        let generated = generate(&params, &common::catalog(), &instances().join("models")).unwrap();
         let loaded = load(&file).unwrap();
         assert_eq!(generated.links, loaded.links);
         let solved = |p: &edgeplan::problems::pipeline::PipelineProblem| {
@@ -244,24 +243,38 @@ fn bad(dir: &std::path::Path, name: &str, edits: common::Edits, field: &str) {
     );
     let p = path.to_str().unwrap();
     expect_bad(&["solve", p, "--solver", "enumerate"], field);
-    expect_bad(&["solve", p, "--solver", "enumerate"], &format!("{name}.toml"));
+    expect_bad(
+        &["solve", p, "--solver", "enumerate"],
+        &format!("{name}.toml"),
+    );
 }
 
 #[test]
 fn bad_files_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    bad(d, "unknown-node", &[("b = \"cloud\"", "b = \"moon\"")], "links[1].b");
+    bad(
+        d,
+        "unknown-node",
+        &[("b = \"cloud\"", "b = \"moon\"")],
+        "links[1].b",
+    );
     bad(
         d,
         "self-link",
-        &[("a = \"edge\"\nb = \"cloud\"", "a = \"cloud\"\nb = \"cloud\"")],
+        &[(
+            "a = \"edge\"\nb = \"cloud\"",
+            "a = \"cloud\"\nb = \"cloud\"",
+        )],
         "links[1].b",
     );
     bad(
         d,
         "duplicate-link",
-        &[("a = \"edge\"\nb = \"cloud\"", "a = \"edge\"\nb = \"device\"")],
+        &[(
+            "a = \"edge\"\nb = \"cloud\"",
+            "a = \"edge\"\nb = \"device\"",
+        )],
         "links[1].b",
     );
     bad(
@@ -291,7 +304,10 @@ fn bad_files_name_the_field() {
     bad(
         d,
         "routing",
-        &[("source = \"device\"", "source = \"device\"\nrouting = \"widest\"")],
+        &[(
+            "source = \"device\"",
+            "source = \"device\"\nrouting = \"widest\"",
+        )],
         "routing",
     );
     bad(
@@ -303,13 +319,19 @@ fn bad_files_name_the_field() {
     bad(
         d,
         "scope",
-        &[("kind = \"latency\"", "kind = \"energy\"\nenergy_scope = \"edge\"")],
+        &[(
+            "kind = \"latency\"",
+            "kind = \"energy\"\nenergy_scope = \"edge\"",
+        )],
         "objective.energy_scope",
     );
     bad(
         d,
         "weights",
-        &[("kind = \"latency\"", "kind = \"weighted\"\nlatency_weight = 1.0")],
+        &[(
+            "kind = \"latency\"",
+            "kind = \"weighted\"\nlatency_weight = 1.0",
+        )],
         "objective.energy_weight",
     );
     bad(
@@ -402,7 +424,10 @@ fn bad_files_name_the_field() {
     bad(
         d,
         "too-many-nodes",
-        &[("[[nodes]]\nname = \"device\"", &format!("{many}[[nodes]]\nname = \"device\""))],
+        &[(
+            "[[nodes]]\nname = \"device\"",
+            &format!("{many}[[nodes]]\nname = \"device\""),
+        )],
         "nodes",
     );
 }
