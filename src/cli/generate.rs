@@ -1,4 +1,4 @@
-//! What the three `generate` commands share: the flag behind each generator parameter (so an
+//! What the `generate` commands share: the flag behind each generator parameter (so an
 //! error names the flag the user typed), checks of the names given to the flags, and writing the
 //! instance.
 
@@ -70,6 +70,46 @@ pub(super) const GREEN_FLAGS: Flags = &[
     ("server_devices", "--devices"),
     ("models", "--models"),
     ("objective", "--objective"),
+    ("name", "--name"),
+];
+
+/// The flags of `edgeplan generate pipeline` (every parameter has one; `network_nodes` is the
+/// sweep-grid alias of `nodes`).
+pub(super) const PIPELINE_FLAGS: Flags = &[
+    ("nodes", "--nodes"),
+    ("seed", "--seed"),
+    ("topology", "--topology"),
+    ("model", "--model"),
+    ("dtype", "--dtype"),
+    ("objective", "--objective"),
+    ("latency_weight", "--latency-weight"),
+    ("energy_weight", "--energy-weight"),
+    ("energy_scope", "--energy-scope"),
+    ("routing", "--routing"),
+    ("prompt_tokens", "--prompt-tokens"),
+    ("generate_tokens", "--generate-tokens"),
+    ("source_device", "--source-device"),
+    ("devices", "--devices"),
+    ("server_devices", "--server-devices"),
+    ("cloud_device", "--cloud-device"),
+    ("server_fraction", "--server-fraction"),
+    ("memory_share", "--memory-share"),
+    ("max_background_load", "--max-background-load"),
+    ("area_m", "--area"),
+    ("radius_m", "--radius"),
+    ("base_stations", "--base-stations"),
+    ("bs_spacing_m", "--bs-spacing"),
+    ("cell_radius_m", "--cell-radius"),
+    ("radio_bandwidth_hz", "--radio-bandwidth"),
+    ("radio_latency_s", "--radio-latency"),
+    ("wired_bps", "--wired-rate"),
+    ("backhaul_bps", "--backhaul"),
+    ("cloud_bps", "--cloud-rate"),
+    ("cloud_distance_m", "--cloud-distance"),
+    ("switch_delay_s", "--switch-delay"),
+    ("embed_on_source", "--embed-on-source"),
+    ("max_stages", "--max-stages"),
+    ("deadline_s", "--deadline"),
     ("name", "--name"),
 ];
 
@@ -363,7 +403,7 @@ mod tests {
 
     #[test]
     fn the_flag_tables_match_clap_and_the_parameters() {
-        use edgeplan::instance::{alloc, cache, green};
+        use edgeplan::instance::{alloc, cache, green, pipeline};
         check::<super::super::alloc::GenerateArgs, alloc::generate::GenParams>(
             ALLOC_FLAGS,
             &["prompt_tokens", "generate_tokens", "batch_size", "seq_len"],
@@ -373,6 +413,11 @@ mod tests {
             &["carrier_hz", "prompt_tokens", "generate_tokens"],
         );
         check::<super::super::green::GenerateArgs, green::generate::GenParams>(GREEN_FLAGS, &[]);
+        check::<super::super::pipeline::GenerateArgs, pipeline::generate::GenParams>(
+            PIPELINE_FLAGS,
+            // The sweep-grid alias of `nodes` (a column of the run rows).
+            &["network_nodes"],
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod costs;
 mod generate;
 mod green;
 mod output;
+mod pipeline;
 mod profile;
 
 mod sweep;
@@ -68,6 +69,9 @@ enum Generate {
     /// Green scheduling: jobs from the cost tables, servers with DVFS levels and PV, a synthetic
     /// solar-heavy day of carbon intensity and prices.
     Green(green::GenerateArgs),
+    /// In-network model splitting: a random geometric or tree-shaped edge network of devices,
+    /// base-station servers and a cloud, with 3GPP radio links and fibre.
+    Pipeline(Box<pipeline::GenerateArgs>),
 }
 
 /// Options of `edgeplan solve`.
@@ -136,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Generate(Generate::Alloc(args)) => alloc::generate(&args),
         Command::Generate(Generate::Cache(args)) => cache::generate(&args),
         Command::Generate(Generate::Green(args)) => green::generate(&args),
+        Command::Generate(Generate::Pipeline(args)) => pipeline::generate(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Summarize(args) => sweep::summarize_runs(&args),
         Command::Profile(args) => profile::run_profile(&args),
