@@ -229,6 +229,150 @@ impl Filter<'_> {
     }
 }
 
+/// Lower bounds from the layered-graph relaxation of a linear objective (latency, energy,
+/// weighted): the cheapest path through the `(layer, node)` pairs and transfers the filter
+/// allows, with distinct nodes, memory, stage count and the sum limits dropped.
+/// `fwd[l][i]`: the cheapest cover of layers `..=l` with layer `l` on `i` (input included);
+/// `bwd[l][i]`: of layers `l..` with layer `l` on `i` (output included).
+struct Relaxation {
+    fwd: Vec<Vec<f64>>,
+    bwd: Vec<Vec<f64>>,
+    place: Vec<Vec<f64>>,
+}
+
+impl Relaxation {
+    /// The relaxation of the instance under `filter` (`None` for throughput).
+    fn new(filter: &Filter<'_>) -> Option<Relaxation> {
+        if matches!(filter.objective(), Objective::Throughput) {
+            return None;
+        }
+        let coef = filter.scorer.coef;
+        let inference = filter.scorer.problem.is_inference();
+        let (n, nodes) = (coef.layers, coef.nodes);
+        let inf = f64::INFINITY;
+        let place: Vec<Vec<f64>> = (0..n)
+            .map(|l| {
+                (0..nodes)
+                    .map(|i| {
+                        if filter.place_ok(l, i) {
+                            filter.term(&coef.place[l][i].as_ref().expect("allowed").item)
+                        } else {
+                            inf
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let end = |t: Option<&Transfer>, used: bool| match t.filter(|t| filter.transfer_ok(t)) {
+            Some(t) if used => filter.term(&t.item),
+            Some(_) => 0.0,
+            None => inf,
+        };
+        let cut = |p: usize, i: usize, j: usize| {
+            coef.cut(p, i, j)
+                .filter(|t| filter.transfer_ok(t))
+                .map_or(inf, |t| filter.term(&t.item))
+        };
+        let mut fwd = vec![vec![inf; nodes]; n];
+        for i in 0..nodes {
+            fwd[0][i] = place[0][i] + end(coef.input[i].as_ref(), true);
+        }
+        for p in 1..n {
+            for j in 0..nodes {
+                if place[p][j] == inf {
+                    continue;
+                }
+                let mut best = fwd[p - 1][j];
+                for (i, &before) in fwd[p - 1].iter().enumerate() {
+                    if i != j && before < inf {
+                        best = best.min(before + cut(p, i, j));
+                    }
+                }
+                fwd[p][j] = best + place[p][j];
+            }
+        }
+        let mut bwd = vec![vec![inf; nodes]; n];
+        for i in 0..nodes {
+            bwd[n - 1][i] = place[n - 1][i] + end(coef.output[i].as_ref(), inference);
+        }
+        for p in (1..n).rev() {
+            for i in 0..nodes {
+                if place[p - 1][i] == inf {
+                    continue;
+                }
+                let mut best = bwd[p][i];
+                for (j, &after) in bwd[p].iter().enumerate() {
+                    if i != j && after < inf {
+                        best = best.min(cut(p, i, j) + after);
+                    }
+                }
+                bwd[p - 1][i] = best + place[p - 1][i];
+            }
+        }
+        Some(Relaxation { fwd, bwd, place })
+    }
+
+    /// A lower bound of every plan that runs layer `l` on `i`.
+    fn through(&self, l: usize, i: usize) -> f64 {
+        self.fwd[l][i] + self.bwd[l][i] - self.place[l][i]
+    }
+
+    /// A lower bound of every plan whose layers `..p` end on `i` and layer `p` starts on `j`,
+    /// given the transfer's term.
+    fn across(&self, p: usize, i: usize, j: usize, term: f64) -> f64 {
+        self.fwd[p - 1][i] + term + self.bwd[p][j]
+    }
+
+    /// The stages of the relaxation's cheapest path.
+    fn path(&self, filter: &Filter<'_>) -> Option<Vec<Stage>> {
+        let coef = filter.scorer.coef;
+        let n = coef.layers;
+        let (mut node, value) = self.fwd[n - 1]
+            .iter()
+            .zip(&self.bwd[n - 1])
+            .zip(&self.place[n - 1])
+            .map(|((f, b), p)| f + b - p)
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        if !value.is_finite() {
+            return None;
+        }
+        let mut nodes = vec![node; n];
+        // Walk back: at each cut position, the predecessor that attains fwd.
+        for p in (1..n).rev() {
+            let target = self.fwd[p][node] - self.place[p][node];
+            let stay = self.fwd[p - 1][node];
+            if stay > target * (1.0 + 1e-12) + 1e-300 {
+                node = (0..coef.nodes)
+                    .filter(|&i| i != node && self.fwd[p - 1][i].is_finite())
+                    .min_by(|&a, &b| {
+                        let cost = |i: usize| {
+                            self.fwd[p - 1][i]
+                                + coef
+                                    .cut(p, i, node)
+                                    .filter(|t| filter.transfer_ok(t))
+                                    .map_or(f64::INFINITY, |t| filter.term(&t.item))
+                        };
+                        cost(a).total_cmp(&cost(b))
+                    })?;
+            }
+            nodes[p - 1] = node;
+        }
+        let mut stages: Vec<Stage> = Vec::new();
+        for (l, &i) in nodes.iter().enumerate() {
+            match stages.last_mut() {
+                Some(last) if last.node == i => last.end = l + 1,
+                _ => stages.push(Stage {
+                    node: i,
+                    start: l,
+                    end: l + 1,
+                }),
+            }
+        }
+        Some(stages)
+    }
+}
+
 /// The heaviest arc airtime of a transfer (0 when it uses none).
 fn heaviest(t: &Transfer) -> f64 {
     t.arcs.iter().fold(0.0, |a, &(_, s)| a.max(s))
@@ -261,6 +405,11 @@ impl Items {
 /// Builds the MILP of the instance of `scorer` with every variable whose own objective term
 /// exceeds `cap` left out (`f64::INFINITY`: none).
 pub fn build(scorer: &Scorer<'_>, cap: f64) -> PipelineMilp {
+    build_with(scorer, cap, None)
+}
+
+/// [`build`], also leaving out what the relaxation's bounds put above `cap`.
+fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) -> PipelineMilp {
     let (problem, coef) = (scorer.problem, scorer.coef);
     let (n, nodes) = (coef.layers, coef.nodes);
     let filter = Filter {
@@ -296,7 +445,7 @@ pub fn build(scorer: &Scorer<'_>, cap: f64) -> PipelineMilp {
     let mut z: Vec<Vec<Option<Variable>>> = vec![vec![None; nodes]; n];
     for (l, row) in z.iter_mut().enumerate() {
         for (i, slot) in row.iter_mut().enumerate() {
-            if !filter.place_ok(l, i) {
+            if !filter.place_ok(l, i) || relaxation.is_some_and(|r| r.through(l, i) > cap) {
                 continue;
             }
             let input = if l == 0 {
@@ -360,7 +509,10 @@ pub fn build(scorer: &Scorer<'_>, cap: f64) -> PipelineMilp {
                 if i == j || z[p][j].is_none() {
                     continue;
                 }
-                let Some(t) = coef.cut(p, i, j).filter(|t| filter.transfer_ok(t)) else {
+                let Some(t) = coef.cut(p, i, j).filter(|t| {
+                    filter.transfer_ok(t)
+                        && relaxation.is_none_or(|r| r.across(p, i, j, filter.term(&t.item)) <= cap)
+                }) else {
                     continue;
                 };
                 let v = m.add(variable().min(0).max(1));
@@ -401,18 +553,17 @@ pub fn build(scorer: &Scorer<'_>, cap: f64) -> PipelineMilp {
 
     // Memory per node, normalised to its capacity.
     let mut w = Vec::new();
-    for i in 0..nodes {
-        let capacity = coef.capacity[i];
+    for (i, &capacity) in coef.capacity.iter().enumerate() {
         if !capacity.is_finite() || capacity <= 0.0 {
             continue;
         }
         let share = |bytes: f64| (bytes / capacity).min(2.0);
         let mut used = Expression::from(0);
         let mut most = 0.0;
-        for l in 0..n {
-            if let Some(v) = z[l][i] {
-                used.add_mul(share(coef.memory[l]), v);
-                most += share(coef.memory[l]);
+        for (row, &bytes) in z.iter().zip(&coef.memory) {
+            if let Some(v) = row[i] {
+                used.add_mul(share(bytes), v);
+                most += share(bytes);
             }
         }
         if coef.tied_extra > 0.0 && n > 1 {
@@ -540,9 +691,25 @@ pub fn solve_highs(
     let mut last: Option<MipResult> = None;
     let mut bound = f64::NEG_INFINITY;
     let (mut build_s, mut solve_s, mut nodes) = (0.0, 0.0, None::<i64>);
+    // The relaxation's bounds prune what no plan better than a known one uses, and its path,
+    // when it meets every constraint, is optimal and the first plan.
+    let clock = Instant::now();
+    let limits = Filter {
+        scorer,
+        cap: f64::INFINITY,
+        rate_limit: scorer.problem.min_requests_per_s.map(|r| 1.0 / r),
+    };
+    let relaxation = Relaxation::new(&limits);
+    if let Some(stages) = relaxation.as_ref().and_then(|r| r.path(&limits)) {
+        if let Some(v) = scorer.objective(&stages) {
+            cap = v * (1.0 + 1e-6);
+            best = Some((stages, v));
+        }
+    }
+    build_s += clock.elapsed().as_secs_f64();
     for round in 0..MAX_ROUNDS {
         let clock = Instant::now();
-        let mut model = build(scorer, cap);
+        let mut model = build_with(scorer, cap, relaxation.as_ref());
         if round == 0 {
             size = Some(MilpSize {
                 variables: model.milp.num_vars(),
@@ -569,9 +736,7 @@ pub fn solve_highs(
         }
         let decoded = result.values.as_ref().and_then(|v| model.decoder.decode(v));
         let Some(stages) = decoded else {
-            if best.is_none() {
-                last = Some(result);
-            }
+            last = Some(result);
             break;
         };
         let value = scorer.objective(&stages);
@@ -624,6 +789,14 @@ pub fn solve_highs(
                 }
             }
             stats.primal_status = PrimalStatus::Feasible;
+            if matches!(
+                stats.termination,
+                Termination::Infeasible | Termination::NoSolutionFound
+            ) {
+                // A later round stopped without a plan (out of time, or tolerances that reject
+                // the kept plan): the plan stands, unproven.
+                stats.termination = Termination::LimitReached;
+            }
             Some(scorer.plan(&stages))
         }
         None => {
