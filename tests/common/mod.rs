@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod oracles;
+pub mod pipeline_oracle;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
