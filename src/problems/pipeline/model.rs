@@ -22,8 +22,9 @@
 //! workload's passes (see [`super::price`]). Throughput minimises the period `T` with `T >=
 //! sum_l busy[l][i] z[l][i]` per node and `T >=` the airtime of every transfer routed over an arc,
 //! per arc; the valid inequalities `T >= sum_i busy[l][i] z[l][i]` per layer (the node of layer
-//! `l` is busy at least that long) and `T >= sum_{i,j} heaviest_arc(p, i, j) t[p][i][j]` per cut
-//! position strengthen the relaxation.
+//! `l` is busy at least that long) and `T >= sum heaviest_arc(p, i, j) t[p][i][j]` over the
+//! transfers of one cut position, of those entering one node and of those leaving one node (at
+//! most one of each is used) strengthen the relaxation.
 //!
 //! **Constraints.** Memory per node (normalised to 1): its layers' bytes plus the tied embedding
 //! again when it holds the head but not layer 0 (`w_i >= z[L-1][i] - z[0][i]`, `w_i in [0, 1]`);
@@ -33,7 +34,10 @@
 //! **Pruning.** Every cost is a sum of non-negative terms, so a pair or transfer whose own term
 //! exceeds a limit (memory, deadline, energy budget, `1 / r`) is in no feasible plan and gets no
 //! variable; with a known plan of objective `v`, neither is one whose own objective term exceeds
-//! `v` (no plan using it beats `v`). [`solve_highs`] solves in rounds: each next round prunes at
+//! `v` (no plan using it beats `v`); for throughput the period is also bounded by `v`. The first
+//! plan is the layered-graph relaxation's path when it meets every constraint (then optimal),
+//! else the local search's ([`super::heuristics`]), passed to HiGHS as a complete MIP start.
+//! [`solve_highs`] solves in rounds: each next round prunes at
 //! the best plan so far, which keeps the optimal plans and brings the objective's coefficients
 //! to the optimum's scale, which HiGHS's absolute tolerances need.
 
@@ -42,6 +46,7 @@ use std::time::Instant;
 use good_lp::constraint::{eq, leq};
 use good_lp::{variable, Expression, IntoAffineExpression, Solution, Variable};
 
+use super::heuristics;
 use super::price::{Item, Transfer};
 use super::search::Scorer;
 use super::solve::MilpSize;
@@ -489,6 +494,10 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
     let mut stay = Vec::new();
     let mut tv = Vec::new();
     let mut heaviest_cut: Vec<Expression> = Vec::new();
+    // Per node, the heaviest arc of the transfer that enters it and of the one that leaves it
+    // (at most one each: a node runs at most one stage).
+    let mut heaviest_in: Vec<Expression> = vec![Expression::from(0); nodes];
+    let mut heaviest_out: Vec<Expression> = vec![Expression::from(0); nodes];
     for p in 1..n {
         let mut out: Vec<Expression> = vec![Expression::from(0); nodes];
         let mut inn: Vec<Expression> = vec![Expression::from(0); nodes];
@@ -524,6 +533,8 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
                 let h = heaviest(t);
                 if h > 0.0 {
                     heavy.add_mul(h, v);
+                    heaviest_in[j].add_mul(h, v);
+                    heaviest_out[i].add_mul(h, v);
                 }
                 add_transfer(v, t, &mut items, &mut note);
             }
@@ -626,7 +637,17 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
             })
             .filter(|x| x.is_finite())
             .fold(0.0, f64::max);
-        let period_var = m.add(variable().min(floor));
+        let floor = if cap.is_finite() {
+            floor.min(cap)
+        } else {
+            floor
+        };
+        // A plan of period `cap` is known: only better ones are sought.
+        let period_var = if cap.is_finite() && cap >= floor {
+            m.add(variable().min(floor).max(cap))
+        } else {
+            m.add(variable().min(floor))
+        };
         period = Some(period_var);
         for terms in busy.iter().chain(&arc_load) {
             if terms.len() > 1 || terms.iter().any(|t| t.1 > floor) {
@@ -642,7 +663,11 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
             }
             m.constrain(leq(e - period_var, 0.0));
         }
-        for heavy in heaviest_cut {
+        for heavy in heaviest_cut
+            .into_iter()
+            .chain(heaviest_in)
+            .chain(heaviest_out)
+        {
             if (&heavy).linear_coefficients().count() > 0 {
                 m.constrain(leq(heavy - period_var, 0.0));
             }
@@ -669,6 +694,9 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
 
 /// Most MILP solves of one `highs` run.
 const MAX_ROUNDS: usize = 4;
+
+/// Longest time the heuristic that supplies the first plan may take, s.
+const HEURISTIC_BUDGET_S: f64 = 0.5;
 
 /// Solves the instance of `scorer` with the MILP, in rounds: the first with every variable the
 /// limits allow; each next one pruned at the best plan so far ([`build`]), which keeps the
@@ -704,6 +732,17 @@ pub fn solve_highs(
         if let Some(v) = scorer.objective(&stages) {
             cap = v * (1.0 + 1e-6);
             best = Some((stages, v));
+        }
+    }
+    // Otherwise the heuristic's plan (a few ms on the benchmark's sizes) is the first plan: it
+    // prunes the first round and is its complete MIP start.
+    if best.is_none() {
+        let budget = std::time::Duration::from_secs_f64(HEURISTIC_BUDGET_S);
+        if let Some(stages) = heuristics::local_search(scorer, Some(Instant::now() + budget)) {
+            if let Some(v) = scorer.objective(&stages) {
+                cap = v * (1.0 + 1e-6);
+                best = Some((stages, v));
+            }
         }
     }
     build_s += clock.elapsed().as_secs_f64();
