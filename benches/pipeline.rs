@@ -9,15 +9,12 @@
 //!     [--objective latency,throughput] [--seed 1] [--repeats 3] [--limit 60] [--csv FILE]
 //! ```
 //!
-//! **Instances.** One per configuration, a seeded random geometric network written to a
-//! temporary file and loaded like any instance (swap [`network`] for the generator
-//! `edgeplan::instance::pipeline::generate` once it lands): N nodes uniform in a 1 km square,
-//! node 0 a phone (the source), the others drawn from the catalog's edge devices and servers
-//! (`instances/devices.csv`, catalog memory); a link between nodes closer than 450 m (Wi-Fi or
-//! wired rate, latency growing with distance) plus a spanning link from each node to its nearest
-//! earlier node; the model in q4, inference with a 512-token prompt and 128 generated tokens,
-//! shortest-path routing, no limits. The **layers** axis counts cost-table rows: 34 =
-//! Llama-2-7B, 82 = Llama-2-70B (a model name from `instances/models/`).
+//! **Instances.** One per configuration, drawn by the generator (`edgeplan generate pipeline
+//! --nodes N --seed S --topology T --model M --dtype q4 --objective O`, defaults otherwise:
+//! docs/pipeline.md): a phone source, nodes from the catalog on a random geometric (or tree)
+//! network, inference with a 512-token prompt and 128 generated tokens, shortest-path routing,
+//! the embedding on the source. The **layers** axis counts cost-table rows: 34 = Llama-2-7B,
+//! 82 = Llama-2-70B (or a model name from `instances/models/`).
 //!
 //! **Columns** (`-`: not available). Ratios are objective / reference.
 //!
@@ -26,7 +23,7 @@
 //! | `nodes`, `rows`, `objective` | N, cost-table rows, objective |
 //! | `ref`, `ref_by` | the reference objective: HiGHS's when it proves optimality (`highs`), else exhaustive enumeration when it visits at most 5e6 plans (`enum`), else the best plan found (`best`, not proven) |
 //! | `lb_gap` | `(reference - lower bound) / reference`, the lower bound of the local search's relaxation |
-//! | `highs_s`, `highs_end`, `highs_gap` | preset `highs` (time limit `--limit`) through `pipeline::solve::solve`: wall time, termination, gap; `err` when it fails |
+//! | `highs_s`, `highs_end`, `highs_gap` | preset `highs` (time limit `--limit`) through `pipeline::solve::solve`: median wall time of `--repeats` runs, termination, gap; `err` when it fails |
 //! | `enum_s` | enumeration time, when it ran |
 //! | `ls_ms`, `ls_ratio` | `local-search` (the heuristic alone, coefficients built once): median time of `--repeats` runs, ms; its ratio |
 //! | `es_ms`, `es_ratio` | EdgeShard's DP (median time, ms) and its ratio (the margin the evaluator sees) |
@@ -41,9 +38,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
+use edgeplan::costs::DeviceCatalog;
+use edgeplan::instance::pipeline::generate::{generate, GenParams};
 use edgeplan::problems::pipeline::price::Coefficients;
 use edgeplan::problems::pipeline::search::{enumerate, plan_count, Scorer, MAX_ENUMERATED};
 use edgeplan::problems::pipeline::solve::solve;
@@ -55,17 +52,6 @@ mod common;
 
 /// The models behind the row counts of the layers axis.
 const MODELS_BY_ROWS: [(usize, &str); 3] = [(14, "gpt2"), (34, "llama-2-7b"), (82, "llama-2-70b")];
-
-/// Devices of the non-source nodes.
-const DEVICES: [&str; 7] = [
-    "jetson-orin-nano-8gb",
-    "jetson-agx-orin-64gb",
-    "laptop-m2-pro",
-    "rtx-4090",
-    "l4",
-    "a100-80gb-sxm",
-    "h100-sxm",
-];
 
 #[derive(Parser, Debug)]
 #[command(about = "Pipeline MILP and heuristic benchmark (see the header of benches/pipeline.rs)")]
@@ -82,6 +68,9 @@ struct Args {
     /// Instance seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Network topology of the generator: geometric or tree.
+    #[arg(long, default_value = "geometric")]
+    topology: String,
     /// Runs per timing (median).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
@@ -104,54 +93,20 @@ fn model_of(spec: &str) -> String {
         .map_or_else(|| spec.to_string(), |(_, m)| m.to_string())
 }
 
-/// The instance file of a seeded random geometric network (see the header).
-fn network(nodes: usize, model: &str, objective: &str, seed: u64) -> String {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (nodes as u64) << 32);
+/// The generator's instance for one configuration (see the header).
+fn instance(args: &Args, nodes: usize, model: &str, objective: &str) -> Result<PipelineProblem> {
     let root = common::instances();
-    let root = root.display();
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "problem = \"pipeline\"\nname = \"bench-{nodes}-{model}-{objective}\"\n\
-         model = \"{model}\"\ndtype = \"q4\"\nsource = \"n0\"\n\
-         devices = \"{root}/devices.csv\"\nmodels_dir = \"{root}/models\"\n\
-         profiles_dir = \"{root}/profiles\"\n\n\
-         [workload]\nmode = \"inference\"\nprompt_tokens = 512\ngenerate_tokens = 128\n"
-    );
-    let pos: Vec<(f64, f64)> = (0..nodes).map(|_| (rng.gen(), rng.gen())).collect();
-    for i in 0..nodes {
-        let device = if i == 0 {
-            "phone-sd8gen3"
-        } else {
-            DEVICES[rng.gen_range(0..DEVICES.len())]
-        };
-        let _ = writeln!(s, "[[nodes]]\nname = \"n{i}\"\ndevice = \"{device}\"\n");
-    }
-    let d =
-        |a: usize, b: usize| ((pos[a].0 - pos[b].0).powi(2) + (pos[a].1 - pos[b].1).powi(2)).sqrt();
-    for j in 1..nodes {
-        let near = (0..j)
-            .min_by(|&a, &b| d(a, j).total_cmp(&d(b, j)))
-            .unwrap_or(0);
-        for i in 0..j {
-            if i == near || d(i, j) < 0.45 {
-                // The source's links are radio; others Wi-Fi or wired.
-                let rate: f64 = if i == 0 {
-                    [50e6, 100e6, 300e6][rng.gen_range(0..3)]
-                } else {
-                    [200e6, 1e9, 10e9][rng.gen_range(0..3)]
-                };
-                let latency = 0.0005 + 0.01 * d(i, j);
-                let _ = writeln!(
-                    s,
-                    "[[links]]\na = \"n{i}\"\nb = \"n{j}\"\nbandwidth_bps = {rate}\n\
-                     latency_s = {latency}\n"
-                );
-            }
-        }
-    }
-    let _ = writeln!(s, "[objective]\nkind = \"{objective}\"");
-    s
+    let catalog = DeviceCatalog::load(&root.join("devices.csv"))?;
+    let params = GenParams {
+        nodes,
+        seed: args.seed,
+        topology: args.topology.clone(),
+        model: model.to_string(),
+        dtype: "q4".into(),
+        objective: objective.to_string(),
+        ..GenParams::default()
+    };
+    Ok(generate(&params, &catalog, &root.join("models"))?)
 }
 
 /// One row of the table.
@@ -200,10 +155,12 @@ fn run_row(args: &Args, problem: &PipelineProblem, row: &mut Row) -> Result<()> 
     // HiGHS (skipped gracefully while the MILP is not built).
     let mut preset = SolverPreset::builtin("highs").context("the highs preset")?;
     preset.time_limit_s = Some(args.limit);
-    let start = Instant::now();
-    match solve(problem, &preset, &RunOptions::default()) {
+    let (highs_s, report) = timed(args.repeats, || {
+        solve(problem, &preset, &RunOptions::default())
+    });
+    match report {
         Ok(report) => {
-            row.highs_s = Some(start.elapsed().as_secs_f64());
+            row.highs_s = Some(highs_s);
             row.highs_end = format!("{:?}", report.stats.termination).to_lowercase();
             row.highs_gap = report.stats.gap;
             row.highs_obj = report.evaluation.as_ref().map(|e| e.objective);
@@ -298,7 +255,6 @@ fn cells(row: &Row) -> Vec<String> {
 }
 
 fn run(args: Args) -> Result<()> {
-    let dir = tempfile::tempdir()?;
     let widths = [5, 4, 10, 10, 6, 7, 8, 9, 9, 7, 8, 8, 8, 8, 10];
     let line = |cells: &[String]| -> String {
         cells
@@ -318,11 +274,8 @@ fn run(args: Args) -> Result<()> {
         for spec in &args.layers {
             let model = model_of(spec);
             for objective in &args.objective {
-                let text = network(nodes, &model, objective, args.seed);
-                let path = dir.path().join(format!("{nodes}-{model}-{objective}.toml"));
-                std::fs::write(&path, text)?;
-                let problem = edgeplan::instance::pipeline::load(&path)
-                    .with_context(|| format!("{}", path.display()))?;
+                let problem = instance(&args, nodes, &model, objective)
+                    .with_context(|| format!("{nodes} nodes, {model}, {objective}"))?;
                 let mut row = Row {
                     nodes,
                     rows: problem.layers(),
