@@ -477,6 +477,10 @@ fn print_pipeline_replay(
         );
     }
     for t in &report.transfers {
+        if t.hops.is_empty() {
+            outln!("  {:<12} on {}: no transfer", t.what, t.route.join(""));
+            continue;
+        }
         outln!(
             "  {:<12} {}: measured {:.4} s, planner {:.4} s ({}); prefill {} B (planner {}), \
              per decode step {} B (planner {})",

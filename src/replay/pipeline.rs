@@ -58,7 +58,8 @@ pub struct HopRun {
     pub measured_s: f64,
     /// The planner's time, `8 B / rate + latency` summed over passes, s.
     pub predicted_s: f64,
-    /// What crossed the emulated link (its `bytes_up` and `messages_up`).
+    /// What crossed the emulated link (`bytes_up` and `messages_up`; whole messages: the
+    /// payload and its tag and shape).
     pub stats: LinkStats,
 }
 
@@ -371,7 +372,7 @@ fn report(
                         rate_bps: rate,
                         latency_s: latency,
                         measured_s: elapsed(results, h, (h + 1) % m),
-                        predicted_s: t.bytes.iter().map(|&b| airtime(b) + latency).sum(),
+                        predicted_s: t.bytes.iter().fold(0.0, |s, &b| s + airtime(b) + latency),
                         stats: stats[h],
                     }
                 })
@@ -398,7 +399,7 @@ fn report(
                 } else {
                     0.0
                 },
-                predicted_s: hops.iter().map(|h| h.predicted_s).sum(),
+                predicted_s: hops.iter().fold(0.0, |s, h| s + h.predicted_s),
                 hops,
             }
         })

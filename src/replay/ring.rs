@@ -220,8 +220,8 @@ pub(crate) struct PositionOut {
     pub compute_s: f64,
     /// Per pass: when it held the pass's input (position 0: when the pass began).
     pub got_at: Vec<f64>,
-    /// Per pass: when it had sent its output on its hop (position 0 of a one-position ring: when
-    /// it sampled the token).
+    /// Per pass: when it sent its output on its hop, just before the link stamps the message
+    /// (position 0 of a one-position ring: when it sampled the token).
     pub sent_at: Vec<f64>,
     /// Per pass: payload bytes it sent on its hop.
     pub sent_bytes: Vec<u64>,
@@ -374,8 +374,8 @@ impl Run<'_> {
                         // Store and forward, unchanged.
                         let tx = ends.tx.as_mut().ok_or_else(no_hop)?;
                         out.sent_bytes.push(payload_bytes(&message).map_err(io)?);
-                        tx.send(&message).map_err(io)?;
                         out.sent_at.push(self.now());
+                        tx.send(&message).map_err(io)?;
                         continue;
                     }
                     decode(&message).map_err(io)?
@@ -392,8 +392,9 @@ impl Run<'_> {
             match ends.tx.as_mut() {
                 Some(tx) => {
                     out.sent_bytes.push(output.bytes() as u64);
-                    tx.send(&encode(&output)).map_err(io)?;
+                    let message = encode(&output);
                     out.sent_at.push(self.now());
+                    tx.send(&message).map_err(io)?;
                 }
                 None => out.sent_at.push(self.now()),
             }
