@@ -244,7 +244,12 @@ fn pipeline_runs_compute_what_the_whole_model_computes() {
     );
     let cases: [Case; 6] = [
         (&[("src", 0, 6)], &["src"], &[], &["src"]),
-        (&[("a", 0, 6)], &["src", "ap", "a"], &[], &["a", "ap", "src"]),
+        (
+            &[("a", 0, 6)],
+            &["src", "ap", "a"],
+            &[],
+            &["a", "ap", "src"],
+        ),
         (
             &[("src", 0, 2), ("a", 2, 4), ("b", 4, 5), ("c", 5, 6)],
             &["src"],
@@ -353,7 +358,10 @@ fn replay_cli_runs_a_pipeline_plan() {
     assert_eq!(forward["hops"].as_array().unwrap().len(), 3, "{forward}");
     let out = common::edgeplan_ok(&["replay", instance, plan, "--threads", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("3 stages: 0..2 src | 2..4 c | 4..6 b"), "{text}");
+    assert!(
+        text.contains("3 stages: 0..2 src | 2..4 c | 4..6 b"),
+        "{text}"
+    );
     assert!(text.contains("hop ap -> "), "{text}");
     let green = common::write(dir.path(), "green.toml", "problem = \"green\"\n");
     let out = common::edgeplan(&["replay", green.to_str().unwrap(), plan]);

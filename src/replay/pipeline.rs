@@ -232,7 +232,11 @@ impl Layout {
         let mut to = from;
         for (h, &(u, v)) in steps.iter().enumerate() {
             let arc = (u != v).then(|| network.arc(u, v).expect("routes were checked"));
-            self.hops.push(HopSpec { from: u, to: v, arc });
+            self.hops.push(HopSpec {
+                from: u,
+                to: v,
+                arc,
+            });
             if h + 1 < steps.len() {
                 self.nodes.push(v);
                 self.ranges.push((self.layers, self.layers));

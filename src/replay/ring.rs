@@ -154,11 +154,9 @@ pub(crate) fn build(
         .iter()
         .enumerate()
         .map(|(i, &(a, b))| {
-            let layers: Vec<(usize, Layer)> = shared.pool.install(|| {
-                (a..b)
-                    .map(|l| (l, Layer::random(dims, l, seed)))
-                    .collect()
-            });
+            let layers: Vec<(usize, Layer)> = shared
+                .pool
+                .install(|| (a..b).map(|l| (l, Layer::random(dims, l, seed))).collect());
             let blocks = layers
                 .iter()
                 .filter(|(_, l)| matches!(l, Layer::Block(_)))
@@ -274,7 +272,11 @@ pub(crate) fn run(
             .map(|(i, (position, (tx, rx)))| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let mut ends = Ends { tx, rx, done: false };
+                    let mut ends = Ends {
+                        tx,
+                        rx,
+                        done: false,
+                    };
                     let run = Run {
                         shared,
                         epoch,
@@ -357,11 +359,7 @@ impl Run<'_> {
         let mut next_input = (i == 0).then(|| Activation::Tokens(ids.to_vec()));
         barrier.wait();
         for pass in 0..=self.generate {
-            let pos0 = if pass == 0 {
-                0
-            } else {
-                self.prompt + pass - 1
-            };
+            let pos0 = if pass == 0 { 0 } else { self.prompt + pass - 1 };
             let input = match (next_input.take(), ends.rx.as_mut()) {
                 (Some(input), _) => {
                     out.got_at.push(self.now());
@@ -408,8 +406,7 @@ impl Run<'_> {
             };
             let Activation::Sampled(token) = token else {
                 return Err(Error::Solver(
-                    "replay: the pass came back without a sampled token (the head must run)"
-                        .into(),
+                    "replay: the pass came back without a sampled token (the head must run)".into(),
                 ));
             };
             out.token_at.push(self.now());

@@ -209,7 +209,11 @@ pub fn replay(
 /// The replay's shared state for `arch` (whose rows must be the instance's `table`'s): its
 /// dimensions and a pool of `options.threads` threads. An error unless the table prices fp32
 /// (what the replay runs).
-pub(crate) fn shared(arch: &ArchConfig, table: &CostTable, options: &ReplayOptions) -> Result<Shared> {
+pub(crate) fn shared(
+    arch: &ArchConfig,
+    table: &CostTable,
+    options: &ReplayOptions,
+) -> Result<Shared> {
     let dims = Dims::from_arch(arch).map_err(|message| Error::option("model", message))?;
     let n = dims.layers();
     if table.layers.len() != n {
@@ -287,4 +291,3 @@ fn start_links(problem: &SplitProblem, last: usize) -> Result<Vec<EmulatedLink>>
     }
     Ok(links)
 }
-
