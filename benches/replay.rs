@@ -23,13 +23,18 @@
 //! **Pipeline** (`instances/pipeline/replay-<model>-campus.toml`: a phone, a Wi-Fi access point
 //! that only relays, three edge servers; memory forces 3-4 stages), two plans per model: the
 //! optimal one (exhaustive enumeration) and a given 4-stage plan whose stages sit where the
-//! instance's routes need more hops (routes by the instance's rule). Each plan is run `--runs`
-//! times (default 3) and the run of median latency is reported. **Columns**: the stages (first
-//! layer of each after the first, and their nodes), the hops per pass (every hop is an emulated
-//! link), the planner's latency, the measured one, the error, the measured compute (all stages)
-//! and transfers (all routes, relays included), and whether every transfer carried the planner's
-//! bytes in prefill and per decode step. The last line is the median absolute error over all
-//! pipelines.
+//! instance's routes need more hops (routes by the instance's rule); before them, a reference
+//! row `whole`: the whole model on the phone alone (no link; it breaks the phone's memory limit,
+//! which the replay does not enforce). Each plan is run `--runs` times (default 3) and the run of
+//! median latency is reported. **Columns**: the stages (first layer of each after the first, and
+//! their nodes), the hops per pass (every hop is an emulated link), the planner's latency, the
+//! measured one, `measured / planner - 1`, the measured compute (all stages) and transfers (all
+//! routes, relays included), `drift` = the reference's measured / predicted compute (how fast
+//! the machine is now against its profile: on a shared VM it varies by up to 2x over a day),
+//! `error_adj` = the error against the planner with the compute scaled by that drift (what the
+//! pipeline adds, links and relays, against the planner), and whether every transfer carried the
+//! planner's bytes in prefill and per decode step. The last lines are the median absolute
+//! errors over the 3-4-stage pipelines.
 
 use std::process::ExitCode;
 
@@ -172,17 +177,17 @@ fn given_plan(model: &str) -> Option<&'static [(usize, &'static str)]> {
 }
 
 /// The optimal and the given pipeline plan of each model's
-/// `instances/pipeline/replay-<model>-campus.toml`, each run `runs` times.
+/// `instances/pipeline/replay-<model>-campus.toml`, each run `runs` times, after the reference
+/// run of the whole model on the source.
 fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
     use edgeplan::problems::pipeline::price::Coefficients;
     use edgeplan::problems::pipeline::search::{enumerate, Scorer};
     use edgeplan::problems::pipeline::Stage;
-    use edgeplan::replay::replay_pipeline;
 
     let instances = common::instances();
     println!();
     println!(
-        "{:<15} {:<8} {:<34} {:>4} {:>10} {:>10} {:>8} {:>10} {:>11} {:>5}",
+        "{:<15} {:<8} {:<34} {:>4} {:>10} {:>10} {:>8} {:>10} {:>11} {:>6} {:>9} {:>5}",
         "model",
         "plan",
         "stages",
@@ -192,9 +197,11 @@ fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
         "error",
         "compute_s",
         "transfer_s",
+        "drift",
+        "error_adj",
         "bytes"
     );
-    let mut errors = Vec::new();
+    let (mut errors, mut adjusted) = (Vec::new(), Vec::new());
     for model in models {
         let path = instances.join(format!("pipeline/replay-{model}-campus.toml"));
         let problem = edgeplan::instance::pipeline::load(&path)
@@ -213,11 +220,16 @@ fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
             problem: &problem,
             coef: &coef,
         };
+        let n = problem.layers();
         let (optimal, _) =
             enumerate(&scorer)?.with_context(|| format!("{model}: no feasible plan"))?;
-        let mut plans = vec![("optimal", optimal)];
+        let whole = vec![Stage {
+            node: problem.source,
+            start: 0,
+            end: n,
+        }];
+        let mut plans = vec![("whole", whole), ("optimal", optimal)];
         if let Some(given) = given_plan(model) {
-            let n = problem.layers();
             let mut stages = vec![Stage {
                 node: problem.source,
                 start: 0,
@@ -234,14 +246,17 @@ fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
             }
             plans.push(("given", stages));
         }
+        let mut drift = 1.0;
         for (label, stages) in plans {
-            let plan = scorer.plan(&stages);
-            let options = ReplayOptions { threads, seed: 0 };
-            let mut reports = (0..runs)
-                .map(|_| replay_pipeline(&problem, &arch, &plan, &options))
-                .collect::<edgeplan::Result<Vec<_>>>()?;
-            reports.sort_by(|a, b| a.measured_s.total_cmp(&b.measured_s));
-            let r = &reports[reports.len() / 2];
+            let r = median_run(&problem, &arch, &scorer.plan(&stages), threads, runs)?;
+            let compute: f64 = r.stages.iter().map(|s| s.compute_s).sum();
+            let predicted_compute: f64 = r.stages.iter().map(|s| s.predicted_compute_s).sum();
+            if label == "whole" {
+                // The machine's speed now against its profile: the whole model alone, no link.
+                drift = compute / predicted_compute;
+            }
+            let adjusted_s = r.predicted_s + (drift - 1.0) * predicted_compute;
+            let error_adj = r.measured_s / adjusted_s - 1.0;
             let shape = r
                 .stages
                 .iter()
@@ -261,7 +276,8 @@ fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
                     && Some(t.bytes_per_decode_step as f64) == t.predicted_bytes_per_decode_step
             });
             println!(
-                "{:<15} {:<8} {:<34} {:>4} {:>10.4} {:>10.4} {:>7.1}% {:>10.4} {:>11.4} {:>5}",
+                "{:<15} {:<8} {:<34} {:>4} {:>10.4} {:>10.4} {:>7.1}% {:>10.4} {:>11.4} {:>6.3} \
+                 {:>8.1}% {:>5}",
                 model,
                 label,
                 format!("{cuts} {shape}"),
@@ -269,22 +285,45 @@ fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
                 r.predicted_s,
                 r.measured_s,
                 100.0 * r.error,
-                r.stages.iter().map(|s| s.compute_s).sum::<f64>(),
+                compute,
                 r.transfers.iter().map(|t| t.measured_s).sum::<f64>(),
+                drift,
+                100.0 * error_adj,
                 if bytes_ok { "ok" } else { "WRONG" }
             );
-            errors.push(r.error.abs());
+            if label != "whole" {
+                errors.push(r.error.abs());
+                adjusted.push(error_adj.abs());
+            }
         }
     }
-    errors.sort_by(f64::total_cmp);
-    if let (Some(median), Some(largest)) = (errors.get(errors.len() / 2), errors.last()) {
-        println!(
-            "pipeline median |error| over {} plans (median of {runs} runs each): {:.1}%, \
-             largest {:.1}%",
-            errors.len(),
-            100.0 * median,
-            100.0 * largest
-        );
+    for (what, list) in [("|error|", &mut errors), ("|error_adj|", &mut adjusted)] {
+        list.sort_by(f64::total_cmp);
+        if let (Some(median), Some(largest)) = (list.get(list.len() / 2), list.last()) {
+            println!(
+                "pipeline median {what} over {} plans of 3-4 stages (median of {runs} runs each): \
+                 {:.1}%, largest {:.1}%",
+                list.len(),
+                100.0 * median,
+                100.0 * largest
+            );
+        }
     }
     Ok(())
+}
+
+/// The run of median latency of `runs` replays of `plan`.
+fn median_run(
+    problem: &edgeplan::problems::pipeline::PipelineProblem,
+    arch: &edgeplan::costs::ArchConfig,
+    plan: &edgeplan::problems::pipeline::PipelinePlan,
+    threads: usize,
+    runs: usize,
+) -> Result<edgeplan::replay::PipelineReplayReport> {
+    let options = ReplayOptions { threads, seed: 0 };
+    let mut reports = (0..runs)
+        .map(|_| edgeplan::replay::replay_pipeline(problem, arch, plan, &options))
+        .collect::<edgeplan::Result<Vec<_>>>()?;
+    reports.sort_by(|a, b| a.measured_s.total_cmp(&b.measured_s));
+    Ok(reports.swap_remove(reports.len() / 2))
 }
