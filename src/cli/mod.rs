@@ -51,9 +51,9 @@ enum Command {
     /// Fit a device's roofline efficiencies to a profiled table and report how well the fitted
     /// roofline predicts the layers left out of the fit.
     Calibrate(profile::CalibrateArgs),
-    /// Execute a split-inference plan for real: tiers as threads running a real transformer,
-    /// hidden states over loopback TCP through an emulator of the instance's links; measured vs
-    /// predicted latency and bytes per cut.
+    /// Execute a split or pipeline inference plan for real: tiers (or stages and relays) as
+    /// threads running a real transformer, hidden states over loopback TCP through an emulator
+    /// of the instance's links; measured vs predicted latency and bytes per cut or transfer.
     Replay(profile::ReplayArgs),
 }
 

@@ -306,12 +306,12 @@ fn read_rows(path: &Path, layers: usize) -> edgeplan::Result<Vec<Row>> {
 /// Options of `edgeplan replay`.
 #[derive(clap::Args)]
 pub struct ReplayArgs {
-    /// Split instance (inference, dtype fp32).
+    /// Split or pipeline instance (inference, dtype fp32).
     pub instance: PathBuf,
-    /// Plan JSON, as for `evaluate`: `{"cuts": [c1, c2]}`, `{"assignment": [...]}`, or the
-    /// output of `solve --json`.
+    /// Plan JSON, as for `evaluate`: split `{"cuts": [c1, c2]}` or `{"assignment": [...]}`;
+    /// pipeline `{"stages": [...], "routes": {...}}`; or the output of `solve --json`.
     pub plan: PathBuf,
-    /// Threads of each tier's matrix products (default: one per core; match the profiles').
+    /// Threads of each place's matrix products (default: one per core; match the profiles').
     #[arg(long)]
     pub threads: Option<usize>,
     /// Seed of the random weights and the prompt.
@@ -323,38 +323,54 @@ pub struct ReplayArgs {
 }
 
 pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    use edgeplan::replay::{instance_architecture, replay, ReplayOptions};
-    let problem = edgeplan::instance::split::load(&args.instance)?;
+    use edgeplan::formulation::{plan_json, Formulation};
+    use edgeplan::replay::{instance_architecture, ReplayOptions};
+    let kind = edgeplan::instance::problem_kind(&args.instance)?;
+    if kind != "split" && kind != "pipeline" {
+        return Err(Error::field(
+            &args.instance,
+            "problem",
+            format!("replay runs split and pipeline instances, not {kind}"),
+        )
+        .into());
+    }
     let config = instance_architecture(&args.instance)?;
-    let plan = {
-        use edgeplan::formulation::{plan_json, Formulation};
-        edgeplan::instance::split::Split::read_plan(&problem, &plan_json(&args.plan)?, &args.plan)?
-    };
     if let Some(t) = args.threads {
         edgeplan::limits::count_option("--threads", t as u64, 1, edgeplan::limits::MAX_THREADS)?;
     }
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
-    let paths: std::collections::BTreeSet<&PathBuf> = problem
-        .tiers
-        .iter()
-        .flatten()
-        .filter_map(|t| t.profile_path.as_ref())
-        .collect();
-    for path in paths {
-        match profile_threads(path) {
-            Some(measured) if measured != threads => eprintln!(
-                "note: {} was measured with {measured} threads, this replay uses {threads}: \
-                 the prediction is for the profile's",
-                path.display()
-            ),
-            _ => {}
-        }
-    }
     let options = ReplayOptions {
         threads,
         seed: args.seed,
     };
-    let report = replay(&problem, &config.architecture, &plan, &options)?;
+    let plan = plan_json(&args.plan)?;
+    if kind == "pipeline" {
+        use edgeplan::instance::pipeline::Pipeline;
+        let problem = edgeplan::instance::pipeline::load(&args.instance)?;
+        let plan = Pipeline::read_plan(&problem, &plan, &args.plan)?;
+        note_profile_threads(
+            problem
+                .nodes
+                .iter()
+                .filter_map(|n| n.resource.profile_path.as_ref()),
+            threads,
+        );
+        let report =
+            edgeplan::replay::replay_pipeline(&problem, &config.architecture, &plan, &options)?;
+        print_pipeline_replay(&report, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let problem = edgeplan::instance::split::load(&args.instance)?;
+    let plan = edgeplan::instance::split::Split::read_plan(&problem, &plan, &args.plan)?;
+    note_profile_threads(
+        problem
+            .tiers
+            .iter()
+            .flatten()
+            .filter_map(|t| t.profile_path.as_ref()),
+        threads,
+    );
+    let report = edgeplan::replay::replay(&problem, &config.architecture, &plan, &options)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -396,6 +412,106 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Notes each profiled table measured with another thread count than the replay uses.
+fn note_profile_threads<'a>(paths: impl Iterator<Item = &'a PathBuf>, threads: usize) {
+    let paths: std::collections::BTreeSet<&PathBuf> = paths.collect();
+    for path in paths {
+        match profile_threads(path) {
+            Some(measured) if measured != threads => eprintln!(
+                "note: {} was measured with {measured} threads, this replay uses {threads}: \
+                 the prediction is for the profile's",
+                path.display()
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Prints a pipeline replay: per stage, per transfer (and its hops) and in total.
+fn print_pipeline_replay(
+    report: &edgeplan::replay::PipelineReplayReport,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    let plan: Vec<String> = report
+        .stages
+        .iter()
+        .map(|s| format!("{}..{} {}", s.layers.0, s.layers.1, s.node))
+        .collect();
+    outln!(
+        "{}: {} prompt + {} generated tokens, {} stages: {}",
+        report.model,
+        report.prompt_tokens,
+        report.generate_tokens,
+        report.stages.len(),
+        plan.join(" | ")
+    );
+    outln!(
+        "end-to-end: measured {:.4} s, planner {:.4} s ({:+.1}%); first token after {:.4} s",
+        report.measured_s,
+        report.predicted_s,
+        100.0 * report.error,
+        report.prefill_s
+    );
+    let pct = |m: f64, p: f64| {
+        if p > 0.0 {
+            format!("{:+.1}%", 100.0 * (m / p - 1.0))
+        } else {
+            "-".into()
+        }
+    };
+    for s in &report.stages {
+        outln!(
+            "  stage {:<12} layers {:>3}..{:<3} compute measured {:.4} s, planner {:.4} s ({})",
+            s.node,
+            s.layers.0,
+            s.layers.1,
+            s.compute_s,
+            s.predicted_compute_s,
+            pct(s.compute_s, s.predicted_compute_s)
+        );
+    }
+    for t in &report.transfers {
+        if t.hops.is_empty() {
+            outln!("  {:<12} on {}: no transfer", t.what, t.route.join(""));
+            continue;
+        }
+        outln!(
+            "  {:<12} {}: measured {:.4} s, planner {:.4} s ({}); prefill {} B (planner {}), \
+             per decode step {} B (planner {})",
+            t.what,
+            t.route.join(" -> "),
+            t.measured_s,
+            t.predicted_s,
+            pct(t.measured_s, t.predicted_s),
+            t.bytes_prefill,
+            t.predicted_bytes_prefill,
+            t.bytes_per_decode_step,
+            t.predicted_bytes_per_decode_step
+                .map_or("-".into(), |b| b.to_string())
+        );
+        if t.hops.len() > 1 {
+            for h in &t.hops {
+                outln!(
+                    "      hop {} -> {}: measured {:.4} s, planner {:.4} s",
+                    h.from,
+                    h.to,
+                    h.measured_s,
+                    h.predicted_s
+                );
+            }
+        }
+    }
+    outln!(
+        "  other (encoding, decoding, hand-offs): measured {:.4} s, planner 0",
+        report.other_s
+    );
+    Ok(())
 }
 
 /// The `threads` column of a profiled table (its first row), if it has one.

@@ -80,6 +80,17 @@ pub struct LinkSpec {
 }
 
 impl LinkSpec {
+    /// A link that charges `8·b / rate_bps + latency_s` for a message of `b` bytes either way:
+    /// one hop of a pipeline route as the planner prices it (a rate and a one-way latency; the
+    /// round trip is twice the latency, so each message pays exactly `latency_s`).
+    pub fn one_way(rate_bps: f64, latency_s: f64) -> LinkSpec {
+        LinkSpec {
+            uplink_bps: rate_bps,
+            downlink_bps: rate_bps,
+            rtt_s: 2.0 * latency_s,
+        }
+    }
+
     /// Checks that both rates are positive (infinity allowed) and the round-trip time is finite
     /// and non-negative; the error names the bad field.
     pub fn validate(&self) -> Result<()> {
@@ -135,6 +146,23 @@ impl Endpoint {
         header[8..].copy_from_slice(&sent_ns.to_le_bytes());
         self.stream.write_all(&header)?;
         self.stream.write_all(payload)
+    }
+
+    /// A second handle on the same end, e.g. for a thread that only sends on it while another
+    /// only receives (a tier that relays the token down while another position of the same
+    /// node receives hidden states). The end closes when every handle is dropped.
+    pub fn try_clone(&self) -> io::Result<Endpoint> {
+        Ok(Endpoint {
+            stream: self.stream.try_clone()?,
+            epoch: self.epoch,
+        })
+    }
+
+    /// Closes this end for every handle at once (see [`Endpoint::try_clone`]): the peer's
+    /// `recv` then fails with [`io::ErrorKind::UnexpectedEof`] once what was sent has been
+    /// delivered. Errors (an end already closed) are ignored.
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
     }
 
     /// Receives the next message, blocking until the link delivers it.
