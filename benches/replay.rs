@@ -38,9 +38,12 @@
 
 use std::process::ExitCode;
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use clap::Parser;
 
+use edgeplan::formulation::Formulation;
 use edgeplan::problems::split::SplitPlan;
 use edgeplan::replay::{instance_architecture, replay, ReplayOptions};
 
@@ -58,12 +61,30 @@ struct Args {
     /// Only the split or only the pipeline plans.
     #[arg(long, value_parser = ["split", "pipeline"])]
     only: Option<String>,
+    /// Directory of profiled tables to plan with instead of the instances' `../profiles` (for a
+    /// machine of another kind than the one the shipped tables were measured on: profile it
+    /// into a scratch directory with `edgeplan profile --instances DIR`).
+    #[arg(long)]
+    profiles: Option<std::path::PathBuf>,
     /// Runs per pipeline plan (the run of median latency is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+/// Loads the instance `path`, with its profiled tables from `profiles` when given.
+fn load<F: Formulation>(path: &Path, profiles: Option<&Path>) -> Result<F::Problem> {
+    let loaded = match profiles {
+        None => F::load(path),
+        Some(dir) => {
+            let mut document: serde_json::Value = edgeplan::files::read_structured(path)?;
+            document["profiles_dir"] = serde_json::Value::String(dir.display().to_string());
+            F::load_document(document, path)
+        }
+    };
+    loaded.with_context(|| format!("loading {}", path.display()))
 }
 
 fn main() -> ExitCode {
@@ -77,16 +98,16 @@ fn run() -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let models = common::names_or(&args.models, &["gpt2", "qwen2.5-0.5b", "tinyllama-1.1b"]);
     if args.only.as_deref() != Some("pipeline") {
-        split(&models, threads)?;
+        split(&models, threads, args.profiles.as_deref())?;
     }
     if args.only.as_deref() != Some("split") {
-        pipeline(&models, threads, args.runs.max(1))?;
+        pipeline(&models, threads, args.runs.max(1), args.profiles.as_deref())?;
     }
     Ok(())
 }
 
 /// The split plans of each model's `instances/split/replay-<model>-local.toml`.
-fn split(models: &[String], threads: usize) -> Result<()> {
+fn split(models: &[String], threads: usize, profiles: Option<&Path>) -> Result<()> {
     let instances = common::instances();
     println!(
         "{:<15} {:>7} {:>10} {:>10} {:>8} {:>10} {:>12} {:>10}",
@@ -94,8 +115,7 @@ fn split(models: &[String], threads: usize) -> Result<()> {
     );
     for model in models {
         let path = instances.join(format!("split/replay-{model}-local.toml"));
-        let problem = edgeplan::instance::split::load(&path)
-            .with_context(|| format!("loading {}", path.display()))?;
+        let problem = load::<edgeplan::instance::split::Split>(&path, profiles)?;
         anyhow::ensure!(
             problem.tiers.iter().flatten().all(|t| t.profile.is_some()),
             "{model}: a tier has no profiled table; run `edgeplan profile --model {model} \
@@ -179,7 +199,7 @@ fn given_plan(model: &str) -> Option<&'static [(usize, &'static str)]> {
 /// The optimal and the given pipeline plan of each model's
 /// `instances/pipeline/replay-<model>-campus.toml`, each run `runs` times, after the reference
 /// run of the whole model on the source.
-fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
+fn pipeline(models: &[String], threads: usize, runs: usize, profiles: Option<&Path>) -> Result<()> {
     use edgeplan::problems::pipeline::price::Coefficients;
     use edgeplan::problems::pipeline::search::{enumerate, Scorer};
     use edgeplan::problems::pipeline::Stage;
@@ -204,8 +224,7 @@ fn pipeline(models: &[String], threads: usize, runs: usize) -> Result<()> {
     let (mut errors, mut adjusted) = (Vec::new(), Vec::new());
     for model in models {
         let path = instances.join(format!("pipeline/replay-{model}-campus.toml"));
-        let problem = edgeplan::instance::pipeline::load(&path)
-            .with_context(|| format!("loading {}", path.display()))?;
+        let problem = load::<edgeplan::instance::pipeline::Pipeline>(&path, profiles)?;
         anyhow::ensure!(
             problem
                 .nodes
