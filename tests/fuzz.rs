@@ -973,6 +973,12 @@ const INSTANCES: &[(&str, &str)] = &[
     ("cache", "cache-relay-4s-20m-50u"),
     ("green", "green-10j-2s-24t"),
     ("green", "green-day"),
+    ("pipeline", "chain-llama2-7b-jetson"),
+    ("pipeline", "home-llama3.2-3b-phone"),
+    ("pipeline", "home-llama2-13b-infeasible"),
+    ("pipeline", "lab-qwen2.5-0.5b-lora"),
+    ("pipeline", "summarise-llama2-7b-fastest"),
+    ("pipeline", "campus-8n-llama2-7b-throughput"),
 ];
 
 /// Fast presets per problem (the exact `highs` runs under `--time-limit 1`).
@@ -987,6 +993,7 @@ fn solvers(problem: &str) -> &'static [&'static str] {
             "fixed-cut",
         ],
         "cache" => &["highs", "greedy", "independent", "popularity", "random"],
+        "pipeline" => &["highs", "enumerate", "local-search", "edgeshard"],
         _ => &["highs", "greedy", "asap"],
     }
 }
@@ -997,6 +1004,7 @@ fn plan_solver(problem: &str) -> &'static str {
         "split" => "enumerate",
         "alloc" => "local-search",
         "cache" => "greedy",
+        "pipeline" => "local-search",
         _ => "greedy",
     }
 }
@@ -1124,6 +1132,26 @@ fn base_command(kind: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
             "-o",
             "gen.toml",
         ]),
+        6 if rng.gen_bool(0.4) => s(&[
+            "generate",
+            "pipeline",
+            "--nodes",
+            "6",
+            "--seed",
+            "2",
+            "--topology",
+            ["geometric", "tree"].choose(rng).unwrap(),
+            "--model",
+            "gpt2",
+            "--objective",
+            ["latency", "throughput", "energy", "weighted"]
+                .choose(rng)
+                .unwrap(),
+            "--routing",
+            "fastest",
+            "-o",
+            "gen.toml",
+        ]),
         6 => s(&[
             "generate",
             "green",
@@ -1152,6 +1180,7 @@ fn base_command(kind: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
                 "alloc-users",
                 "cache-storage",
                 "split-random",
+                "pipeline-nodes",
             ]
             .choose(rng)
             .unwrap();
@@ -1945,6 +1974,7 @@ fn printing_commands() -> Vec<Vec<String>> {
         s(&["generate", "alloc", "--users", "50"]),
         s(&["generate", "cache"]),
         s(&["generate", "green"]),
+        s(&["generate", "pipeline", "--nodes", "6", "--topology", "tree"]),
         s(&["sweep", "instances/sweeps/green-slack.toml", "--dry-run"]),
         s(&[
             "calibrate",
@@ -2014,6 +2044,7 @@ fn full_disk() {
         s(&["generate", "alloc", "-o", "/dev/full"]),
         s(&["generate", "cache", "-o", "/dev/full"]),
         s(&["generate", "green", "-o", "/dev/full"]),
+        s(&["generate", "pipeline", "-o", "/dev/full"]),
         s(&["summarize", runs, "-o", "/dev/full"]),
         s(&["summarize", runs, "--merged", "/dev/full"]),
         s(&[
