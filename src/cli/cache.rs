@@ -105,15 +105,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let file =
         generate_spec(&params, &catalog.models_dir).map_err(|e| flag_error(CACHE_FLAGS, e))?;
     // Load it once through the ordinary loader, so anything else wrong fails here.
-    file.build(
-        Path::new("generated cache instance"),
-        edgeplan::instance::common::Sources {
-            catalog: &catalog.devices,
-            devices_path: &catalog.devices_path,
-            models_dir: &catalog.models_dir,
-            profiles_dir: None,
-        },
-    )?;
+    file.build(Path::new("generated cache instance"), catalog.sources())?;
     let summary = format!(
         "{} servers, {} models, {} users",
         params.servers, params.models, params.users

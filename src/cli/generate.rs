@@ -192,6 +192,16 @@ impl Catalog {
         })
     }
 
+    /// The sources a generated instance is loaded against (no profiled tables).
+    pub fn sources(&self) -> edgeplan::instance::common::Sources<'_> {
+        edgeplan::instance::common::Sources {
+            catalog: &self.devices,
+            devices_path: &self.devices_path,
+            models_dir: &self.models_dir,
+            profiles_dir: None,
+        }
+    }
+
     /// Checks that every name the user gave `flag` is a device of the catalog.
     pub fn check_devices(&self, flag: &str, names: Option<&[String]>) -> edgeplan::Result<()> {
         check_names(flag, names, |name| {

@@ -175,15 +175,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let file =
         generate_spec(&params, &catalog.devices).map_err(|e| flag_error(PIPELINE_FLAGS, e))?;
     // Load it once through the ordinary loader, so anything else wrong fails here.
-    file.build(
-        Path::new("generated pipeline instance"),
-        edgeplan::instance::common::Sources {
-            catalog: &catalog.devices,
-            devices_path: &catalog.devices_path,
-            models_dir: &catalog.models_dir,
-            profiles_dir: None,
-        },
-    )?;
+    file.build(Path::new("generated pipeline instance"), catalog.sources())?;
     let summary = format!(
         "{} network, {} nodes, {} links",
         params.topology,

@@ -384,11 +384,13 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         problem.layers()
     );
     outln!(
-        "end-to-end: measured {:.4} s, planner {:.4} s ({:+.1}%); first token after {:.4} s",
-        report.measured_s,
-        report.predicted_s,
-        100.0 * report.error,
-        report.prefill_s
+        "{}",
+        end_to_end(
+            report.measured_s,
+            report.predicted_s,
+            report.error,
+            report.prefill_s
+        )
     );
     for t in &report.tiers {
         outln!(
@@ -452,11 +454,13 @@ fn print_pipeline_replay(
         plan.join(" | ")
     );
     outln!(
-        "end-to-end: measured {:.4} s, planner {:.4} s ({:+.1}%); first token after {:.4} s",
-        report.measured_s,
-        report.predicted_s,
-        100.0 * report.error,
-        report.prefill_s
+        "{}",
+        end_to_end(
+            report.measured_s,
+            report.predicted_s,
+            report.error,
+            report.prefill_s
+        )
     );
     let pct = |m: f64, p: f64| {
         if p > 0.0 {
@@ -521,4 +525,13 @@ fn profile_threads(path: &Path) -> Option<usize> {
     let header: Vec<&str> = lines.next()?.split(',').map(str::trim).collect();
     let col = header.iter().position(|h| *h == "threads")?;
     lines.next()?.split(',').nth(col)?.trim().parse().ok()
+}
+
+/// The end-to-end line of a replay: measured and predicted latency, the error, the first token.
+fn end_to_end(measured_s: f64, predicted_s: f64, error: f64, prefill_s: f64) -> String {
+    format!(
+        "end-to-end: measured {measured_s:.4} s, planner {predicted_s:.4} s ({:+.1}%); first \
+         token after {prefill_s:.4} s",
+        100.0 * error
+    )
 }

@@ -533,3 +533,18 @@ fn check_context(path: &Path, arch: Option<&ArchConfig>, tokens: usize, field: &
         _ => Ok(()),
     }
 }
+
+/// A layer index `value` of `field` for a model of `n` layers (0 = the embedding).
+pub(crate) fn layer_index(path: &Path, field: &str, value: i64, n: usize) -> Result<usize> {
+    if value < 0 || value as usize >= n {
+        return Err(Error::field(
+            path,
+            field,
+            format!(
+                "layer {value} does not exist: the model has layers 0..={}",
+                n - 1
+            ),
+        ));
+    }
+    Ok(value as usize)
+}

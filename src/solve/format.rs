@@ -78,3 +78,29 @@ pub fn explanation(heading: &str, lines: &[String]) -> String {
     }
     out
 }
+
+/// The violated constraints of an evaluation: `{label}all satisfied` when there are none, else
+/// one `  - [constraint] message` line each under "violated constraints".
+pub fn violations(label: &str, list: &[super::violation::Violation]) -> String {
+    if list.is_empty() {
+        return format!("{label}all satisfied\n");
+    }
+    let mut out = String::from("violated constraints\n");
+    for v in list {
+        out.push_str(&format!("  - [{}] {}\n", v.constraint, v.message));
+    }
+    out
+}
+
+/// The status line of a report: termination, plan status, objective (named `objective`), bound
+/// and gap.
+pub fn status_line(stats: &super::SolveStats, objective: &str) -> String {
+    format!(
+        "status    {} / plan {}   objective {} ({objective})   bound {}   gap {}\n",
+        stats.termination,
+        stats.primal_status,
+        num(stats.objective),
+        num(stats.bound),
+        percent(stats.gap),
+    )
+}

@@ -58,8 +58,8 @@ use serde::{Deserialize, Serialize};
 use crate::costs::arch::Dtype;
 use crate::error::{Error, Result};
 use crate::instance::common::{
-    at_field, bounded_int, instance_file, instance_name, parse_dtype, unique, with_sources,
-    InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
+    at_field, bounded_int, instance_file, instance_name, layer_index, parse_dtype, unique,
+    with_sources, InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
 };
 use crate::instance::{read_structured, resolve};
 use crate::limits;
@@ -355,19 +355,8 @@ impl PipelineInstanceFile {
                 .enumerate()
                 .map(|(k, spec)| {
                     let f = format!("constraints.{field}[{k}]");
-                    if spec.layer < 0 || spec.layer as usize >= n {
-                        return Err(Error::field(
-                            path,
-                            format!("{f}.layer"),
-                            format!(
-                                "layer {} does not exist: the model has layers 0..={}",
-                                spec.layer,
-                                n - 1
-                            ),
-                        ));
-                    }
                     Ok((
-                        spec.layer as usize,
+                        layer_index(path, &format!("{f}.layer"), spec.layer, n)?,
                         index(&format!("{f}.node"), &spec.node)?,
                     ))
                 })

@@ -43,7 +43,8 @@ use crate::chain::{Link, Objective, Rules, SplitProblem, Tier, TierResource};
 use crate::costs::device::DeviceCatalog;
 use crate::error::{Error, Result};
 use crate::instance::common::{
-    instance_name, layer_count, parse_dtype, InstanceModel, TierContext, TierSpec, WorkloadSpec,
+    instance_name, layer_count, layer_index, parse_dtype, InstanceModel, TierContext, TierSpec,
+    WorkloadSpec,
 };
 use crate::instance::{read_structured, resolve};
 use crate::limits;
@@ -394,17 +395,7 @@ fn layer_tiers(
         .enumerate()
         .map(|(i, spec)| {
             let f = format!("constraints.{field}[{i}]");
-            if spec.layer < 0 || spec.layer as usize >= n {
-                return Err(Error::field(
-                    path,
-                    format!("{f}.layer"),
-                    format!(
-                        "layer {} does not exist: the model has layers 0..={}",
-                        spec.layer,
-                        n - 1
-                    ),
-                ));
-            }
+            let layer = layer_index(path, &format!("{f}.layer"), spec.layer, n)?;
             let tier = Tier::parse(&spec.tier).ok_or_else(|| {
                 Error::field(
                     path,
@@ -412,7 +403,7 @@ fn layer_tiers(
                     format!("expected device, edge or cloud, got \"{}\"", spec.tier),
                 )
             })?;
-            Ok((spec.layer as usize, tier))
+            Ok((layer, tier))
         })
         .collect()
 }

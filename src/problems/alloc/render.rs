@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::evaluate::AllocEvaluation;
 use super::solve::AllocReport;
 use super::{AllocObjective, AllocPlan, AllocProblem};
-use crate::solve::format::{bytes, explanation, num, percent, secs, time_line};
+use crate::solve::format::{self, bytes, explanation, secs, time_line};
 use crate::solve::violation::within;
 
 /// An evaluated plan as text: the instance and objective, then the per-user table.
@@ -46,16 +46,10 @@ pub fn report(problem: &AllocProblem, r: &AllocReport) -> String {
         problem.servers.len(),
         s.solver
     );
-    let _ = writeln!(
-        out,
-        "status    {} / plan {}   objective {} ({}, s)   bound {}   gap {}",
-        s.termination,
-        s.primal_status,
-        num(s.objective),
-        objective_name(problem.objective),
-        num(s.bound),
-        percent(s.gap),
-    );
+    out.push_str(&format::status_line(
+        s,
+        &format!("{}, s", objective_name(problem.objective)),
+    ));
     let rounds = if r.details.rounds > 0 {
         format!("   outer-approximation rounds {}", r.details.rounds)
     } else {
@@ -159,13 +153,6 @@ fn render_plan(problem: &AllocProblem, plan: &AllocPlan, ev: &AllocEvaluation) -
             bytes(used.shared_bytes)
         );
     }
-    if ev.violations.is_empty() {
-        let _ = writeln!(out, "constraints  all satisfied");
-    } else {
-        let _ = writeln!(out, "violated constraints");
-        for v in &ev.violations {
-            let _ = writeln!(out, "  - [{}] {}", v.constraint, v.message);
-        }
-    }
+    out.push_str(&format::violations("constraints  ", &ev.violations));
     out
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::evaluate::Evaluation;
 use super::solve::PipelineReport;
 use super::{Objective, PipelinePlan, PipelineProblem};
-use crate::solve::format::{bytes, explanation, num, percent, secs, time_line};
+use crate::solve::format::{self, bytes, explanation, secs, time_line};
 
 /// An evaluated plan as text: the instance and model, then the plan as [`report`] shows it.
 pub fn evaluation(problem: &PipelineProblem, plan: &PipelinePlan, ev: &Evaluation) -> String {
@@ -42,15 +42,7 @@ pub fn report(problem: &PipelineProblem, r: &PipelineReport) -> String {
         Objective::Energy => "energy, J",
         Objective::Weighted { .. } => "weighted",
     };
-    let _ = writeln!(
-        out,
-        "status    {} / plan {}   objective {} ({objective_name})   bound {}   gap {}",
-        s.termination,
-        s.primal_status,
-        num(s.objective),
-        num(s.bound),
-        percent(s.gap),
-    );
+    out.push_str(&format::status_line(s, objective_name));
     let size = r.details.milp.map_or(String::new(), |m| {
         format!(
             "   MILP {} variables ({} binary), {} rows",
@@ -153,13 +145,6 @@ fn render_plan(problem: &PipelineProblem, plan: &PipelinePlan, ev: &Evaluation) 
             String::new()
         }
     );
-    if ev.violations.is_empty() {
-        let _ = writeln!(out, "constraints        all satisfied");
-    } else {
-        let _ = writeln!(out, "violated constraints");
-        for v in &ev.violations {
-            let _ = writeln!(out, "  - [{}] {}", v.constraint, v.message);
-        }
-    }
+    out.push_str(&format::violations("constraints        ", &ev.violations));
     out
 }

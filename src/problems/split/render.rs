@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::evaluate::{gb, Evaluation};
 use super::solve::SplitReport;
 use super::{Objective, SplitPlan, SplitProblem, Tier};
-use crate::solve::format::{bytes, explanation, num, percent, secs, time_line};
+use crate::solve::format::{self, bytes, explanation, secs, time_line};
 
 /// An evaluated plan as text: the instance and model, then the plan as [`report`] shows it.
 pub fn evaluation(problem: &SplitProblem, plan: &SplitPlan, ev: &Evaluation) -> String {
@@ -51,15 +51,7 @@ pub fn report(problem: &SplitProblem, r: &SplitReport) -> String {
         Objective::Energy => "device energy, J",
         Objective::Weighted { .. } => "weighted",
     };
-    let _ = writeln!(
-        out,
-        "status    {} / plan {}   objective {} ({objective_name})   bound {}   gap {}",
-        s.termination,
-        s.primal_status,
-        num(s.objective),
-        num(s.bound),
-        percent(s.gap),
-    );
+    out.push_str(&format::status_line(s, objective_name));
     out.push_str(&time_line(s, ""));
     if let (Some(plan), Some(ev)) = (&r.plan, &r.evaluation) {
         out.push('\n');
@@ -147,13 +139,6 @@ fn render_plan(problem: &SplitProblem, plan: &SplitPlan, ev: &Evaluation) -> Str
         "device energy      {:.4} J (compute {:.4}, radio {:.4}, idle {:.4})",
         ev.energy_j, ev.energy_compute_j, ev.energy_radio_j, ev.energy_idle_j
     );
-    if ev.violations.is_empty() {
-        let _ = writeln!(out, "constraints        all satisfied");
-    } else {
-        let _ = writeln!(out, "violated constraints");
-        for v in &ev.violations {
-            let _ = writeln!(out, "  - [{}] {}", v.constraint, v.message);
-        }
-    }
+    out.push_str(&format::violations("constraints        ", &ev.violations));
     out
 }
