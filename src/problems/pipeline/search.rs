@@ -264,6 +264,42 @@ pub fn explain_infeasible(problem: &PipelineProblem, coef: &Coefficients) -> Vec
     }
     if let Some(rate) = problem.min_requests_per_s {
         let limit = 1.0 / rate;
+        // Links on which every transfer that could be routed over them is too long.
+        let mut least = vec![f64::INFINITY; coef.network.arcs.len()];
+        // The transfers a plan may use: into a node that may run the first layer, out of one
+        // that may run the last, between nodes that may run the layers on either side of a cut.
+        let may = |l: usize, i: usize| coef.place[l][i].is_some();
+        let last = coef.layers - 1;
+        let inputs = (0..coef.nodes)
+            .filter(|&j| may(0, j))
+            .filter_map(|j| coef.input[j].as_ref());
+        let outputs = (0..coef.nodes)
+            .filter(|&i| may(last, i))
+            .filter_map(|i| coef.output[i].as_ref());
+        let cuts = (1..coef.layers).flat_map(|p| {
+            (0..coef.nodes).flat_map(move |i| {
+                (0..coef.nodes).filter_map(move |j| {
+                    (i != j && may(p - 1, i) && may(p, j)).then(|| coef.cut(p, i, j))?
+                })
+            })
+        });
+        let transfers = inputs.chain(outputs).chain(cuts);
+        for t in transfers {
+            for &(a, airtime) in &t.arcs {
+                least[a] = least[a].min(airtime);
+            }
+        }
+        for (a, &t) in least.iter().enumerate() {
+            if t.is_finite() && !within(t, limit) {
+                let arc = &coef.network.arcs[a];
+                out.push(format!(
+                    "link {} -> {} is too slow for {rate} requests/s: every transfer routed over \
+                     it takes at least {t:.6} s of airtime per request, {limit:.6} s allowed",
+                    name(arc.from),
+                    name(arc.to)
+                ));
+            }
+        }
         for (l, row) in coef.place.iter().enumerate() {
             let fastest = row
                 .iter()
@@ -359,6 +395,25 @@ mod tests {
             }
         }
         assert!(checked > 1000, "{checked}");
+    }
+
+    /// A throughput floor no plan meets is explained by the link that is too slow for it.
+    #[test]
+    fn a_slow_link_is_named() {
+        let mut problem = chain();
+        problem.min_requests_per_s = Some(10.0);
+        let coef = Coefficients::new(&problem);
+        let scorer = Scorer {
+            problem: &problem,
+            coef: &coef,
+        };
+        assert!(enumerate(&scorer).unwrap().is_none());
+        let why = explain_infeasible(&problem, &coef);
+        assert!(
+            why.iter()
+                .any(|w| w.starts_with("link device -> edge is too slow for 10 requests/s")),
+            "{why:?}"
+        );
     }
 
     /// `plan_count` counts what `enumerate` visits.
