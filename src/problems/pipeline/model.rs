@@ -562,6 +562,24 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
         }
     }
 
+    // A plan of period at most `cap` runs at most `most_layers(i, cap)` layers on node `i`: the
+    // integer rounding the LP relaxation misses (it spreads fractions of layers over nodes).
+    if throughput && cap.is_finite() {
+        for i in 0..nodes {
+            let on_i: Vec<(usize, Variable)> = z
+                .iter()
+                .enumerate()
+                .filter_map(|(l, row)| Some((l, row[i]?)))
+                .collect();
+            let layers: Vec<usize> = on_i.iter().map(|&(l, _)| l).collect();
+            let most = most_layers(coef, i, &layers, cap);
+            if most < layers.len() {
+                let count: Expression = on_i.iter().map(|&(_, v)| Expression::from(v)).sum();
+                m.constrain(leq(count, most as f64));
+            }
+        }
+    }
+
     // Memory per node, normalised to its capacity.
     let mut w = Vec::new();
     for (i, &capacity) in coef.capacity.iter().enumerate() {
@@ -692,6 +710,130 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
     }
 }
 
+/// The most of `layers` node `i` can run within a period `cap` and its memory: the count of its
+/// fastest layers whose busy times add up to at most `cap`, and of its smallest whose bytes fit
+/// (a stage holds a subset of `layers`, so it cannot hold more than either).
+fn most_layers(coef: &super::price::Coefficients, i: usize, layers: &[usize], cap: f64) -> usize {
+    let fitting = |mut values: Vec<f64>, limit: f64| {
+        values.sort_by(f64::total_cmp);
+        let mut sum = 0.0;
+        values
+            .iter()
+            .take_while(|&&v| {
+                sum += v;
+                within(sum, limit)
+            })
+            .count()
+    };
+    let busy = layers
+        .iter()
+        .filter_map(|&l| coef.place[l][i].as_ref().map(|p| p.busy_s))
+        .collect();
+    let bytes = layers.iter().map(|&l| coef.memory[l]).collect();
+    fitting(busy, cap).min(fitting(bytes, coef.capacity[i]))
+}
+
+/// Throughput with a known plan of period `v`: the MILP asks for a plan of period at most
+/// `v (1 - g)` (`g` the preset's relative gap, at least 1e-6), in which every node runs at most
+/// the layers that fit that period ([`most_layers`]: the integer rounding its LP relaxation
+/// lacks), and minimises the period among them. Infeasible: the known plan is optimal within
+/// `g`. A plan proven optimal there is optimal overall (every better plan is in the model).
+/// Otherwise (a plan, unproven) the next round asks below that plan, until the time limit.
+fn solve_below(
+    scorer: &Scorer<'_>,
+    preset: &SolverPreset,
+    mut options: MipOptions,
+    start: Instant,
+    first: (Vec<Stage>, f64),
+    mut build_s: f64,
+) -> Result<HighsOutcome> {
+    let gap = preset.mip_rel_gap.max(1e-6);
+    let (mut best, mut value) = first;
+    let (mut solve_s, mut nodes, mut size) = (0.0, None::<i64>, None);
+    let mut bound;
+    let mut termination;
+    loop {
+        let cutoff = value * (1.0 - gap);
+        let clock = Instant::now();
+        let model = build(scorer, cutoff);
+        build_s += clock.elapsed().as_secs_f64();
+        size = size.or(Some(MilpSize {
+            variables: model.milp.num_vars(),
+            binaries: model.milp.num_integer_vars(),
+            rows: model.milp.num_constraints(),
+        }));
+        let result = model.milp.minimise(model.objective, &options)?;
+        options.write_model = None;
+        solve_s += result.solve_s;
+        nodes = match (nodes, result.nodes) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        let found = result
+            .values
+            .as_ref()
+            .and_then(|v| model.decoder.decode(v))
+            .and_then(|stages| Some((scorer.objective(&stages)?, stages)))
+            .filter(|(v, _)| *v < value);
+        termination = result.termination;
+        match (result.termination, found) {
+            (Termination::Infeasible, _) => {
+                // No plan of period at most the cutoff: the known one is optimal within `gap`.
+                termination = Termination::Optimal;
+                bound = cutoff;
+                break;
+            }
+            (Termination::Optimal, Some((v, stages))) => {
+                best = stages;
+                value = v;
+                bound = result.bound.unwrap_or(v).min(v);
+                break;
+            }
+            (Termination::Optimal, None) => {
+                // The model's optimum is at the cutoff, and its plan no better than the known
+                // one: within HiGHS's tolerances there is no plan below the cutoff.
+                bound = result.bound.unwrap_or(cutoff).min(cutoff);
+                break;
+            }
+            (_, Some((v, stages))) => {
+                best = stages;
+                value = v;
+                bound = result.bound.unwrap_or(0.0).min(cutoff);
+            }
+            (_, None) => {
+                bound = result.bound.unwrap_or(0.0).min(cutoff);
+                termination = Termination::LimitReached;
+                break;
+            }
+        }
+        let time_left = preset
+            .time_limit_s
+            .map(|t| t - start.elapsed().as_secs_f64());
+        if time_left.is_some_and(|t| t <= 0.0) {
+            termination = Termination::LimitReached;
+            break;
+        }
+        options.time_limit_s = time_left;
+    }
+    let mut stats = SolveStats {
+        termination,
+        primal_status: PrimalStatus::Feasible,
+        objective: Some(value),
+        bound: Some(bound.min(value)),
+        gap: Some(relative_gap(value, bound.min(value))),
+        nodes,
+        ..SolveStats::heuristic(&preset.name, build_s, solve_s)
+    };
+    if stats.termination != Termination::Optimal {
+        stats.termination = Termination::LimitReached;
+    }
+    Ok(HighsOutcome {
+        stats,
+        plan: Some(scorer.plan(&best)),
+        size,
+    })
+}
+
 /// Most MILP solves of one `highs` run.
 const MAX_ROUNDS: usize = 4;
 
@@ -746,6 +888,16 @@ pub fn solve_highs(
         }
     }
     build_s += clock.elapsed().as_secs_f64();
+    if let (Objective::Throughput, Some((stages, value))) = (scorer.problem.objective, &best) {
+        return solve_below(
+            scorer,
+            preset,
+            options,
+            start,
+            (stages.clone(), *value),
+            build_s,
+        );
+    }
     for round in 0..MAX_ROUNDS {
         let clock = Instant::now();
         let mut model = build_with(scorer, cap, relaxation.as_ref());
