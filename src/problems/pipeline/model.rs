@@ -37,6 +37,8 @@
 //! `v` (no plan using it beats `v`); for throughput the period is also bounded by `v`. The first
 //! plan is the layered-graph relaxation's path when it meets every constraint (then optimal),
 //! else the local search's ([`super::heuristics`]), passed to HiGHS as a complete MIP start.
+//! Throughput with a known plan asks instead for a strictly better period ([`solve_below`]), in
+//! which every node's layer count is bounded by what fits that period.
 //! [`solve_highs`] solves in rounds: each next round prunes at
 //! the best plan so far, which keeps the optimal plans and brings the objective's coefficients
 //! to the optimum's scale, which HiGHS's absolute tolerances need.
