@@ -1,7 +1,7 @@
 //! Executing a pipeline plan (docs/pipeline.md) for real and comparing it with the planner's
 //! prediction.
 //!
-//! The plan becomes a ring of positions ([`super::ring`]): the source node (position 0: the
+//! The plan becomes a ring of positions (`replay::ring`): the source node (position 0: the
 //! prompt arrives there and the tokens return), then, following `routes.input` hop by hop, one
 //! relay position per intermediate node and the first stage's position (its layers); then
 //! `routes.forward[k]` to stage `k + 1`, and so on; then `routes.output` back to the source.

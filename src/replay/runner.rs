@@ -1,6 +1,6 @@
 //! Executing a split-inference plan for real and comparing it with the planner's prediction.
 //!
-//! The plan runs on the replay's ring ([`super::ring`]): the device (position 0, holding the
+//! The plan runs on the replay's ring (`replay::ring`): the device (position 0, holding the
 //! prompt) and each tier up to the last one that runs layers are positions going up, then the
 //! tiers below that one again, relaying the sampled token down. Consecutive tiers talk over one
 //! [`EmulatedLink`] per instance link, with its rates and round-trip time (device-edge: the

@@ -1,7 +1,7 @@
 //! The pipeline MILP (HiGHS): a path through the layered graph of `(layer, node)` pairs.
 //!
 //! **Variables.** A binary `z[l][i]` for every layer `l` and node `i` that may run it (the pair
-//! allowed by [`Coefficients::place`], the layer's memory within the node's, and no single cost
+//! allowed by [`Coefficients::place`](super::price::Coefficients::place), the layer's memory within the node's, and no single cost
 //! of it beyond a limit the plan must meet, see *Pruning*). For every cut position `1 <= p < L`:
 //! `t[p][i][j] in [0, 1]` (`i != j`) when layers `..p` may end on `i`, layer `p` may start on `j`
 //! and the transfer between them exists (reachable); `stay[p][i] in [0, 1]` when both `p - 1` and
@@ -37,7 +37,7 @@
 //! `v` (no plan using it beats `v`); for throughput the period is also bounded by `v`. The first
 //! plan is the layered-graph relaxation's path when it meets every constraint (then optimal),
 //! else the local search's ([`super::heuristics`]), passed to HiGHS as a complete MIP start.
-//! Throughput with a known plan asks instead for a strictly better period ([`solve_below`]), in
+//! Throughput with a known plan asks instead for a strictly better period (`solve_below`), in
 //! which every node's layer count is bounded by what fits that period.
 //! [`solve_highs`] solves in rounds: each next round prunes at
 //! the best plan so far, which keeps the optimal plans and brings the objective's coefficients
