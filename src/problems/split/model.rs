@@ -16,7 +16,7 @@
 //! (P_rx - idle) rx_p)`: idle power all along, replaced by busy power while the device computes and
 //! by radio power while it transmits or receives. Minimise `a T + b E`.
 //!
-//! `E` is built as the equal sum of non-negative terms (see [`Terms::new`]).
+//! `E` is built as the equal sum of non-negative terms (see `Terms::new`).
 //!
 //! **Constraints.** Per-tier memory `sum_l x_{l,t} m_l + w_t * tied <= M_t`, where
 //! `w_t >= x_{head,t} - x_{embed,t}`, `w_t in [0,1]` charges the tied embedding matrix again on the
