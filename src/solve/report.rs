@@ -70,6 +70,14 @@ impl std::fmt::Display for PrimalStatus {
     }
 }
 
+/// Branch-and-bound nodes of several solves added up (`None` while no solve reported any).
+pub fn add_nodes(total: Option<i64>, more: Option<i64>) -> Option<i64> {
+    match (total, more) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Solver-independent statistics of one solve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SolveStats {

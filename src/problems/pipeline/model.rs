@@ -55,7 +55,7 @@ use super::solve::MilpSize;
 use super::{Objective, PipelinePlan, Stage};
 use crate::error::Result;
 use crate::solve::milp::{Milp, MipOptions, MipResult, RunOptions, Values};
-use crate::solve::report::{relative_gap, PrimalStatus, SolveStats, Termination};
+use crate::solve::report::{add_nodes, relative_gap, PrimalStatus, SolveStats, Termination};
 use crate::solve::violation::within;
 use crate::solve::SolverPreset;
 
@@ -767,10 +767,7 @@ fn solve_below(
         let result = model.milp.minimise(model.objective, &options)?;
         options.write_model = None;
         solve_s += result.solve_s;
-        nodes = match (nodes, result.nodes) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
+        nodes = add_nodes(nodes, result.nodes);
         let found = result
             .values
             .as_ref()
@@ -919,10 +916,7 @@ pub fn solve_highs(
         build_s += clock.elapsed().as_secs_f64();
         let result = model.milp.minimise(model.objective, &options)?;
         solve_s += result.solve_s;
-        nodes = match (nodes, result.nodes) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
+        nodes = add_nodes(nodes, result.nodes);
         options.write_model = None;
         if let Some(b) = result.bound {
             bound = bound.max(b);

@@ -10,7 +10,7 @@ use super::model::build_capped;
 use super::{Coefficients, SplitPlan, SplitProblem, Tier};
 use crate::error::{Error, Result};
 use crate::solve::milp::{MipOptions, MipResult, RunOptions};
-use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
+use crate::solve::report::{add_nodes, PrimalStatus, Report, SolveStats, Termination};
 use crate::solve::SolverPreset;
 
 /// Solvers the split problem understands.
@@ -129,10 +129,7 @@ fn solve_highs(
         build_s += round.elapsed().as_secs_f64();
         let result = model.milp.minimise(model.objective, &options)?;
         solve_s += result.solve_s;
-        nodes = match (nodes, result.nodes) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
+        nodes = add_nodes(nodes, result.nodes);
         // Only the first round exports the model.
         options.write_model = None;
         let Some(values) = &result.values else {
