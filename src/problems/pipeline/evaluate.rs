@@ -101,6 +101,8 @@ struct Sim<'a> {
     network: Network,
     /// Per node: compute latency and energy.
     compute: Vec<(f64, f64)>,
+    /// Per stage: compute latency.
+    stage_s: Vec<f64>,
     /// Per arc: bytes, airtime, crossings.
     arcs: Vec<(f64, f64, f64)>,
     /// Transfer time (airtime + latency), s.
@@ -132,9 +134,16 @@ impl Sim<'_> {
         }
     }
 
-    /// Runs layer `l` on `node` in `pass` (the forward part, or the backward part), `repeat`
-    /// times.
-    fn compute(&mut self, node: usize, l: usize, pass: Pass, backward: bool, repeat: f64) {
+    /// Runs layer `l` of stage `k` on `node` in `pass` (the forward part, or the backward part),
+    /// `repeat` times.
+    fn compute(
+        &mut self,
+        (k, node): (usize, usize),
+        l: usize,
+        pass: Pass,
+        backward: bool,
+        repeat: f64,
+    ) {
         let problem = self.problem;
         let n = &problem.nodes[node];
         let layer = &problem.table.layers[l];
@@ -147,6 +156,7 @@ impl Sim<'_> {
         let slow = n.slowdown();
         self.compute[node].0 += repeat * c.latency_s * slow;
         self.compute[node].1 += repeat * c.energy_j * slow;
+        self.stage_s[k] += repeat * c.latency_s * slow;
     }
 
     /// One pass, `repeat` times.
@@ -164,7 +174,7 @@ impl Sim<'_> {
         );
         for (k, st) in plan.stages.iter().enumerate() {
             for l in st.start..st.end {
-                self.compute(st.node, l, pass, false, repeat);
+                self.compute((k, st.node), l, pass, false, repeat);
             }
             if let Some(next) = plan.stages.get(k + 1) {
                 let bytes = work.input_bytes(next.start, pass) + labels;
@@ -180,7 +190,7 @@ impl Sim<'_> {
             Pass::Train => {
                 for (k, st) in plan.stages.iter().enumerate().rev() {
                     for l in (st.start..st.end).rev() {
-                        self.compute(st.node, l, pass, true, repeat);
+                        self.compute((k, st.node), l, pass, true, repeat);
                     }
                     if k > 0 && work.gradient_crosses(st.start) {
                         let bytes = work.input_bytes(st.start, pass);
@@ -337,6 +347,7 @@ pub fn evaluate(problem: &PipelineProblem, plan: &PipelinePlan) -> Result<Evalua
         problem,
         network,
         compute: vec![(0.0, 0.0); nodes],
+        stage_s: vec![0.0; plan.stages.len()],
         arcs: vec![(0.0, 0.0, 0.0); arcs_len],
         transfer_s: 0.0,
         tx_s: 0.0,
@@ -392,30 +403,12 @@ pub fn evaluate(problem: &PipelineProblem, plan: &PipelinePlan) -> Result<Evalua
     let stages = plan
         .stages
         .iter()
-        .map(|st| StageUse {
+        .enumerate()
+        .map(|(k, st)| StageUse {
             node: problem.nodes[st.node].name.clone(),
             start: st.start,
             end: st.end,
-            compute_s: {
-                let mut one = Sim {
-                    problem,
-                    network: Network::new(nodes, &problem.links),
-                    compute: vec![(0.0, 0.0); nodes],
-                    arcs: Vec::new(),
-                    transfer_s: 0.0,
-                    tx_s: 0.0,
-                    rx_s: 0.0,
-                };
-                for (pass, repeat) in problem.work().passes() {
-                    for l in st.start..st.end {
-                        one.compute(st.node, l, pass, false, repeat);
-                        if pass == Pass::Train {
-                            one.compute(st.node, l, pass, true, repeat);
-                        }
-                    }
-                }
-                one.compute[st.node].0
-            },
+            compute_s: sim.stage_s[k],
         })
         .collect();
     let arcs = sim
