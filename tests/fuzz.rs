@@ -1013,6 +1013,32 @@ fn s(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
 }
 
+/// A short `profile` of GPT-2's `layers` on this CPU, written to `out`.
+fn profile_cmd(layers: &str, out: &str) -> Vec<String> {
+    s(&[
+        "profile",
+        "--model",
+        "gpt2",
+        "--device",
+        "epyc-zen4-2vcpu",
+        "--threads",
+        "1",
+        "--prompt",
+        "8",
+        "--decode",
+        "2",
+        "--reps",
+        "1",
+        "--warmup",
+        "0",
+        "--layers",
+        layers,
+        "-o",
+        out,
+        "-q",
+    ])
+}
+
 fn solve_cmd(problem: &str, instance: &str, rng: &mut ChaCha8Rng) -> Vec<String> {
     let mut a = s(&["solve", instance, "--time-limit", "1", "--threads", "1"]);
     a.extend(s(&["--solver", solvers(problem).choose(rng).unwrap()]));
@@ -1218,28 +1244,7 @@ fn base_command(kind: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
             }
             a
         }
-        9 => s(&[
-            "profile",
-            "--model",
-            "gpt2",
-            "--device",
-            "epyc-zen4-2vcpu",
-            "--threads",
-            "1",
-            "--prompt",
-            "8",
-            "--decode",
-            "2",
-            "--reps",
-            "1",
-            "--warmup",
-            "0",
-            "--layers",
-            "0,1",
-            "-o",
-            "profile.csv",
-            "-q",
-        ]),
+        9 => profile_cmd("0,1", "profile.csv"),
         10 => {
             let model = ["gpt2", "qwen2.5-0.5b", "tinyllama-1.1b"]
                 .choose(rng)
@@ -2071,28 +2076,7 @@ fn full_disk() {
             "--write-model",
             "/dev/full",
         ]),
-        s(&[
-            "profile",
-            "--model",
-            "gpt2",
-            "--device",
-            "epyc-zen4-2vcpu",
-            "--threads",
-            "1",
-            "--prompt",
-            "8",
-            "--decode",
-            "2",
-            "--reps",
-            "1",
-            "--warmup",
-            "0",
-            "--layers",
-            "0",
-            "-q",
-            "-o",
-            "/dev/full",
-        ]),
+        profile_cmd("0", "/dev/full"),
     ];
     let mut bad = Vec::new();
     for args in cases {
