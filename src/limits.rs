@@ -252,6 +252,11 @@ pub fn count(path: &Path, field: &str, value: i64, min: usize, max: usize) -> Re
     }
 }
 
+/// The length of the list `field` of the file `path`: 1 to `max` entries.
+pub fn entries(path: &Path, field: &str, len: usize, max: usize) -> Result<usize> {
+    count(path, field, i64::try_from(len).unwrap_or(i64::MAX), 1, max)
+}
+
 /// A count given as the option `option`: an integer in `min..=max`.
 pub fn count_option(option: &str, value: u64, min: usize, max: usize) -> Result<usize> {
     match usize::try_from(value) {

@@ -230,14 +230,8 @@ impl AllocInstanceFile {
                 "missing: expected at least one [[users]] table",
             ));
         }
-        limits::count(
-            path,
-            "servers",
-            self.servers.len() as i64,
-            1,
-            limits::MAX_SERVERS,
-        )?;
-        limits::count(path, "users", self.users.len() as i64, 1, limits::MAX_USERS)?;
+        limits::entries(path, "servers", self.servers.len(), limits::MAX_SERVERS)?;
+        limits::entries(path, "users", self.users.len(), limits::MAX_USERS)?;
         limits::cells(
             path,
             "users x servers",

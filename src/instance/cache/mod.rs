@@ -261,28 +261,10 @@ impl CacheInstanceFile {
             }
         }
         limits::RATE_BPS.check_opt(path, "backhaul_bps", self.backhaul_bps)?;
-        limits::count(
-            path,
-            "bases",
-            self.bases.len() as i64,
-            1,
-            limits::MAX_MODELS,
-        )?;
-        limits::count(
-            path,
-            "models",
-            self.models.len() as i64,
-            1,
-            limits::MAX_MODELS,
-        )?;
-        limits::count(
-            path,
-            "servers",
-            self.servers.len() as i64,
-            1,
-            limits::MAX_SERVERS,
-        )?;
-        limits::count(path, "users", self.users.len() as i64, 1, limits::MAX_USERS)?;
+        limits::entries(path, "bases", self.bases.len(), limits::MAX_MODELS)?;
+        limits::entries(path, "models", self.models.len(), limits::MAX_MODELS)?;
+        limits::entries(path, "servers", self.servers.len(), limits::MAX_SERVERS)?;
+        limits::entries(path, "users", self.users.len(), limits::MAX_USERS)?;
         // Each user's request list and rates, and the placement of every model on every server.
         limits::cells(
             path,

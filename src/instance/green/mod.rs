@@ -295,14 +295,8 @@ impl GreenInstanceFile {
                 ));
             }
         }
-        limits::count(
-            path,
-            "servers",
-            self.servers.len() as i64,
-            1,
-            limits::MAX_SERVERS,
-        )?;
-        limits::count(path, "jobs", self.jobs.len() as i64, 1, limits::MAX_JOBS)?;
+        limits::entries(path, "servers", self.servers.len(), limits::MAX_SERVERS)?;
+        limits::entries(path, "jobs", self.jobs.len(), limits::MAX_JOBS)?;
         let levels = self
             .servers
             .iter()

@@ -251,7 +251,7 @@ impl PipelineInstanceFile {
                 "missing: expected at least one [[nodes]] table",
             ));
         }
-        limits::count(path, "nodes", self.nodes.len() as i64, 1, limits::MAX_NODES)?;
+        limits::entries(path, "nodes", self.nodes.len(), limits::MAX_NODES)?;
         let context = TierContext {
             path,
             catalog: sources.catalog,
