@@ -353,7 +353,7 @@ impl ArchConfig {
     }
 
     /// MLP parameters of one expert: (matmul weights, biases).
-    fn expert_params(&self) -> (u64, u64) {
+    pub(crate) fn expert_params(&self) -> (u64, u64) {
         let h = self.hidden as u64;
         let i = self.intermediate as u64;
         match self.mlp {

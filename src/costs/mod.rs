@@ -4,6 +4,7 @@ pub mod arch;
 pub mod channel;
 pub mod device;
 pub mod latency;
+pub mod moe;
 pub mod profiler;
 pub mod table;
 pub mod validate;

@@ -4,5 +4,6 @@
 pub mod alloc;
 pub mod cache;
 pub mod green;
+pub mod moe;
 pub mod pipeline;
 pub mod split;
