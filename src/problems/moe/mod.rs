@@ -192,7 +192,9 @@ impl MoeProblem {
 
     /// Cache: the edge node (the one node that is not the home).
     pub fn edge(&self) -> usize {
-        (0..self.nodes.len()).find(|&n| n != self.home).unwrap_or(self.home)
+        (0..self.nodes.len())
+            .find(|&n| n != self.home)
+            .unwrap_or(self.home)
     }
 }
 
@@ -265,4 +267,34 @@ impl MoePlan {
             choices,
         }
     }
+}
+
+/// The size of a MILP.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MilpSize {
+    /// Columns.
+    pub variables: usize,
+    /// Binary columns.
+    pub binaries: usize,
+    /// Rows.
+    pub rows: usize,
+}
+
+/// What an exact solver (MILP or enumeration) found.
+#[derive(Debug, Clone)]
+pub struct Exact {
+    /// The best plan found, if any.
+    pub plan: Option<MoePlan>,
+    /// Why it stopped.
+    pub termination: crate::solve::report::Termination,
+    /// The proven bound on the objective (`None`: none proven).
+    pub bound: Option<f64>,
+    /// Branch-and-bound nodes (MILP).
+    pub nodes: Option<i64>,
+    /// MILP size (MILP).
+    pub size: Option<MilpSize>,
+    /// Time spent building, s.
+    pub build_s: f64,
+    /// Time spent solving, s.
+    pub solve_s: f64,
 }

@@ -208,10 +208,16 @@ pub fn zipf_trace(shape: &[(usize, usize)], skew: f64, tokens: usize, seed: u64)
 /// of the MoE blocks and `shape` their `(experts, top_k)`, in the same order.
 pub fn read_trace(path: &Path, moe_layers: &[usize], shape: &[(usize, usize)]) -> Result<Trace> {
     let text = crate::files::read_text(path)?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let bad = |line: usize, msg: String| Error::field(path, format!("line {}", line + 1), msg);
     match lines.next() {
-        Some((_, h)) if h.split(',').map(str::trim).eq(["token", "layer", "experts"]) => {}
+        Some((_, h))
+            if h.split(',')
+                .map(str::trim)
+                .eq(["token", "layer", "experts"]) => {}
         Some((i, h)) => {
             return Err(bad(
                 i,
@@ -240,22 +246,20 @@ pub fn read_trace(path: &Path, moe_layers: &[usize], shape: &[(usize, usize)]) -
         let Some(j) = moe_layers.iter().position(|&l| l == layer) else {
             return Err(bad(
                 i,
-                format!("layer {layer} is not an MoE block of the model (MoE blocks: {moe_layers:?})"),
+                format!(
+                    "layer {layer} is not an MoE block of the model (MoE blocks: {moe_layers:?})"
+                ),
             ));
         };
         let (experts, top_k) = shape[j];
         let mut set = Vec::with_capacity(top_k);
         for cell in cells[2].split_whitespace() {
-            let e: usize = cell
-                .parse()
-                .ok()
-                .filter(|&e| e < experts)
-                .ok_or_else(|| {
-                    bad(
-                        i,
-                        format!("experts: expected expert numbers below {experts}, got `{cell}`"),
-                    )
-                })?;
+            let e: usize = cell.parse().ok().filter(|&e| e < experts).ok_or_else(|| {
+                bad(
+                    i,
+                    format!("experts: expected expert numbers below {experts}, got `{cell}`"),
+                )
+            })?;
             if set.contains(&e) {
                 return Err(bad(i, format!("experts: expert {e} is listed twice")));
             }
@@ -276,10 +280,7 @@ pub fn read_trace(path: &Path, moe_layers: &[usize], shape: &[(usize, usize)]) -
             tokens.len() - 1
         });
         if tokens[t][j].replace(set).is_some() {
-            return Err(bad(
-                i,
-                format!("token {token} lists layer {layer} twice"),
-            ));
+            return Err(bad(i, format!("token {token} lists layer {layer} twice")));
         }
     }
     if tokens.is_empty() {

@@ -104,15 +104,77 @@ pub fn cache_block(
 }
 
 /// Expected `(latency_s, energy_j)` per decode token of a cache plan.
-pub fn cache_expectation(problem: &MoeProblem, prices: &Prices, choices: &[Vec<Choice>]) -> (f64, f64) {
+pub fn cache_expectation(
+    problem: &MoeProblem,
+    prices: &Prices,
+    choices: &[Vec<Choice>],
+) -> (f64, f64) {
     let (mut latency, mut energy) = (prices.dense_s, prices.dense_j);
     for (j, block) in problem.routing.blocks.iter().enumerate() {
         for p in &block.patterns {
-            let (local, remote, e) =
-                cache_block(problem, prices, j, &p.experts, |x| choices[j][x]);
+            let (local, remote, e) = cache_block(problem, prices, j, &p.experts, |x| choices[j][x]);
             latency += p.prob * local.max(remote);
             energy += p.prob * e;
         }
     }
     (latency, energy)
+}
+
+/// Bytes of experts each node holds under a placement (every replica counts).
+pub fn placement_memory(problem: &MoeProblem, prices: &Prices, plan: &MoePlan) -> Vec<f64> {
+    let mut used = vec![0.0; problem.nodes.len()];
+    for (j, block) in plan.experts.iter().enumerate() {
+        for replicas in block {
+            for r in replicas {
+                used[r.node] += prices.expert_bytes[j];
+            }
+        }
+    }
+    used
+}
+
+/// Whether every node holds its experts (placement) or the device its resident experts within
+/// the slots and memory (cache).
+pub fn fits(problem: &MoeProblem, prices: &Prices, plan: &MoePlan) -> bool {
+    const SLACK: f64 = 1e-9;
+    match problem.task {
+        super::Task::Placement => placement_memory(problem, prices, plan)
+            .iter()
+            .zip(&prices.capacity)
+            .all(|(u, c)| *u <= c + SLACK * c.abs().max(1.0)),
+        super::Task::Cache => {
+            let mut slots = 0;
+            let mut bytes = 0.0;
+            for (j, block) in plan.choices.iter().enumerate() {
+                for c in block {
+                    if *c == Choice::Resident {
+                        slots += 1;
+                        bytes += prices.expert_bytes[j];
+                    }
+                }
+            }
+            let cap = prices.capacity[problem.home];
+            slots <= problem.expert_slots && bytes <= cap + SLACK * cap.abs().max(1.0)
+        }
+    }
+}
+
+/// The objective value of a plan (the instance's objective; no feasibility check).
+pub fn objective(problem: &MoeProblem, prices: &Prices, plan: &MoePlan) -> f64 {
+    use super::Objective;
+    match (problem.task, problem.objective) {
+        (super::Task::Placement, Objective::Throughput) => placement_period(problem, prices, plan),
+        (super::Task::Placement, _) => {
+            let primary: Vec<Vec<usize>> = plan
+                .experts
+                .iter()
+                .map(|b| b.iter().map(|r| r[0].node).collect())
+                .collect();
+            placement_latency(prices, &problem.routing, &primary)
+        }
+        (super::Task::Cache, Objective::Energy) => {
+            cache_expectation(problem, prices, &plan.choices).1
+        }
+        (super::Task::Cache, _) => cache_expectation(problem, prices, &plan.choices).0,
+    }
 }

@@ -84,7 +84,11 @@ pub fn random_problem(
                 profile: None,
                 profile_path: None,
             },
-            background_load: if rng.gen_bool(0.3) { rng.gen_range(0.0..0.6) } else { 0.0 },
+            background_load: if rng.gen_bool(0.3) {
+                rng.gen_range(0.0..0.6)
+            } else {
+                0.0
+            },
             link,
         });
         nodes[i].resource.memory_bytes = slots * expert_bytes;
