@@ -46,6 +46,8 @@ registry! {
     Green => crate::instance::green::Green,
     /// In-network model splitting: a model pipelined across a network of nodes.
     Pipeline => crate::instance::pipeline::Pipeline,
+    /// Mixture-of-experts at the edge: expert placement and on-device expert caches.
+    Moe => crate::instance::moe::Moe,
 }
 
 impl ProblemKind {

@@ -113,6 +113,33 @@ pub(super) const PIPELINE_FLAGS: Flags = &[
     ("name", "--name"),
 ];
 
+/// The flags of `edgeplan generate moe` (every parameter has one; `network_nodes` is the
+/// sweep-grid alias of `nodes`).
+pub(super) const MOE_FLAGS: Flags = &[
+    ("task", "--task"),
+    ("nodes", "--nodes"),
+    ("seed", "--seed"),
+    ("model", "--model"),
+    ("dtype", "--dtype"),
+    ("objective", "--objective"),
+    ("skew", "--skew"),
+    ("trace_tokens", "--trace-tokens"),
+    ("prompt_tokens", "--prompt-tokens"),
+    ("generate_tokens", "--generate-tokens"),
+    ("home_device", "--home-device"),
+    ("devices", "--devices"),
+    ("device", "--device"),
+    ("memory_share", "--memory-share"),
+    ("min_rate_bps", "--min-rate"),
+    ("max_rate_bps", "--max-rate"),
+    ("min_latency_s", "--min-latency"),
+    ("max_latency_s", "--max-latency"),
+    ("uplink_bps", "--uplink"),
+    ("downlink_bps", "--downlink"),
+    ("slot_share", "--slot-share"),
+    ("name", "--name"),
+];
+
 /// The flags every `generate` command has beside its parameters': where the catalog is and
 /// where the instance goes.
 #[cfg(test)]
@@ -413,7 +440,7 @@ mod tests {
 
     #[test]
     fn the_flag_tables_match_clap_and_the_parameters() {
-        use edgeplan::instance::{alloc, cache, green, pipeline};
+        use edgeplan::instance::{alloc, cache, green, moe, pipeline};
         check::<super::super::alloc::GenerateArgs, alloc::generate::GenParams>(
             ALLOC_FLAGS,
             &["prompt_tokens", "generate_tokens", "batch_size", "seq_len"],
@@ -426,6 +453,10 @@ mod tests {
         check::<super::super::pipeline::GenerateArgs, pipeline::generate::GenParams>(
             PIPELINE_FLAGS,
             // The sweep-grid alias of `nodes` (a column of the run rows).
+            &["network_nodes"],
+        );
+        check::<super::super::moe::GenerateArgs, moe::generate::GenParams>(
+            MOE_FLAGS,
             &["network_nodes"],
         );
     }

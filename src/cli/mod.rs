@@ -6,6 +6,7 @@ mod cache;
 mod costs;
 mod generate;
 mod green;
+mod moe;
 mod output;
 mod pipeline;
 mod profile;
@@ -72,6 +73,9 @@ enum Generate {
     /// In-network model splitting: a random geometric or tree-shaped edge network of devices,
     /// base-station servers and a cloud, with 3GPP radio links and fibre.
     Pipeline(Box<pipeline::GenerateArgs>),
+    /// Mixture-of-experts: expert placement over a star of edge nodes around a home server, or
+    /// an on-device expert cache, with a Zipf routing trace.
+    Moe(Box<moe::GenerateArgs>),
 }
 
 /// Options of `edgeplan solve`.
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Generate(Generate::Cache(args)) => cache::generate(&args),
         Command::Generate(Generate::Green(args)) => green::generate(&args),
         Command::Generate(Generate::Pipeline(args)) => pipeline::generate(&args),
+        Command::Generate(Generate::Moe(args)) => moe::generate(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Summarize(args) => sweep::summarize_runs(&args),
         Command::Profile(args) => profile::run_profile(&args),

@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod cache;
 pub mod common;
 pub mod green;
+pub mod moe;
 pub mod paths;
 pub mod pipeline;
 pub mod split;

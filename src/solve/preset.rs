@@ -50,7 +50,7 @@ fn default_threads() -> u32 {
 
 /// The presets shipped in `solvers/`, compiled into the binary so that `--solver NAME` works from
 /// any directory.
-const BUILTIN: [(&str, &str); 15] = [
+const BUILTIN: [(&str, &str); 17] = [
     ("highs", include_str!("../../solvers/highs.toml")),
     ("highs-1pct", include_str!("../../solvers/highs-1pct.toml")),
     ("enumerate", include_str!("../../solvers/enumerate.toml")),
@@ -75,6 +75,11 @@ const BUILTIN: [(&str, &str); 15] = [
     ("random", include_str!("../../solvers/random.toml")),
     ("asap", include_str!("../../solvers/asap.toml")),
     ("edgeshard", include_str!("../../solvers/edgeshard.toml")),
+    (
+        "round-robin",
+        include_str!("../../solvers/round-robin.toml"),
+    ),
+    ("layer-wise", include_str!("../../solvers/layer-wise.toml")),
 ];
 
 impl Default for SolverPreset {

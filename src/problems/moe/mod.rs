@@ -44,9 +44,14 @@
 //! - memory: the home holds the embedding, head, dense parts, the KV cache of `P + G` tokens
 //!   and its experts (cache: its resident experts); another node its experts.
 
+pub mod cache;
+pub mod evaluate;
+pub mod placement;
 pub mod price;
+pub mod render;
 pub mod routing;
 pub mod score;
+pub mod solve;
 #[doc(hidden)]
 pub mod testing;
 

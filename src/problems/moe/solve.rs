@@ -1,0 +1,251 @@
+//! Solving an MoE instance with a preset, and the report.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::cache::{self as cache_task, Policy, SimStats};
+use super::evaluate::{evaluate, Evaluation};
+use super::placement;
+use super::price::{home_fixed_bytes, Prices};
+use super::{score, Exact, MilpSize, MoePlan, MoeProblem, Task};
+use crate::error::{Error, Result};
+use crate::solve::milp::{MipOptions, RunOptions};
+use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
+use crate::solve::SolverPreset;
+
+/// Solvers the MoE problem understands.
+pub const SOLVERS: [&str; 5] = ["highs", "enumerate", "greedy", "round-robin", "layer-wise"];
+
+/// What an MoE report adds to the common members.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoeDetails {
+    /// Model name.
+    pub model: String,
+    /// `placement` or `cache`.
+    pub task: &'static str,
+    /// The objective's name.
+    pub objective_kind: &'static str,
+    /// MoE blocks.
+    pub moe_blocks: usize,
+    /// Experts per MoE block.
+    pub experts: usize,
+    /// Experts per token.
+    pub top_k: usize,
+    /// Nodes.
+    pub nodes: usize,
+    /// Distinct routing patterns over all blocks (the terms of the expectation).
+    pub patterns: usize,
+    /// Where the routing statistics come from.
+    pub routing: String,
+    /// MILP size, when the MILP ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub milp: Option<MilpSize>,
+    /// Cache: an LRU cache of the same slots, simulated on sampled tokens (misses fetched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lru: Option<SimStats>,
+    /// Cache: the same with LFU eviction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lfu: Option<SimStats>,
+}
+
+/// The result of solving an MoE instance.
+pub type MoeReport = Report<MoePlan, Evaluation, MoeDetails>;
+
+/// Sampled tokens of the LRU and LFU baselines: the instance's Monte Carlo tokens and seed.
+pub fn sampled_tokens(problem: &MoeProblem) -> Vec<Vec<Vec<usize>>> {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(problem.mc_seed ^ 0x5eed);
+    (0..problem.mc_tokens)
+        .map(|_| {
+            problem
+                .routing
+                .sample(&mut rng)
+                .iter()
+                .enumerate()
+                .map(|(j, &s)| problem.routing.blocks[j].patterns[s].experts.clone())
+                .collect()
+        })
+        .collect()
+}
+
+/// The LRU and LFU baselines of a cache instance (`None` for placement).
+pub fn dynamic_baselines(problem: &MoeProblem, prices: &Prices) -> Option<(SimStats, SimStats)> {
+    (problem.task == Task::Cache).then(|| {
+        let tokens = sampled_tokens(problem);
+        (
+            cache_task::simulate(problem, prices, Policy::Lru, &tokens),
+            cache_task::simulate(problem, prices, Policy::Lfu, &tokens),
+        )
+    })
+}
+
+/// Solves `problem` with `preset`.
+pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> Result<MoeReport> {
+    let start = Instant::now();
+    let prices = Prices::new(problem);
+    let build_s = start.elapsed().as_secs_f64();
+    let heuristic = |plan: Option<MoePlan>| {
+        let stats = SolveStats::heuristic(
+            &preset.name,
+            build_s,
+            start.elapsed().as_secs_f64() - build_s,
+        );
+        (stats, plan, None)
+    };
+    let placement = problem.task == Task::Placement;
+    let (mut stats, plan, milp, mut explanation) = match preset.solver.as_str() {
+        "highs" => {
+            let options = MipOptions::for_run(preset, run);
+            let greedy = if placement {
+                placement::greedy(problem, &prices)
+            } else {
+                cache_task::greedy(problem, &prices)
+            }
+            .filter(|p| score::fits(problem, &prices, p));
+            let exact = if placement {
+                placement::milp(problem, &prices, &options, greedy.as_ref())?
+            } else {
+                cache_task::milp(problem, &prices, &options, greedy.as_ref())?
+            };
+            let (stats, plan, size) = exact_result(preset, exact, build_s);
+            (stats, plan, size, Vec::new())
+        }
+        "enumerate" => {
+            let found = if placement {
+                placement::enumerate(problem, &prices)
+            } else {
+                cache_task::enumerate(problem, &prices)
+            };
+            match found {
+                Ok(exact) => {
+                    let (stats, plan, _) = exact_result(preset, exact, build_s);
+                    (stats, plan, None, Vec::new())
+                }
+                Err(message) => {
+                    let (mut stats, _, _) = heuristic(None);
+                    stats.termination = Termination::NoSolutionFound;
+                    stats.primal_status = PrimalStatus::NoPlan;
+                    (stats, None, None, vec![message])
+                }
+            }
+        }
+        name @ ("greedy" | "round-robin" | "layer-wise") => {
+            let plan = match (name, placement) {
+                ("greedy", true) => placement::greedy(problem, &prices),
+                ("greedy", false) => cache_task::greedy(problem, &prices),
+                ("round-robin", true) => placement::round_robin(problem, &prices),
+                ("round-robin", false) => cache_task::round_robin(problem, &prices),
+                (_, true) => placement::layer_wise(problem, &prices),
+                (_, false) => cache_task::layer_wise(problem, &prices),
+            };
+            let (stats, plan, size) = heuristic(plan);
+            (stats, plan, size, Vec::new())
+        }
+        other => {
+            return Err(Error::Unknown {
+                what: "solver for the moe problem",
+                name: other.to_string(),
+                hint: format!("the moe problem supports {}", SOLVERS.join(", ")),
+            })
+        }
+    };
+    let evaluation = plan.as_ref().map(|p| evaluate(problem, p)).transpose()?;
+    stats.record_plan(evaluation.as_ref().map(|e| (e.objective, e.feasible())));
+    if stats.primal_status != PrimalStatus::Feasible && explanation.is_empty() {
+        explanation = explain(problem, &prices);
+    }
+    let (lru, lfu) = dynamic_baselines(problem, &prices).unzip();
+    let moe = problem.moe_blocks();
+    let first = &problem.model.blocks[moe[0]];
+    Ok(MoeReport {
+        instance: problem.name.clone(),
+        details: MoeDetails {
+            model: problem.model.model.clone(),
+            task: problem.task.name(),
+            objective_kind: problem.objective.name(),
+            moe_blocks: moe.len(),
+            experts: first.experts,
+            top_k: first.top_k,
+            nodes: problem.node_count(),
+            patterns: problem.routing.pattern_count(),
+            routing: problem.routing.origin.clone(),
+            milp,
+            lru,
+            lfu,
+        },
+        stats,
+        plan,
+        evaluation,
+        explanation,
+    })
+}
+
+/// The statistics, plan and MILP size of an exact solver's outcome.
+fn exact_result(
+    preset: &SolverPreset,
+    exact: Exact,
+    build_s: f64,
+) -> (SolveStats, Option<MoePlan>, Option<MilpSize>) {
+    let mut stats = SolveStats::heuristic(&preset.name, build_s + exact.build_s, exact.solve_s);
+    stats.termination = exact.termination;
+    stats.bound = exact.bound;
+    stats.nodes = exact.nodes;
+    if exact.plan.is_none() {
+        stats.primal_status = PrimalStatus::NoPlan;
+    }
+    (stats, exact.plan, exact.size)
+}
+
+/// Why no plan fits, in the instance's terms.
+pub fn explain(problem: &MoeProblem, prices: &Prices) -> Vec<String> {
+    let mut out = Vec::new();
+    let home = &problem.nodes[problem.home];
+    let fixed = home_fixed_bytes(problem);
+    if fixed > home.resource.memory_bytes {
+        out.push(format!(
+            "the home {} needs {:.3} GB for the embedding, head, dense parts and the KV cache of \
+             {} tokens, but has {:.3} GB",
+            home.name,
+            fixed / 1e9,
+            problem.prompt_tokens + problem.generate_tokens,
+            home.resource.memory_bytes / 1e9
+        ));
+    }
+    let expert_total: f64 = problem
+        .routing
+        .blocks
+        .iter()
+        .zip(&prices.expert_bytes)
+        .map(|(b, bytes)| b.experts as f64 * bytes)
+        .sum();
+    match problem.task {
+        Task::Placement => {
+            let room: f64 = prices.capacity.iter().map(|c| c.max(0.0)).sum();
+            if expert_total > room {
+                out.push(format!(
+                    "the experts need {:.3} GB, the nodes have {:.3} GB left after the home's \
+                     dense part",
+                    expert_total / 1e9,
+                    room / 1e9
+                ));
+            }
+        }
+        Task::Cache => {
+            if !problem.allow_fetch && !problem.allow_offload {
+                let all: usize = problem.routing.blocks.iter().map(|b| b.experts).sum();
+                if problem.expert_slots < all {
+                    out.push(format!(
+                        "misses can be neither fetched nor offloaded, so all {all} experts must \
+                         be resident, but the device has {} slots",
+                        problem.expert_slots
+                    ));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push("no plan meets the memory limits of the nodes".into());
+    }
+    out
+}
