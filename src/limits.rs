@@ -198,7 +198,7 @@ pub const REQUEST_RATE: Range = Range::above(0.0, 1e6, "requests/s");
 
 /// Largest number of layers (rows of a cost table) of one model.
 pub const MAX_LAYERS: usize = 1_000;
-/// Nodes of a pipeline network.
+/// Nodes of a pipeline network or an MoE instance.
 pub const MAX_NODES: usize = 64;
 /// Largest width of a model architecture (hidden, intermediate, heads, kv_heads, head_dim,
 /// vocab, experts) in a model config.
@@ -224,6 +224,9 @@ pub const MAX_JOBS: usize = 100_000;
 pub const MAX_REQUESTS: usize = 1_000_000_000_000_000;
 /// Largest number of time slots of one instance (and of rows of a trace CSV).
 pub const MAX_SLOTS: usize = 100_000;
+/// Tokens of an MoE routing trace (generated or read): each distinct expert set of a block is a
+/// term of the expectation and of the MILP.
+pub const MAX_TRACE_TOKENS: usize = 100_000;
 /// Largest number of cells of one instance's main table (users x servers x layers, jobs x
 /// slots x levels, ...), checked before the instance is allocated.
 pub const MAX_CELLS: usize = 100_000_000;

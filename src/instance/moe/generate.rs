@@ -156,7 +156,7 @@ impl GenParams {
             "trace_tokens",
             self.trace_tokens as u64,
             1,
-            super::MAX_TRACE_TOKENS,
+            limits::MAX_TRACE_TOKENS,
         )?;
         limits::count_option(
             "prompt_tokens",

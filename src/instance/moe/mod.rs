@@ -70,9 +70,6 @@ use crate::limits;
 use crate::problems::moe::routing::{read_trace, zipf_trace, Routing};
 use crate::problems::moe::{MoeNode, MoeProblem, Objective, StarLink, Task};
 
-/// Most tokens of a routing trace (each distinct expert set of a block is a MILP term).
-pub const MAX_TRACE_TOKENS: usize = 100_000;
-
 instance_file! {
     /// The MoE instance file as written.
     pub struct MoeInstanceFile ["moe", no_profiles] {
@@ -388,7 +385,12 @@ impl MoeInstanceFile {
                 .map(|&b| moe.blocks[b].layer - 1)
                 .collect();
             let tokens = read_trace(&trace_path, &layers, &shape)?;
-            limits::entries(&trace_path, "tokens", tokens.tokens.len(), MAX_TRACE_TOKENS)?;
+            limits::entries(
+                &trace_path,
+                "tokens",
+                tokens.tokens.len(),
+                limits::MAX_TRACE_TOKENS,
+            )?;
             return Ok(Routing::from_trace(
                 &shape,
                 tokens,
@@ -412,7 +414,7 @@ impl MoeInstanceFile {
             r.tokens,
             Some(512),
             1,
-            MAX_TRACE_TOKENS,
+            limits::MAX_TRACE_TOKENS,
         )?;
         let seed = bounded_int(path, "routing.seed", r.seed, Some(1), 0, limits::MAX_SEEDS)? as u64;
         Ok(Routing::from_trace(
