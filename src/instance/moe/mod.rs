@@ -391,11 +391,10 @@ impl MoeInstanceFile {
                 tokens.tokens.len(),
                 limits::MAX_TRACE_TOKENS,
             )?;
-            return Ok(Routing::from_trace(
-                &shape,
-                tokens,
-                format!("trace {}", trace_path.display()),
-            ));
+            let mut routing =
+                Routing::from_trace(&shape, tokens, format!("trace {}", trace_path.display()));
+            routing.measured = true;
+            return Ok(routing);
         }
         match r.generator.as_deref() {
             None | Some("zipf") => {}

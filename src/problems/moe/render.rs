@@ -57,11 +57,13 @@ pub fn report(problem: &MoeProblem, r: &MoeReport) -> String {
     }
     for (name, sim) in [("LRU", &r.details.lru), ("LFU", &r.details.lfu)] {
         if let Some(sim) = sim {
-            let _ = writeln!(
+            let _ =
+                writeln!(
                 out,
-                "{name} cache (same slots, misses fetched; {} sampled tokens): {} +- {} per \
-                 token, {:.4} J, hit ratio {:.3}",
+                "{name} cache (same slots, misses fetched; {} {}): {} +- {} per token, {:.4} J, \
+                 hit ratio {:.3}",
                 sim.tokens,
+                if problem.routing.measured { "trace tokens in order" } else { "sampled tokens" },
                 secs(sim.mean_latency_s),
                 secs(sim.latency_half_width_s),
                 sim.mean_energy_j,

@@ -130,6 +130,10 @@ pub struct Routing {
     pub trace: Trace,
     /// Where the statistics come from (`zipf skew=1.2 tokens=512 seed=7` or the CSV path).
     pub origin: String,
+    /// Whether the trace was read from a file (the LRU and LFU baselines then replay it in
+    /// order, keeping its temporal locality; a generated trace is i.i.d., so they run on tokens
+    /// sampled from the statistics).
+    pub measured: bool,
 }
 
 impl Routing {
@@ -147,6 +151,7 @@ impl Routing {
             blocks,
             trace,
             origin,
+            measured: false,
         }
     }
 

@@ -41,7 +41,8 @@ pub struct MoeDetails {
     /// MILP size, when the MILP ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub milp: Option<MilpSize>,
-    /// Cache: an LRU cache of the same slots, simulated on sampled tokens (misses fetched).
+    /// Cache: an LRU cache of the same slots, simulated on sampled tokens or the measured trace
+    /// (misses fetched).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lru: Option<SimStats>,
     /// Cache: the same with LFU eviction.
@@ -69,10 +70,16 @@ pub fn sampled_tokens(problem: &MoeProblem) -> Vec<Vec<Vec<usize>>> {
         .collect()
 }
 
-/// The LRU and LFU baselines of a cache instance (`None` for placement).
+/// The LRU and LFU baselines of a cache instance (`None` for placement): on the trace in order
+/// when it was read from a file, else on the instance's Monte Carlo number of tokens sampled
+/// from the statistics.
 pub fn dynamic_baselines(problem: &MoeProblem, prices: &Prices) -> Option<(SimStats, SimStats)> {
     (problem.task == Task::Cache).then(|| {
-        let tokens = sampled_tokens(problem);
+        let tokens = if problem.routing.measured {
+            problem.routing.trace.tokens.clone()
+        } else {
+            sampled_tokens(problem)
+        };
         (
             cache_task::simulate(problem, prices, Policy::Lru, &tokens),
             cache_task::simulate(problem, prices, Policy::Lfu, &tokens),
