@@ -467,3 +467,41 @@ fn bad_moe_fields_name_the_field() {
         assert!(err.contains(field), "expected `{field}` in: {err}\n{text}");
     }
 }
+
+/// `edgeplan costs` of an MoE model ends its CSV with `#` lines (the MoE section), which the
+/// table's reader skips; a dense model's output has none.
+#[test]
+fn costs_cli_prints_the_moe_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |model: &str, file: &Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["costs", model, "--dtype", "q4", "-o"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            std::fs::read_to_string(file).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let file = dir.path().join("deepseek.csv");
+    let (csv, stderr) = run("deepseek-moe-16b", &file);
+    let section: Vec<&str> = csv.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(section.len(), 4, "{csv}");
+    assert!(section[0].contains("64 routed experts") && section[0].contains("top-6"));
+    assert!(section[0].contains("2 shared experts") && section[0].contains("1 dense block"));
+    assert!(section[1].starts_with("# row 1: dense, 84021248 params"));
+    assert!(section[2].starts_with("# rows 2-28: MoE, dense part 34213888 params"));
+    assert!(section[2].contains("64 experts of 8650752 params"));
+    assert!(section[3].contains("active per token 2.8287e9 (+1.02% vs published 2.8000e9)"));
+    assert!(stderr.contains("2.8287e9 active per token"), "{stderr}");
+    let table = edgeplan::costs::CostTable::read_csv(&file, "deepseek-moe-16b").unwrap();
+    assert_eq!(table.total_params(), 16_375_728_128);
+
+    let file = dir.path().join("gpt2.csv");
+    let (csv, stderr) = run("gpt2", &file);
+    assert!(!csv.contains('#'), "{csv}");
+    assert!(!stderr.contains("active"), "{stderr}");
+}

@@ -472,7 +472,7 @@ impl ArchConfig {
             return fail(
                 "dense_intermediate",
                 format!(
-                    "missing: the {} dense blocks need their MLP width",
+                    "missing: dense_layers = {} needs the MLP width of the dense blocks",
                     self.dense_layers
                 ),
             );
