@@ -58,6 +58,9 @@ published! {
     params_mistral_7b => "mistral-7b",
     params_phi_3_mini => "phi-3-mini",
     params_mixtral_8x7b => "mixtral-8x7b",
+    params_qwen1_5_moe_a2_7b => "qwen1.5-moe-a2.7b",
+    params_deepseek_moe_16b => "deepseek-moe-16b",
+    params_olmoe_1b_7b => "olmoe-1b-7b",
 }
 
 #[test]
@@ -74,7 +77,7 @@ fn every_shipped_config_is_checked() {
         })
         .count();
     assert_eq!(
-        count, 18,
+        count, 21,
         "a new model config needs its own params_* test above"
     );
 }

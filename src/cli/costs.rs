@@ -57,6 +57,9 @@ pub fn run(args: &CostsArgs) -> anyhow::Result<ExitCode> {
     let table = config.architecture.cost_table(&config.name, dtype);
     let mut csv = Vec::new();
     table.write_csv(&mut csv)?;
+    // An MoE model's split into dense parts and experts, as `#` comment lines after the table
+    // (the table's readers skip them); nothing for a dense model.
+    csv.extend_from_slice(moe_section(&config, dtype).as_bytes());
     match &args.output {
         Some(path) => super::output::file(path, &csv)?,
         None => out!("{}", String::from_utf8_lossy(&csv)),
@@ -65,13 +68,115 @@ pub fn run(args: &CostsArgs) -> anyhow::Result<ExitCode> {
     let published = config.published_params.map_or(String::new(), |p| {
         format!(" ({:+.2}% vs published {p:.4e})", 100.0 * (total - p) / p)
     });
+    let active = if config.architecture.experts > 1 {
+        let active = config.architecture.active_params() as f64;
+        let published = config.published_active_params.map_or(String::new(), |p| {
+            format!(" ({:+.2}% vs published {p:.4e})", 100.0 * (active - p) / p)
+        });
+        format!(", {active:.4e} active per token{published}")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} ({dtype}): {} layers, {total:.4e} parameters{published}, {:.3} GB of weights",
+        "{} ({dtype}): {} layers, {total:.4e} parameters{published}{active}, {:.3} GB of weights",
         config.name,
         table.len(),
         table.total_param_bytes() / 1e9
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The MoE section of `edgeplan costs`: `#` lines with the routing shape, each run of alike
+/// blocks (cost-table rows) with its dense part and one expert, and the total and active
+/// parameters against the published counts. Empty for a dense model.
+fn moe_section(config: &ModelConfig, dtype: Dtype) -> String {
+    let a = &config.architecture;
+    if a.experts <= 1 {
+        return String::new();
+    }
+    let mut text = String::new();
+    let mut line = |s: String| {
+        text.push_str("# ");
+        text.push_str(&s);
+        text.push('\n');
+    };
+    let mut shape = format!(
+        "mixture of experts: {} routed experts per MoE block (MLP {} wide), top-{}",
+        a.experts, a.intermediate, a.experts_per_token
+    );
+    if a.shared_experts > 0 {
+        shape += &format!(
+            ", {} shared expert{} (MLP {} wide{}{})",
+            a.shared_experts,
+            if a.shared_experts == 1 { "" } else { "s" },
+            a.shared_intermediate(),
+            if a.shared_experts == 1 { "" } else { " each" },
+            if a.shared_expert_gate { ", gated" } else { "" }
+        );
+    } else {
+        shape += ", no shared experts";
+    }
+    if a.dense_layers > 0 {
+        shape += &format!(
+            ", {} dense block{} first (MLP {} wide)",
+            a.dense_layers,
+            if a.dense_layers == 1 { "" } else { "s" },
+            a.dense_intermediate.unwrap_or(a.intermediate)
+        );
+    } else {
+        shape += ", no dense blocks";
+    }
+    line(shape);
+    let moe = a.moe_table(&config.name, dtype);
+    // Runs of consecutive blocks with the same split.
+    let key =
+        |b: &edgeplan::costs::moe::MoeBlock| (b.experts, b.top_k, b.dense.params, b.expert.params);
+    let mut start = 0;
+    while start < moe.blocks.len() {
+        let first = &moe.blocks[start];
+        let end = (start..moe.blocks.len())
+            .find(|&i| key(&moe.blocks[i]) != key(first))
+            .unwrap_or(moe.blocks.len());
+        let last = &moe.blocks[end - 1];
+        let rows = if end - start == 1 {
+            format!("row {}", first.layer)
+        } else {
+            format!("rows {}-{}", first.layer, last.layer)
+        };
+        if first.is_moe() {
+            line(format!(
+                "{rows}: MoE, dense part {} params ({:.0} bytes), {} experts of {} params \
+                 ({:.0} bytes) each, {} per token",
+                first.dense.params,
+                first.dense.param_bytes,
+                first.experts,
+                first.expert.params,
+                first.expert.param_bytes,
+                first.top_k
+            ));
+        } else {
+            line(format!(
+                "{rows}: dense, {} params ({:.0} bytes)",
+                first.dense.params, first.dense.param_bytes
+            ));
+        }
+        start = end;
+    }
+    let versus = |computed: u64, published: Option<f64>| {
+        let c = computed as f64;
+        published.map_or(format!("{c:.4e}"), |p| {
+            format!(
+                "{c:.4e} ({:+.2}% vs published {p:.4e})",
+                100.0 * (c - p) / p
+            )
+        })
+    };
+    line(format!(
+        "parameters: total {}, active per token {}",
+        versus(moe.total_params(), config.published_params),
+        versus(moe.active_params(), config.published_active_params)
+    ));
+    text
 }
 
 fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {

@@ -143,12 +143,35 @@ pub struct ArchConfig {
     /// Biases on the MLP projections.
     #[serde(default)]
     pub mlp_bias: bool,
-    /// Experts per block (1 = dense).
+    /// Routed experts per block (1 = dense).
     #[serde(default = "one")]
     pub experts: usize,
-    /// Active experts per token.
+    /// Routed experts a token is sent to (top-k).
     #[serde(default = "one")]
     pub experts_per_token: usize,
+    /// Shared experts per MoE block: MLPs every token passes through besides its routed experts
+    /// (DeepSeek-MoE: 2, Qwen1.5-MoE: 1). They belong to the block's dense part.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shared_experts: usize,
+    /// MLP inner width of ONE shared expert (not of all of them together); defaults to
+    /// `intermediate`, the width of a routed expert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_expert_intermediate: Option<usize>,
+    /// A `hidden -> 1` gate (a sigmoid of one matmul row) scaling the shared experts' output
+    /// (Qwen1.5-MoE).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub shared_expert_gate: bool,
+    /// The first `dense_layers` blocks have one dense MLP of width `dense_intermediate` instead
+    /// of experts (DeepSeek's `first_k_dense_replace`); the rest are MoE blocks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dense_layers: usize,
+    /// MLP inner width of the dense blocks of an MoE model; required with `dense_layers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense_intermediate: Option<usize>,
+    /// Norms on the queries and keys of every block (OLMoE): one over `heads * head_dim` and one
+    /// over `kv_heads * head_dim` values, of the kind `norm`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub qk_norm: bool,
     /// Maximum context length the model supports.
     #[serde(default)]
     pub max_context: Option<usize>,
@@ -156,6 +179,61 @@ pub struct ArchConfig {
 
 fn one() -> usize {
     1
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The parameters of one transformer block split into what every token uses (the dense part:
+/// attention, norms, router, shared experts; the whole block for a dense block) and one routed
+/// expert. `*_matmul` are matmul weights (2 forward FLOP per token each), `*_other` biases and
+/// norm weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockShape {
+    /// Matmul weights of the dense part.
+    pub dense_matmul: u64,
+    /// Biases and norm weights of the dense part.
+    pub dense_other: u64,
+    /// Routed experts (0 for a dense block).
+    pub experts: usize,
+    /// Routed experts per token (0 for a dense block).
+    pub top_k: usize,
+    /// Matmul weights of one routed expert.
+    pub expert_matmul: u64,
+    /// Biases of one routed expert.
+    pub expert_other: u64,
+}
+
+impl BlockShape {
+    /// Parameters of the dense part.
+    pub fn dense_params(&self) -> u64 {
+        self.dense_matmul + self.dense_other
+    }
+
+    /// Parameters of one routed expert.
+    pub fn expert_params(&self) -> u64 {
+        self.expert_matmul + self.expert_other
+    }
+
+    /// All parameters of the block.
+    pub fn params(&self) -> u64 {
+        self.dense_params() + self.experts as u64 * self.expert_params()
+    }
+
+    /// Parameters one token uses: the dense part and `top_k` experts.
+    pub fn active_params(&self) -> u64 {
+        self.dense_params() + self.top_k as u64 * self.expert_params()
+    }
+
+    /// Matmul weights one token uses.
+    pub fn active_matmul(&self) -> u64 {
+        self.dense_matmul + self.top_k as u64 * self.expert_matmul
+    }
 }
 
 /// A model config file: architecture plus provenance.
@@ -178,6 +256,12 @@ pub struct ModelConfig {
     /// Where the published parameter count comes from.
     #[serde(default)]
     pub published_params_source: Option<String>,
+    /// Published parameters used per token (MoE models' "active" or "activated" parameters).
+    #[serde(default)]
+    pub published_active_params: Option<f64>,
+    /// Where the published active parameter count comes from.
+    #[serde(default)]
+    pub published_active_params_source: Option<String>,
     /// The architecture.
     pub architecture: ArchConfig,
 }
@@ -254,6 +338,25 @@ impl ArchConfig {
                 1,
                 width,
             ),
+            ("architecture.shared_experts", self.shared_experts, 0, width),
+            (
+                "architecture.shared_expert_intermediate",
+                self.shared_expert_intermediate.unwrap_or(1),
+                1,
+                width,
+            ),
+            (
+                "architecture.dense_layers",
+                self.dense_layers,
+                0,
+                limits::MAX_LAYERS - 2,
+            ),
+            (
+                "architecture.dense_intermediate",
+                self.dense_intermediate.unwrap_or(1),
+                1,
+                width,
+            ),
             (
                 "architecture.position_embeddings",
                 self.position_embeddings,
@@ -298,22 +401,23 @@ impl ArchConfig {
                 ),
             ));
         }
-        // The parameter count in floating point (cannot overflow) before the integer formulas.
-        let (h, i, e) = (
-            self.hidden as f64,
-            self.intermediate as f64,
-            self.experts as f64,
-        );
+        self.validate_moe(path)?;
+        // The parameter count in floating point (cannot overflow) before the integer formulas:
+        // an upper bound (every bias, LayerNorm-sized norms).
+        let (h, e) = (self.hidden as f64, self.experts as f64);
         let q = self.heads as f64 * self.head_dim() as f64;
         let kv = self.kv_heads as f64 * self.head_dim() as f64;
-        let block = 2.0 * h * q
-            + 2.0 * h * kv
-            + 3.0 * q
-            + e * (3.0 * h * i + 2.0 * i + h)
-            + h * e
-            + 4.0 * h;
+        let mlp = |width: f64| 3.0 * h * width + 2.0 * width + h;
+        let attention = 2.0 * h * q + 2.0 * h * kv + 3.0 * q + 4.0 * h + 2.0 * (q + kv);
+        let moe_block = attention
+            + e * (mlp(self.intermediate as f64) + h)
+            + self.shared_experts as f64 * mlp(self.shared_intermediate() as f64)
+            + h;
+        let dense_block = attention + mlp(self.dense_intermediate.unwrap_or(0) as f64);
+        let dense = self.dense_layers as f64;
         let total = (self.vocab as f64 + self.position_embeddings as f64) * h
-            + self.layers as f64 * block
+            + dense * dense_block
+            + (self.layers as f64 - dense) * moe_block
             + self.vocab as f64 * h
             + 2.0 * h;
         if !limits::PARAMS.contains(total) {
@@ -329,6 +433,81 @@ impl ArchConfig {
         Ok(())
     }
 
+    /// The consistency of the MoE fields (their ranges are checked by `validate`).
+    fn validate_moe(&self, path: &Path) -> Result<()> {
+        let dense_model = self.experts <= 1;
+        let fail = |field: &str, message: String| {
+            Err(Error::field(path, format!("architecture.{field}"), message))
+        };
+        if dense_model && self.shared_experts > 0 {
+            return fail(
+                "shared_experts",
+                format!(
+                    "{} shared experts in a dense model: shared experts need routed experts \
+                     (experts > 1)",
+                    self.shared_experts
+                ),
+            );
+        }
+        if dense_model && self.dense_layers > 0 {
+            return fail(
+                "dense_layers",
+                format!(
+                    "{} dense blocks in a dense model: dense_layers is for a mixture of experts \
+                     (experts > 1)",
+                    self.dense_layers
+                ),
+            );
+        }
+        if self.dense_layers > 0 && self.dense_layers >= self.layers {
+            return fail(
+                "dense_layers",
+                format!(
+                    "{} dense blocks but only {} blocks: at least one must be an MoE block",
+                    self.dense_layers, self.layers
+                ),
+            );
+        }
+        if self.dense_layers > 0 && self.dense_intermediate.is_none() {
+            return fail(
+                "dense_intermediate",
+                format!(
+                    "missing: dense_layers = {} needs the MLP width of the dense blocks",
+                    self.dense_layers
+                ),
+            );
+        }
+        if self.dense_layers == 0 && self.dense_intermediate.is_some() {
+            return fail(
+                "dense_intermediate",
+                "given without dense_layers: no block is dense".into(),
+            );
+        }
+        if self.shared_experts == 0 && self.shared_expert_intermediate.is_some() {
+            return fail(
+                "shared_expert_intermediate",
+                "given without shared_experts".into(),
+            );
+        }
+        if self.shared_experts == 0 && self.shared_expert_gate {
+            return fail(
+                "shared_expert_gate",
+                "a gate on shared experts needs shared_experts > 0".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// MLP width of one shared expert.
+    pub fn shared_intermediate(&self) -> usize {
+        self.shared_expert_intermediate.unwrap_or(self.intermediate)
+    }
+
+    /// Whether block `block` (0-based) routes tokens to experts.
+    pub fn is_moe_block(&self, block: usize) -> bool {
+        self.experts > 1 && block >= self.dense_layers
+    }
+
     fn norm_params(&self) -> u64 {
         match self.norm {
             NormKind::Rmsnorm => self.hidden as u64,
@@ -336,43 +515,97 @@ impl ArchConfig {
         }
     }
 
-    /// Attention parameters of one block: (matmul weights, biases).
+    /// Attention parameters of one block: (matmul weights, biases and q/k norms).
     fn attention_params(&self) -> (u64, u64) {
         let h = self.hidden as u64;
         let q = (self.heads * self.head_dim()) as u64;
         let kv = (self.kv_heads * self.head_dim()) as u64;
         let weights = h * q + 2 * h * kv + q * h;
-        let mut biases = 0;
+        let mut other = 0;
         if self.qkv_bias {
-            biases += q + 2 * kv;
+            other += q + 2 * kv;
         }
         if self.o_bias {
-            biases += h;
+            other += h;
         }
-        (weights, biases)
+        if self.qk_norm {
+            let per_value = match self.norm {
+                NormKind::Rmsnorm => 1,
+                NormKind::Layernorm => 2,
+            };
+            other += per_value * (q + kv);
+        }
+        (weights, other)
     }
 
-    /// MLP parameters of one expert: (matmul weights, biases).
-    pub(crate) fn expert_params(&self) -> (u64, u64) {
+    /// Parameters of one MLP of inner width `width`: (matmul weights, biases).
+    fn mlp_params(&self, width: usize) -> (u64, u64) {
         let h = self.hidden as u64;
-        let i = self.intermediate as u64;
+        let i = width as u64;
         match self.mlp {
             MlpKind::Swiglu => (3 * h * i, if self.mlp_bias { 2 * i + h } else { 0 }),
             MlpKind::Gelu => (2 * h * i, if self.mlp_bias { i + h } else { 0 }),
         }
     }
 
-    /// Total parameters of one block.
-    pub fn block_params(&self) -> u64 {
-        let (attn_w, attn_b) = self.attention_params();
-        let (exp_w, exp_b) = self.expert_params();
-        let experts = self.experts as u64;
-        let router = if self.experts > 1 {
-            (self.hidden * self.experts) as u64
-        } else {
-            0
+    /// MLP parameters of one routed expert: (matmul weights, biases).
+    pub(crate) fn expert_params(&self) -> (u64, u64) {
+        self.mlp_params(self.intermediate)
+    }
+
+    /// Block `block` (0-based) split into its dense part and one routed expert.
+    pub fn block_shape(&self, block: usize) -> BlockShape {
+        let (attn_w, attn_other) = self.attention_params();
+        let norms = 2 * self.norm_params();
+        let mut shape = BlockShape {
+            dense_matmul: attn_w,
+            dense_other: attn_other + norms,
+            experts: 0,
+            top_k: 0,
+            expert_matmul: 0,
+            expert_other: 0,
         };
-        attn_w + attn_b + experts * (exp_w + exp_b) + router + 2 * self.norm_params()
+        if !self.is_moe_block(block) {
+            // One dense MLP: the model's own, or the wider one of an MoE model's dense blocks.
+            let width = if self.experts > 1 {
+                self.dense_intermediate.unwrap_or(self.intermediate)
+            } else {
+                self.intermediate
+            };
+            let (w, b) = self.mlp_params(width);
+            shape.dense_matmul += w;
+            shape.dense_other += b;
+            return shape;
+        }
+        let h = self.hidden as u64;
+        // The router (hidden -> experts) and the shared experts run for every token.
+        shape.dense_matmul += h * self.experts as u64;
+        if self.shared_experts > 0 {
+            let (w, b) = self.mlp_params(self.shared_intermediate());
+            shape.dense_matmul += self.shared_experts as u64 * w;
+            shape.dense_other += self.shared_experts as u64 * b;
+            if self.shared_expert_gate {
+                shape.dense_matmul += h;
+            }
+        }
+        let (w, b) = self.expert_params();
+        shape.experts = self.experts;
+        shape.top_k = self.experts_per_token;
+        shape.expert_matmul = w;
+        shape.expert_other = b;
+        shape
+    }
+
+    /// Total parameters of block `block` (0-based): with `dense_layers`, the first blocks differ
+    /// from the rest.
+    pub fn block_params_at(&self, block: usize) -> u64 {
+        self.block_shape(block).params()
+    }
+
+    /// Total parameters of one block when all blocks are alike; with `dense_layers`, those of an
+    /// MoE block (the last block). See [`ArchConfig::block_params_at`].
+    pub fn block_params(&self) -> u64 {
+        self.block_params_at(self.layers.saturating_sub(1))
     }
 
     /// Parameters of the embedding layer (token table plus learned positions).
@@ -392,39 +625,77 @@ impl ArchConfig {
 
     /// Total unique parameters of the model.
     pub fn total_params(&self) -> u64 {
-        self.embed_params() + self.layers as u64 * self.block_params() + self.head_params()
+        let blocks: u64 = (0..self.layers).map(|b| self.block_params_at(b)).sum();
+        self.embed_params() + blocks + self.head_params()
+    }
+
+    /// Parameters one token uses: embedding, head, and in every block its dense part and
+    /// `experts_per_token` routed experts (equal to `total_params` for a dense model).
+    pub fn active_params(&self) -> u64 {
+        let blocks: u64 = (0..self.layers)
+            .map(|b| self.block_shape(b).active_params())
+            .sum();
+        self.embed_params() + blocks + self.head_params()
     }
 
     /// Trainable parameters a LoRA adapter of rank `rank` adds to one block for the given
     /// targets (`rank * (d_in + d_out)` per adapted matrix; for MoE the MLP targets are adapted in
-    /// every expert).
+    /// every routed and shared expert). When blocks differ (`dense_layers`), the largest block's
+    /// count: an upper bound for every block. See [`ArchConfig::lora_params_at`].
     pub fn lora_params_per_block(
         &self,
+        rank: usize,
+        targets: &[LoraTarget],
+    ) -> Result<u64, String> {
+        let first = self.lora_params_at(0, rank, targets)?;
+        let last = self.lora_params_at(self.layers.saturating_sub(1), rank, targets)?;
+        Ok(first.max(last))
+    }
+
+    /// Trainable parameters a LoRA adapter of rank `rank` adds to block `block` (0-based).
+    pub fn lora_params_at(
+        &self,
+        block: usize,
         rank: usize,
         targets: &[LoraTarget],
     ) -> Result<u64, String> {
         let h = self.hidden;
         let q = self.heads * self.head_dim();
         let kv = self.kv_heads * self.head_dim();
-        let i = self.intermediate;
+        // The MLPs of the block: (inner width, copies).
+        let mlps: Vec<(usize, usize)> = if !self.is_moe_block(block) {
+            let width = if self.experts > 1 {
+                self.dense_intermediate.unwrap_or(self.intermediate)
+            } else {
+                self.intermediate
+            };
+            vec![(width, 1)]
+        } else {
+            vec![
+                (self.intermediate, self.experts),
+                (self.shared_intermediate(), self.shared_experts),
+            ]
+        };
         let mut total = 0u64;
         for target in targets {
-            let (d_in, d_out, copies) = match target {
-                LoraTarget::Q => (h, q, 1),
-                LoraTarget::K => (h, kv, 1),
-                LoraTarget::V => (h, kv, 1),
-                LoraTarget::O => (q, h, 1),
+            let matrices: Vec<(usize, usize, usize)> = match target {
+                LoraTarget::Q => vec![(h, q, 1)],
+                LoraTarget::K => vec![(h, kv, 1)],
+                LoraTarget::V => vec![(h, kv, 1)],
+                LoraTarget::O => vec![(q, h, 1)],
                 LoraTarget::Gate if self.mlp == MlpKind::Gelu => {
                     return Err("target `gate` does not exist in a GELU MLP".into())
                 }
-                LoraTarget::Gate | LoraTarget::Up => (h, i, self.experts),
-                LoraTarget::Down => (i, h, self.experts),
+                LoraTarget::Gate | LoraTarget::Up => mlps.iter().map(|&(i, n)| (h, i, n)).collect(),
+                LoraTarget::Down => mlps.iter().map(|&(i, n)| (i, h, n)).collect(),
             };
-            // Saturating: a huge rank is reported by the caller's range check, never wrapped.
-            let params = (rank as u64)
-                .saturating_mul((d_in + d_out) as u64)
-                .saturating_mul(copies as u64);
-            total = total.saturating_add(params);
+            for (d_in, d_out, copies) in matrices {
+                // Saturating: a huge rank is reported by the caller's range check, never wrapped.
+                let params = (rank as u64)
+                    .saturating_mul((d_in + d_out) as u64)
+                    .saturating_mul(copies as u64);
+                total = total.saturating_add(params);
+            }
         }
         Ok(total)
     }
@@ -457,33 +728,23 @@ impl ArchConfig {
             train_act_bytes_per_token_per_ctx: 0.0,
         });
 
-        let (attn_w, _) = self.attention_params();
-        let (exp_w, _) = self.expert_params();
-        let router = if self.experts > 1 {
-            (self.hidden * self.experts) as f64
-        } else {
-            0.0
-        };
-        let active_matmul = attn_w as f64 + self.experts_per_token as f64 * exp_w as f64 + router;
-        let block_params = self.block_params();
-        let active_fraction_bytes = {
-            // Bytes one decode token reads: everything except the inactive experts.
-            let inactive = (self.experts - self.experts_per_token) as f64 * exp_w as f64;
-            (block_params as f64 - inactive) * wb
-        };
-        let fwd = 2.0 * active_matmul;
         for b in 0..self.layers {
+            let shape = self.block_shape(b);
+            let params = shape.params();
+            // A token computes with the dense part and its top-k experts, and a decode token
+            // reads their weights: everything except the experts it is not routed to.
+            let fwd = 2.0 * shape.active_matmul() as f64;
             layers.push(LayerCost {
                 layer: b + 1,
                 kind: LayerKind::Block,
-                params: block_params,
-                param_bytes: block_params as f64 * wb,
+                params,
+                param_bytes: params as f64 * wb,
                 fwd_flop_per_token: fwd,
                 bwd_flop_per_token: 2.0 * fwd,
                 attn_flop_per_token_per_ctx: 4.0 * heads * head_dim,
                 out_bytes_per_token: h * ab,
                 kv_bytes_per_token: 2.0 * (self.kv_heads as f64) * head_dim * ab,
-                active_param_bytes: active_fraction_bytes,
+                active_param_bytes: shape.active_params() as f64 * wb,
                 tied_param_bytes: 0.0,
                 train_act_bytes_per_token: 34.0 * h * (ab / 2.0),
                 train_act_bytes_per_token_per_ctx: 5.0 * heads * (ab / 2.0),
@@ -533,6 +794,22 @@ impl ModelConfig {
         })?;
         config.architecture.validate(path)?;
         limits::PARAMS.check_opt(path, "published_params", config.published_params)?;
+        limits::PARAMS.check_opt(
+            path,
+            "published_active_params",
+            config.published_active_params,
+        )?;
+        if let (Some(active), Some(total)) =
+            (config.published_active_params, config.published_params)
+        {
+            if active > total {
+                return Err(Error::field(
+                    path,
+                    "published_active_params",
+                    format!("{active:e} active parameters, more than the {total:e} in total"),
+                ));
+            }
+        }
         Ok(config)
     }
 
@@ -601,6 +878,12 @@ pub(crate) fn test_arch(
         mlp_bias: false,
         experts: 1,
         experts_per_token: 1,
+        shared_experts: 0,
+        shared_expert_intermediate: None,
+        shared_expert_gate: false,
+        dense_layers: 0,
+        dense_intermediate: None,
+        qk_norm: false,
         max_context: None,
     }
 }

@@ -134,17 +134,147 @@ impl ArchConfig {
     }
 
     /// `(experts, top_k, parameters of one expert, its matmul parameters)` of the block in cost
-    /// table row `layer`; `(0, 0, 0, 0)` for a dense block.
-    fn routed_expert(&self, _layer: usize) -> (usize, usize, u64, f64) {
-        if self.experts <= 1 {
+    /// table row `layer` (1-based: block `layer - 1`); `(0, 0, 0, 0)` for a dense block (a dense
+    /// model's, or one of the first `dense_layers` of an MoE model). Shared experts, the router
+    /// and a shared-expert gate stay in the dense part.
+    fn routed_expert(&self, layer: usize) -> (usize, usize, u64, f64) {
+        let shape = self.block_shape(layer.saturating_sub(1));
+        if shape.experts == 0 {
             return (0, 0, 0, 0.0);
         }
-        let (weights, biases) = self.expert_params();
         (
-            self.experts,
-            self.experts_per_token,
-            weights + biases,
-            weights as f64,
+            shape.experts,
+            shape.top_k,
+            shape.expert_params(),
+            shape.expert_matmul as f64,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::costs::arch::{test_arch, NormKind};
+
+    /// Hidden 64, 4 heads of 16 with 2 KV heads, 8 routed experts of width 32 (top-2), 2 shared
+    /// experts of width 48 behind a gate, a dense first block of width 256, q/k norms.
+    fn full_moe() -> ArchConfig {
+        let mut a = test_arch(64, 32, 4, 2);
+        a.experts = 8;
+        a.experts_per_token = 2;
+        a.shared_experts = 2;
+        a.shared_expert_intermediate = Some(48);
+        a.shared_expert_gate = true;
+        a.dense_layers = 1;
+        a.dense_intermediate = Some(256);
+        a.qk_norm = true;
+        a.validate(std::path::Path::new("test")).unwrap();
+        a
+    }
+
+    #[test]
+    fn every_part_by_hand() {
+        let a = full_moe();
+        let t = a.moe_table("full", Dtype::Fp16);
+        // Attention 64x64 (q) + 2 x 64x32 (k, v) + 64x64 (o); q/k norms 64 + 32; two norms.
+        let (attn, qk, norms) = (12_288u64, 96u64, 128u64);
+        let dense_block = attn + qk + norms + 3 * 64 * 256;
+        let router = 64 * 8;
+        let shared = 2 * 3 * 64 * 48;
+        let gate = 64;
+        let expert = 3 * 64 * 32;
+        let moe_dense = attn + qk + norms + router + shared + gate;
+
+        assert_eq!(t.moe_blocks(), vec![1, 2, 3]);
+        let first = &t.blocks[0];
+        assert_eq!((first.experts, first.top_k), (0, 0));
+        assert_eq!(first.dense.params, dense_block);
+        assert_eq!(first.expert.params, 0);
+        assert_eq!(
+            first.dense.fwd_flop_per_token,
+            2.0 * (attn + 3 * 64 * 256) as f64
+        );
+        for block in &t.blocks[1..] {
+            assert_eq!((block.experts, block.top_k), (8, 2));
+            assert_eq!(block.dense.params, moe_dense);
+            assert_eq!(block.expert.params, expert);
+            // Attention, router, shared experts and gate run for every token.
+            assert_eq!(
+                block.dense.fwd_flop_per_token,
+                2.0 * (attn + router + shared + gate) as f64
+            );
+            assert_eq!(block.expert.fwd_flop_per_token, 2.0 * expert as f64);
+            assert_eq!(block.dense.param_bytes, 2.0 * moe_dense as f64);
+            assert_eq!(block.dense.active_param_bytes, block.dense.param_bytes);
+        }
+        let ends = 2 * 1000 * 64 + 64;
+        assert_eq!(
+            t.total_params(),
+            ends + dense_block + 3 * (moe_dense + 8 * expert)
+        );
+        assert_eq!(
+            t.active_params(),
+            ends + dense_block + 3 * (moe_dense + 2 * expert)
+        );
+        assert_eq!(t.total_params(), a.total_params());
+        assert_eq!(t.active_params(), a.active_params());
+        // The cost table's rows: the dense first block is smaller than the MoE blocks.
+        let rows = a.cost_table("full", Dtype::Fp16).layers;
+        assert_eq!(rows[1].params, dense_block);
+        assert_eq!(rows[2].params, moe_dense + 8 * expert);
+        assert_eq!(
+            rows[2].active_param_bytes,
+            2.0 * (moe_dense + 2 * expert) as f64
+        );
+    }
+
+    #[test]
+    fn mixtral_like_split() {
+        let mut a = test_arch(64, 32, 4, 4);
+        a.experts = 4;
+        a.experts_per_token = 2;
+        let t = a.moe_table("m", Dtype::Q4);
+        let rows = a.cost_table("m", Dtype::Q4).layers;
+        for (b, block) in t.blocks.iter().enumerate() {
+            assert_eq!(block.layer, b + 1);
+            assert_eq!(
+                block.dense.params + 4 * block.expert.params,
+                rows[b + 1].params
+            );
+            // Attention, two norms and the router.
+            assert_eq!(block.dense.params, 4 * 64 * 64 + 2 * 64 + 64 * 4);
+            assert_eq!(block.hidden_bytes, 128.0);
+        }
+    }
+
+    #[test]
+    fn dense_model_blocks_are_whole_rows() {
+        let a = test_arch(64, 128, 4, 2);
+        let t = a.moe_table("d", Dtype::Int8);
+        let rows = a.cost_table("d", Dtype::Int8).layers;
+        assert!(t.moe_blocks().is_empty());
+        for (b, block) in t.blocks.iter().enumerate() {
+            assert!(!block.is_moe());
+            assert_eq!(block.dense, rows[b + 1]);
+            assert_eq!(block.expert.params, 0);
+            assert_eq!(block.expert.fwd_flop_per_token, 0.0);
+        }
+        assert_eq!(t.total_params(), t.active_params());
+    }
+
+    #[test]
+    fn qk_norm_follows_the_norm_kind() {
+        let mut a = test_arch(64, 128, 4, 2);
+        let plain = a.block_params_at(0);
+        a.qk_norm = true;
+        // q: 4 x 16 = 64 values, k: 2 x 16 = 32.
+        assert_eq!(a.block_params_at(0), plain + 96);
+        a.norm = NormKind::Layernorm;
+        let layernorm = a.clone();
+        a.qk_norm = false;
+        assert_eq!(layernorm.block_params_at(0), a.block_params_at(0) + 2 * 96);
+        // Norm weights are not matmul weights: no FLOP.
+        let rows = |x: &ArchConfig| x.cost_table("q", Dtype::Fp16).layers[1].fwd_flop_per_token;
+        assert_eq!(rows(&layernorm), rows(&a));
     }
 }

@@ -47,6 +47,12 @@ pub fn arch(layers: usize, experts: usize, top_k: usize) -> ArchConfig {
         mlp_bias: false,
         experts,
         experts_per_token: top_k,
+        shared_experts: 0,
+        shared_expert_intermediate: None,
+        shared_expert_gate: false,
+        dense_layers: 0,
+        dense_intermediate: None,
+        qk_norm: false,
         max_context: Some(4096),
     }
 }

@@ -181,6 +181,12 @@ fn random_arch(rng: &mut ChaCha8Rng, blocks: Option<usize>) -> ArchConfig {
         mlp_bias: !swiglu,
         experts: 1,
         experts_per_token: 1,
+        shared_experts: 0,
+        shared_expert_intermediate: None,
+        shared_expert_gate: false,
+        dense_layers: 0,
+        dense_intermediate: None,
+        qk_norm: false,
         max_context: None,
     }
 }
