@@ -194,15 +194,12 @@ impl GenParams {
         Ok(())
     }
 
-    /// One line of the parameters.
+    /// One line of the parameters (those of the task).
     pub fn summary(&self) -> String {
-        format!(
-            "task={} nodes={} seed={} model={} dtype={} objective={} skew={} trace_tokens={} \
-             prompt_tokens={} generate_tokens={} home_device={} devices={} device={} \
-             memory_share={} rates={}..{} latency={}..{} uplink_bps={} downlink_bps={} \
-             slot_share={}",
+        let common = format!(
+            "task={} seed={} model={} dtype={} objective={} skew={} trace_tokens={} \
+             prompt_tokens={} generate_tokens={} memory_share={}",
             self.task,
-            self.nodes,
             self.seed,
             self.model,
             self.dtype,
@@ -211,18 +208,31 @@ impl GenParams {
             self.trace_tokens,
             self.prompt_tokens,
             self.generate_tokens,
-            self.home_device,
-            self.devices.join(","),
-            self.device,
             self.memory_share,
-            self.min_rate_bps,
-            self.max_rate_bps,
-            self.min_latency_s,
-            self.max_latency_s,
-            self.uplink_bps,
-            self.downlink_bps,
-            self.slot_share
-        )
+        );
+        if self.task == "cache" {
+            format!(
+                "{common} device={} edge={} uplink_bps={} downlink_bps={} latency_s={} \
+                 slot_share={}",
+                self.device,
+                self.home_device,
+                self.uplink_bps,
+                self.downlink_bps,
+                self.min_latency_s,
+                self.slot_share
+            )
+        } else {
+            format!(
+                "{common} nodes={} home_device={} devices={} rates={}..{} latency={}..{}",
+                self.nodes,
+                self.home_device,
+                self.devices.join(","),
+                self.min_rate_bps,
+                self.max_rate_bps,
+                self.min_latency_s,
+                self.max_latency_s
+            )
+        }
     }
 }
 
