@@ -442,3 +442,69 @@ fn bad_generator_flags_name_the_flag() {
         expect_bad(&all, expect);
     }
 }
+
+#[test]
+fn generated_shipped_instances_are_the_generators_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let strip = |text: &str| -> String {
+        text.lines()
+            .filter(|l| !l.starts_with("models_dir") && !l.starts_with("devices"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (name, args) in [
+        (
+            "olmoe-metro-16n",
+            &[
+                "--model",
+                "olmoe-1b-7b",
+                "--dtype",
+                "fp16",
+                "--nodes",
+                "16",
+                "--seed",
+                "5",
+                "--home-device",
+                "jetson-agx-orin-64gb",
+                "--memory-share",
+                "0.1",
+            ][..],
+        ),
+        (
+            "qwen-moe-phone-cache",
+            &[
+                "--task",
+                "cache",
+                "--model",
+                "qwen1.5-moe-a2.7b",
+                "--device",
+                "phone-sd8gen3",
+                "--memory-share",
+                "0.35",
+                "--seed",
+                "2",
+                "--slot-share",
+                "0.25",
+            ],
+        ),
+    ] {
+        let out = dir.path().join(format!("{name}.toml"));
+        let mut all = vec![
+            "generate",
+            "moe",
+            "--name",
+            name,
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        all.extend(args);
+        common::edgeplan_ok(&all);
+        let shipped =
+            std::fs::read_to_string(instances().join(format!("moe/{name}.toml"))).unwrap();
+        assert_eq!(
+            strip(&std::fs::read_to_string(&out).unwrap()),
+            strip(&shipped),
+            "{name}"
+        );
+    }
+}
