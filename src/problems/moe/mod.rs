@@ -44,6 +44,7 @@
 //! - memory: the home holds the embedding, head, dense parts, the KV cache of `P + G` tokens
 //!   and its experts (cache: its resident experts); another node its experts.
 
+pub mod cache;
 pub mod price;
 pub mod routing;
 pub mod score;
