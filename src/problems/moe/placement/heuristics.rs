@@ -10,6 +10,11 @@ use super::{has_room, homes_fit, is_throughput, items, plan_from_shares};
 /// Local search passes at most (each pass tries every move and swap once).
 const MAX_PASSES: usize = 50;
 
+/// The most work the local searches do, in pattern evaluations (latency) or expert visits
+/// (throughput): a few seconds at most on large models, far above what Mixtral-sized instances
+/// need (the search stops earlier when no move or swap improves).
+const LOCAL_WORK: u64 = 50_000_000;
+
 /// Improvements below this relative amount are noise.
 const REL_EPS: f64 = 1e-12;
 
@@ -113,9 +118,10 @@ pub fn layer_wise(problem: &MoeProblem, prices: &Prices) -> Option<MoePlan> {
 /// block, then expert), each onto the node with memory left that raises the objective least
 /// (ties: the fastest reachable node); then a local search of moves (one expert to another node)
 /// and swaps (two experts on different nodes) while one improves the objective (at most
-/// 50 passes). Throughput then adds replicas: while it lowers the period, the hottest expert on
-/// the busiest node gets one more replica (the best node with memory left), its shares spread so
-/// that its replicas' resources level out, every replicated expert's shares levelled again.
+/// 50 passes and a fixed work budget, so large models stay within seconds). Throughput then adds
+/// replicas: while it lowers the period, the hottest expert on the busiest node gets one more
+/// replica (the best node with memory left), its shares spread so that its replicas' resources
+/// level out, every replicated expert's shares levelled again.
 pub fn greedy(problem: &MoeProblem, prices: &Prices) -> Option<MoePlan> {
     if !applicable(problem, prices) {
         return None;
@@ -190,10 +196,14 @@ fn latency_greedy(
         .map(|b| b.iter().map(|n| n.unwrap_or(0)).collect())
         .collect();
     let mut used = memory(prices, &assign, n_nodes);
-    for _ in 0..MAX_PASSES {
+    let mut work: u64 = 0;
+    'search: for _ in 0..MAX_PASSES {
         let eps = REL_EPS * (prices.dense_s + cost.iter().sum::<f64>());
         let mut improved = false;
         for &(j, e) in &items {
+            if work > LOCAL_WORK {
+                break 'search;
+            }
             let bytes = prices.expert_bytes[j];
             let cur = assign[j][e];
             let mut best: Option<(usize, f64)> = None;
@@ -203,6 +213,7 @@ fn latency_greedy(
                 }
                 node_of[j][e] = Some(n);
                 let c = block_cost(prices, &blocks[j], j, &node_of[j]);
+                work += blocks[j].patterns.len() as u64;
                 if c < cost[j] - eps && best.is_none_or(|b| c < b.1) {
                     best = Some((n, c));
                 }
@@ -219,6 +230,9 @@ fn latency_greedy(
             }
         }
         for a in 0..items.len() {
+            if work > LOCAL_WORK {
+                break 'search;
+            }
             for b in a + 1..items.len() {
                 let ((j1, e1), (j2, e2)) = (items[a], items[b]);
                 let (n1, n2) = (assign[j1][e1], assign[j2][e2]);
@@ -236,6 +250,7 @@ fn latency_greedy(
                 }
                 node_of[j1][e1] = Some(n2);
                 node_of[j2][e2] = Some(n1);
+                work += (blocks[j1].patterns.len() + blocks[j2].patterns.len()) as u64;
                 let (c1, c2, delta) = if j1 == j2 {
                     let c = block_cost(prices, &blocks[j1], j1, &node_of[j1]);
                     (c, c, c - cost[j1])
@@ -310,6 +325,8 @@ struct Throughput<'a> {
     nodes: Vec<usize>,
     /// `replicas[j][e]`: `(node, share)`.
     replicas: Vec<Vec<Vec<(usize, f64)>>>,
+    /// Work done so far (expert visits), against [`LOCAL_WORK`].
+    work: std::cell::Cell<u64>,
 }
 
 impl<'a> Throughput<'a> {
@@ -325,7 +342,18 @@ impl<'a> Throughput<'a> {
                 .iter()
                 .map(|b| vec![Vec::new(); b.experts])
                 .collect(),
+            work: std::cell::Cell::new(0),
         }
+    }
+
+    /// Counts `amount` of work.
+    fn charge(&self, amount: usize) {
+        self.work.set(self.work.get().saturating_add(amount as u64));
+    }
+
+    /// Whether the work budget is spent: the searches stop.
+    fn spent(&self) -> bool {
+        self.work.get() > LOCAL_WORK
     }
 
     /// Adds `mass` activations of block `j`'s experts on node `n` to `loads`.
@@ -344,6 +372,7 @@ impl<'a> Throughput<'a> {
             recv: vec![0.0; n],
         };
         loads.node[self.problem.home] = self.prices.dense_s;
+        self.charge(self.replicas.iter().map(Vec::len).sum());
         for (j, block) in self.replicas.iter().enumerate() {
             for (e, list) in block.iter().enumerate() {
                 for &(n, s) in list {
@@ -357,6 +386,7 @@ impl<'a> Throughput<'a> {
     /// Bytes on every node (every replica counts), in item order.
     fn memory(&self) -> Vec<f64> {
         let mut used = vec![0.0; self.problem.node_count()];
+        self.charge(self.replicas.iter().map(Vec::len).sum());
         for (j, block) in self.replicas.iter().enumerate() {
             for list in block {
                 for &(n, _) in list {
@@ -407,6 +437,9 @@ impl<'a> Throughput<'a> {
         for _ in 0..MAX_PASSES {
             let mut improved = false;
             for &(j, e) in &items {
+                if self.spent() {
+                    return;
+                }
                 let cur = self.replicas[j][e][0].0;
                 let f = self.freq[j][e];
                 let bytes = self.prices.expert_bytes[j];
@@ -433,6 +466,10 @@ impl<'a> Throughput<'a> {
             let mut loads = self.loads();
             let mut used = self.memory();
             for a in 0..items.len() {
+                if self.spent() {
+                    return;
+                }
+                self.charge(items.len() - a);
                 for b in a + 1..items.len() {
                     let ((j1, e1), (j2, e2)) = (items[a], items[b]);
                     let (n1, n2) = (self.replicas[j1][e1][0].0, self.replicas[j2][e2][0].0);
@@ -504,6 +541,7 @@ impl<'a> Throughput<'a> {
             .map(|&n| coef(n).iter().map(|(b, c)| b + c).fold(lo, f64::max))
             .fold(f64::INFINITY, f64::min);
         let total = |level: f64| nodes.iter().map(|&n| take(n, level)).sum::<f64>();
+        self.charge(200 * nodes.len());
         if total(lo) >= 1.0 {
             hi = lo;
         }
@@ -535,7 +573,7 @@ impl<'a> Throughput<'a> {
     fn relevel(&mut self) {
         for j in 0..self.replicas.len() {
             for e in 0..self.replicas[j].len() {
-                if self.replicas[j][e].len() > 1 {
+                if self.replicas[j][e].len() > 1 && !self.spent() {
                     let nodes: Vec<usize> = self.replicas[j][e].iter().map(|r| r.0).collect();
                     let base = self.without(j, e);
                     let shares = self.level(&base, j, e, &nodes);
@@ -554,6 +592,9 @@ impl<'a> Throughput<'a> {
         let n_nodes = self.problem.node_count();
         let max_rounds = items(self.problem).len() * n_nodes;
         for _ in 0..max_rounds {
+            if self.spent() {
+                return;
+            }
             let loads = self.loads();
             let period = loads.period();
             let used = self.memory();

@@ -1,8 +1,8 @@
 //! Expert placement (the `placement` task): which nodes of the star around the home hold each
 //! routed expert, and which share of its activations each replica serves.
 //!
-//! - [`milp`]: the exact MILP (HiGHS) for both objectives ([`model`] documents it).
-//! - [`enumerate`]: brute force, the oracle of the MILP on small instances.
+//! - [`milp()`]: the exact MILP (HiGHS) for both objectives ([`model`] documents it).
+//! - [`enumerate()`]: brute force, the oracle of the MILP on small instances ([`mod@enumerate`]).
 //! - [`greedy`]: experts by decreasing activation frequency onto the node that costs least, a
 //!   move/swap local search, and (throughput) replicas of the hottest experts.
 //! - [`round_robin`] and [`layer_wise`]: the frequency-blind baselines (expert parallelism dealt
@@ -12,10 +12,13 @@
 //! [`score::fits`] for memory; a node `n` takes one more expert of block `j` when its experts'
 //! bytes plus `expert_bytes[j]` stay within `capacity[n]` with the same relative slack as
 //! [`score::fits`].
+//!
+//! [`score::objective`]: super::score::objective
+//! [`score::fits`]: super::score::fits
 
-mod enumerate;
-mod heuristics;
-mod model;
+pub mod enumerate;
+pub mod heuristics;
+pub mod model;
 
 pub use enumerate::{enumerate, ENUMERATE_LIMIT};
 pub use heuristics::{greedy, layer_wise, round_robin};

@@ -84,8 +84,11 @@ use crate::solve::report::Termination;
 
 /// The exact placement MILP of `problem` (the module documentation gives the model) solved with
 /// HiGHS under `options`; `start` (e.g. [`super::greedy`]'s plan) is passed as a complete MIP
-/// start when it is a well-formed plan that fits. The plan is read off the incumbent (throughput:
-/// the shares of `phi`, replicas with a share above `1e-9`, the largest share first).
+/// start when it is a well-formed plan that fits. The plan is read off the incumbent (latency: the
+/// node of every expert; throughput: the replicas with `y` set and their best shares, see the
+/// module documentation, replicas with a share above `1e-9`, the largest share first). A
+/// trivially infeasible instance (a node that cannot hold its fixed part, an expert that fits no
+/// node) ends `Infeasible` without a solve.
 pub fn milp(
     problem: &MoeProblem,
     prices: &Prices,
@@ -724,4 +727,56 @@ fn least_block_s_of(model: &Model, j: usize, k: usize, prices: &Prices) -> f64 {
         })
         .unwrap_or_default();
     least_block_s(prices, j, k, &nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{toy, toy_prices};
+    use super::*;
+    use crate::problems::moe::Objective;
+
+    #[test]
+    fn least_block_time_assigns_unit_jobs_greedily() {
+        let prices = toy_prices(0.0, &[1.0, 0.5], &[0.0, 1.0], &[0.0, 0.1], &[9.0, 9.0], 1);
+        // {1, 2} at home, {1.5, 2} on node 1: the second smallest is 1.5.
+        assert_eq!(least_block_s(&prices, 0, 2, &[0, 1]), 1.5);
+        assert_eq!(least_block_s(&prices, 0, 3, &[0, 1]), 2.0);
+        assert_eq!(least_block_s(&prices, 0, 1, &[1]), 1.5);
+    }
+
+    /// Nodes 1 and 2 are twins: the start is renumbered so that node 1 holds the earlier item,
+    /// and it sets every column of the model.
+    #[test]
+    fn starts_are_complete_and_canonical() {
+        for objective in [Objective::Latency, Objective::Throughput] {
+            let problem = toy(objective, 3, 2, 3, vec![vec![vec![0, 1]], vec![vec![1, 2]]]);
+            let prices = toy_prices(
+                0.1,
+                &[1.0, 0.5, 0.5],
+                &[0.0, 1.0, 1.0],
+                &[0.0, 0.1, 0.1],
+                &[1.0, 2.0, 2.0],
+                1,
+            );
+            let model = Model::build(&problem, &prices);
+            assert_eq!(model.classes, vec![vec![1, 2]]);
+            let plan = MoePlan::single(&[vec![2, 1, 0]]);
+            let canonical = model.canonical(&problem, &plan);
+            assert_eq!(primaries(&canonical), vec![vec![1, 2, 0]]);
+            let start = model.start(&problem, &prices, &plan).unwrap();
+            let columns: std::collections::HashSet<Variable> = start.iter().map(|c| c.0).collect();
+            assert_eq!(columns.len(), start.len());
+            assert_eq!(start.len(), model.milp.num_vars());
+            // A plan that does not fit is no start.
+            let crowded = MoePlan::single(&[vec![0, 0, 1]]);
+            assert!(model.start(&problem, &prices, &crowded).is_none());
+            // The solve from the start reaches the optimum of the enumeration.
+            let exact = super::super::enumerate(&problem, &prices).unwrap();
+            let solved = milp(&problem, &prices, &MipOptions::default(), Some(&plan)).unwrap();
+            let v = |p: &MoePlan| score::objective(&problem, &prices, p);
+            assert!(
+                (v(solved.plan.as_ref().unwrap()) - v(exact.plan.as_ref().unwrap())).abs() < 1e-9
+            );
+        }
+    }
 }
