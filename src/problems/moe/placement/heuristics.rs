@@ -137,36 +137,119 @@ pub fn greedy(problem: &MoeProblem, prices: &Prices) -> Option<MoePlan> {
     if is_throughput(problem) {
         Throughput::new(problem, prices, &freq).run(&order)
     } else {
-        latency_greedy(problem, prices, &order)
+        latency_greedy(problem, prices, &order, &freq)
     }
 }
 
-/// Expected expert time of block `j` over its patterns, counting only the experts placed so far
-/// (`node_of[e]`).
-fn block_cost(prices: &Prices, routing: &BlockRouting, j: usize, node_of: &[Option<usize>]) -> f64 {
-    let mut sub = Vec::with_capacity(routing.top_k);
-    let mut total = 0.0;
-    for p in &routing.patterns {
-        sub.clear();
-        sub.extend(p.experts.iter().copied().filter(|&e| node_of[e].is_some()));
-        if !sub.is_empty() {
-            total +=
-                p.prob * score::placement_block_s(prices, j, &sub, |e| node_of[e].unwrap_or(0));
+/// The latency search's state: the (partial) assignment, each pattern's cost under it, and for
+/// every expert the patterns it is in, so that moving an expert re-prices only those patterns
+/// (a block of 64 experts and top-8 routing: an eighth of its patterns).
+struct LatencyState<'a> {
+    prices: &'a Prices,
+    blocks: &'a [BlockRouting],
+    /// `node_of[j][e]`: the expert's node, `None` while unplaced (its patterns skip it).
+    node_of: Vec<Vec<Option<usize>>>,
+    /// `cost[j][s]`: probability times expert time of pattern `s` of block `j`.
+    cost: Vec<Vec<f64>>,
+    /// `patterns_of[j][e]`: the patterns of block `j` that contain expert `e`.
+    patterns_of: Vec<Vec<Vec<usize>>>,
+    /// Pattern evaluations so far (the work budget).
+    work: u64,
+    scratch: Vec<usize>,
+}
+
+impl<'a> LatencyState<'a> {
+    fn new(prices: &'a Prices, blocks: &'a [BlockRouting]) -> LatencyState<'a> {
+        let patterns_of = blocks
+            .iter()
+            .map(|b| {
+                let mut of = vec![Vec::new(); b.experts];
+                for (s, p) in b.patterns.iter().enumerate() {
+                    for &e in &p.experts {
+                        of[e].push(s);
+                    }
+                }
+                of
+            })
+            .collect();
+        LatencyState {
+            prices,
+            blocks,
+            node_of: blocks.iter().map(|b| vec![None; b.experts]).collect(),
+            cost: blocks.iter().map(|b| vec![0.0; b.patterns.len()]).collect(),
+            patterns_of,
+            work: 0,
+            scratch: Vec::new(),
         }
     }
-    total
+
+    /// Probability times expert time of pattern `s` of block `j` under the current assignment.
+    fn pattern_cost(&mut self, j: usize, s: usize) -> f64 {
+        self.work += 1;
+        let p = &self.blocks[j].patterns[s];
+        self.scratch.clear();
+        let node_of = &self.node_of[j];
+        self.scratch
+            .extend(p.experts.iter().copied().filter(|&e| node_of[e].is_some()));
+        if self.scratch.is_empty() {
+            return 0.0;
+        }
+        p.prob
+            * score::placement_block_s(self.prices, j, &self.scratch, |e| node_of[e].unwrap_or(0))
+    }
+
+    /// The patterns of block `j` that contain `e1` or `e2`.
+    fn touched(&self, j: usize, e1: usize, e2: Option<usize>) -> Vec<usize> {
+        let mut list = self.patterns_of[j][e1].clone();
+        if let Some(e2) = e2 {
+            list.extend(&self.patterns_of[j][e2]);
+            list.sort_unstable();
+            list.dedup();
+        }
+        list
+    }
+
+    /// Sets the nodes of experts `changes` (all of block `j`) and returns the change of the
+    /// expected latency; `keep = false` undoes it.
+    fn try_set(&mut self, j: usize, changes: &[(usize, Option<usize>)], keep: bool) -> f64 {
+        let touched = self.touched(j, changes[0].0, changes.get(1).map(|c| c.0));
+        let old: Vec<Option<usize>> = changes.iter().map(|&(e, _)| self.node_of[j][e]).collect();
+        for &(e, n) in changes {
+            self.node_of[j][e] = n;
+        }
+        let mut delta = 0.0;
+        let mut fresh = Vec::with_capacity(touched.len());
+        for &s in &touched {
+            let c = self.pattern_cost(j, s);
+            delta += c - self.cost[j][s];
+            fresh.push(c);
+        }
+        if keep {
+            for (&s, c) in touched.iter().zip(fresh) {
+                self.cost[j][s] = c;
+            }
+        } else {
+            for (&(e, _), n) in changes.iter().zip(old) {
+                self.node_of[j][e] = n;
+            }
+        }
+        delta
+    }
+
+    fn total(&self) -> f64 {
+        self.cost.iter().flatten().sum()
+    }
 }
 
 fn latency_greedy(
     problem: &MoeProblem,
     prices: &Prices,
     order: &[(usize, usize)],
+    freq: &[Vec<f64>],
 ) -> Option<MoePlan> {
     let n_nodes = problem.node_count();
     let nodes = speed_order(prices);
-    let blocks = &problem.routing.blocks;
-    let mut node_of: Vec<Vec<Option<usize>>> =
-        blocks.iter().map(|b| vec![None; b.experts]).collect();
+    let mut st = LatencyState::new(prices, &problem.routing.blocks);
     let mut used = vec![0.0; n_nodes];
     for &(j, e) in order {
         let bytes = prices.expert_bytes[j];
@@ -175,100 +258,107 @@ fn latency_greedy(
             if !has_room(prices, &used, n, bytes) {
                 continue;
             }
-            node_of[j][e] = Some(n);
-            let c = block_cost(prices, &blocks[j], j, &node_of[j]);
-            if best.is_none_or(|b| c < b.1) {
-                best = Some((n, c));
+            let d = st.try_set(j, &[(e, Some(n))], false);
+            if best.is_none_or(|b| d < b.1) {
+                best = Some((n, d));
             }
         }
         let (n, _) = best?;
-        node_of[j][e] = Some(n);
+        st.try_set(j, &[(e, Some(n))], true);
         used[n] += bytes;
     }
 
-    // Local search on the complete assignment.
+    // Local search on the complete assignment: moves, swaps within a block, swaps across blocks.
     let items = items(problem);
-    let mut cost: Vec<f64> = (0..blocks.len())
-        .map(|j| block_cost(prices, &blocks[j], j, &node_of[j]))
-        .collect();
-    let mut assign: Vec<Vec<usize>> = node_of
-        .iter()
-        .map(|b| b.iter().map(|n| n.unwrap_or(0)).collect())
-        .collect();
-    let mut used = memory(prices, &assign, n_nodes);
-    let mut work: u64 = 0;
+    let at = |st: &LatencyState<'_>, (j, e): (usize, usize)| st.node_of[j][e].unwrap_or(0);
     'search: for _ in 0..MAX_PASSES {
-        let eps = REL_EPS * (prices.dense_s + cost.iter().sum::<f64>());
+        let eps = REL_EPS * (prices.dense_s + st.total());
         let mut improved = false;
         for &(j, e) in &items {
-            if work > LOCAL_WORK {
+            if st.work > LOCAL_WORK {
                 break 'search;
             }
             let bytes = prices.expert_bytes[j];
-            let cur = assign[j][e];
+            let cur = at(&st, (j, e));
             let mut best: Option<(usize, f64)> = None;
             for &n in &nodes {
                 if n == cur || !has_room(prices, &used, n, bytes) {
                     continue;
                 }
-                node_of[j][e] = Some(n);
-                let c = block_cost(prices, &blocks[j], j, &node_of[j]);
-                work += blocks[j].patterns.len() as u64;
-                if c < cost[j] - eps && best.is_none_or(|b| c < b.1) {
-                    best = Some((n, c));
+                let d = st.try_set(j, &[(e, Some(n))], false);
+                if d < -eps && best.is_none_or(|b| d < b.1) {
+                    best = Some((n, d));
                 }
             }
-            match best {
-                Some((n, c)) => {
-                    node_of[j][e] = Some(n);
-                    assign[j][e] = n;
-                    cost[j] = c;
-                    used = memory(prices, &assign, n_nodes);
-                    improved = true;
-                }
-                None => node_of[j][e] = Some(cur),
+            if let Some((n, _)) = best {
+                st.try_set(j, &[(e, Some(n))], true);
+                used[cur] -= bytes;
+                used[n] += bytes;
+                improved = true;
             }
         }
-        for a in 0..items.len() {
-            if work > LOCAL_WORK {
-                break 'search;
-            }
-            for b in a + 1..items.len() {
-                let ((j1, e1), (j2, e2)) = (items[a], items[b]);
-                let (n1, n2) = (assign[j1][e1], assign[j2][e2]);
-                if n1 == n2 {
-                    continue;
-                }
-                let (b1, b2) = (prices.expert_bytes[j1], prices.expert_bytes[j2]);
-                if b1 != b2 {
-                    let mut trial = used.clone();
-                    trial[n1] -= b1;
-                    trial[n2] -= b2;
-                    if !has_room(prices, &trial, n1, b2) || !has_room(prices, &trial, n2, b1) {
+        // Swaps within a block: two of its experts on different nodes trade places.
+        for (j, block) in problem.routing.blocks.iter().enumerate() {
+            for e1 in 0..block.experts {
+                for e2 in e1 + 1..block.experts {
+                    if st.work > LOCAL_WORK {
+                        break 'search;
+                    }
+                    let (n1, n2) = (at(&st, (j, e1)), at(&st, (j, e2)));
+                    if n1 == n2 {
                         continue;
                     }
+                    let changes = [(e1, Some(n2)), (e2, Some(n1))];
+                    if st.try_set(j, &changes, false) < -eps {
+                        st.try_set(j, &changes, true);
+                        improved = true;
+                    }
                 }
-                node_of[j1][e1] = Some(n2);
-                node_of[j2][e2] = Some(n1);
-                work += (blocks[j1].patterns.len() + blocks[j2].patterns.len()) as u64;
-                let (c1, c2, delta) = if j1 == j2 {
-                    let c = block_cost(prices, &blocks[j1], j1, &node_of[j1]);
-                    (c, c, c - cost[j1])
-                } else {
-                    let c1 = block_cost(prices, &blocks[j1], j1, &node_of[j1]);
-                    let c2 = block_cost(prices, &blocks[j2], j2, &node_of[j2]);
-                    (c1, c2, c1 - cost[j1] + c2 - cost[j2])
-                };
-                if delta < -eps {
-                    assign[j1][e1] = n2;
-                    assign[j2][e2] = n1;
-                    cost[j1] = c1;
-                    cost[j2] = c2;
-                    used = memory(prices, &assign, n_nodes);
+            }
+        }
+        // Swaps across blocks, which only memory makes useful: an expert that would gain on a
+        // full node trades places with an expert of another block there (of the same size) when
+        // the pair gains.
+        for &(j1, e1) in &items {
+            let n1 = at(&st, (j1, e1));
+            let b1 = prices.expert_bytes[j1];
+            for &n2 in &nodes {
+                if st.work > LOCAL_WORK {
+                    break 'search;
+                }
+                if n2 == n1 || has_room(prices, &used, n2, b1) {
+                    continue;
+                }
+                let d1 = st.try_set(j1, &[(e1, Some(n2))], false);
+                if d1 >= -eps {
+                    continue;
+                }
+                // Every expert of another block on the full node is a candidate, least frequently
+                // used first; the one that gains most is taken.
+                let mut partners: Vec<(usize, usize)> = items
+                    .iter()
+                    .copied()
+                    .filter(|&(j2, e2)| {
+                        j2 != j1 && at(&st, (j2, e2)) == n2 && prices.expert_bytes[j2] == b1
+                    })
+                    .collect();
+                partners.sort_by(|&(ja, ea), &(jb, eb)| {
+                    freq[ja][ea]
+                        .total_cmp(&freq[jb][eb])
+                        .then((ja, ea).cmp(&(jb, eb)))
+                });
+                let mut best: Option<((usize, usize), f64)> = None;
+                for (j2, e2) in partners {
+                    let d2 = st.try_set(j2, &[(e2, Some(n1))], false);
+                    if d1 + d2 < -eps && best.is_none_or(|b| d2 < b.1) {
+                        best = Some(((j2, e2), d2));
+                    }
+                }
+                if let Some(((j2, e2), _)) = best {
+                    st.try_set(j1, &[(e1, Some(n2))], true);
+                    st.try_set(j2, &[(e2, Some(n1))], true);
                     improved = true;
-                } else {
-                    node_of[j1][e1] = Some(n1);
-                    node_of[j2][e2] = Some(n2);
+                    break;
                 }
             }
         }
@@ -276,6 +366,15 @@ fn latency_greedy(
             break;
         }
     }
+    let assign: Vec<Vec<usize>> = st
+        .node_of
+        .iter()
+        .map(|b| b.iter().map(|n| n.unwrap_or(0)).collect())
+        .collect();
+    debug_assert!(memory(prices, &assign, n_nodes)
+        .iter()
+        .enumerate()
+        .all(|(n, &u)| u <= super::limit(prices, n) * (1.0 + 1e-9) + 1e-9));
     Some(MoePlan::single(&assign))
 }
 
