@@ -454,16 +454,18 @@ fn generated_shipped_instances_are_the_generators_output() {
     };
     for (name, args) in [
         (
-            "olmoe-metro-16n",
+            "olmoe-campus-6n",
             &[
                 "--model",
                 "olmoe-1b-7b",
                 "--dtype",
                 "fp16",
                 "--nodes",
-                "16",
+                "6",
                 "--seed",
                 "5",
+                "--trace-tokens",
+                "128",
                 "--home-device",
                 "jetson-agx-orin-64gb",
                 "--memory-share",

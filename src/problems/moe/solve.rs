@@ -103,19 +103,24 @@ pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> R
     let placement = problem.task == Task::Placement;
     let (mut stats, plan, milp, mut explanation) = match preset.solver.as_str() {
         "highs" => {
-            let options = MipOptions::for_run(preset, run);
+            let mut options = MipOptions::for_run(preset, run);
             let greedy = if placement {
                 placement::greedy(problem, &prices)
             } else {
                 cache_task::greedy(problem, &prices)
             }
             .filter(|p| score::fits(problem, &prices, p));
+            // The MIP start's time counts against the limit.
+            if let Some(limit) = options.time_limit_s.as_mut() {
+                *limit = (*limit - start.elapsed().as_secs_f64()).max(0.01);
+            }
             let exact = if placement {
                 placement::milp(problem, &prices, &options, greedy.as_ref())?
             } else {
                 cache_task::milp(problem, &prices, &options, greedy.as_ref())?
             };
-            let (stats, plan, size) = exact_result(preset, exact, build_s);
+            let start_s = start.elapsed().as_secs_f64() - build_s - exact.build_s - exact.solve_s;
+            let (stats, plan, size) = exact_result(preset, exact, build_s + start_s.max(0.0));
             (stats, plan, size, Vec::new())
         }
         "enumerate" => {
