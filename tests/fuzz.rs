@@ -979,6 +979,10 @@ const INSTANCES: &[(&str, &str)] = &[
     ("pipeline", "lab-qwen2.5-0.5b-lora"),
     ("pipeline", "summarise-llama2-7b-fastest"),
     ("pipeline", "campus-8n-llama2-7b-throughput"),
+    ("moe", "mixtral-campus-8n-throughput"),
+    ("moe", "mixtral-fp16-infeasible"),
+    ("moe", "mixtral-jetson-cache-energy"),
+    ("moe", "mixtral-jetson-cache-trace"),
 ];
 
 /// Fast presets per problem (the exact `highs` runs under `--time-limit 1`).
@@ -994,6 +998,7 @@ fn solvers(problem: &str) -> &'static [&'static str] {
         ],
         "cache" => &["highs", "greedy", "independent", "popularity", "random"],
         "pipeline" => &["highs", "enumerate", "local-search", "edgeshard"],
+        "moe" => &["highs", "enumerate", "greedy", "round-robin", "layer-wise"],
         _ => &["highs", "greedy", "asap"],
     }
 }
@@ -1178,6 +1183,26 @@ fn base_command(kind: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
             "-o",
             "gen.toml",
         ]),
+        6 if rng.gen_bool(0.3) => s(&[
+            "generate",
+            "moe",
+            "--task",
+            ["placement", "cache"].choose(rng).unwrap(),
+            "--nodes",
+            "4",
+            "--seed",
+            "3",
+            "--model",
+            ["mixtral-8x7b", "olmoe-1b-7b", "qwen1.5-moe-a2.7b"]
+                .choose(rng)
+                .unwrap(),
+            "--skew",
+            "1.5",
+            "--trace-tokens",
+            "64",
+            "-o",
+            "gen.toml",
+        ]),
         6 => s(&[
             "generate",
             "green",
@@ -1207,6 +1232,7 @@ fn base_command(kind: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
                 "cache-storage",
                 "split-random",
                 "pipeline-nodes",
+                "moe-skew",
             ]
             .choose(rng)
             .unwrap();
