@@ -390,7 +390,8 @@ fn sized(mut problem: MoeProblem, slots: usize) -> (MoeProblem, Prices) {
 }
 
 /// Timings of the MILP on Mixtral-8x7B (run with `--ignored --nocapture`; the time limit per
-/// solve is `MOE_CACHE_TIME_LIMIT` seconds, 120 by default).
+/// solve is `MOE_CACHE_TIME_LIMIT` seconds, 120 by default; `MOE_CACHE_OBJECTIVE=latency` or
+/// `energy` solves one objective only).
 #[test]
 #[ignore]
 fn mixtral_timings() {
@@ -414,17 +415,32 @@ fn timings(name: &str, build: fn(Objective, u64) -> (MoeProblem, Prices)) {
     let options = MipOptions {
         time_limit_s: Some(limit),
         mip_rel_gap: 1e-6,
+        log_file: std::env::var("MOE_CACHE_LOG").ok().map(Into::into),
         ..MipOptions::default()
     };
     {
         for objective in [Objective::Latency, Objective::Energy] {
-            for seed in [1, 2] {
+            let only = std::env::var("MOE_CACHE_OBJECTIVE").ok();
+            if only.is_some_and(|o| o != objective.name()) {
+                continue;
+            }
+            let seeds: Vec<u64> = std::env::var("MOE_CACHE_SEEDS")
+                .ok()
+                .map_or(vec![1, 2], |s| {
+                    s.split(',').filter_map(|x| x.parse().ok()).collect()
+                });
+            for &seed in &seeds {
                 let (problem, prices) = build(objective, seed);
                 let t0 = std::time::Instant::now();
                 let g = greedy(&problem, &prices).unwrap();
                 let greedy_s = t0.elapsed().as_secs_f64();
                 let gv = value(&problem, &prices, &g);
-                for start in [None, Some(&g)] {
+                let starts = match std::env::var("MOE_CACHE_START").as_deref() {
+                    Ok("yes") => vec![Some(&g)],
+                    Ok("no") => vec![None],
+                    _ => vec![None, Some(&g)],
+                };
+                for start in starts {
                     let exact = milp(&problem, &prices, &options, start).unwrap();
                     let plan = exact.plan.as_ref();
                     let v = plan.map(|p| value(&problem, &prices, p));

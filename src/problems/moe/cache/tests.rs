@@ -259,8 +259,9 @@ fn a_mip_start_changes_nothing_but_the_search() {
         let vb = objective_of(&problem, &prices, b.plan.as_ref().unwrap());
         assert!((va - vb).abs() <= 1e-9 * va, "{va} {vb}");
         assert!(vb <= objective_of(&problem, &prices, &start) * (1.0 + 1e-9));
+        // Fetching may be dominated (no columns): two or three binaries per expert.
         let size = b.size.unwrap();
-        assert_eq!(size.binaries, 3 * 24);
+        assert!((2 * 24..=3 * 24).contains(&size.binaries), "{size:?}");
         assert!(b.bound.unwrap() <= vb * (1.0 + 1e-9));
     }
 }
@@ -321,4 +322,67 @@ fn static_replay_matches_the_expectation_on_the_trace() {
     let (latency, energy) = score::cache_expectation(&problem, &prices, &plan.choices);
     assert!((s.mean_latency_s - latency).abs() < 1e-9 * latency);
     assert!((s.mean_energy_j - energy).abs() < 1e-9 * energy);
+}
+
+/// The MILP against brute force on random hand prices: every path of the formulation (fetch
+/// dominated or not, envelopes exact or not, one or two dimensions) on tiny instances.
+#[test]
+fn milp_matches_enumerate_on_random_prices() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut fetched = 0;
+    for i in 0..150 {
+        let experts = rng.gen_range(3..=4);
+        let top_k = rng.gen_range(1..=3);
+        let sets: Vec<Vec<usize>> = (0..rng.gen_range(1..=12))
+            .map(|_| {
+                let mut s: Vec<usize> = (0..experts).collect();
+                for a in (1..experts).rev() {
+                    s.swap(a, rng.gen_range(0..=a));
+                }
+                s.truncate(top_k);
+                s
+            })
+            .collect();
+        let objective = if i % 2 == 0 {
+            Objective::Latency
+        } else {
+            Objective::Energy
+        };
+        let (mut problem, mut prices) = hand(experts, top_k, &sets, objective);
+        let mut draw = |lo: f64, hi: f64| 10f64.powf(rng.gen_range(lo..hi));
+        prices.expert_s = vec![vec![draw(-2.0, 0.0)], vec![draw(-2.0, 0.0)]];
+        prices.expert_j = vec![vec![draw(-2.0, 0.0)], vec![0.0]];
+        prices.rt_s = vec![0.0, draw(-3.0, 0.5)];
+        prices.fetch_s = vec![draw(-2.5, 0.5)];
+        prices.fetch_j = vec![draw(-2.5, 0.5)];
+        prices.offload_j = draw(-2.5, 0.5);
+        problem.expert_slots = rng.gen_range(0..=experts);
+        problem.allow_fetch = rng.gen_bool(0.8);
+        problem.allow_offload = rng.gen_bool(0.8);
+        let brute = enumerate(&problem, &prices).unwrap();
+        let exact = milp(&problem, &prices, &MipOptions::default(), None).unwrap();
+        let Some(best) = brute.plan else {
+            assert_eq!(exact.termination, Termination::Infeasible);
+            continue;
+        };
+        let opt = objective_of(&problem, &prices, &best);
+        let v = objective_of(&problem, &prices, exact.plan.as_ref().unwrap());
+        assert!((v - opt).abs() <= 1e-7 * opt, "{i}: milp {v} brute {opt}");
+        fetched += usize::from(best.choices[0].contains(&Choice::Fetch));
+        // A start with every miss fetched (where allowed), as HiGHS gets it.
+        if problem.allow_fetch {
+            let start = MoePlan::cache(vec![vec![Choice::Fetch; experts]]);
+            let s = milp(&problem, &prices, &MipOptions::default(), Some(&start)).unwrap();
+            let sv = objective_of(&problem, &prices, s.plan.as_ref().unwrap());
+            assert!(
+                (sv - opt).abs() <= 1e-7 * opt,
+                "{i}: started {sv} brute {opt}"
+            );
+        }
+    }
+    assert!(
+        fetched >= 10,
+        "fetching optimal in {fetched} instances only"
+    );
 }
