@@ -104,12 +104,28 @@ pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> R
     let (mut stats, plan, milp, mut explanation) = match preset.solver.as_str() {
         "highs" => {
             let mut options = MipOptions::for_run(preset, run);
-            let greedy = if placement {
-                placement::greedy(problem, &prices)
+            // The MIP start: the best plan of the greedy and the two baselines.
+            let candidates = if placement {
+                [
+                    placement::greedy(problem, &prices),
+                    placement::layer_wise(problem, &prices),
+                    placement::round_robin(problem, &prices),
+                ]
             } else {
-                cache_task::greedy(problem, &prices)
-            }
-            .filter(|p| score::fits(problem, &prices, p));
+                [
+                    cache_task::greedy(problem, &prices),
+                    cache_task::layer_wise(problem, &prices),
+                    cache_task::round_robin(problem, &prices),
+                ]
+            };
+            let greedy = candidates
+                .into_iter()
+                .flatten()
+                .filter(|p| score::fits(problem, &prices, p))
+                .min_by(|a, b| {
+                    score::objective(problem, &prices, a)
+                        .total_cmp(&score::objective(problem, &prices, b))
+                });
             // The MIP start's time counts against the limit.
             if let Some(limit) = options.time_limit_s.as_mut() {
                 *limit = (*limit - start.elapsed().as_secs_f64()).max(0.01);
