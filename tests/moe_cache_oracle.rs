@@ -9,12 +9,13 @@
 //! block `j`), a set `Z` of at most `C` experts (`C` = the cache's slots, within the static
 //! slots and memory) that does not depend on the new token. With misses fetched, a token's cost
 //! falls with every hit, so its expected cost given the past is at least that of the static
-//! plan "`Z` resident, the rest fetched", hence at least the static optimum: every token's
+//! plan "`Z` resident, the rest fetched", hence at least the best static plan that fetches its
+//! misses (the comparison made here; the optimum with offloading is lower still): every token's
 //! conditional mean is `>= OPT`. A sample mean over 3600 warm tokens can still fall below `OPT`
 //! by chance, by more than its 95% half-width with probability about 2.5% (one-sided) where the
-//! cache matches the optimum (e.g. no slot, fetch only); so the test counts such comparisons and
-//! bounds the count by what chance allows, and checks with a cache given more slots than the
-//! instance has that the comparison does detect a cache that is too good.
+//! cache matches the optimum in distribution; so the test counts such comparisons (and the same
+//! paired with the optimal plan on the same tokens) and bounds the count by what chance allows,
+//! and checks that a cache given more slots than the instance has is caught by the comparison.
 
 use std::path::Path;
 
@@ -418,71 +419,87 @@ fn timings(name: &str, build: fn(Objective, u64) -> (MoeProblem, Prices)) {
         log_file: std::env::var("MOE_CACHE_LOG").ok().map(Into::into),
         ..MipOptions::default()
     };
-    {
-        for objective in [Objective::Latency, Objective::Energy] {
-            let only = std::env::var("MOE_CACHE_OBJECTIVE").ok();
-            if only.is_some_and(|o| o != objective.name()) {
-                continue;
-            }
-            let seeds: Vec<u64> = std::env::var("MOE_CACHE_SEEDS")
-                .ok()
-                .map_or(vec![1, 2], |s| {
-                    s.split(',').filter_map(|x| x.parse().ok()).collect()
-                });
-            for &seed in &seeds {
-                let (problem, prices) = build(objective, seed);
-                let t0 = std::time::Instant::now();
-                let g = greedy(&problem, &prices).unwrap();
-                let greedy_s = t0.elapsed().as_secs_f64();
-                let gv = value(&problem, &prices, &g);
-                let starts = match std::env::var("MOE_CACHE_START").as_deref() {
-                    Ok("yes") => vec![Some(&g)],
-                    Ok("no") => vec![None],
-                    _ => vec![None, Some(&g)],
+    for objective in [Objective::Latency, Objective::Energy] {
+        let only = std::env::var("MOE_CACHE_OBJECTIVE").ok();
+        if only.is_some_and(|o| o != objective.name()) {
+            continue;
+        }
+        let seeds: Vec<u64> = std::env::var("MOE_CACHE_SEEDS")
+            .ok()
+            .map_or(vec![1, 2], |s| {
+                s.split(',').filter_map(|x| x.parse().ok()).collect()
+            });
+        for &seed in &seeds {
+            let (problem, prices) = build(objective, seed);
+            let t0 = std::time::Instant::now();
+            let g = greedy(&problem, &prices).unwrap();
+            let greedy_s = t0.elapsed().as_secs_f64();
+            let gv = value(&problem, &prices, &g);
+            let starts = match std::env::var("MOE_CACHE_START").as_deref() {
+                Ok("yes") => vec![Some(&g)],
+                Ok("no") => vec![None],
+                _ => vec![None, Some(&g)],
+            };
+            eprintln!(
+                "{name} {} seed {seed}: devices {} (home) / {} (edge), {} patterns",
+                objective.name(),
+                problem.nodes[0].resource.device.name,
+                problem.nodes[1].resource.device.name,
+                problem.routing.pattern_count(),
+            );
+            let mut best = f64::NAN;
+            for start in starts {
+                let exact = milp(&problem, &prices, &options, start).unwrap();
+                let v = exact.plan.as_ref().map(|p| value(&problem, &prices, p));
+                let gap = match (v, exact.bound) {
+                    (Some(v), Some(b)) => (v - b) / v.abs(),
+                    _ => f64::NAN,
                 };
-                for start in starts {
-                    let exact = milp(&problem, &prices, &options, start).unwrap();
-                    let plan = exact.plan.as_ref();
-                    let v = plan.map(|p| value(&problem, &prices, p));
-                    let gap = match (v, exact.bound) {
-                        (Some(v), Some(b)) => (v - b) / v.abs(),
-                        _ => f64::NAN,
-                    };
-                    let size = exact.size.unwrap();
-                    let tokens = sample_tokens(&problem.routing, 2000, seed);
-                    let lru = simulate(&problem, &prices, Policy::Lru, &tokens);
-                    let lfu = simulate(&problem, &prices, Policy::Lfu, &tokens);
-                    eprintln!(
-                        "{name} {} seed {seed} devices {}/{} patterns {} start {}: {} cols ({} bin) {} rows; \
-                         build {:.2}s solve {:.2}s nodes {:?} {} value {:.6} bound {:.6} gap {:.2e}; \
-                         greedy {:.6} (+{:.3}%, {:.2}s); LRU {:.6}±{:.1e} hit {:.3}, LFU {:.6}±{:.1e} hit {:.3}",
-                        objective.name(),
-                        problem.nodes[0].resource.device.name,
-                        problem.nodes[1].resource.device.name,
-                        problem.routing.pattern_count(),
-                        start.is_some(),
-                        size.variables,
-                        size.binaries,
-                        size.rows,
-                        exact.build_s,
-                        exact.solve_s,
-                        exact.nodes,
-                        exact.termination,
-                        v.unwrap_or(f64::NAN),
-                        exact.bound.unwrap_or(f64::NAN),
-                        gap,
-                        gv,
-                        100.0 * v.map_or(f64::NAN, |v| gv / v - 1.0),
-                        greedy_s,
-                        measure(&problem, &lru).0,
-                        measure(&problem, &lru).1,
-                        lru.hit_ratio,
-                        measure(&problem, &lfu).0,
-                        measure(&problem, &lfu).1,
-                        lfu.hit_ratio,
-                    );
-                }
+                best = best.min(v.unwrap_or(f64::NAN));
+                let size = exact.size.unwrap();
+                eprintln!(
+                    "  milp start {}: {} cols ({} bin) {} rows; build {:.2}s solve {:.2}s \
+                     nodes {:?} {}: value {:.6} bound {:.6} gap {:.2e}",
+                    start.is_some(),
+                    size.variables,
+                    size.binaries,
+                    size.rows,
+                    exact.build_s,
+                    exact.solve_s,
+                    exact.nodes,
+                    exact.termination,
+                    v.unwrap_or(f64::NAN),
+                    exact.bound.unwrap_or(f64::NAN),
+                    gap,
+                );
             }
+            let rel = |x: f64| format!("{x:.6} ({:+.2}%)", 100.0 * (x / best - 1.0));
+            let of = |p: Option<MoePlan>| p.map_or(f64::NAN, |p| value(&problem, &prices, &p));
+            eprintln!(
+                "  greedy {} in {greedy_s:.2}s; round robin {}; layer-wise {}",
+                rel(gv),
+                rel(of(round_robin(&problem, &prices))),
+                rel(of(layer_wise(&problem, &prices))),
+            );
+            // The dynamic caches fetch on a miss: against the best static plan that does.
+            let mut fetch_only = problem.clone();
+            fetch_only.allow_offload = false;
+            let fo = milp(&fetch_only, &prices, &options, None).unwrap();
+            let fv = value(&fetch_only, &prices, fo.plan.as_ref().unwrap());
+            let tokens = sample_tokens(&problem.routing, 2000, seed);
+            let lru = simulate(&problem, &prices, Policy::Lru, &tokens);
+            let lfu = simulate(&problem, &prices, Policy::Lfu, &tokens);
+            let (lm, lh) = measure(&problem, &lru);
+            let (fm, fh) = measure(&problem, &lfu);
+            eprintln!(
+                "  fetch-only optimum {} ({} in {:.2}s); LRU {lm:.6}±{lh:.1e} (hits {:.3}), \
+                 LFU {fm:.6}±{fh:.1e} (hits {:.3}) on 1800 warm tokens",
+                rel(fv),
+                fo.termination,
+                fo.solve_s,
+                lru.hit_ratio,
+                lfu.hit_ratio,
+            );
         }
     }
 }

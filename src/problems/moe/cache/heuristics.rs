@@ -172,6 +172,17 @@ impl Greedy<'_> {
             .expect("misses are allowed")
     }
 
+    /// Best improving moves until none improves, at most `2 N + 100` (`N` experts).
+    fn local_search(&mut self) {
+        let total: usize = self.choices.iter().map(Vec::len).sum();
+        for _ in 0..2 * total + 100 {
+            match self.best_move() {
+                Some(mv) => self.apply(mv),
+                None => break,
+            }
+        }
+    }
+
     fn apply(&mut self, mv: Move) {
         let bytes = &self.prices.expert_bytes;
         match mv {
@@ -266,7 +277,11 @@ impl Greedy<'_> {
 /// and memory allow, each only where that lowers the objective (then its block's miss policies
 /// are improved again); last, a deterministic local search on the exact objective (best
 /// improving move of: one expert's choice changed, a resident swapped for a non-resident)
-/// until no move improves or after `2 N + 100` moves (`N` experts).
+/// until no move improves or after `2 N + 100` moves (`N` experts). The same local search also
+/// runs from the [`layer_wise`] plan (misses improved expert by expert first), and the better
+/// of the two plans is returned (ties: the first): with a round trip longer than the device's
+/// work a pattern saves only when all its experts are resident, which whole resident blocks
+/// capture and frequencies alone do not.
 ///
 /// `None` when no plan of this kind fits: every expert must be resident (no miss policy
 /// allowed) and they do not all fit.
@@ -312,12 +327,33 @@ pub fn greedy(problem: &MoeProblem, prices: &Prices) -> Option<MoePlan> {
             g.improve_misses(j);
         }
     }
-    let total: usize = sizes.iter().sum();
-    for _ in 0..2 * total + 100 {
-        match g.best_move() {
-            Some(mv) => g.apply(mv),
-            None => break,
+    g.local_search();
+    // The same local search from the layer-wise plan: frequencies miss that a pattern saves
+    // its round trip only when every one of its experts is resident.
+    let mut best = (g.cost.total(&g.choices), g.choices);
+    if let Some(plan) = layer_wise(problem, prices) {
+        let mut budget = Budget::new(problem, prices);
+        for (j, block) in plan.choices.iter().enumerate() {
+            let n = block.iter().filter(|&&c| c == Choice::Resident).count();
+            budget.used += n;
+            budget.bytes += n as f64 * prices.expert_bytes[j];
+        }
+        let mut h = Greedy {
+            cost: BlockCost::new(problem, prices),
+            prices,
+            misses: miss_policies(problem),
+            choices: plan.choices,
+            budget,
+            tol: g.tol,
+        };
+        for j in 0..sizes.len() {
+            h.improve_misses(j);
+        }
+        h.local_search();
+        let v = h.cost.total(&h.choices);
+        if v < best.0 - h.tol {
+            best = (v, h.choices);
         }
     }
-    if_fits(problem, prices, g.choices)
+    if_fits(problem, prices, best.1)
 }

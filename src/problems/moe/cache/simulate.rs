@@ -116,7 +116,8 @@ pub fn sample_tokens(routing: &Routing, n: usize, seed: u64) -> Vec<Vec<Vec<usiz
         .collect()
 }
 
-/// The cost of one token's block `j` with `hit(e)` telling resident experts from misses.
+/// `(time, energy)` of one token's block `j` with `choice_of` telling hits (resident) from
+/// misses (fetched or offloaded).
 fn block_cost(
     problem: &MoeProblem,
     prices: &Prices,
