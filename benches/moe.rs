@@ -45,8 +45,21 @@ use edgeplan::solve::SolverPreset;
 
 mod common;
 
-/// The cases: name, task, model, dtype, nodes, objective, home device, memory share, device.
-const CASES: [(&str, &str, &str, &str, usize, &str, &str, f64); 8] = [
+/// A case: name, task, model, dtype, nodes, objective, home device (placement) or edge server
+/// (cache), usable memory share.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    usize,
+    &'static str,
+    &'static str,
+    f64,
+);
+
+/// The cases.
+const CASES: [Case; 8] = [
     (
         "mixtral-4n",
         "placement",

@@ -371,6 +371,12 @@ fn sixty_four(objective: Objective, seed: u64) -> (MoeProblem, Prices) {
         mlp_bias: false,
         experts: 64,
         experts_per_token: 6,
+        shared_experts: 0,
+        shared_expert_intermediate: None,
+        shared_expert_gate: false,
+        dense_layers: 0,
+        dense_intermediate: None,
+        qk_norm: false,
         max_context: Some(32768),
     };
     problem.model = arch.moe_table("moe-27x64-top6", Dtype::Q4);
