@@ -12,7 +12,7 @@
 //! - [`simulate`]: dynamic LRU and LFU caches replayed over a token sequence.
 //!
 //! The objective is a sum over MoE blocks (`dense + sum_j E_S[block_j]`): blocks interact only
-//! through the shared slots and memory. [`BlockCost`] prices one block's choice vector and the
+//! through the shared slots and memory. `BlockCost` prices one block's choice vector and the
 //! change of a few choices (only the patterns that contain a changed expert are re-priced).
 
 mod enumerate;
