@@ -288,6 +288,50 @@ impl TierContext<'_> {
     }
 }
 
+/// The parts every network node of an instance file has: a unique name, a device with its
+/// usable memory (and profile), and a background load.
+pub(crate) struct NodeSpecParts<'a> {
+    /// Unique name.
+    pub(crate) name: &'a str,
+    /// Row of devices.csv.
+    pub(crate) device: &'a str,
+    /// Usable memory, bytes (default: the device's memory).
+    pub(crate) memory_bytes: Option<f64>,
+    /// Use a profiled table when one exists.
+    pub(crate) use_profile: bool,
+    /// Share of the node's compute taken by other work (default 0).
+    pub(crate) background_load: Option<f64>,
+}
+
+impl TierContext<'_> {
+    /// Checks node `nodes[i]`'s name is unique (recording it in `seen`), resolves its device and
+    /// checks its background load: `(resource, background_load)`; errors name `nodes[i].<field>`.
+    pub(crate) fn node(
+        &self,
+        i: usize,
+        spec: NodeSpecParts<'_>,
+        seen: &mut HashMap<String, usize>,
+    ) -> Result<(TierResource, f64)> {
+        let path = self.path;
+        let field = format!("nodes[{i}]");
+        unique(path, &format!("{field}.name"), spec.name, seen)?;
+        let tier = TierSpec {
+            device: spec.device.to_string(),
+            memory_bytes: spec.memory_bytes,
+            use_profile: spec.use_profile,
+        };
+        let resource = self
+            .resource(&tier, &field)
+            .map_err(|e| at_field(path, &format!("{field}.device"), e))?;
+        let background_load = limits::BACKGROUND_LOAD.check(
+            path,
+            &format!("{field}.background_load"),
+            spec.background_load.unwrap_or(0.0),
+        )?;
+        Ok((resource, background_load))
+    }
+}
+
 /// What an instance's names resolve against: the device catalog, model configs and profiles.
 #[derive(Debug, Clone, Copy)]
 pub struct Sources<'a> {

@@ -62,8 +62,8 @@ use crate::chain::Workload;
 use crate::costs::arch::{Dtype, ModelConfig};
 use crate::error::{Error, Result};
 use crate::instance::common::{
-    at_field, bounded_int, instance_file, instance_name, parse_dtype, unique, with_sources,
-    InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
+    at_field, bounded_int, instance_file, instance_name, parse_dtype, with_sources, InstanceModel,
+    NodeSpecParts, Sources, TierContext, WorkloadSpec,
 };
 use crate::instance::{read_structured, resolve};
 use crate::limits;
@@ -472,19 +472,16 @@ impl MoeInstanceFile {
         for (i, spec) in self.nodes.iter().enumerate() {
             let field = format!("nodes[{i}]");
             let f = |name: &str| format!("{field}.{name}");
-            unique(path, &f("name"), &spec.name, &mut seen)?;
-            let tier = TierSpec {
-                device: spec.device.clone(),
-                memory_bytes: spec.memory_bytes,
-                use_profile: false,
-            };
-            let resource = context
-                .resource(&tier, &field)
-                .map_err(|e| at_field(path, &f("device"), e))?;
-            let background_load = limits::BACKGROUND_LOAD.check(
-                path,
-                &f("background_load"),
-                spec.background_load.unwrap_or(0.0),
+            let (resource, background_load) = context.node(
+                i,
+                NodeSpecParts {
+                    name: &spec.name,
+                    device: &spec.device,
+                    memory_bytes: spec.memory_bytes,
+                    use_profile: false,
+                    background_load: spec.background_load,
+                },
+                &mut seen,
             )?;
             let link_fields = [
                 spec.bandwidth_bps,

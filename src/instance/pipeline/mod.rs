@@ -58,8 +58,8 @@ use serde::{Deserialize, Serialize};
 use crate::costs::arch::Dtype;
 use crate::error::{Error, Result};
 use crate::instance::common::{
-    at_field, bounded_int, instance_file, instance_name, layer_index, parse_dtype, unique,
-    with_sources, InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
+    at_field, bounded_int, instance_file, instance_name, layer_index, parse_dtype, with_sources,
+    InstanceModel, NodeSpecParts, Sources, TierContext, WorkloadSpec,
 };
 use crate::instance::{read_structured, resolve};
 use crate::limits;
@@ -262,20 +262,16 @@ impl PipelineInstanceFile {
         let mut seen = HashMap::new();
         let mut nodes = Vec::with_capacity(self.nodes.len());
         for (i, spec) in self.nodes.iter().enumerate() {
-            let field = format!("nodes[{i}]");
-            unique(path, &format!("{field}.name"), &spec.name, &mut seen)?;
-            let tier = TierSpec {
-                device: spec.device.clone(),
-                memory_bytes: spec.memory_bytes,
-                use_profile: spec.use_profile.unwrap_or(true),
-            };
-            let resource = context
-                .resource(&tier, &field)
-                .map_err(|e| at_field(path, &format!("{field}.device"), e))?;
-            let background_load = limits::BACKGROUND_LOAD.check(
-                path,
-                &format!("{field}.background_load"),
-                spec.background_load.unwrap_or(0.0),
+            let (resource, background_load) = context.node(
+                i,
+                NodeSpecParts {
+                    name: &spec.name,
+                    device: &spec.device,
+                    memory_bytes: spec.memory_bytes,
+                    use_profile: spec.use_profile.unwrap_or(true),
+                    background_load: spec.background_load,
+                },
+                &mut seen,
             )?;
             nodes.push(Node {
                 name: spec.name.clone(),
