@@ -89,6 +89,27 @@ impl Default for MipOptions {
     }
 }
 
+/// The size of a MILP, as reports give it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MilpSize {
+    /// Columns.
+    pub variables: usize,
+    /// Binary columns.
+    pub binaries: usize,
+    /// Rows.
+    pub rows: usize,
+}
+
+impl MilpSize {
+    /// `   MILP V variables (B binary), R rows`: the tail of a report's time line.
+    pub fn text(&self) -> String {
+        format!(
+            "   MILP {} variables ({} binary), {} rows",
+            self.variables, self.binaries, self.rows
+        )
+    }
+}
+
 /// A MILP under construction.
 #[derive(Default)]
 pub struct Milp {
@@ -185,6 +206,15 @@ impl Milp {
     /// Number of constraints.
     pub fn num_constraints(&self) -> usize {
         self.constraints.len()
+    }
+
+    /// Columns, binary columns and rows.
+    pub fn size(&self) -> MilpSize {
+        MilpSize {
+            variables: self.num_vars(),
+            binaries: self.num_integer_vars(),
+            rows: self.num_constraints(),
+        }
     }
 
     /// Minimises `objective` with HiGHS.

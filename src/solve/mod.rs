@@ -8,6 +8,6 @@ pub mod preset;
 pub mod report;
 pub mod violation;
 
-pub use milp::{Milp, MipOptions, MipResult, RunOptions, Values};
+pub use milp::{Milp, MilpSize, MipOptions, MipResult, RunOptions, Values};
 pub use preset::SolverPreset;
 pub use report::{PrimalStatus, Report, SolveStats, Termination};

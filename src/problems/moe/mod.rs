@@ -274,16 +274,7 @@ impl MoePlan {
     }
 }
 
-/// The size of a MILP.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct MilpSize {
-    /// Columns.
-    pub variables: usize,
-    /// Binary columns.
-    pub binaries: usize,
-    /// Rows.
-    pub rows: usize,
-}
+pub use crate::solve::milp::MilpSize;
 
 /// What an exact solver (MILP or enumeration) found.
 #[derive(Debug, Clone)]

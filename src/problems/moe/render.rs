@@ -44,12 +44,7 @@ pub fn report(problem: &MoeProblem, r: &MoeReport) -> String {
         Objective::Energy => "expected device energy, J per token",
     };
     out.push_str(&format::status_line(s, objective_name));
-    let size = r.details.milp.map_or(String::new(), |m| {
-        format!(
-            "   MILP {} variables ({} binary), {} rows",
-            m.variables, m.binaries, m.rows
-        )
-    });
+    let size = r.details.milp.map_or(String::new(), |m| m.text());
     out.push_str(&time_line(s, &size));
     if let (Some(plan), Some(ev)) = (&r.plan, &r.evaluation) {
         out.push('\n');

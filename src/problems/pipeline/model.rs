@@ -759,11 +759,7 @@ fn solve_below(
         let clock = Instant::now();
         let model = build(scorer, cutoff);
         build_s += clock.elapsed().as_secs_f64();
-        size = size.or(Some(MilpSize {
-            variables: model.milp.num_vars(),
-            binaries: model.milp.num_integer_vars(),
-            rows: model.milp.num_constraints(),
-        }));
+        size = size.or(Some(model.milp.size()));
         let result = model.milp.minimise(model.objective, &options)?;
         options.write_model = None;
         solve_s += result.solve_s;
@@ -901,11 +897,7 @@ pub fn solve_highs(
         let clock = Instant::now();
         let mut model = build_with(scorer, cap, relaxation.as_ref());
         if round == 0 {
-            size = Some(MilpSize {
-                variables: model.milp.num_vars(),
-                binaries: model.milp.num_integer_vars(),
-                rows: model.milp.num_constraints(),
-            });
+            size = Some(model.milp.size());
         }
         if let Some((stages, _)) = &best {
             let period = scorer.feasible(stages).map_or(0.0, |p| p.period_s);

@@ -9,6 +9,7 @@ use super::price::Coefficients;
 use super::search::{enumerate, explain_infeasible, Scorer};
 use super::{edgeshard, heuristics, model, PipelinePlan, PipelineProblem, Stage};
 use crate::error::{Error, Result};
+pub use crate::solve::milp::MilpSize;
 use crate::solve::milp::RunOptions;
 use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
 use crate::solve::SolverPreset;
@@ -30,17 +31,6 @@ pub struct PipelineDetails {
     /// MILP size, when the MILP ran: (variables, integer variables, rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub milp: Option<MilpSize>,
-}
-
-/// The size of a MILP.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct MilpSize {
-    /// Columns.
-    pub variables: usize,
-    /// Binary columns.
-    pub binaries: usize,
-    /// Rows.
-    pub rows: usize,
 }
 
 /// The result of solving a pipeline instance.

@@ -50,7 +50,7 @@ use super::{block_sizes, memory_cap, BlockCost};
 use crate::error::Result;
 use crate::problems::moe::price::Prices;
 use crate::problems::moe::score;
-use crate::problems::moe::{Choice, Exact, MilpSize, MoePlan, MoeProblem, Objective};
+use crate::problems::moe::{Choice, Exact, MoePlan, MoeProblem, Objective};
 use crate::solve::milp::{Milp, MipOptions, Values};
 use crate::solve::report::Termination;
 
@@ -283,11 +283,7 @@ pub fn milp(
             unit,
         ));
     }
-    let size = MilpSize {
-        variables: m.num_vars(),
-        binaries: m.num_integer_vars(),
-        rows: m.num_constraints(),
-    };
+    let size = m.size();
     let build_s = t0.elapsed().as_secs_f64();
     let result = m.minimise(objective, options)?;
     let plan = result.values.as_ref().map(|values| {

@@ -73,7 +73,7 @@ use good_lp::{variable, Expression, Solution, Variable};
 
 use super::super::price::Prices;
 use super::super::score;
-use super::super::{Exact, MilpSize, MoePlan, MoeProblem};
+use super::super::{Exact, MoePlan, MoeProblem};
 use super::{
     has_room, homes_fit, is_throughput, items, limit, plan_from_shares, primaries, share_lp,
     well_formed,
@@ -125,11 +125,7 @@ pub fn milp(
             model.milp.set_start(values);
         }
     }
-    let size = MilpSize {
-        variables: model.milp.num_vars(),
-        binaries: model.milp.num_integer_vars(),
-        rows: model.milp.num_constraints(),
-    };
+    let size = model.milp.size();
     let build_s = t0.elapsed().as_secs_f64();
     let Model {
         milp,
