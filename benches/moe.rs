@@ -37,8 +37,9 @@ use clap::Parser;
 
 use edgeplan::costs::DeviceCatalog;
 use edgeplan::instance::moe::generate::{generate, GenParams};
+use edgeplan::problems::moe::evaluate::dynamic_baselines;
 use edgeplan::problems::moe::price::Prices;
-use edgeplan::problems::moe::solve::{dynamic_baselines, solve};
+use edgeplan::problems::moe::solve::solve;
 use edgeplan::problems::moe::MoeProblem;
 use edgeplan::solve::milp::RunOptions;
 use edgeplan::solve::SolverPreset;

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::cache::{sample_tokens, simulate, Policy, SimStats};
 use super::price::{home_fixed_bytes, Prices};
 use super::{Choice, MoePlan, MoeProblem, Objective, Task};
 use crate::error::Result;
@@ -96,6 +97,13 @@ pub struct Evaluation {
     pub memory: Vec<NodeMemory>,
     /// The simulation.
     pub monte_carlo: MonteCarlo,
+    /// Cache: an LRU cache of the same slots (every miss fetched), simulated on sampled tokens or
+    /// on the trace read from a file; a baseline of the instance, the same for every plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lru: Option<SimStats>,
+    /// Cache: the same with LFU eviction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lfu: Option<SimStats>,
     /// Violated constraints; empty for a feasible plan.
     pub violations: Vec<Violation>,
 }
@@ -117,7 +125,7 @@ pub fn evaluate(problem: &MoeProblem, plan: &MoePlan) -> Result<Evaluation> {
         plan,
     };
     let mut blocks = Vec::new();
-    let (mut latency_s, mut energy_j) = (prices.dense_s, walker.dense_energy());
+    let (mut latency_s, mut energy_j) = (prices.dense_s, prices.dense_j);
     for (j, &b) in problem.moe_blocks().iter().enumerate() {
         let mut expected = 0.0;
         for p in &problem.routing.blocks[j].patterns {
@@ -159,6 +167,7 @@ pub fn evaluate(problem: &MoeProblem, plan: &MoePlan) -> Result<Evaluation> {
         }
     }
     violations.extend(walker.cache_violations());
+    let (lru, lfu) = dynamic_baselines(problem, &prices).unzip();
     Ok(Evaluation {
         task: problem.task.name(),
         objective,
@@ -171,7 +180,32 @@ pub fn evaluate(problem: &MoeProblem, plan: &MoePlan) -> Result<Evaluation> {
         blocks,
         memory,
         monte_carlo,
+        lru,
+        lfu,
         violations,
+    })
+}
+
+/// Most tokens the LRU and LFU baselines simulate (their 95% intervals are reported): enough
+/// for a half-width of a fraction of a percent on the shipped instances, few enough that a cache
+/// evaluation stays within a second.
+pub const BASELINE_TOKENS: usize = 5_000;
+
+/// The LRU and LFU baselines of a cache instance (`None` for placement): on the trace in order
+/// when it was read from a file, else on the instance's Monte Carlo tokens (at most
+/// [`BASELINE_TOKENS`]) sampled from the statistics.
+pub fn dynamic_baselines(problem: &MoeProblem, prices: &Prices) -> Option<(SimStats, SimStats)> {
+    (problem.task == Task::Cache).then(|| {
+        let tokens = if problem.routing.measured {
+            problem.routing.trace.tokens.clone()
+        } else {
+            let n = problem.mc_tokens.min(BASELINE_TOKENS);
+            sample_tokens(&problem.routing, n, problem.mc_seed ^ 0x5eed)
+        };
+        (
+            simulate(problem, prices, Policy::Lru, &tokens),
+            simulate(problem, prices, Policy::Lfu, &tokens),
+        )
     })
 }
 
@@ -240,11 +274,6 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    /// Energy of the home's dense part per token, J.
-    fn dense_energy(&self) -> f64 {
-        self.prices.dense_j
-    }
-
     /// One token through MoE block `j`.
     fn token(&self, j: usize, experts: &[usize]) -> TokenCost {
         match self.problem.task {
@@ -463,8 +492,7 @@ impl Walker<'_> {
         if problem.task == Task::Cache {
             // The edge holds the whole model to serve fetches and offloads; not the plan's
             // concern.
-            out.truncate(problem.home + 1);
-            out.retain(|m| m.node == problem.nodes[problem.home].name);
+            out = vec![out.swap_remove(problem.home)];
         }
         out
     }
@@ -516,7 +544,7 @@ impl Walker<'_> {
         let (mut sum_l, mut sq_l, mut sum_e, mut sq_e) = (0.0, 0.0, 0.0, 0.0);
         for _ in 0..n {
             let token = problem.routing.sample(&mut rng);
-            let (mut l, mut e) = (self.prices.dense_s, self.dense_energy());
+            let (mut l, mut e) = (self.prices.dense_s, self.prices.dense_j);
             for (j, &s) in token.iter().enumerate() {
                 let c = self.token(j, &problem.routing.blocks[j].patterns[s].experts);
                 l += c.latency_s;

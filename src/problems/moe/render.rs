@@ -50,22 +50,6 @@ pub fn report(problem: &MoeProblem, r: &MoeReport) -> String {
         out.push('\n');
         out.push_str(&render_plan(problem, plan, ev));
     }
-    for (name, sim) in [("LRU", &r.details.lru), ("LFU", &r.details.lfu)] {
-        if let Some(sim) = sim {
-            let _ =
-                writeln!(
-                out,
-                "{name} cache (same slots, misses fetched; {} {}): {} +- {} per token, {:.4} J, \
-                 hit ratio {:.3}",
-                sim.tokens,
-                if problem.routing.measured { "trace tokens in order" } else { "sampled tokens" },
-                secs(sim.mean_latency_s),
-                secs(sim.latency_half_width_s),
-                sim.mean_energy_j,
-                sim.hit_ratio
-            );
-        }
-    }
     out.push_str(&explanation("\nwhy no plan is feasible:", &r.explanation));
     out
 }
@@ -171,6 +155,22 @@ fn render_plan(problem: &MoeProblem, plan: &MoePlan, ev: &Evaluation) -> String 
             secs(p),
             problem.prompt_tokens
         );
+    }
+    for (name, sim) in [("LRU", &ev.lru), ("LFU", &ev.lfu)] {
+        if let Some(sim) = sim {
+            let _ =
+                writeln!(
+                out,
+                "{name} cache (same slots, misses fetched; {} {}): {} +- {} per token, {:.4} J, \
+                 hit ratio {:.3}",
+                sim.tokens,
+                if problem.routing.measured { "trace tokens in order" } else { "sampled tokens" },
+                secs(sim.mean_latency_s),
+                secs(sim.latency_half_width_s),
+                sim.mean_energy_j,
+                sim.hit_ratio
+            );
+        }
     }
     out.push_str(&format::violations("constraints        ", &ev.violations));
     out

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::cache::{self as cache_task, Policy, SimStats};
+use super::cache as cache_task;
 use super::evaluate::{evaluate, Evaluation};
 use super::placement;
 use super::price::{home_fixed_bytes, Prices};
@@ -41,57 +41,10 @@ pub struct MoeDetails {
     /// MILP size, when the MILP ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub milp: Option<MilpSize>,
-    /// Cache: an LRU cache of the same slots, simulated on sampled tokens or the measured trace
-    /// (misses fetched).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lru: Option<SimStats>,
-    /// Cache: the same with LFU eviction.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lfu: Option<SimStats>,
 }
 
 /// The result of solving an MoE instance.
 pub type MoeReport = Report<MoePlan, Evaluation, MoeDetails>;
-
-/// Most tokens the LRU and LFU baselines simulate (their 95% intervals are reported): enough
-/// for a half-width of a fraction of a percent on the shipped instances, few enough that a cache
-/// report stays within a second of the solve.
-pub const BASELINE_TOKENS: usize = 5_000;
-
-/// Sampled tokens of the LRU and LFU baselines: the instance's Monte Carlo tokens (at most
-/// [`BASELINE_TOKENS`]), seeded from its Monte Carlo seed.
-pub fn sampled_tokens(problem: &MoeProblem) -> Vec<Vec<Vec<usize>>> {
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(problem.mc_seed ^ 0x5eed);
-    (0..problem.mc_tokens.min(BASELINE_TOKENS))
-        .map(|_| {
-            problem
-                .routing
-                .sample(&mut rng)
-                .iter()
-                .enumerate()
-                .map(|(j, &s)| problem.routing.blocks[j].patterns[s].experts.clone())
-                .collect()
-        })
-        .collect()
-}
-
-/// The LRU and LFU baselines of a cache instance (`None` for placement): on the trace in order
-/// when it was read from a file, else on up to [`BASELINE_TOKENS`] tokens sampled from the
-/// statistics.
-pub fn dynamic_baselines(problem: &MoeProblem, prices: &Prices) -> Option<(SimStats, SimStats)> {
-    (problem.task == Task::Cache).then(|| {
-        let tokens = if problem.routing.measured {
-            problem.routing.trace.tokens.clone()
-        } else {
-            sampled_tokens(problem)
-        };
-        (
-            cache_task::simulate(problem, prices, Policy::Lru, &tokens),
-            cache_task::simulate(problem, prices, Policy::Lfu, &tokens),
-        )
-    })
-}
 
 /// Solves `problem` with `preset`.
 pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> Result<MoeReport> {
@@ -189,7 +142,6 @@ pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> R
     if stats.primal_status != PrimalStatus::Feasible && explanation.is_empty() {
         explanation = explain(problem, &prices);
     }
-    let (lru, lfu) = dynamic_baselines(problem, &prices).unzip();
     let moe = problem.moe_blocks();
     let first = &problem.model.blocks[moe[0]];
     Ok(MoeReport {
@@ -205,8 +157,6 @@ pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> R
             patterns: problem.routing.pattern_count(),
             routing: problem.routing.origin.clone(),
             milp,
-            lru,
-            lfu,
         },
         stats,
         plan,
