@@ -115,6 +115,19 @@ pub struct WorkloadSpec {
     pub adapter_params_per_block: Option<f64>,
 }
 
+/// `[radio]`: the radio powers of an instance's source or home node (each problem documents its
+/// defaults).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadioSpec {
+    /// Power while transmitting, W.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_power_w: Option<f64>,
+    /// Power while receiving, W.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_power_w: Option<f64>,
+}
+
 /// `[device]`, `[edge]`, `[cloud]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

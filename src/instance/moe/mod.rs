@@ -61,6 +61,7 @@ use serde::{Deserialize, Serialize};
 use crate::chain::Workload;
 use crate::costs::arch::{Dtype, ModelConfig};
 use crate::error::{Error, Result};
+pub use crate::instance::common::RadioSpec;
 use crate::instance::common::{
     at_field, bounded_int, instance_file, instance_name, parse_dtype, with_sources, InstanceModel,
     NodeSpecParts, Sources, TierContext, WorkloadSpec,
@@ -92,7 +93,8 @@ instance_file! {
         /// Cache task settings.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub cache: Option<CacheSpec>,
-        /// The home's radio powers.
+        /// The home's radio powers (default: its device's `tx_power_w`, else 1 W; its idle power
+        /// while receiving).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub radio: Option<RadioSpec>,
         /// Objective.
@@ -175,18 +177,6 @@ pub struct CacheSpec {
     /// Misses may be computed at the edge (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_offload: Option<bool>,
-}
-
-/// `[radio]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RadioSpec {
-    /// Transmit power, W (default the home device's `tx_power_w`, else 1 W).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tx_power_w: Option<f64>,
-    /// Receive power, W (default the home device's idle power).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rx_power_w: Option<f64>,
 }
 
 /// `[objective]`.

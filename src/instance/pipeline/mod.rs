@@ -57,6 +57,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::costs::arch::Dtype;
 use crate::error::{Error, Result};
+pub use crate::instance::common::RadioSpec;
 use crate::instance::common::{
     at_field, bounded_int, instance_file, instance_name, layer_index, parse_dtype, with_sources,
     InstanceModel, NodeSpecParts, Sources, TierContext, WorkloadSpec,
@@ -88,7 +89,8 @@ instance_file! {
         /// `[[links]]`.
         #[serde(default)]
         pub links: Vec<LinkSpec>,
-        /// The source's radio powers.
+        /// The source's radio powers (default: its device's `tx_power_w`; its idle power while
+        /// receiving).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub radio: Option<RadioSpec>,
         /// Objective.
@@ -141,18 +143,6 @@ pub struct LinkSpec {
     pub b_to_a_bps: Option<f64>,
     /// One-way latency, s.
     pub latency_s: f64,
-}
-
-/// `[radio]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RadioSpec {
-    /// The source's radio power while transmitting, W (default the device's `tx_power_w`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tx_power_w: Option<f64>,
-    /// While receiving, W (default the device's idle power).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rx_power_w: Option<f64>,
 }
 
 /// `[objective]`.
