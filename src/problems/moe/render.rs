@@ -17,9 +17,11 @@ pub fn evaluation(problem: &MoeProblem, plan: &MoePlan, ev: &Evaluation) -> Stri
 fn header(problem: &MoeProblem) -> String {
     let moe = problem.moe_blocks();
     let first = &problem.model.blocks[moe[0]];
+    let (hottest, pair) = problem.routing.skew_summary();
     format!(
         "instance  {}   model {} ({} MoE blocks x {} experts, top-{})   task {}   {} nodes, home \
-         {}\nrouting   {} ({} distinct patterns)\n",
+         {}\nrouting   {} ({} distinct patterns); per block the hottest expert serves {:.1}% of \
+         tokens, the most co-activated pair {:.1}%\n",
         problem.name,
         problem.model.model,
         moe.len(),
@@ -29,7 +31,9 @@ fn header(problem: &MoeProblem) -> String {
         problem.node_count(),
         problem.nodes[problem.home].name,
         problem.routing.origin,
-        problem.routing.pattern_count()
+        problem.routing.pattern_count(),
+        100.0 * hottest,
+        100.0 * pair
     )
 }
 

@@ -160,6 +160,27 @@ impl Routing {
         self.blocks.iter().map(|b| b.sample(rng)).collect()
     }
 
+    /// `(hottest, pair)`: averaged over the blocks, the activation frequency of the most often
+    /// used expert and the probability of the most often co-activated pair of experts (0 for
+    /// top-1 routing). Uniform routing gives `k / E` and `k (k - 1) / (E (E - 1))`.
+    pub fn skew_summary(&self) -> (f64, f64) {
+        let n = self.blocks.len().max(1) as f64;
+        let mut hottest = 0.0;
+        let mut pair = 0.0;
+        for b in &self.blocks {
+            hottest += b.frequency().into_iter().fold(0.0, f64::max);
+            let c = b.coactivation();
+            let mut best: f64 = 0.0;
+            for (e, row) in c.iter().enumerate() {
+                for &x in &row[e + 1..] {
+                    best = best.max(x);
+                }
+            }
+            pair += best;
+        }
+        (hottest / n, pair / n)
+    }
+
     /// Total distinct patterns over all blocks.
     pub fn pattern_count(&self) -> usize {
         self.blocks.iter().map(|b| b.patterns.len()).sum()
@@ -327,6 +348,26 @@ mod tests {
         let uniform = Routing::from_trace(&shape, zipf_trace(&shape, 0.0, 4000, 3), "u".into());
         let f = uniform.blocks[0].frequency();
         assert!(f.iter().all(|&x| (x - 0.25).abs() < 0.05), "{f:?}");
+    }
+
+    #[test]
+    fn coactivation_is_symmetric_with_the_frequencies_on_its_diagonal() {
+        let shape = [(6, 3)];
+        let r = Routing::from_trace(&shape, zipf_trace(&shape, 1.0, 500, 5), "t".into());
+        let b = &r.blocks[0];
+        let (f, c) = (b.frequency(), b.coactivation());
+        for e in 0..6 {
+            assert!((c[e][e] - f[e]).abs() < 1e-12);
+            // A token routed to `e` is routed to k - 1 others.
+            let others: f64 = (0..6).filter(|&x| x != e).map(|x| c[e][x]).sum();
+            assert!((others - 2.0 * f[e]).abs() < 1e-9, "{others} vs {}", f[e]);
+            for (x, row) in c.iter().enumerate() {
+                assert_eq!(c[e][x], row[e]);
+            }
+        }
+        let (hottest, pair) = r.skew_summary();
+        assert!((0.5..=1.0).contains(&hottest), "{hottest}");
+        assert!(pair > 0.0 && pair <= hottest, "{pair}");
     }
 
     #[test]
