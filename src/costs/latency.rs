@@ -183,6 +183,19 @@ pub fn decode_work(layer: &LayerCost, context: usize) -> (f64, f64) {
     (flop, bytes)
 }
 
+/// FLOP and bytes moved by one pass of `tokens` new tokens through `layer` with `context`
+/// tokens already cached, every token's output computed (the head too): the verification pass
+/// of speculative decoding, or a chunk of prefill. `context` may be fractional (a mean
+/// context). One token reads the weights once as a decode step does; `tokens` tokens read them
+/// once too (one batched pass).
+pub fn verify_work(layer: &LayerCost, context: f64, tokens: usize) -> (f64, f64) {
+    let m = tokens as f64;
+    let flop = m * layer.fwd_flop_per_token
+        + layer.attn_flop_per_token_per_ctx * m * (context + (m + 1.0) / 2.0);
+    let bytes = weight_bytes_read(layer, m) + layer.kv_bytes_per_token * (context + m);
+    (flop, bytes)
+}
+
 /// Which weights a fine-tuning step trains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Training {
