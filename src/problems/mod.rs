@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod cache;
+pub mod collab;
 pub mod green;
 pub mod moe;
 pub mod pipeline;
