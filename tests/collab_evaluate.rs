@@ -32,7 +32,7 @@ fn shape(i: u64) -> Shape {
     if i % 2 == 1 {
         s.modes.push(ModeKind::Split);
     }
-    s.objective = if (i / 2) % 2 == 0 {
+    s.objective = if (i / 2).is_multiple_of(2) {
         Objective::Quality
     } else {
         Objective::Served
@@ -107,6 +107,20 @@ fn expectations_equal_the_pricing_in_every_candidate_mode() {
             };
             let ev = evaluate(&problem, &plan).unwrap();
             assert_finite(&ev);
+            // The objective as the solvers score it.
+            let primary: f64 = priced
+                .iter()
+                .enumerate()
+                .map(|(u, p)| {
+                    problem.users[u].weight * price::primary_value(&problem, u, p.quality)
+                })
+                .sum::<f64>()
+                / problem.total_weight();
+            assert!(
+                close(ev.objective, primary, 1e-12),
+                "seed {seed} {mode:?}: objective {} vs {primary}",
+                ev.objective
+            );
             for (u, p) in priced.iter().enumerate() {
                 let e = &ev.users[u];
                 let user = &problem.users[u];
@@ -732,4 +746,19 @@ fn a_hundred_users_render_one_line_each() {
     } else {
         assert!(text.contains("violated constraints\n  - ["));
     }
+}
+
+#[test]
+fn an_instance_without_users_evaluates_to_zeros() {
+    let problem = random_problem(&catalog(), &Shape::small(0), 3);
+    let plan = CollabPlan { users: vec![] };
+    let ev = evaluate(&problem, &plan).unwrap();
+    assert_finite(&ev);
+    assert!(ev.feasible());
+    assert_eq!(
+        (ev.objective, ev.mean_latency_s, ev.resource_blocks_used),
+        (0.0, 0.0, 0)
+    );
+    assert_eq!(ev.mode_counts.len(), 5);
+    assert!(render::evaluation(&problem, &plan, &ev).contains("all satisfied"));
 }
