@@ -195,6 +195,16 @@ pub const TOKENS_PER_S: Range = Range::closed(1e-6, 1e9, "tokens/s");
 pub const BACKGROUND_LOAD: Range = Range::closed(0.0, 0.99, "");
 /// A request rate (throughput floor).
 pub const REQUEST_RATE: Range = Range::above(0.0, 1e6, "requests/s");
+/// A quality score in percent (accuracy on a benchmark): 0 to 100.
+pub const QUALITY_PCT: Range = Range::closed(0.0, 100.0, "%");
+/// The sharpness `gamma` of a cascade's router: 1 (random routing) to 100.
+pub const ROUTER_SHARPNESS: Range = Range::closed(1.0, 100.0, "");
+/// The utilisation cap `rho_max` of a processor-sharing server: above 0, at most 0.99 (edge
+/// times are priced at `1 / (1 - rho_max)`, at most 100 times the unloaded time).
+pub const UTILISATION_CAP: Range = Range::above(0.0, 0.99, "");
+/// Bytes of one token (or one draft token with its probabilities) on the radio: above 0, up to
+/// 10^9.
+pub const TOKEN_BYTES: Range = Range::above(0.0, 1e9, "bytes");
 
 /// Largest number of layers (rows of a cost table) of one model.
 pub const MAX_LAYERS: usize = 1_000;
@@ -218,6 +228,13 @@ pub const MAX_SERVERS: usize = 10_000;
 pub const MAX_MODELS: usize = 10_000;
 /// Largest users x servers of a generated alloc instance (each pair draws its channel).
 pub const MAX_USER_SERVER_PAIRS: usize = 1_000_000;
+/// Largest number of model variants of a collab instance (speculative and cascade pairs grow
+/// with its square).
+pub const MAX_VARIANTS: usize = 64;
+/// Longest speculative draft (tokens per round `k`) of a collab instance.
+pub const MAX_DRAFT_LENGTH: usize = 64;
+/// Largest number of escalation fractions a collab instance offers its cascades.
+pub const MAX_ESCALATIONS: usize = 100;
 /// Largest number of jobs of one instance.
 pub const MAX_JOBS: usize = 100_000;
 /// Largest number of requests of one batch job (a green inference job).

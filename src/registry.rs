@@ -48,6 +48,8 @@ registry! {
     Pipeline => crate::instance::pipeline::Pipeline,
     /// Mixture-of-experts at the edge: expert placement and on-device expert caches.
     Moe => crate::instance::moe::Moe,
+    /// Small/large model collaboration: device, edge, cascade, speculative or split per user.
+    Collab => crate::instance::collab::Collab,
 }
 
 impl ProblemKind {

@@ -983,6 +983,9 @@ const INSTANCES: &[(&str, &str)] = &[
     ("moe", "mixtral-fp16-infeasible"),
     ("moe", "mixtral-jetson-cache-energy"),
     ("moe", "mixtral-jetson-cache-trace"),
+    ("collab", "collab-8-users"),
+    ("collab", "collab-12-users-split"),
+    ("collab", "collab-infeasible"),
 ];
 
 /// Fast presets per problem (the exact `highs` runs under `--time-limit 1`).
@@ -999,6 +1002,14 @@ fn solvers(problem: &str) -> &'static [&'static str] {
         "cache" => &["highs", "greedy", "independent", "popularity", "random"],
         "pipeline" => &["highs", "enumerate", "local-search", "edgeshard"],
         "moe" => &["highs", "enumerate", "greedy", "round-robin", "layer-wise"],
+        "collab" => &[
+            "highs",
+            "enumerate",
+            "greedy",
+            "all-device",
+            "all-edge",
+            "cascade-fixed",
+        ],
         _ => &["highs", "greedy", "asap"],
     }
 }
@@ -1200,6 +1211,28 @@ fn base_command(kind: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
             "1.5",
             "--trace-tokens",
             "64",
+            "-o",
+            "gen.toml",
+        ]),
+        6 if rng.gen_bool(0.3) => s(&[
+            "generate",
+            "collab",
+            "--users",
+            "5",
+            "--seed",
+            "4",
+            "--modes",
+            [
+                "device,edge,cascade,speculative",
+                "edge,split",
+                "speculative",
+            ]
+            .choose(rng)
+            .unwrap(),
+            "--max-draft-length",
+            "4",
+            "--objective",
+            ["quality", "served"].choose(rng).unwrap(),
             "-o",
             "gen.toml",
         ]),

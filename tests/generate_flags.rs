@@ -1,8 +1,9 @@
-//! Every flag of `edgeplan generate alloc|cache|green` that takes a value, given a bad value:
-//! exit code 2, one line on standard error starting `error:`, naming the flag the user typed and
-//! no other (`--blocks`, never the parameter behind it, `--resource-blocks`). Where clap itself
-//! refuses the value (a negative count, a word for a number) only the exit code is checked. Each
-//! test also checks that its cases cover every value-taking flag that `--help` lists.
+//! Every flag of `edgeplan generate alloc|cache|green|collab` that takes a value, given a bad
+//! value: exit code 2, one line on standard error starting `error:`, naming the flag the user
+//! typed and no other (`--blocks`, never the parameter behind it, `--resource-blocks`). Where clap
+//! itself refuses the value (a negative count, a word for a number) only the exit code is
+//! checked. Each test also checks that its cases cover every value-taking flag that `--help`
+//! lists.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -288,4 +289,47 @@ fn generate_green_flags_name_themselves() {
         ("--jobs=3 --load=0 --slots=12", Flag("--load")),
     ];
     check_problem("green", &list);
+}
+
+#[test]
+fn generate_collab_flags_name_themselves() {
+    let list = [
+        ("--users=0", Flag("--users")),
+        ("--users=-1", Clap),
+        ("--seed=-1", Clap),
+        ("--variants=nope:q4", Flag("--variants")),
+        ("--variants=llama-3.2-1b:q3", Flag("--variants")),
+        ("--variants=", Flag("--variants")),
+        ("--variants=gpt2:q4", Flag("--variants")),
+        ("--edge-device=nope", Flag("--edge-device")),
+        ("--edge-memory=0", Flag("--edge-memory")),
+        ("--edge-memory=nan", Flag("--edge-memory")),
+        ("--blocks=0", Flag("--blocks")),
+        ("--rb-bandwidth=0", Flag("--rb-bandwidth")),
+        ("--radius=-1", Flag("--radius")),
+        ("--rtt=nan", Flag("--rtt")),
+        ("--max-utilisation=1", Flag("--max-utilisation")),
+        ("--max-utilisation=0", Flag("--max-utilisation")),
+        ("--devices=no-such-device", Flag("--devices")),
+        ("--devices=", Flag("--devices")),
+        ("--prompt-tokens=9,3", Flag("--prompt-tokens")),
+        ("--prompt-tokens=3", Flag("--prompt-tokens")),
+        ("--output-tokens=0,3", Flag("--output-tokens")),
+        ("--rate=0,1", Flag("--rate")),
+        ("--rate=1,nan", Flag("--rate")),
+        ("--deadline=5", Flag("--deadline")),
+        ("--deadline=5,1", Flag("--deadline")),
+        ("--energy-limit=10,1", Flag("--energy-limit")),
+        ("--quality-target=50,120", Flag("--quality-target")),
+        ("--objective=cheapest", Flag("--objective")),
+        ("--modes=device,cloud", Flag("--modes")),
+        ("--modes=", Flag("--modes")),
+        ("--max-draft-length=0", Flag("--max-draft-length")),
+        ("--max-draft-length=65", Flag("--max-draft-length")),
+        ("--escalations=0.5,1.5", Flag("--escalations")),
+        ("--escalations=0.5,0.5", Flag("--escalations")),
+        ("--router-sharpness=0.5", Flag("--router-sharpness")),
+        ("--users=3 --blocks=0 --seed=2", Flag("--blocks")),
+    ];
+    check_problem("collab", &list);
 }

@@ -140,6 +140,33 @@ pub(super) const MOE_FLAGS: Flags = &[
     ("name", "--name"),
 ];
 
+/// The flags of `edgeplan generate collab` (every parameter has one).
+pub(super) const COLLAB_FLAGS: Flags = &[
+    ("users", "--users"),
+    ("seed", "--seed"),
+    ("variants", "--variants"),
+    ("edge_device", "--edge-device"),
+    ("edge_memory_bytes", "--edge-memory"),
+    ("resource_blocks", "--blocks"),
+    ("rb_bandwidth_hz", "--rb-bandwidth"),
+    ("cell_radius_m", "--radius"),
+    ("rtt_s", "--rtt"),
+    ("max_utilisation", "--max-utilisation"),
+    ("user_devices", "--devices"),
+    ("prompt_tokens", "--prompt-tokens"),
+    ("output_tokens", "--output-tokens"),
+    ("rate_per_s", "--rate"),
+    ("deadline_s", "--deadline"),
+    ("energy_limit_j", "--energy-limit"),
+    ("quality_target", "--quality-target"),
+    ("objective", "--objective"),
+    ("modes", "--modes"),
+    ("max_draft_length", "--max-draft-length"),
+    ("escalations", "--escalations"),
+    ("router_sharpness", "--router-sharpness"),
+    ("name", "--name"),
+];
+
 /// The flags every `generate` command has beside its parameters': where the catalog is and
 /// where the instance goes.
 #[cfg(test)]
@@ -440,7 +467,7 @@ mod tests {
 
     #[test]
     fn the_flag_tables_match_clap_and_the_parameters() {
-        use edgeplan::instance::{alloc, cache, green, moe, pipeline};
+        use edgeplan::instance::{alloc, cache, collab, green, moe, pipeline};
         check::<super::super::alloc::GenerateArgs, alloc::generate::GenParams>(
             ALLOC_FLAGS,
             &["prompt_tokens", "generate_tokens", "batch_size", "seq_len"],
@@ -459,6 +486,7 @@ mod tests {
             MOE_FLAGS,
             &["network_nodes"],
         );
+        check::<super::super::collab::GenerateArgs, collab::generate::GenParams>(COLLAB_FLAGS, &[]);
     }
 
     #[test]

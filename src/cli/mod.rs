@@ -3,6 +3,7 @@
 
 mod alloc;
 mod cache;
+mod collab;
 mod costs;
 mod generate;
 mod green;
@@ -76,6 +77,9 @@ enum Generate {
     /// Mixture-of-experts: expert placement over a star of edge nodes around a home server, or
     /// an on-device expert cache, with a Zipf routing trace.
     Moe(Box<moe::GenerateArgs>),
+    /// Small/large model collaboration: users with devices and 3GPP radio channels around one
+    /// edge server, model variants of two tokenizer families, deadlines and quality targets.
+    Collab(Box<collab::GenerateArgs>),
 }
 
 /// Options of `edgeplan solve`.
@@ -146,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Generate(Generate::Green(args)) => green::generate(&args),
         Command::Generate(Generate::Pipeline(args)) => pipeline::generate(&args),
         Command::Generate(Generate::Moe(args)) => moe::generate(&args),
+        Command::Generate(Generate::Collab(args)) => collab::generate(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Summarize(args) => sweep::summarize_runs(&args),
         Command::Profile(args) => profile::run_profile(&args),

@@ -248,6 +248,11 @@ pub struct ModelConfig {
     /// Model family (free text).
     #[serde(default)]
     pub family: Option<String>,
+    /// Tokenizer family: models that share one share their vocabulary token for token, so one
+    /// can draft for another in speculative decoding (e.g. `llama3` for Llama-3-8B and
+    /// Llama-3.2-1B). Absent: the model pairs with no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
     /// Where the architecture numbers come from.
     pub source: String,
     /// Published total parameter count.

@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod cache;
+pub mod collab;
 pub mod common;
 pub mod green;
 pub mod moe;
