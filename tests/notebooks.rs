@@ -39,7 +39,7 @@ fn notebooks_run_headless_and_write_their_figures() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in ["split", "alloc", "cache", "green", "moe"] {
+    for name in ["split", "alloc", "cache", "green", "moe", "collab"] {
         let notebook = root().join("notebooks").join(format!("{name}.ipynb"));
         let nb: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&notebook).unwrap()).unwrap();
