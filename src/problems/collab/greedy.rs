@@ -254,6 +254,40 @@ pub fn greedy(problem: &CollabProblem, options: &Options) -> Option<Vec<usize>> 
     price::fits(problem, &chosen).then_some(state.pick)
 }
 
+/// The local search (see the module documentation) from a fitting choice: a choice at least as
+/// good lexicographically that fits (`choice` itself when it does not fit or is malformed).
+pub fn polish(problem: &CollabProblem, options: &Options, choice: &[usize]) -> Vec<usize> {
+    let well_formed = choice.len() == options.options.len()
+        && choice
+            .iter()
+            .zip(&options.options)
+            .all(|(&o, list)| o < list.len());
+    if !well_formed {
+        return choice.to_vec();
+    }
+    let data = Data::new(problem, options);
+    let mut state = State::new(&data, choice.to_vec());
+    if !state.feasible(&data) {
+        return choice.to_vec();
+    }
+    improve(&data, &mut state, None);
+    state.recompute(&data);
+    let chosen: Vec<(&price::Priced, usize)> = state
+        .pick
+        .iter()
+        .enumerate()
+        .map(|(u, &o)| {
+            let p = &options.options[u][o];
+            (p, p.min_blocks.unwrap_or(0))
+        })
+        .collect();
+    if price::fits(problem, &chosen) {
+        state.pick
+    } else {
+        choice.to_vec()
+    }
+}
+
 fn total_value(data: &Data, state: &State) -> f64 {
     state
         .pick
