@@ -72,9 +72,9 @@ pub fn explain(problem: &CollabProblem, options: &Options) -> Vec<String> {
     }
     if out.is_empty() {
         out.push(format!(
-            "every user has an option, but no combination fits the edge together: {} resource \
-             blocks, a utilisation of {:.4} and {:.3} GB of memory (each held variant's weights \
-             once)",
+            "every user has an option on its own and the users' smallest needs exceed no \
+             shared resource, but the options must fit the edge together: {} resource blocks, a \
+             utilisation of {:.4} and {:.3} GB of memory (each held variant's weights once)",
             edge.resource_blocks,
             edge.max_utilisation,
             edge.memory_bytes / 1e9

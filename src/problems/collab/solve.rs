@@ -234,7 +234,14 @@ pub fn solve(
     let evaluation = plan.as_ref().map(|p| evaluate(problem, p)).transpose()?;
     stats.record_plan(evaluation.as_ref().map(|e| (e.objective, e.feasible())));
     if stats.primal_status != PrimalStatus::Feasible && explanation.is_empty() {
-        explanation = explain::explain(problem, &options);
+        if plan.is_none() && stats.termination == Termination::LimitReached {
+            explanation.push(
+                "the time limit stopped the MILP before it found a plan or proved that none \
+                 exists"
+                    .into(),
+            );
+        }
+        explanation.extend(explain::explain(problem, &options));
     }
     Ok(CollabReport {
         instance: problem.name.clone(),
