@@ -50,7 +50,7 @@ fn default_threads() -> u32 {
 
 /// The presets shipped in `solvers/`, compiled into the binary so that `--solver NAME` works from
 /// any directory.
-const BUILTIN: [(&str, &str); 17] = [
+const BUILTIN: [(&str, &str); 18] = [
     ("highs", include_str!("../../solvers/highs.toml")),
     ("highs-1pct", include_str!("../../solvers/highs-1pct.toml")),
     ("enumerate", include_str!("../../solvers/enumerate.toml")),
@@ -80,6 +80,10 @@ const BUILTIN: [(&str, &str); 17] = [
         include_str!("../../solvers/round-robin.toml"),
     ),
     ("layer-wise", include_str!("../../solvers/layer-wise.toml")),
+    (
+        "cascade-fixed",
+        include_str!("../../solvers/cascade-fixed.toml"),
+    ),
 ];
 
 impl Default for SolverPreset {

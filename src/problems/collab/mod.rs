@@ -42,7 +42,12 @@
 //! at its fewest blocks); the blocks left over are then handed out where they cut the weighted
 //! latency most ([`price::hand_out_blocks`], optimal for the chosen modes).
 
+pub mod baselines;
+pub mod enumerate;
 pub mod evaluate;
+pub mod explain;
+pub mod greedy;
+pub mod milp;
 pub mod price;
 pub mod render;
 pub mod simulate;
