@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::solve::format::{bytes, secs};
 
 use super::price::LIMIT_TOL;
-use super::simulate::{simulate, user_rng, Randomness};
+use super::simulate::{inside, simulate, user_rng, Randomness};
 use super::Variant;
 use super::{cascade_quality, CollabPlan, CollabProblem, CollabUser, Mode, ModeKind, Objective};
 
@@ -91,6 +91,11 @@ pub struct Evaluation {
     pub mc_mean_latency_s: f64,
     /// Users whose Monte Carlo interval contains the expectation.
     pub mc_agreeing_users: usize,
+    /// Whether every expectation lies inside its simulated interval at the 95% family-wise
+    /// level: each of the `2 m` comparisons (latency and energy of the `m` users with random
+    /// costs) at `1 - 0.05 / (2 m)` (Bonferroni), deterministic users exactly. With many users
+    /// some per-user 95% intervals miss by chance; this is the test of the whole plan.
+    pub mc_familywise_agrees: bool,
     /// Violated constraints, each naming the user or resource.
     pub violations: Vec<String>,
 }
@@ -551,6 +556,35 @@ fn over(value: f64, limit: f64) -> bool {
     value > limit * (1.0 + LIMIT_TOL)
 }
 
+/// [`Evaluation::mc_familywise_agrees`] of the evaluated users.
+fn familywise_agrees(users: &[UserEvaluation]) -> bool {
+    let random = |e: &UserEvaluation| {
+        e.monte_carlo.latency_half_width_s > 0.0 || e.monte_carlo.energy_half_width_j > 0.0
+    };
+    let m = users.iter().filter(|e| random(e)).count();
+    if m == 0 {
+        return users.iter().all(|e| e.monte_carlo.agrees);
+    }
+    let z = statrs::distribution::Normal::new(0.0, 1.0)
+        .map(|n| {
+            use statrs::distribution::ContinuousCDF;
+            n.inverse_cdf(1.0 - 0.025 / (2 * m) as f64)
+        })
+        .unwrap_or(f64::INFINITY);
+    let widen = z / 1.96;
+    users.iter().all(|e| {
+        let mc = &e.monte_carlo;
+        if !random(e) {
+            return mc.agrees;
+        }
+        inside(
+            e.latency_s,
+            mc.mean_latency_s,
+            mc.latency_half_width_s * widen,
+        ) && inside(e.energy_j, mc.mean_energy_j, mc.energy_half_width_j * widen)
+    })
+}
+
 /// Evaluates any plan of the right shape.
 pub fn evaluate(problem: &CollabProblem, plan: &CollabPlan) -> Result<Evaluation> {
     check_shape(problem, plan).map_err(|m| Error::option("plan", m))?;
@@ -721,6 +755,7 @@ pub fn evaluate(problem: &CollabProblem, plan: &CollabPlan) -> Result<Evaluation
             .collect(),
         mc_mean_latency_s: mean(&|e| e.monte_carlo.mean_latency_s),
         mc_agreeing_users: users.iter().filter(|e| e.monte_carlo.agrees).count(),
+        mc_familywise_agrees: familywise_agrees(&users),
         users,
         violations,
     };

@@ -207,9 +207,11 @@ fn render_plan(problem: &CollabProblem, plan: &CollabPlan, ev: &Evaluation) -> S
         .map_or(problem.mc_requests, |u| u.monte_carlo.requests);
     let _ = writeln!(
         out,
-        "Monte Carlo {} of {} users inside the 95% interval ({} requests each, seed {})",
+        "Monte Carlo {} of {} users inside their 95% interval, all inside the family-wise 95% \
+         band (Bonferroni): {} ({} requests each, seed {})",
         ev.mc_agreeing_users,
         ev.users.len(),
+        if ev.mc_familywise_agrees { "yes" } else { "NO" },
         requests,
         problem.mc_seed
     );

@@ -1,0 +1,96 @@
+//! The shipped collab instances end to end: every solver's plan round-trips through `evaluate`;
+//! the exact optimum is proven and never beaten by the greedy or a baseline; the expectations
+//! agree with the Monte Carlo simulation; allowing speculative decoding never hurts; the
+//! infeasible instance is explained.
+
+mod common;
+
+use std::path::Path;
+
+use common::{edgeplan, edgeplan_json, preset};
+use edgeplan::problems::collab::solve::solve;
+use edgeplan::problems::collab::ModeKind;
+use edgeplan::solve::RunOptions;
+
+/// The feasible shipped instances.
+const SHIPPED: [&str; 5] = [
+    "instances/collab/collab-8-users.toml",
+    "instances/collab/collab-12-users-split.toml",
+    "instances/collab/collab-20-users-served.toml",
+    "instances/collab/collab-30-users-loaded.toml",
+    "instances/collab/collab-100-users.toml",
+];
+
+#[test]
+fn collab_plans_round_trip_and_the_optimum_is_never_beaten() {
+    let dir = tempfile::tempdir().unwrap();
+    for instance in SHIPPED {
+        let exact = edgeplan_json(&["solve", instance, "--json"]);
+        assert_eq!(exact["stats"]["termination"], "optimal", "{instance}");
+        let ev = &exact["evaluation"];
+        assert_eq!(ev["violations"].as_array().unwrap().len(), 0, "{instance}");
+        assert_eq!(ev["mc_familywise_agrees"], true, "{instance}");
+        let best = exact["stats"]["objective"].as_f64().unwrap();
+        let bound = exact["stats"]["bound"].as_f64().unwrap();
+        assert!(bound >= best - 1e-9 * best.max(1.0), "{instance}");
+        let back = common::evaluate_report(dir.path(), instance, &exact);
+        assert!((back["objective"].as_f64().unwrap() - best).abs() <= 1e-9 * best.max(1.0));
+        for solver in ["greedy", "all-device", "all-edge", "cascade-fixed"] {
+            let out = edgeplan(&["solve", instance, "--solver", solver, "--json"]);
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{instance} {solver}: {e}"));
+            if report["plan"].is_null() {
+                assert_ne!(solver, "greedy", "{instance}: the greedy found no plan");
+                continue;
+            }
+            let value = report["stats"]["objective"].as_f64().unwrap();
+            let feasible = report["evaluation"]["violations"]
+                .as_array()
+                .unwrap()
+                .is_empty();
+            assert!(feasible, "{instance} {solver}: an infeasible plan reported");
+            assert!(value <= best + 1e-9 * best.max(1.0), "{instance} {solver}");
+            if solver == "greedy" {
+                // The greedy's target: within 3% of the optimum.
+                assert!(value >= 0.97 * best, "{instance}: greedy {value} vs {best}");
+            }
+            let back = common::evaluate_report(dir.path(), instance, &report);
+            assert!((back["objective"].as_f64().unwrap() - value).abs() <= 1e-9 * value.max(1.0));
+        }
+    }
+}
+
+/// Removing the speculative mode from a shipped instance never improves its optimum.
+#[test]
+fn speculative_decoding_never_makes_the_optimum_worse() {
+    for instance in SHIPPED {
+        let with = edgeplan::instance::collab::load(Path::new(instance)).unwrap();
+        let mut without = with.clone();
+        without.modes.retain(|m| *m != ModeKind::Speculative);
+        let run = RunOptions::default();
+        let a = solve(&with, &preset("highs"), &run).unwrap();
+        let b = solve(&without, &preset("highs"), &run).unwrap();
+        let a_ev = a.evaluation.expect("a plan with speculative decoding");
+        if let Some(b_ev) = b.evaluation {
+            assert!(
+                b_ev.objective <= a_ev.objective + 1e-9 * a_ev.objective.max(1.0),
+                "{instance}: {} without speculative, {} with",
+                b_ev.objective,
+                a_ev.objective
+            );
+        }
+    }
+}
+
+#[test]
+fn the_infeasible_collab_instance_is_explained() {
+    let out = edgeplan(&["solve", "instances/collab/collab-infeasible.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stats"]["termination"], "infeasible");
+    let text = report["explanation"].to_string();
+    assert!(
+        text.contains("user u1") && text.contains("deadline"),
+        "{text}"
+    );
+}
