@@ -63,10 +63,15 @@ pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> R
     let (mut stats, plan, milp, mut explanation) = match preset.solver.as_str() {
         "highs" => {
             let mut options = MipOptions::for_run(preset, run);
-            // The MIP start: the best plan of the greedy and the two baselines.
+            // The MIP start: the best plan of the greedy and the two baselines. Under a time
+            // limit the greedy's local search gets at most a quarter of it (in work units, so
+            // the start does not depend on the machine's load).
+            let work = options.time_limit_s.map_or(placement::LOCAL_WORK, |limit| {
+                ((0.25 * limit * placement::WORK_PER_S) as u64).min(placement::LOCAL_WORK)
+            });
             let candidates = if placement {
                 [
-                    placement::greedy(problem, &prices),
+                    placement::greedy_within(problem, &prices, work),
                     placement::layer_wise(problem, &prices),
                     placement::round_robin(problem, &prices),
                 ]

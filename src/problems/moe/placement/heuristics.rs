@@ -13,7 +13,11 @@ const MAX_PASSES: usize = 50;
 /// The most work the local searches do, in pattern evaluations (latency) or expert visits
 /// (throughput): a few seconds at most on large models, far above what Mixtral-sized instances
 /// need (the search stops earlier when no move or swap improves).
-const LOCAL_WORK: u64 = 50_000_000;
+pub const LOCAL_WORK: u64 = 50_000_000;
+
+/// Work units the local searches do per second on the reference machine (a 2-core Xeon: 50M
+/// pattern evaluations in about 3.7 s), to size the MIP start's search to a time limit.
+pub const WORK_PER_S: f64 = 13.0e6;
 
 /// Improvements below this relative amount are noise.
 const REL_EPS: f64 = 1e-12;
@@ -123,6 +127,12 @@ pub fn layer_wise(problem: &MoeProblem, prices: &Prices) -> Option<MoePlan> {
 /// replica (the best node with memory left), its shares spread so that its replicas' resources
 /// level out, every replicated expert's shares levelled again.
 pub fn greedy(problem: &MoeProblem, prices: &Prices) -> Option<MoePlan> {
+    greedy_within(problem, prices, LOCAL_WORK)
+}
+
+/// [`greedy`] with its local searches stopped after `work` units (pattern evaluations or
+/// expert visits) instead of [`LOCAL_WORK`]: the MIP start under a short time limit.
+pub fn greedy_within(problem: &MoeProblem, prices: &Prices, work: u64) -> Option<MoePlan> {
     if !applicable(problem, prices) {
         return None;
     }
@@ -135,9 +145,9 @@ pub fn greedy(problem: &MoeProblem, prices: &Prices) -> Option<MoePlan> {
     let mut order = items(problem);
     order.sort_by(|a, b| freq[b.0][b.1].total_cmp(&freq[a.0][a.1]).then(a.cmp(b)));
     if is_throughput(problem) {
-        Throughput::new(problem, prices, &freq).run(&order)
+        Throughput::new(problem, prices, &freq, work).run(&order)
     } else {
-        latency_greedy(problem, prices, &order, &freq)
+        latency_greedy(problem, prices, &order, &freq, work)
     }
 }
 
@@ -246,6 +256,7 @@ fn latency_greedy(
     prices: &Prices,
     order: &[(usize, usize)],
     freq: &[Vec<f64>],
+    budget: u64,
 ) -> Option<MoePlan> {
     let n_nodes = problem.node_count();
     let nodes = speed_order(prices);
@@ -275,7 +286,7 @@ fn latency_greedy(
         let eps = REL_EPS * (prices.dense_s + st.total());
         let mut improved = false;
         for &(j, e) in &items {
-            if st.work > LOCAL_WORK {
+            if st.work > budget {
                 break 'search;
             }
             let bytes = prices.expert_bytes[j];
@@ -301,7 +312,7 @@ fn latency_greedy(
         for (j, block) in problem.routing.blocks.iter().enumerate() {
             for e1 in 0..block.experts {
                 for e2 in e1 + 1..block.experts {
-                    if st.work > LOCAL_WORK {
+                    if st.work > budget {
                         break 'search;
                     }
                     let (n1, n2) = (at(&st, (j, e1)), at(&st, (j, e2)));
@@ -323,7 +334,7 @@ fn latency_greedy(
             let n1 = at(&st, (j1, e1));
             let b1 = prices.expert_bytes[j1];
             for &n2 in &nodes {
-                if st.work > LOCAL_WORK {
+                if st.work > budget {
                     break 'search;
                 }
                 if n2 == n1 || has_room(prices, &used, n2, b1) {
@@ -424,12 +435,19 @@ struct Throughput<'a> {
     nodes: Vec<usize>,
     /// `replicas[j][e]`: `(node, share)`.
     replicas: Vec<Vec<Vec<(usize, f64)>>>,
-    /// Work done so far (expert visits), against [`LOCAL_WORK`].
+    /// Work done so far (expert visits), against `budget`.
     work: std::cell::Cell<u64>,
+    /// The most work the searches do.
+    budget: u64,
 }
 
 impl<'a> Throughput<'a> {
-    fn new(problem: &'a MoeProblem, prices: &'a Prices, freq: &'a [Vec<f64>]) -> Throughput<'a> {
+    fn new(
+        problem: &'a MoeProblem,
+        prices: &'a Prices,
+        freq: &'a [Vec<f64>],
+        budget: u64,
+    ) -> Throughput<'a> {
         Throughput {
             problem,
             prices,
@@ -442,6 +460,7 @@ impl<'a> Throughput<'a> {
                 .map(|b| vec![Vec::new(); b.experts])
                 .collect(),
             work: std::cell::Cell::new(0),
+            budget,
         }
     }
 
@@ -452,7 +471,7 @@ impl<'a> Throughput<'a> {
 
     /// Whether the work budget is spent: the searches stop.
     fn spent(&self) -> bool {
-        self.work.get() > LOCAL_WORK
+        self.work.get() > self.budget
     }
 
     /// Adds `mass` activations of block `j`'s experts on node `n` to `loads`.

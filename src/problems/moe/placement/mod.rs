@@ -21,7 +21,7 @@ pub mod heuristics;
 pub mod model;
 
 pub use enumerate::{enumerate, ENUMERATE_LIMIT};
-pub use heuristics::{greedy, layer_wise, round_robin};
+pub use heuristics::{greedy, greedy_within, layer_wise, round_robin, LOCAL_WORK, WORK_PER_S};
 pub use model::milp;
 
 use super::price::Prices;
