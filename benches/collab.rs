@@ -1,15 +1,17 @@
 //! Small/large model collaboration (docs/collab.md) at a realistic size: 100 users, 5 variants,
 //! 4 modes (device, edge, cascade, speculative) with draft lengths 1-8 and escalations
-//! 0.1-0.5, on random instances of [`testing::random_problem`]: the exact MILP's time to a
-//! proven 1% gap and to optimality, the greedy's time and distance to the optimum, and the
-//! baselines' ratios.
+//! 0.1-0.5, on random instances of [`testing::random_problem`] (synthetic models, random
+//! devices, deadlines and channels: `random`) and on the generator's instances (`generate
+//! collab` with its defaults: real models and their MMLU scores, `generated`): the exact
+//! MILP's time to a proven 1% gap and to optimality, the greedy's time and distance to the
+//! optimum, and the baselines' ratios.
 //!
 //! Run (release profile):
 //!
 //! ```text
 //! cargo bench --bench collab
 //! cargo bench --bench collab -- [--seeds 1,2,3] [--users 100] [--blocks 100]
-//!     [--objectives quality,served] [--repeats 3] [--limit 60]
+//!     [--objectives quality,served] [--kinds random,generated] [--repeats 3] [--limit 60]
 //! ```
 //!
 //! **Columns** (`-`: not available). Ratios are the primary objective (weighted mean quality,
@@ -18,7 +20,7 @@
 //!
 //! | column | meaning |
 //! |---|---|
-//! | `seed`, `objective` | the instance's seed and objective |
+//! | `kind`, `seed`, `objective` | the instance's family (`random`, `generated`), seed and objective |
 //! | `options` | undominated feasible options over all users (MILP columns `x`) |
 //! | `vars`, `bin`, `rows` | the MILP's size |
 //! | `pct1_s`, `pct1_end` | the MILP (both stages) at `mip_rel_gap = 0.01`, the greedy's start included: wall time, termination of stage 1 |
@@ -34,6 +36,7 @@ use anyhow::Result;
 use clap::Parser;
 
 use edgeplan::costs::device::DeviceCatalog;
+use edgeplan::instance::collab::generate::{generate, GenParams};
 use edgeplan::problems::collab::baselines;
 use edgeplan::problems::collab::greedy::greedy;
 use edgeplan::problems::collab::milp::{choice_score, milp, MilpOutcome};
@@ -59,6 +62,9 @@ struct Args {
     /// Objectives, comma-separated (`quality`, `served`).
     #[arg(long, value_delimiter = ',', default_value = "quality,served")]
     objectives: Vec<String>,
+    /// Instance families, comma-separated (`random`, `generated`).
+    #[arg(long, value_delimiter = ',', default_value = "random,generated")]
+    kinds: Vec<String>,
     /// Runs per greedy timing (median).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
@@ -100,70 +106,85 @@ fn main() -> ExitCode {
 fn bench(args: Args) -> Result<()> {
     let catalog = DeviceCatalog::load(&common::instances().join("devices.csv"))?;
     println!(
-        "{:>4} {:>8} {:>7} {:>6} {:>6} {:>5} {:>7} {:>13} {:>7} {:>13} {:>8} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8}",
-        "seed", "objective", "options", "vars", "bin", "rows", "pct1_s", "pct1_end", "opt_s",
+        "{:>9} {:>4} {:>8} {:>7} {:>6} {:>6} {:>5} {:>7} {:>13} {:>7} {:>13} {:>8} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8}",
+        "kind", "seed", "objective", "options", "vars", "bin", "rows", "pct1_s", "pct1_end", "opt_s",
         "opt_end", "gap", "greedy_ms", "greedy", "dev", "edge", "casc", "opt"
     );
-    for name in &args.objectives {
-        let objective =
-            Objective::parse(name).ok_or_else(|| anyhow::anyhow!("unknown objective {name}"))?;
-        for &seed in &args.seeds {
-            let shape = Shape {
-                users: args.users,
-                variants: 5,
-                modes: vec![
-                    ModeKind::Device,
-                    ModeKind::Edge,
-                    ModeKind::Cascade,
-                    ModeKind::Speculative,
-                ],
-                draft_lengths: (1..=8).collect(),
-                escalations: vec![0.1, 0.2, 0.3, 0.4, 0.5],
-                resource_blocks: args.blocks,
-                objective,
-            };
-            let problem = random_problem(&catalog, &shape, seed);
-            let options = Options::build(&problem);
-            let n_options: usize = options.options.iter().map(|o| o.len()).sum();
-            let (pct1_s, pct1) = exact(&problem, &options, 0.01, args.limit)?;
-            let (opt_s, opt) = exact(&problem, &options, 1e-9, args.limit)?;
-            let best = opt
-                .choice
-                .as_deref()
-                .and_then(|c| choice_score(&problem, &options, c))
-                .map(|s| s.primary);
-            let gap = match (best, opt.bound) {
-                (Some(o), Some(b)) => Some((b - o).abs() / o.abs().max(1e-12)),
-                _ => None,
-            };
-            let mut times = Vec::new();
-            let mut g = None;
-            for _ in 0..args.repeats.max(1) {
-                let t0 = Instant::now();
-                g = greedy(&problem, &options);
-                times.push(t0.elapsed().as_secs_f64() * 1e3);
-            }
-            times.sort_by(f64::total_cmp);
-            let greedy_ms = times[times.len() / 2];
-            let ratio = |v: Option<f64>| match (v, best) {
-                (Some(v), Some(o)) if o > 0.0 => Some(v / o),
-                _ => None,
-            };
-            let g_ratio = ratio(
-                g.as_deref()
+    for kind in &args.kinds {
+        for name in &args.objectives {
+            let objective = Objective::parse(name)
+                .ok_or_else(|| anyhow::anyhow!("unknown objective {name}"))?;
+            for &seed in &args.seeds {
+                let shape = Shape {
+                    users: args.users,
+                    variants: 5,
+                    modes: vec![
+                        ModeKind::Device,
+                        ModeKind::Edge,
+                        ModeKind::Cascade,
+                        ModeKind::Speculative,
+                    ],
+                    draft_lengths: (1..=8).collect(),
+                    escalations: vec![0.1, 0.2, 0.3, 0.4, 0.5],
+                    resource_blocks: args.blocks,
+                    objective,
+                };
+                let problem = match kind.as_str() {
+                    "random" => random_problem(&catalog, &shape, seed),
+                    "generated" => {
+                        let params = GenParams {
+                            users: args.users,
+                            seed,
+                            resource_blocks: args.blocks,
+                            objective: objective.name().to_string(),
+                            ..GenParams::default()
+                        };
+                        generate(&params, &catalog, &common::instances())?
+                    }
+                    other => anyhow::bail!("unknown instance kind {other}"),
+                };
+                let options = Options::build(&problem);
+                let n_options: usize = options.options.iter().map(|o| o.len()).sum();
+                let (pct1_s, pct1) = exact(&problem, &options, 0.01, args.limit)?;
+                let (opt_s, opt) = exact(&problem, &options, 1e-9, args.limit)?;
+                let best = opt
+                    .choice
+                    .as_deref()
                     .and_then(|c| choice_score(&problem, &options, c))
-                    .map(|s| s.primary),
-            );
-            let base = |name: &str| {
-                ratio(
-                    baselines::baseline(&problem, name)
-                        .flatten()
-                        .map(|c| baselines::score_of(&problem, &c).primary),
-                )
-            };
-            let size = opt.size;
-            println!(
-                "{:>4} {:>8} {:>7} {:>6} {:>6} {:>5} {:>7.2} {:>13} {:>7.2} {:>13} {:>8} {:>9.1} {:>7} {:>6} {:>6} {:>6} {:>8}",
+                    .map(|s| s.primary);
+                let gap = match (best, opt.bound) {
+                    (Some(o), Some(b)) => Some((b - o).abs() / o.abs().max(1e-12)),
+                    _ => None,
+                };
+                let mut times = Vec::new();
+                let mut g = None;
+                for _ in 0..args.repeats.max(1) {
+                    let t0 = Instant::now();
+                    g = greedy(&problem, &options);
+                    times.push(t0.elapsed().as_secs_f64() * 1e3);
+                }
+                times.sort_by(f64::total_cmp);
+                let greedy_ms = times[times.len() / 2];
+                let ratio = |v: Option<f64>| match (v, best) {
+                    (Some(v), Some(o)) if o > 0.0 => Some(v / o),
+                    _ => None,
+                };
+                let g_ratio = ratio(
+                    g.as_deref()
+                        .and_then(|c| choice_score(&problem, &options, c))
+                        .map(|s| s.primary),
+                );
+                let base = |name: &str| {
+                    ratio(
+                        baselines::baseline(&problem, name)
+                            .flatten()
+                            .map(|c| baselines::score_of(&problem, &c).primary),
+                    )
+                };
+                let size = opt.size;
+                println!(
+                "{:>9} {:>4} {:>8} {:>7} {:>6} {:>6} {:>5} {:>7.2} {:>13} {:>7.2} {:>13} {:>8} {:>9.1} {:>7} {:>6} {:>6} {:>6} {:>8}",
+                kind,
                 seed,
                 objective.name(),
                 n_options,
@@ -188,6 +209,7 @@ fn bench(args: Args) -> Result<()> {
                 fmt(base("cascade-fixed"), 3),
                 fmt(best, 3),
             );
+            }
         }
     }
     Ok(())

@@ -94,3 +94,21 @@ fn the_infeasible_collab_instance_is_explained() {
         "{text}"
     );
 }
+
+/// A baseline that finds nothing on a feasible instance names the user it cannot serve, under
+/// a heading that does not claim the instance is infeasible.
+#[test]
+fn a_failed_baseline_names_the_user_it_cannot_serve() {
+    let out = edgeplan(&[
+        "solve",
+        "instances/collab/collab-30-users-loaded.toml",
+        "--solver",
+        "all-device",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("why no plan was found:"), "{text}");
+    assert!(
+        text.contains("all-device: user u17 cannot take it"),
+        "{text}"
+    );
+}

@@ -705,6 +705,7 @@ fn a_hundred_users_render_one_line_each() {
             candidates: modes.len(),
             options: 321,
             milp: None,
+            tie_break: None,
         },
         plan: Some(plan.clone()),
         evaluation: Some(ev.clone()),
@@ -721,7 +722,7 @@ fn a_hundred_users_render_one_line_each() {
         "utilisation",
         "speculative ",
         "Monte Carlo",
-        "why no plan is feasible:",
+        "why no plan was found:",
         "  - no reason",
     ] {
         assert!(text.contains(needle), "{needle}:\n{text}");

@@ -93,19 +93,41 @@ fn best_fitting(
     best.map(|(_, c)| c)
 }
 
+/// The modes the baseline `name` chooses from (empty for another name).
+pub fn modes(problem: &CollabProblem, name: &str) -> Vec<Mode> {
+    let nv = problem.variants.len();
+    match name {
+        "all-device" => (0..nv).map(|variant| Mode::Device { variant }).collect(),
+        "all-edge" => (0..nv).map(|variant| Mode::Edge { variant }).collect(),
+        "cascade-fixed" => {
+            let escalation = problem.baseline_escalation;
+            let mut modes = Vec::new();
+            for draft in 0..nv {
+                for target in 0..nv {
+                    if problem.variants[target].quality > problem.variants[draft].quality {
+                        modes.push(Mode::Cascade {
+                            draft,
+                            target,
+                            escalation,
+                        });
+                    }
+                }
+            }
+            modes
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Every user on its device with its best-quality variant that meets its limits.
 pub fn all_device(problem: &CollabProblem) -> Option<Vec<Priced>> {
-    let modes: Vec<Mode> = (0..problem.variants.len())
-        .map(|variant| Mode::Device { variant })
-        .collect();
+    let modes = modes(problem, "all-device");
     best_fitting(problem, std::iter::once(per_user_best(problem, &modes)))
 }
 
 /// Every user in edge mode (see the module documentation).
 pub fn all_edge(problem: &CollabProblem) -> Option<Vec<Priced>> {
-    let modes: Vec<Mode> = (0..problem.variants.len())
-        .map(|variant| Mode::Edge { variant })
-        .collect();
+    let modes = modes(problem, "all-edge");
     let common = modes.clone().into_iter().map(|m| everyone(problem, m));
     best_fitting(
         problem,
@@ -115,23 +137,10 @@ pub fn all_edge(problem: &CollabProblem) -> Option<Vec<Priced>> {
 
 /// Every user in a cascade with the fixed escalation (see the module documentation).
 pub fn cascade_fixed(problem: &CollabProblem) -> Option<Vec<Priced>> {
-    let nv = problem.variants.len();
-    let escalation = problem.baseline_escalation;
-    if !(0.0..=1.0).contains(&escalation) {
+    if !(0.0..=1.0).contains(&problem.baseline_escalation) {
         return None;
     }
-    let mut modes = Vec::new();
-    for draft in 0..nv {
-        for target in 0..nv {
-            if problem.variants[target].quality > problem.variants[draft].quality {
-                modes.push(Mode::Cascade {
-                    draft,
-                    target,
-                    escalation,
-                });
-            }
-        }
-    }
+    let modes = modes(problem, "cascade-fixed");
     let common = modes.clone().into_iter().map(|m| everyone(problem, m));
     best_fitting(
         problem,

@@ -3,7 +3,7 @@
 //! needs already exceed.
 
 use super::price::{self, Options, Priced, LIMIT_TOL};
-use super::{CollabProblem, ModeKind};
+use super::{CollabProblem, Mode, ModeKind};
 
 /// Reasons, one line each (never empty).
 pub fn explain(problem: &CollabProblem, options: &Options) -> Vec<String> {
@@ -93,34 +93,10 @@ fn user_reasons(problem: &CollabProblem, u: usize) -> String {
         if !problem.allows(kind) {
             continue;
         }
-        let priced: Vec<(Priced, Vec<String>)> = modes
-            .iter()
-            .filter(|m| m.kind() == kind)
-            .map(|&m| {
-                let p = price::price(problem, u, m);
-                let r = broken(problem, u, &p);
-                (p, r)
-            })
-            .collect();
-        // The best of the kind: the fewest broken limits, then the lowest latency at all blocks.
-        let n = problem.edge.resource_blocks;
-        let best = priced.iter().min_by(|a, b| {
-            a.1.len()
-                .cmp(&b.1.len())
-                .then(a.0.timing.latency(n).total_cmp(&b.0.timing.latency(n)))
-        });
-        match best {
+        let of_kind: Vec<Mode> = modes.iter().copied().filter(|m| m.kind() == kind).collect();
+        match best_of(problem, u, &of_kind) {
             None => parts.push(format!("{}: no mode of this kind offered", kind.name())),
-            Some((p, reasons)) => parts.push(format!(
-                "{}: best {} {}",
-                kind.name(),
-                p.mode.label(&problem.variants),
-                if reasons.is_empty() {
-                    "meets every limit".to_string()
-                } else {
-                    reasons.join(", ")
-                }
-            )),
+            Some(text) => parts.push(format!("{}: {text}", kind.name())),
         }
     }
     if parts.is_empty() {
@@ -131,6 +107,58 @@ fn user_reasons(problem: &CollabProblem, u: usize) -> String {
         user.name,
         parts.join("; ")
     )
+}
+
+/// `best <mode> <broken limits>` of the best of `modes` for user `u`: the fewest broken limits,
+/// then the lowest latency with all blocks; `None` without modes.
+fn best_of(problem: &CollabProblem, u: usize, modes: &[Mode]) -> Option<String> {
+    let n = problem.edge.resource_blocks;
+    let (p, reasons) = modes
+        .iter()
+        .map(|&m| {
+            let p = price::price(problem, u, m);
+            let r = broken(problem, u, &p);
+            (p, r)
+        })
+        .min_by(|a, b| {
+            a.1.len()
+                .cmp(&b.1.len())
+                .then(a.0.timing.latency(n).total_cmp(&b.0.timing.latency(n)))
+        })?;
+    Some(format!(
+        "best {} {}",
+        p.mode.label(&problem.variants),
+        if reasons.is_empty() {
+            "meets every limit".to_string()
+        } else {
+            reasons.join(", ")
+        }
+    ))
+}
+
+/// Why the baseline `name`, restricted to `modes`, found no plan: the users none of its modes
+/// serves, else that its choices do not fit the edge together.
+pub fn baseline(problem: &CollabProblem, name: &str, modes: &[Mode]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (u, user) in problem.users.iter().enumerate() {
+        let served = modes
+            .iter()
+            .any(|&m| price::price(problem, u, m).min_blocks.is_some());
+        if !served {
+            let why = best_of(problem, u, modes).unwrap_or_else(|| "no mode offered".into());
+            out.push(format!("{name}: user {} cannot take it ({why})", user.name));
+        }
+    }
+    if out.is_empty() {
+        out.push(format!(
+            "{name}: every user can take one of its modes, but no choice of them fits the edge \
+             together ({} resource blocks, a utilisation of {:.4}, {:.3} GB of memory)",
+            problem.edge.resource_blocks,
+            problem.edge.max_utilisation,
+            problem.edge.memory_bytes / 1e9
+        ));
+    }
+    out
 }
 
 /// The limits `p` breaks for user `u`.

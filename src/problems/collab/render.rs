@@ -27,10 +27,12 @@ pub fn report(problem: &CollabProblem, report: &CollabReport) -> String {
         out.push('\n');
         out.push_str(&render_plan(problem, plan, ev));
     }
-    out.push_str(&explanation(
-        "\nwhy no plan is feasible:",
-        &report.explanation,
-    ));
+    // A heuristic or baseline that finds nothing says why it did not, not that no plan exists.
+    let heading = match report.stats.termination {
+        crate::solve::report::Termination::Infeasible => "\nwhy no plan is feasible:",
+        _ => "\nwhy no plan was found:",
+    };
+    out.push_str(&explanation(heading, &report.explanation));
     out
 }
 

@@ -221,6 +221,9 @@ pub fn solve(
             let plan = baselines::baseline(problem, name)
                 .flatten()
                 .map(|c| plan_of_priced(problem, &c));
+            if plan.is_none() {
+                explanation = explain::baseline(problem, name, &baselines::modes(problem, name));
+            }
             heuristic(plan)
         }
         other => {
