@@ -112,3 +112,66 @@ fn a_failed_baseline_names_the_user_it_cannot_serve() {
         "{text}"
     );
 }
+
+/// Latency at equal quality: every user's quality target set to its quality in the optimum
+/// without speculative decoding, the `served` objective (all users can be served at those
+/// targets either way) then minimises the weighted mean latency; with speculative decoding it
+/// is never higher. Prints the gain per shipped instance (`--nocapture`).
+#[test]
+fn speculative_decoding_cuts_latency_at_equal_quality() {
+    use edgeplan::problems::collab::price::price;
+    use edgeplan::problems::collab::{CollabPlan, CollabProblem, Objective};
+    // Weighted mean latency with every user at its fewest blocks (the optimised tie-break).
+    let tie_break = |p: &CollabProblem, plan: &CollabPlan| -> f64 {
+        let w: f64 = p.users.iter().map(|u| u.weight).sum();
+        plan.users
+            .iter()
+            .enumerate()
+            .map(|(u, c)| p.users[u].weight * price(p, u, c.mode).min_latency())
+            .sum::<f64>()
+            / w
+    };
+    let run = RunOptions::default();
+    for instance in SHIPPED {
+        let with = edgeplan::instance::collab::load(Path::new(instance)).unwrap();
+        let mut without = with.clone();
+        without.modes.retain(|m| *m != ModeKind::Speculative);
+        let base = solve(&without, &preset("highs"), &run).unwrap();
+        let base_ev = base.evaluation.unwrap();
+        let mut targets = |p: &mut CollabProblem| {
+            p.objective = Objective::Served;
+            for (user, e) in p.users.iter_mut().zip(&base_ev.users) {
+                user.quality_target = Some(e.quality);
+            }
+        };
+        let (mut a, mut b) = (with.clone(), without.clone());
+        targets(&mut a);
+        targets(&mut b);
+        let ra = solve(&a, &preset("highs"), &run).unwrap();
+        let rb = solve(&b, &preset("highs"), &run).unwrap();
+        let (ea, eb) = (ra.evaluation.unwrap(), rb.evaluation.unwrap());
+        assert!((ea.objective - 1.0).abs() < 1e-9 && (eb.objective - 1.0).abs() < 1e-9);
+        let (la, lb) = (
+            tie_break(&a, ra.plan.as_ref().unwrap()),
+            tie_break(&b, rb.plan.as_ref().unwrap()),
+        );
+        assert!(
+            la <= lb * (1.0 + 1e-9),
+            "{instance}: {la} with, {lb} without"
+        );
+        println!(
+            "{instance}: equal quality {:.2}%: latency {:.3} s with speculative, {:.3} s without \
+             ({:.1}% lower; after the spare blocks {:.3} vs {:.3} s); speculative users {}",
+            base_ev.mean_quality,
+            la,
+            lb,
+            100.0 * (1.0 - la / lb),
+            ea.mean_latency_s,
+            eb.mean_latency_s,
+            ea.mode_counts
+                .iter()
+                .find(|(k, _)| k == "speculative")
+                .map_or(0, |(_, n)| *n)
+        );
+    }
+}
