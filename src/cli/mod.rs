@@ -90,7 +90,10 @@ pub struct SolveArgs {
     /// Solver preset: a name or a preset TOML file. Split: highs, highs-1pct, enumerate,
     /// all-device, all-edge, all-cloud. Alloc: highs, highs-1pct, local-search, equal-split,
     /// all-device, all-edge, fixed-cut. Cache: highs, highs-1pct, greedy, independent,
-    /// popularity, random. Green: highs, highs-1pct, greedy, asap.
+    /// popularity, random. Green: highs, highs-1pct, greedy, asap. Pipeline: highs,
+    /// highs-1pct, enumerate, local-search, edgeshard. Moe: highs, highs-1pct, enumerate,
+    /// greedy, round-robin, layer-wise. Collab: highs, highs-1pct, enumerate, greedy,
+    /// all-device, all-edge, cascade-fixed.
     #[arg(long, default_value = "highs")]
     pub solver: String,
     /// Print the report as JSON.
