@@ -13,7 +13,8 @@ use edgeplan::problems::collab::ModeKind;
 use edgeplan::solve::RunOptions;
 
 /// The feasible shipped instances.
-const SHIPPED: [&str; 5] = [
+const SHIPPED: [&str; 6] = [
+    "instances/collab/collab-4-users-brute.toml",
     "instances/collab/collab-8-users.toml",
     "instances/collab/collab-12-users-split.toml",
     "instances/collab/collab-20-users-served.toml",
@@ -174,4 +175,49 @@ fn speculative_decoding_cuts_latency_at_equal_quality() {
                 .map_or(0, |(_, n)| *n)
         );
     }
+}
+
+/// Brute force agrees with the MILP on the shipped instance small enough for it (and refuses
+/// the others without an error exit).
+#[test]
+fn brute_force_agrees_with_the_milp_on_the_small_shipped_instance() {
+    let brute = edgeplan_json(&[
+        "solve",
+        "instances/collab/collab-4-users-brute.toml",
+        "--solver",
+        "enumerate",
+        "--json",
+    ]);
+    let exact = edgeplan_json(&[
+        "solve",
+        "instances/collab/collab-4-users-brute.toml",
+        "--json",
+    ]);
+    assert_eq!(brute["stats"]["termination"], "optimal");
+    let (a, b) = (
+        brute["stats"]["objective"].as_f64().unwrap(),
+        exact["stats"]["objective"].as_f64().unwrap(),
+    );
+    assert!(
+        (a - b).abs() <= 1e-9 * a.max(1.0),
+        "brute force {a}, MILP {b}"
+    );
+    let (la, lb) = (
+        brute["evaluation"]["mean_latency_s"].as_f64().unwrap(),
+        exact["evaluation"]["mean_latency_s"].as_f64().unwrap(),
+    );
+    assert!(
+        (la - lb).abs() <= 1e-6 * la,
+        "latency: brute force {la}, MILP {lb}"
+    );
+    let out = edgeplan(&[
+        "solve",
+        "instances/collab/collab-100-users.toml",
+        "--solver",
+        "enumerate",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("brute force would visit"));
 }

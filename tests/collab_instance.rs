@@ -78,6 +78,19 @@ fn the_shipped_instances_cover_the_scenarios() {
 const GENERATED: &[(&str, &[&str])] = &[
     ("collab-8-users", &["--users", "8", "--seed", "1"]),
     (
+        "collab-4-users-brute",
+        &[
+            "--users",
+            "4",
+            "--seed",
+            "5",
+            "--max-draft-length",
+            "3",
+            "--escalations",
+            "0.2,0.4",
+        ],
+    ),
+    (
         "collab-30-users-loaded",
         &[
             "--users",
