@@ -139,7 +139,7 @@ fn speculative_decoding_cuts_latency_at_equal_quality() {
         without.modes.retain(|m| *m != ModeKind::Speculative);
         let base = solve(&without, &preset("highs"), &run).unwrap();
         let base_ev = base.evaluation.unwrap();
-        let mut targets = |p: &mut CollabProblem| {
+        let targets = |p: &mut CollabProblem| {
             p.objective = Objective::Served;
             for (user, e) in p.users.iter_mut().zip(&base_ev.users) {
                 user.quality_target = Some(e.quality);

@@ -20,6 +20,7 @@
 //!
 //! Deterministic; returns `None` when a user has no option or no choice found fits.
 
+use super::milp::choice_fits;
 use super::price::{self, Options, LIMIT_TOL};
 use super::CollabProblem;
 
@@ -242,16 +243,7 @@ pub fn greedy(problem: &CollabProblem, options: &Options) -> Option<Vec<usize>> 
     let mut state = best?;
     improve(&data, &mut state, None);
     state.recompute(&data);
-    let chosen: Vec<(&price::Priced, usize)> = state
-        .pick
-        .iter()
-        .enumerate()
-        .map(|(u, &o)| {
-            let p = &options.options[u][o];
-            (p, p.min_blocks.unwrap_or(0))
-        })
-        .collect();
-    price::fits(problem, &chosen).then_some(state.pick)
+    choice_fits(problem, options, &state.pick).then_some(state.pick)
 }
 
 /// The local search (see the module documentation) from a fitting choice: a choice at least as
@@ -272,16 +264,7 @@ pub fn polish(problem: &CollabProblem, options: &Options, choice: &[usize]) -> V
     }
     improve(&data, &mut state, None);
     state.recompute(&data);
-    let chosen: Vec<(&price::Priced, usize)> = state
-        .pick
-        .iter()
-        .enumerate()
-        .map(|(u, &o)| {
-            let p = &options.options[u][o];
-            (p, p.min_blocks.unwrap_or(0))
-        })
-        .collect();
-    if price::fits(problem, &chosen) {
+    if choice_fits(problem, options, &state.pick) {
         state.pick
     } else {
         choice.to_vec()
