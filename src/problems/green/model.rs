@@ -38,6 +38,10 @@ pub struct GreenMilp {
     pub runs: Vec<(usize, usize, usize, usize, Variable)>,
     /// `(server, slot, g)`: grid energy variables, in units of [`GreenMilp::energy_unit_kwh`].
     pub grid: Vec<(usize, usize, Variable)>,
+    /// `(job, server, b)`: placement variables (without migration only).
+    pub placed: Vec<(usize, usize, Variable)>,
+    /// The power of one unit of `g` per slot, W.
+    pub power_unit_w: f64,
     /// The unit of the grid energy variables, kWh: one slot at the highest power of any level.
     pub energy_unit_kwh: f64,
     /// What one unit of the objective is worth in the problem's objective (grams, kWh or
@@ -46,6 +50,68 @@ pub struct GreenMilp {
 }
 
 impl GreenMilp {
+    /// A complete MIP start for `schedule`: every variable's value (runs, placements and the
+    /// grid energy they imply), so that HiGHS need not complete it (HiGHS 1.16 returned a wrong
+    /// optimum from a partial start). `None` when the schedule has a run without a variable
+    /// (outside the job's window, on a server it does not fit, an unknown level) or, without
+    /// migration, a job on two servers.
+    pub fn start(
+        &self,
+        problem: &GreenProblem,
+        schedule: &Schedule,
+    ) -> Option<Vec<(Variable, f64)>> {
+        use std::collections::HashMap;
+        let slots = problem.slots();
+        if schedule.runs.len() != problem.servers.len()
+            || schedule.runs.iter().any(|r| r.len() != slots)
+        {
+            return None;
+        }
+        let index: HashMap<(usize, usize, usize, usize), Variable> = self
+            .runs
+            .iter()
+            .map(|&(j, m, t, l, u)| ((j, m, t, l), u))
+            .collect();
+        let mut on: HashMap<Variable, f64> = HashMap::new();
+        let mut server_of: Vec<Option<usize>> = vec![None; problem.jobs.len()];
+        for (m, row) in schedule.runs.iter().enumerate() {
+            for (t, run) in row.iter().enumerate() {
+                let Some(run) = run else { continue };
+                let u = *index.get(&(run.job, m, t, run.level))?;
+                on.insert(u, 1.0);
+                match server_of.get(run.job)? {
+                    Some(other) if *other != m && !problem.migration => return None,
+                    _ => server_of[run.job] = Some(m),
+                }
+            }
+        }
+        let mut out: Vec<(Variable, f64)> = self
+            .runs
+            .iter()
+            .map(|&(.., u)| (u, on.get(&u).copied().unwrap_or(0.0)))
+            .collect();
+        // Placements: the job's server, or the first it fits when it has no run.
+        for (j, server) in server_of.iter().enumerate() {
+            let first = self
+                .placed
+                .iter()
+                .find(|&&(pj, ..)| pj == j)
+                .map(|&(_, m, _)| m);
+            let chosen = server.or(first);
+            for &(_, m, b) in self.placed.iter().filter(|&&(pj, ..)| pj == j) {
+                out.push((b, f64::from(u8::from(Some(m) == chosen))));
+            }
+        }
+        for &(m, t, g) in &self.grid {
+            let extra = schedule.runs[m][t].as_ref().map_or(0.0, |run| {
+                problem.servers[m].levels[run.level].power_w - problem.empty_power_w(m)
+            });
+            let power = problem.empty_power_w(m) - problem.servers[m].renewable_w[t] + extra;
+            out.push((g, (power / self.power_unit_w).max(0.0)));
+        }
+        Some(out)
+    }
+
     /// The schedule of a solution.
     pub fn decode(
         runs: &[(usize, usize, usize, usize, Variable)],
@@ -89,6 +155,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
     let servers = problem.servers.len();
     let mut milp = Milp::new();
     let mut runs = Vec::new();
+    let mut placed_vars = Vec::new();
     // Per (server, slot): occupancy and extra power over the empty server.
     let mut occupancy: Vec<Vec<Expression>> = vec![vec![Expression::from(0); slots]; servers];
     let mut extra_power: Vec<Vec<Expression>> = vec![vec![Expression::from(0); slots]; servers];
@@ -104,6 +171,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             let placed = (!problem.migration).then(|| milp.add(variable().binary()));
             if let Some(b) = placed {
                 placements.add_mul(1.0, b);
+                placed_vars.push((j, m, b));
             }
             let mut on_server = Expression::from(0);
             for t in job.release..job.deadline.min(slots) {
@@ -175,6 +243,8 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         objective,
         runs,
         grid,
+        placed: placed_vars,
+        power_unit_w: power_unit,
         energy_unit_kwh,
         objective_scale: energy_unit_kwh * weight_unit,
     }

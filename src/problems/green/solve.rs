@@ -10,7 +10,7 @@ use super::model::{build, GreenMilp};
 use super::{GreenProblem, Schedule};
 use crate::error::{Error, Result};
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
+use crate::solve::report::{PrimalStatus, Report, SolveStats};
 use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
 
@@ -46,49 +46,77 @@ pub fn solve_with(
     let mut milp_size = None;
     let schedule = match preset.solver.as_str() {
         "highs" => {
-            // No MIP start: HiGHS 1.16 returned a wrong "optimal" on a tiny instance when
-            // started from the greedy (tests/green_oracle.rs, seed 9). When HiGHS stops at its
-            // limit, the greedy's schedule is returned if it is better.
-            let model = build(problem);
-            let GreenMilp {
-                milp,
-                objective,
-                runs,
-                objective_scale,
-                ..
-            } = model;
-            milp_size = Some((
-                milp.num_vars(),
-                milp.num_integer_vars(),
-                milp.num_constraints(),
-            ));
-            stats.build_s = start.elapsed().as_secs_f64();
-            let options = MipOptions::for_run(preset, run);
-            let result = milp.minimise(objective, &options)?;
+            // The greedy's schedule, when it meets every deadline, is a complete MIP start
+            // (every variable set) and the fallback: the better of it and HiGHS's plan is
+            // returned. Its time counts against the limit. HiGHS 1.16 can report the right
+            // optimum with the start's values as its solution (tests/green_oracle.rs, seed 9):
+            // when the returned plan's objective is not the one HiGHS reports, it solves again
+            // without the start.
+            let heuristic = greedy(problem).filter(|s| evaluate(problem, s).feasible());
+            let objective = |s: &Schedule| {
+                let ev = evaluate(problem, s);
+                if ev.feasible() {
+                    ev.objective
+                } else {
+                    f64::INFINITY
+                }
+            };
+            let mut options = MipOptions::for_run(preset, run);
+            let deadline = options.time_limit_s;
+            let mut with_start = heuristic.is_some();
+            let (result, found, objective_scale) = loop {
+                let mut model = build(problem);
+                let started = with_start
+                    && heuristic
+                        .as_ref()
+                        .and_then(|s| model.start(problem, s))
+                        .map(|values| model.milp.set_start(values))
+                        .is_some();
+                let GreenMilp {
+                    milp,
+                    objective: target,
+                    runs,
+                    objective_scale,
+                    ..
+                } = model;
+                milp_size = Some((
+                    milp.num_vars(),
+                    milp.num_integer_vars(),
+                    milp.num_constraints(),
+                ));
+                stats.build_s = start.elapsed().as_secs_f64() - stats.solve_s;
+                if let Some(limit) = deadline {
+                    options.time_limit_s = Some((limit - start.elapsed().as_secs_f64()).max(0.01));
+                }
+                let result = milp.minimise(target, &options)?;
+                stats.solve_s += result.solve_s;
+                let found = result
+                    .values
+                    .as_ref()
+                    .map(|v| GreenMilp::decode(&runs, problem, v));
+                // The plan may be cheaper than reported (slack in a grid variable), never
+                // dearer.
+                let consistent = match (&found, result.objective) {
+                    (Some(s), Some(o)) => {
+                        let reported = o * objective_scale;
+                        objective(s) <= reported + 1e-6 * reported.abs().max(1e-9)
+                    }
+                    _ => true,
+                };
+                if started && !consistent {
+                    with_start = false;
+                    continue;
+                }
+                break (result, found, objective_scale);
+            };
             stats.termination = result.termination;
             stats.bound = result.bound.map(|b| b * objective_scale);
             stats.nodes = result.nodes;
-            let found = result
-                .values
-                .as_ref()
-                .map(|v| GreenMilp::decode(&runs, problem, v));
-            if result.termination == Termination::LimitReached {
-                // Stopped early: keep the better of HiGHS's incumbent and the greedy.
-                let objective = |s: &Schedule| {
-                    let ev = evaluate(problem, s);
-                    if ev.feasible() {
-                        ev.objective
-                    } else {
-                        f64::INFINITY
-                    }
-                };
-                [found, greedy(problem)]
-                    .into_iter()
-                    .flatten()
-                    .min_by(|a, b| objective(a).total_cmp(&objective(b)))
-            } else {
-                found
-            }
+            // The better of HiGHS's plan and the greedy's (ties: HiGHS's).
+            [found, heuristic]
+                .into_iter()
+                .flatten()
+                .min_by(|a, b| objective(a).total_cmp(&objective(b)))
         }
         name => {
             stats.build_s = start.elapsed().as_secs_f64();
