@@ -697,14 +697,16 @@ mod tests {
         lower.send(&message)?;
         assert_eq!(upper.recv()?.len(), message.len());
         let up_s = since(start);
-        assert!((0.105..=0.120).contains(&up_s), "uplink took {up_s} s");
+        // Upper ends: 40 ms of scheduling slack on a loaded machine, still far below a
+        // serialization counted twice (+0.1 s up, +0.05 s down).
+        assert!((0.105..=0.145).contains(&up_s), "uplink took {up_s} s");
 
         let start = Instant::now();
         upper.send(&message)?;
         assert_eq!(lower.recv()?.len(), message.len());
         let down_s = since(start);
         assert!(
-            (0.055..=0.070).contains(&down_s),
+            (0.055..=0.095).contains(&down_s),
             "downlink took {down_s} s"
         );
 
@@ -741,15 +743,16 @@ mod tests {
             upper.recv()?;
             let second = since(start);
             assert!(
-                (first_s..first_s + 0.015).contains(&first),
+                (first_s..first_s + 0.040).contains(&first),
                 "rtt {rtt_s}: first arrived after {first} s"
             );
             assert!(
-                (second_s..second_s + 0.015).contains(&second),
+                (second_s..second_s + 0.040).contains(&second),
                 "rtt {rtt_s}: second arrived after {second} s"
             );
             let gap = second - first;
-            assert!((0.09..0.115).contains(&gap), "rtt {rtt_s}: gap {gap} s");
+            // Stop-and-wait would give 0.2 s.
+            assert!((0.09..0.14).contains(&gap), "rtt {rtt_s}: gap {gap} s");
             drop((lower, upper));
             join_within(handle, Duration::from_secs(2));
         }
