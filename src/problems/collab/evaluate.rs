@@ -1,19 +1,17 @@
 //! The independent evaluator: recomputes every user's expected latency, device energy and
 //! quality from the cost tables and the radio, request by request and round by round (its own
-//! code, not the solvers' [`super::price`]), checks every constraint, and runs a seeded Monte
+//! walk over the per-layer sums of [`super::part`], not the solvers' [`super::price`]), checks every constraint, and runs a seeded Monte
 //! Carlo simulation ([`super::simulate`]) whose 95% intervals must contain the expectations.
 
 use serde::Serialize;
 
-use crate::costs::device::Device;
-use crate::costs::latency::{verify_work, Cost, LayerTimer};
-use crate::costs::table::LayerCost;
+use crate::costs::latency::Cost;
 use crate::error::{Error, Result};
 use crate::solve::format::{bytes, secs};
 
+use super::part::Part;
 use super::price::LIMIT_TOL;
 use super::simulate::{inside, simulate, user_rng, Randomness};
-use super::Variant;
 use super::{cascade_quality, CollabPlan, CollabProblem, CollabUser, Mode, ModeKind, Objective};
 
 /// The Monte Carlo estimate of one user's request latency and device energy.
@@ -299,69 +297,6 @@ impl Link<'_> {
             c += self.cost(s);
         }
         c
-    }
-}
-
-/// Layers `rows` of a variant on one device.
-struct Part<'a> {
-    layers: &'a [LayerCost],
-    timer: LayerTimer<'a>,
-}
-
-impl<'a> Part<'a> {
-    fn new(variant: &'a Variant, device: &'a Device, rows: std::ops::Range<usize>) -> Self {
-        Part {
-            layers: &variant.table.layers[rows],
-            timer: LayerTimer {
-                device,
-                profile: None,
-            },
-        }
-    }
-
-    fn whole(variant: &'a Variant, device: &'a Device) -> Self {
-        Self::new(variant, device, 0..variant.table.layers.len())
-    }
-
-    fn prefill(&self, prompt: usize) -> Cost {
-        let mut c = Cost::default();
-        for l in self.layers {
-            c += self.timer.prefill(l, prompt);
-        }
-        c
-    }
-
-    /// `times` passes of `tokens` new tokens each at the mean context `context`.
-    fn passes(&self, context: f64, tokens: usize, times: f64) -> Cost {
-        let mut c = Cost::default();
-        for l in self.layers {
-            let (flop, bytes) = verify_work(l, context, tokens);
-            c += self.timer.roofline(flop, bytes);
-        }
-        Cost {
-            latency_s: c.latency_s * times,
-            energy_j: c.energy_j * times,
-        }
-    }
-
-    /// Prefill and `steps` decode steps at the mean context.
-    fn answer(&self, prompt: usize, context: f64, steps: usize) -> Cost {
-        let mut c = self.prefill(prompt);
-        c += self.passes(context, 1, steps as f64);
-        c
-    }
-
-    fn weight_bytes(&self) -> f64 {
-        self.layers.iter().map(|l| l.param_bytes).sum()
-    }
-
-    fn kv_bytes(&self, tokens: usize) -> f64 {
-        tokens as f64
-            * self
-                .layers
-                .iter()
-                .map(|l| l.kv_bytes_per_token)
-                .sum::<f64>()
     }
 }
 

@@ -48,6 +48,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod greedy;
 pub mod milp;
+pub mod part;
 pub mod price;
 pub mod render;
 pub mod simulate;
@@ -89,13 +90,8 @@ impl Variant {
 
     /// KV-cache bytes of `tokens` cached tokens.
     pub fn kv_bytes(&self, tokens: usize) -> f64 {
-        tokens as f64
-            * self
-                .table
-                .layers
-                .iter()
-                .map(|l| l.kv_bytes_per_token)
-                .sum::<f64>()
+        let per: f64 = self.table.layers.iter().map(|l| l.kv_bytes_per_token).sum();
+        per * tokens as f64
     }
 }
 

@@ -21,11 +21,11 @@ use std::collections::BinaryHeap;
 
 use serde::Serialize;
 
-use crate::costs::device::Device;
-use crate::costs::latency::{verify_work, Cost, LayerTimer};
+use crate::costs::latency::Cost;
 
+use super::part::Part;
+use super::UserChoice;
 use super::{cascade_quality, CollabPlan, CollabProblem, CollabUser, Mode, ModeKind, Objective};
-use super::{UserChoice, Variant};
 
 /// Relative tolerance of the latency and energy limits.
 pub const LIMIT_TOL: f64 = 1e-9;
@@ -162,75 +162,6 @@ pub fn tokens_per_round(a: f64, k: usize) -> f64 {
     }
 }
 
-/// Costs of layers `range` of a variant on a device.
-struct Run<'a> {
-    table: &'a Variant,
-    timer: LayerTimer<'a>,
-    layers: std::ops::Range<usize>,
-}
-
-impl<'a> Run<'a> {
-    fn new(variant: &'a Variant, device: &'a Device, layers: std::ops::Range<usize>) -> Self {
-        Run {
-            table: variant,
-            timer: LayerTimer {
-                device,
-                profile: None,
-            },
-            layers,
-        }
-    }
-
-    fn whole(variant: &'a Variant, device: &'a Device) -> Self {
-        let n = variant.table.len();
-        Self::new(variant, device, 0..n)
-    }
-
-    fn sum(&self, f: impl Fn(&crate::costs::table::LayerCost) -> Cost) -> Cost {
-        let mut total = Cost::default();
-        for layer in &self.table.table.layers[self.layers.clone()] {
-            total += f(layer);
-        }
-        total
-    }
-
-    /// Prefill of `prompt` tokens.
-    fn prefill(&self, prompt: usize) -> Cost {
-        self.sum(|l| self.timer.prefill(l, prompt))
-    }
-
-    /// One pass of `tokens` tokens at mean context `context`.
-    fn pass(&self, context: f64, tokens: usize) -> Cost {
-        self.sum(|l| {
-            let (flop, bytes) = verify_work(l, context, tokens);
-            self.timer.roofline(flop, bytes)
-        })
-    }
-
-    /// KV-cache bytes of `tokens` tokens.
-    fn kv_bytes(&self, tokens: usize) -> f64 {
-        let per: f64 = self.table.table.layers[self.layers.clone()]
-            .iter()
-            .map(|l| l.kv_bytes_per_token)
-            .sum();
-        per * tokens as f64
-    }
-
-    fn weight_bytes(&self) -> f64 {
-        self.table.table.layers[self.layers.clone()]
-            .iter()
-            .map(|l| l.param_bytes)
-            .sum()
-    }
-}
-
-fn scale(c: Cost, f: f64) -> Cost {
-    Cost {
-        latency_s: c.latency_s * f,
-        energy_j: c.energy_j * f,
-    }
-}
-
 /// Prices `mode` for user `u` (any mode of the right shape; the escalation may be any fraction
 /// in `[0, 1]`). The caller checks the variants exist and that a speculative pair has an
 /// acceptance rate.
@@ -246,11 +177,7 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
     let down = |bytes: f64| 8.0 * bytes / (b * (1.0 + user.snr_down).log2());
     let tb = problem.token_bytes;
     let v = &problem.variants;
-    let full = |run: &Run| -> Cost {
-        let mut c = run.prefill(p);
-        c += scale(run.pass(context, 1), tf);
-        c
-    };
+    let full = |run: &Part| -> Cost { run.answer(p, context, t) };
     let mut timing = Timing::default();
     let mut edge_service_s = 0.0;
     let mut edge_private_bytes = 0.0;
@@ -258,7 +185,7 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
     let quality;
     match mode {
         Mode::Device { variant } => {
-            let run = Run::whole(&v[variant], &user.device);
+            let run = Part::whole(&v[variant], &user.device);
             let c = full(&run);
             timing.device_s = c.latency_s;
             timing.device_energy_j = c.energy_j;
@@ -266,9 +193,9 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
             quality = v[variant].quality;
         }
         Mode::Edge { variant } => {
-            let run = Run::whole(&v[variant], &edge.device);
+            let run = Part::whole(&v[variant], &edge.device);
             let pre = run.prefill(p).latency_s;
-            let dec = run.pass(context, 1).latency_s * tf;
+            let dec = run.passes(context, 1, tf).latency_s;
             timing.fixed_pre_s = edge.rtt_s / 2.0;
             timing.air_pre_s = up(p as f64 * tb);
             timing.edge_pre_s = pre * infl;
@@ -284,12 +211,12 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
             target,
             escalation: q,
         } => {
-            let dev = Run::whole(&v[draft], &user.device);
+            let dev = Part::whole(&v[draft], &user.device);
             let c = full(&dev);
             timing.device_s = c.latency_s;
             timing.device_energy_j = c.energy_j;
             device_bytes = dev.weight_bytes() + dev.kv_bytes(p + t);
-            let run = Run::whole(&v[target], &edge.device);
+            let run = Part::whole(&v[target], &edge.device);
             let served = full(&run).latency_s;
             timing.fixed_s = q * edge.rtt_s;
             timing.air_up_s = q * up(p as f64 * tb);
@@ -311,16 +238,16 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
         } => {
             let a = problem.acceptance[draft][target].unwrap_or(0.0);
             let rounds = expected_rounds(a, k, t);
-            let dev = Run::whole(&v[draft], &user.device);
+            let dev = Part::whole(&v[draft], &user.device);
             let pre = dev.prefill(p);
-            let step = scale(dev.pass(context, 1), k as f64 * rounds);
+            let step = dev.passes(context, 1, k as f64 * rounds);
             timing.device_pre_s = pre.latency_s;
             timing.device_s = step.latency_s;
             timing.device_energy_j = pre.energy_j + step.energy_j;
             device_bytes = dev.weight_bytes() + dev.kv_bytes(p + t);
-            let run = Run::whole(&v[target], &edge.device);
+            let run = Part::whole(&v[target], &edge.device);
             let epre = run.prefill(p).latency_s;
-            let verify = run.pass(context, k + 1).latency_s * rounds;
+            let verify = run.passes(context, k + 1, rounds).latency_s;
             timing.fixed_pre_s = edge.rtt_s / 2.0;
             timing.air_pre_s = up(p as f64 * tb);
             timing.edge_pre_s = epre * infl;
@@ -334,12 +261,12 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
         }
         Mode::Split { variant, cut } => {
             let rows = v[variant].table.len();
-            let dev = Run::new(&v[variant], &user.device, 0..cut);
+            let dev = Part::new(&v[variant], &user.device, 0..cut);
             let c = full(&dev);
             timing.device_s = c.latency_s;
             timing.device_energy_j = c.energy_j;
             device_bytes = dev.weight_bytes() + dev.kv_bytes(p + t);
-            let run = Run::new(&v[variant], &edge.device, cut..rows);
+            let run = Part::new(&v[variant], &edge.device, cut..rows);
             let served = full(&run).latency_s;
             let act = v[variant].table.layers[cut - 1].out_bytes_per_token;
             timing.fixed_s = tf * edge.rtt_s;
@@ -405,15 +332,6 @@ fn min_blocks(problem: &CollabProblem, user: &CollabUser, p: &Priced) -> Option<
         }
     }
     Some(lo)
-}
-
-/// Every mode of user `u` the instance offers (allowed modes, variants, draft lengths,
-/// escalations and cuts), priced, feasible or not.
-pub fn all_modes(problem: &CollabProblem, u: usize) -> Vec<Priced> {
-    candidate_modes(problem)
-        .into_iter()
-        .map(|m| price(problem, u, m))
-        .collect()
 }
 
 /// The modes the instance offers, the same for every user.
