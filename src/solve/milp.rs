@@ -39,6 +39,23 @@ pub struct MipOptions {
     /// on large sparse relaxations (a 20-server cache MILP: under 50 s where dual simplex had
     /// not finished), and the crossover still returns a vertex.
     pub interior_point: bool,
+    /// Further HiGHS options a formulation tunes for its own models (e.g.
+    /// `("mip_heuristic_effort", "0.3")`), set after the others; a name or value HiGHS rejects
+    /// is a solver error naming it.
+    pub highs: Vec<(&'static str, HighsValue)>,
+}
+
+/// The value of a HiGHS option in [`MipOptions::highs`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HighsValue {
+    /// A boolean option.
+    Bool(bool),
+    /// An integer option.
+    Int(i32),
+    /// A real option.
+    Real(f64),
+    /// A string option (`"on"`, `"off"`, `"choose"`, ...).
+    Text(&'static str),
 }
 
 impl MipOptions {
@@ -85,6 +102,7 @@ impl Default for MipOptions {
             log_file: None,
             write_model: None,
             interior_point: false,
+            highs: Vec::new(),
         }
     }
 }
@@ -367,6 +385,14 @@ fn set_options(model: &mut highs::Model, options: &MipOptions, relax: bool) -> R
     }
     if let Some(t) = options.time_limit_s {
         set!("time_limit", t);
+    }
+    for &(key, value) in &options.highs {
+        match value {
+            HighsValue::Bool(b) => set!(key, b),
+            HighsValue::Int(i) => set!(key, i),
+            HighsValue::Real(r) => set!(key, r),
+            HighsValue::Text(t) => set!(key, t),
+        }
     }
     if let Some(log) = &options.log_file {
         let name = log.to_string_lossy().into_owned();
