@@ -262,3 +262,171 @@ fn greedy_finds_a_schedule_whenever_asap_meets_the_deadlines() {
     }
     assert!(asap_feasible >= 15, "{asap_feasible}");
 }
+
+/// The greedy (exact single-job placement, joint pair re-placement) is within 5% of the
+/// optimum on every tiny instance where both have a schedule (issue 19's bar); on 300 seeds it
+/// is at the optimum on all of them. Seeds where it finds none while a schedule exists are
+/// counted and kept rare.
+#[test]
+fn greedy_is_within_5_percent_of_brute_force() {
+    let (mut compared, mut missed) = (0, 0);
+    for seed in 0..300 {
+        let problem = tiny(seed);
+        let Some(best) = green_brute_force(&problem) else {
+            continue;
+        };
+        let report = solve(&problem, &preset("greedy")).unwrap();
+        let Some(value) = report.stats.objective else {
+            missed += 1;
+            continue;
+        };
+        compared += 1;
+        assert!(
+            value <= best * 1.05 + 1e-9,
+            "seed {seed}: greedy {value} vs optimum {best}"
+        );
+    }
+    assert!(compared >= 120, "only {compared} instances compared");
+    assert!(
+        missed <= 3,
+        "the greedy found no schedule on {missed} feasible instances"
+    );
+}
+
+/// The pricing programme of the column generation is exact: with one job and zero slot
+/// prices, its cheapest column plus the empty servers' cost is the brute-force optimum.
+#[test]
+fn pricing_equals_brute_force_for_one_job() {
+    use edgeplan::problems::green::columns::{Costs, Pricing};
+    use edgeplan::problems::green::model::units;
+    let mut checked = 0;
+    for seed in 0..80 {
+        let mut problem = tiny(seed);
+        problem.jobs.truncate(1);
+        let optimum = green_brute_force(&problem);
+        let costs = Costs::new(&problem);
+        let pricing = Pricing::new(&problem, &costs);
+        let zero = vec![vec![0.0; problem.slots()]; problem.servers.len()];
+        let found = pricing
+            .best_in(0, &zero, &|_, _| true, f64::INFINITY)
+            .unwrap();
+        let (power, weight) = units(&problem);
+        let scale = power * problem.slot_s / 3.6e6 * weight;
+        match (optimum, found.first()) {
+            (None, None) => {}
+            (Some(best), Some((priced, column))) => {
+                checked += 1;
+                let value = (priced + costs.constant) * scale;
+                assert!(
+                    (value - best).abs() <= 1e-9 * best.abs().max(1e-9),
+                    "seed {seed}: pricing {value} vs brute force {best}"
+                );
+                let schedule = edgeplan::problems::green::columns::schedule_of(&problem, &[column]);
+                assert!(evaluate(&problem, &schedule).feasible(), "seed {seed}");
+            }
+            (a, b) => panic!(
+                "seed {seed}: brute force {a:?} vs pricing {:?}",
+                b.map(|f| f.0)
+            ),
+        }
+    }
+    assert!(checked >= 50, "only {checked} feasible");
+}
+
+/// The column generation's bound is valid and at least as strong as the time-indexed MILP's
+/// LP relaxation: LP <= bound <= optimum on tiny instances.
+#[test]
+fn column_generation_bound_lies_between_lp_and_optimum() {
+    use edgeplan::problems::green::columns::{generate, Costs, Fixed};
+    use edgeplan::problems::green::model::build;
+    use edgeplan::solve::milp::MipOptions;
+    let mut stronger = 0;
+    let mut checked = 0;
+    for seed in 0..60 {
+        let problem = tiny(seed);
+        let Some(best) = green_brute_force(&problem) else {
+            continue;
+        };
+        let costs = Costs::new(&problem);
+        let mut pool = Vec::new();
+        let generated = generate(
+            &problem,
+            &costs,
+            &mut pool,
+            &Fixed::none(&problem),
+            None,
+            usize::MAX,
+        )
+        .unwrap();
+        assert!(generated.converged, "seed {seed}");
+        let model = build(&problem);
+        let scale = model.objective_scale;
+        let lp = model
+            .milp
+            .minimise_relaxation(model.objective, &MipOptions::default())
+            .unwrap()
+            .objective
+            .unwrap()
+            * scale;
+        let bound = generated.bound * scale;
+        let tol = 1e-6 * best.abs().max(1e-9);
+        assert!(
+            bound <= best + tol,
+            "seed {seed}: bound {bound} above optimum {best}"
+        );
+        assert!(
+            bound >= lp - tol,
+            "seed {seed}: bound {bound} below the LP's {lp}"
+        );
+        checked += 1;
+        if bound > lp + tol {
+            stronger += 1;
+        }
+    }
+    assert!(checked >= 25);
+    assert!(
+        stronger >= 5,
+        "the bound beat the LP on only {stronger} instances"
+    );
+}
+
+/// On medium generated instances the exact solve (column generation, dive, restricted master,
+/// then the time-indexed MILP with the bound as a row) reaches the optimum of the time-indexed
+/// MILP alone.
+#[test]
+fn exact_solve_equals_the_time_indexed_milp_on_medium_instances() {
+    use edgeplan::instance::green::generate::{generate, GenParams};
+    use edgeplan::problems::green::model::build;
+    use edgeplan::solve::milp::MipOptions;
+    for (jobs, slots, servers, seed) in [(8, 24, 2, 1), (10, 24, 2, 2), (12, 24, 3, 3)] {
+        let params = GenParams {
+            jobs,
+            servers,
+            slots,
+            slot_s: 3600.0,
+            seed,
+            load: 0.4,
+            ..GenParams::default()
+        };
+        let problem = generate(&params, std::path::Path::new("instances")).unwrap();
+        let model = build(&problem);
+        let scale = model.objective_scale;
+        let plain = model
+            .milp
+            .minimise(model.objective, &MipOptions::default())
+            .unwrap();
+        assert_eq!(plain.termination, Termination::Optimal);
+        let expected = plain.objective.unwrap() * scale;
+        let report = solve(&problem, &preset("highs")).unwrap();
+        assert_eq!(
+            report.stats.termination,
+            Termination::Optimal,
+            "seed {seed}"
+        );
+        let value = report.stats.objective.unwrap();
+        assert!(
+            (value - expected).abs() <= 1e-6 * expected.abs().max(1e-9),
+            "{jobs}x{slots}x{servers} seed {seed}: {value} vs time-indexed {expected}"
+        );
+    }
+}

@@ -16,7 +16,14 @@
 //!   first, in its earliest free slots; work left at the deadline stays undone (the evaluator
 //!   flags it).
 
+use super::columns::{self, Costs};
 use super::evaluate::{evaluate, WORK_TOLERANCE};
+
+/// The exact single-job placement ([`columns::Pricing`]) and zero slot prices.
+struct Pricing<'a> {
+    pricing: columns::Pricing<'a>,
+    zero: Vec<Vec<f64>>,
+}
 use super::{GreenProblem, Run, Schedule};
 
 /// Slots a job of `work` FLOP needs at `slot_work` FLOP per slot.
@@ -34,7 +41,26 @@ fn slots_needed(work: f64, slot_work: f64) -> usize {
 type Candidate = (f64, usize, usize, Vec<(usize, usize)>);
 
 /// Places job `j` by the greedy rule into `schedule`; false when no (server, level) has room.
-fn place_cheapest(problem: &GreenProblem, schedule: &mut Schedule, j: usize) -> bool {
+fn place_cheapest(
+    problem: &GreenProblem,
+    pricing: &Pricing,
+    schedule: &mut Schedule,
+    j: usize,
+) -> bool {
+    // Exact: the cheapest set of (free slot, level) runs that does the work, on one server
+    // (or, with migration, on any), by the pricing programme of the column generation at zero
+    // slot prices. Past its state limit, the rule below.
+    let zero = &pricing.zero;
+    let free = |m: usize, t: usize| schedule.runs[m][t].is_none();
+    if let Ok(found) = pricing.pricing.best_in(j, zero, &free, f64::INFINITY) {
+        let Some((_, column)) = found.into_iter().next() else {
+            return false;
+        };
+        for &(m, t, level) in &column.runs {
+            schedule.runs[m][t] = Some(Run { job: j, level });
+        }
+        return true;
+    }
     let job = &problem.jobs[j];
     let end = job.deadline.min(problem.slots());
     // (cost, level, server, slots)
@@ -153,6 +179,11 @@ fn remove(schedule: &mut Schedule, j: usize) {
 /// schedule meets every deadline, that schedule is improved by the same re-placement and tuning
 /// moves and returned.
 pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
+    let costs = Costs::new(problem);
+    let pricing = Pricing {
+        pricing: columns::Pricing::new(problem, &costs),
+        zero: vec![vec![0.0; problem.slots()]; problem.servers.len()],
+    };
     let mut edf: Vec<usize> = (0..problem.jobs.len()).collect();
     edf.sort_by_key(|&j| (problem.jobs[j].deadline, problem.jobs[j].release, j));
     let mut largest: Vec<usize> = (0..problem.jobs.len()).collect();
@@ -164,12 +195,12 @@ pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
     });
     [edf, largest]
         .into_iter()
-        .filter_map(|order| greedy_in_order(problem, order))
+        .filter_map(|order| greedy_in_order(problem, &pricing, order))
         .min_by(|a, b| cost_of(problem, a).total_cmp(&cost_of(problem, b)))
         .or_else(|| {
             let start = asap(problem);
             evaluate(problem, &start).feasible().then(|| {
-                let better = tune(problem, improve(problem, start.clone()));
+                let better = tune(problem, improve(problem, &pricing, start.clone()));
                 if evaluate(problem, &better).feasible() {
                     better
                 } else {
@@ -179,15 +210,50 @@ pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
         })
 }
 
+/// Completes a partial schedule: the jobs without a run go in earliest-deadline-first order to
+/// their cheapest free slots (or an ejection makes room, as in the greedy), then the greedy's
+/// improvement and tuning moves run over the whole schedule. `None` when some job finds no
+/// room.
+pub fn complete(problem: &GreenProblem, mut schedule: Schedule) -> Option<Schedule> {
+    let costs = Costs::new(problem);
+    let pricing = Pricing {
+        pricing: columns::Pricing::new(problem, &costs),
+        zero: vec![vec![0.0; problem.slots()]; problem.servers.len()],
+    };
+    let mut has_run = vec![false; problem.jobs.len()];
+    for run in schedule.runs.iter().flatten().flatten() {
+        has_run[run.job] = true;
+    }
+    let mut placed: Vec<usize> = (0..problem.jobs.len()).filter(|&j| has_run[j]).collect();
+    let mut missing: Vec<usize> = (0..problem.jobs.len())
+        .filter(|&j| !has_run[j] && problem.jobs[j].work_flop > 0.0)
+        .collect();
+    missing.sort_by_key(|&j| (problem.jobs[j].deadline, problem.jobs[j].release, j));
+    for j in missing {
+        if !(place_cheapest(problem, &pricing, &mut schedule, j)
+            || eject_one(problem, &pricing, &mut schedule, &placed, j))
+        {
+            return None;
+        }
+        placed.push(j);
+    }
+    let schedule = tune(problem, improve(problem, &pricing, schedule));
+    evaluate(problem, &schedule).feasible().then_some(schedule)
+}
+
 /// The greedy with repair from one initial order.
-fn greedy_in_order(problem: &GreenProblem, mut order: Vec<usize>) -> Option<Schedule> {
+fn greedy_in_order(
+    problem: &GreenProblem,
+    pricing: &Pricing,
+    mut order: Vec<usize>,
+) -> Option<Schedule> {
     for _ in 0..=problem.jobs.len() {
         let mut schedule = problem.empty_schedule();
         let mut placed: Vec<usize> = Vec::new();
         let mut failed = None;
         for &j in &order {
-            if place_cheapest(problem, &mut schedule, j)
-                || eject_one(problem, &mut schedule, &placed, j)
+            if place_cheapest(problem, pricing, &mut schedule, j)
+                || eject_one(problem, pricing, &mut schedule, &placed, j)
             {
                 placed.push(j);
             } else {
@@ -196,7 +262,7 @@ fn greedy_in_order(problem: &GreenProblem, mut order: Vec<usize>) -> Option<Sche
             }
         }
         match failed {
-            None => return Some(tune(problem, improve(problem, schedule))),
+            None => return Some(tune(problem, improve(problem, pricing, schedule))),
             Some(j) => {
                 if order.first() == Some(&j) {
                     return None;
@@ -210,11 +276,19 @@ fn greedy_in_order(problem: &GreenProblem, mut order: Vec<usize>) -> Option<Sche
 }
 
 /// Makes room for job `j` by taking one placed job out and placing it again after `j`.
-fn eject_one(problem: &GreenProblem, schedule: &mut Schedule, placed: &[usize], j: usize) -> bool {
+fn eject_one(
+    problem: &GreenProblem,
+    pricing: &Pricing,
+    schedule: &mut Schedule,
+    placed: &[usize],
+    j: usize,
+) -> bool {
     for &k in placed.iter().rev() {
         let mut trial = schedule.clone();
         remove(&mut trial, k);
-        if place_cheapest(problem, &mut trial, j) && place_cheapest(problem, &mut trial, k) {
+        if place_cheapest(problem, pricing, &mut trial, j)
+            && place_cheapest(problem, pricing, &mut trial, k)
+        {
             *schedule = trial;
             return true;
         }
@@ -225,6 +299,68 @@ fn eject_one(problem: &GreenProblem, schedule: &mut Schedule, placed: &[usize], 
 /// Most jobs for which [`improve`] re-places pairs of jobs: 200 jobs make up to 39,800 pairs
 /// per pass (a second on two cores); 1,000 jobs took 70 s.
 const MAX_PAIR_JOBS: usize = 200;
+
+/// Most jobs for which [`improve`] places pairs jointly ([`place_pair`]) rather than one after
+/// the other.
+const MAX_JOINT_JOBS: usize = 30;
+
+/// Places jobs `a` and `b` (both out of `schedule`) jointly: each of `a`'s candidate schedules
+/// (its cheapest on each server, and the cheapest with one slot of those taken away, so that
+/// `a` can leave `b` the slot it needs most) followed by `b`'s cheapest given it; the cheapest
+/// pair wins. False when no candidate leaves `b` room.
+fn place_pair(pricing: &Pricing, schedule: &mut Schedule, a: usize, b: usize) -> bool {
+    let zero = &pricing.zero;
+    let free = |s: &Schedule, m: usize, t: usize| s.runs[m][t].is_none();
+    let Ok(first) = pricing
+        .pricing
+        .best_in(a, zero, &|m, t| free(schedule, m, t), f64::INFINITY)
+    else {
+        return false;
+    };
+    let mut candidates: Vec<columns::Column> = Vec::new();
+    for (_, column) in first {
+        for &(m0, t0, _) in &column.runs {
+            let open = |m: usize, t: usize| free(schedule, m, t) && (m, t) != (m0, t0);
+            if let Ok(found) = pricing.pricing.best_in(a, zero, &open, f64::INFINITY) {
+                candidates.extend(found.into_iter().map(|f| f.1));
+            }
+        }
+        candidates.push(column);
+    }
+    let mut best: Option<(f64, Schedule)> = None;
+    for column in candidates {
+        let mut trial = schedule.clone();
+        for &(m, t, level) in &column.runs {
+            trial.runs[m][t] = Some(Run { job: a, level });
+        }
+        let Ok(found) = pricing
+            .pricing
+            .best_in(b, zero, &|m, t| free(&trial, m, t), f64::INFINITY)
+        else {
+            continue;
+        };
+        let Some((cost_b, next)) = found.into_iter().next() else {
+            continue;
+        };
+        let cost = column.cost + cost_b;
+        if best
+            .as_ref()
+            .is_none_or(|(c, _)| cost < *c - 1e-12 * c.abs().max(1.0))
+        {
+            for &(m, t, level) in &next.runs {
+                trial.runs[m][t] = Some(Run { job: b, level });
+            }
+            best = Some((cost, trial));
+        }
+    }
+    match best {
+        Some((_, placed)) => {
+            *schedule = placed;
+            true
+        }
+        None => false,
+    }
+}
 
 /// Objective of a complete schedule, as the greedy prices it.
 fn cost_of(problem: &GreenProblem, schedule: &Schedule) -> f64 {
@@ -242,7 +378,7 @@ fn cost_of(problem: &GreenProblem, schedule: &Schedule) -> f64 {
 /// passes). Pairs let two jobs that compete for the same clean slots trade them, e.g. both at a
 /// slow, efficient level instead of one fast and one slow. Pairs are tried for up to
 /// [`MAX_PAIR_JOBS`] jobs only (their number grows with the square of the jobs).
-fn improve(problem: &GreenProblem, mut schedule: Schedule) -> Schedule {
+fn improve(problem: &GreenProblem, pricing: &Pricing, mut schedule: Schedule) -> Schedule {
     let mut current = cost_of(problem, &schedule);
     let jobs = problem.jobs.len();
     let overlap = |a: usize, b: usize| {
@@ -266,10 +402,14 @@ fn improve(problem: &GreenProblem, mut schedule: Schedule) -> Schedule {
             for &j in group {
                 remove(&mut trial, j);
             }
-            if !group
-                .iter()
-                .all(|&j| place_cheapest(problem, &mut trial, j))
-            {
+            let placed = if group.len() == 2 && jobs <= MAX_JOINT_JOBS {
+                place_pair(pricing, &mut trial, group[0], group[1])
+            } else {
+                group
+                    .iter()
+                    .all(|&j| place_cheapest(problem, pricing, &mut trial, j))
+            };
+            if !placed {
                 continue;
             }
             let cost = cost_of(problem, &trial);

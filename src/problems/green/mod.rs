@@ -22,6 +22,7 @@
 //! and checked by [`evaluate`]; instances come from [`crate::instance::green`] files or
 //! [`crate::instance::green::generate`], with the synthetic traces of [`traces`].
 
+pub mod columns;
 pub mod evaluate;
 pub mod heuristics;
 pub mod model;

@@ -4,15 +4,19 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::columns::{
+    columns_of, dive, generate, restricted_master, schedule_of, Column, Costs, Fixed,
+};
 use super::evaluate::{evaluate, GreenEvaluation};
-use super::heuristics::{asap, greedy};
+use super::heuristics::{asap, complete, greedy};
 use super::model::{build, GreenMilp};
 use super::{GreenProblem, Schedule};
 use crate::error::{Error, Result};
 use crate::solve::milp::MipOptions;
-use crate::solve::report::{PrimalStatus, Report, SolveStats};
+use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
 use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
+use good_lp::constraint;
 
 /// Solvers the green problem understands.
 pub const SOLVERS: [&str; 3] = ["highs", "greedy", "asap"];
@@ -46,77 +50,9 @@ pub fn solve_with(
     let mut milp_size = None;
     let schedule = match preset.solver.as_str() {
         "highs" => {
-            // The greedy's schedule, when it meets every deadline, is a complete MIP start
-            // (every variable set) and the fallback: the better of it and HiGHS's plan is
-            // returned. Its time counts against the limit. HiGHS 1.16 can report the right
-            // optimum with the start's values as its solution (tests/green_oracle.rs, seed 9):
-            // when the returned plan's objective is not the one HiGHS reports, it solves again
-            // without the start.
-            let heuristic = greedy(problem).filter(|s| evaluate(problem, s).feasible());
-            let objective = |s: &Schedule| {
-                let ev = evaluate(problem, s);
-                if ev.feasible() {
-                    ev.objective
-                } else {
-                    f64::INFINITY
-                }
-            };
-            let mut options = MipOptions::for_run(preset, run);
-            let deadline = options.time_limit_s;
-            let mut with_start = heuristic.is_some();
-            let (result, found, objective_scale) = loop {
-                let mut model = build(problem);
-                let started = with_start
-                    && heuristic
-                        .as_ref()
-                        .and_then(|s| model.start(problem, s))
-                        .map(|values| model.milp.set_start(values))
-                        .is_some();
-                let GreenMilp {
-                    milp,
-                    objective: target,
-                    runs,
-                    objective_scale,
-                    ..
-                } = model;
-                milp_size = Some((
-                    milp.num_vars(),
-                    milp.num_integer_vars(),
-                    milp.num_constraints(),
-                ));
-                stats.build_s = start.elapsed().as_secs_f64() - stats.solve_s;
-                if let Some(limit) = deadline {
-                    options.time_limit_s = Some((limit - start.elapsed().as_secs_f64()).max(0.01));
-                }
-                let result = milp.minimise(target, &options)?;
-                stats.solve_s += result.solve_s;
-                let found = result
-                    .values
-                    .as_ref()
-                    .map(|v| GreenMilp::decode(&runs, problem, v));
-                // The plan may be cheaper than reported (slack in a grid variable), never
-                // dearer.
-                let consistent = match (&found, result.objective) {
-                    (Some(s), Some(o)) => {
-                        let reported = o * objective_scale;
-                        objective(s) <= reported + 1e-6 * reported.abs().max(1e-9)
-                    }
-                    _ => true,
-                };
-                if started && !consistent {
-                    with_start = false;
-                    continue;
-                }
-                break (result, found, objective_scale);
-            };
-            stats.termination = result.termination;
-            stats.bound = result.bound.map(|b| b * objective_scale);
-            stats.nodes = result.nodes;
-            // The better of HiGHS's plan and the greedy's (ties: HiGHS's).
-            [found, heuristic]
-                .into_iter()
-                .flatten()
-                .min_by(|a, b| objective(a).total_cmp(&objective(b)))
+            let (schedule, size) = exact(problem, preset, run, start, &mut stats)?;
+            milp_size = size;
+            schedule
         }
         name => {
             stats.build_s = start.elapsed().as_secs_f64();
@@ -149,6 +85,220 @@ pub fn solve_with(
         evaluation,
         explanation,
     })
+}
+
+/// The exact solve (docs/green.md, "Exact solve"): the greedy, column generation for a bound
+/// and a restricted master MILP for a schedule, then, while the gap is open, the time-indexed
+/// MILP with the bound as a row. Returns the schedule and the time-indexed MILP's size.
+fn exact(
+    problem: &GreenProblem,
+    preset: &SolverPreset,
+    run: &RunOptions,
+    start: Instant,
+    stats: &mut SolveStats,
+) -> Result<Exact> {
+    let objective = |s: &Schedule| {
+        let ev = evaluate(problem, s);
+        if ev.feasible() {
+            ev.objective
+        } else {
+            f64::INFINITY
+        }
+    };
+    let mut options = MipOptions::for_run(preset, run);
+    let deadline = options.time_limit_s;
+    let left = |share: f64| deadline.map(|l| (share * l - start.elapsed().as_secs_f64()).max(0.01));
+    let heuristic = greedy(problem).filter(|s| evaluate(problem, s).feasible());
+    let mut best = heuristic.clone();
+    let consider = |best: &mut Option<Schedule>, found: Schedule| {
+        if objective(&found) < best.as_ref().map_or(f64::INFINITY, objective) {
+            *best = Some(found);
+        }
+    };
+
+    // Column generation: a bound, and columns for a restricted master MILP (the greedy's
+    // columns keep it feasible and start it).
+    let costs = Costs::new(problem);
+    let scale = build_scale(problem);
+    let mut pool = heuristic
+        .as_ref()
+        .map(|s| columns_of(problem, &costs, s))
+        .unwrap_or_default();
+    let mut bound: Option<f64> = None;
+    // The time-indexed MILP gets the last part of a time limit only where it is small enough
+    // to help; a larger one's root LP alone takes most of a minute, and the master gets it.
+    let master_share = if run_variables(problem) <= MAX_TIME_INDEXED_RUNS {
+        MASTER_SHARE
+    } else {
+        LARGE_MASTER_SHARE
+    };
+    let generated = generate(
+        problem,
+        &costs,
+        &mut pool,
+        &Fixed::none(problem),
+        left(COLUMN_SHARE),
+        usize::MAX,
+    );
+    if let Some(generated) = generated {
+        bound = Some(generated.bound * scale);
+        // A dive, its last jobs placed by the greedy's rule when its slots run out.
+        let dive_time = left(DIVE_SHARE);
+        let fixed = match dive_time {
+            Some(t) if t <= 0.01 => None,
+            _ => dive(problem, &costs, &mut pool, dive_time),
+        };
+        if let Some(fixed) = fixed {
+            let picked: Vec<&Column> = fixed.iter().flatten().map(|&i| &pool[i]).collect();
+            if let Some(found) = complete(problem, schedule_of(problem, &picked)) {
+                consider(&mut best, found);
+            }
+        }
+        // The restricted master MILP over every column, started from the best schedule.
+        let start_columns: Option<Vec<usize>> = best.as_ref().map(|s| {
+            let first = pool.len();
+            pool.extend(columns_of(problem, &costs, s));
+            (first..pool.len()).collect()
+        });
+        let master = MipOptions {
+            time_limit_s: left(master_share),
+            ..options.clone()
+        };
+        if let Some(chosen) = restricted_master(problem, &pool, start_columns.as_deref(), &master) {
+            let picked: Vec<&Column> = chosen.iter().map(|&i| &pool[i]).collect();
+            consider(&mut best, schedule_of(problem, &picked));
+        }
+    }
+    let closed = |best: &Option<Schedule>, bound: Option<f64>| match (best, bound) {
+        (Some(s), Some(b)) => {
+            let value = objective(s);
+            value - b <= (preset.mip_rel_gap * value.abs()).max(preset.mip_abs_gap)
+        }
+        _ => false,
+    };
+    if closed(&best, bound) {
+        stats.termination = Termination::Optimal;
+        stats.bound = bound;
+        return Ok((best, None));
+    }
+
+    // The time-indexed MILP, with the bound as a row (so that HiGHS stops as soon as its
+    // incumbent meets it) and the best schedule as a complete MIP start. HiGHS 1.16 can report
+    // the right optimum with the start's values as its solution (tests/green_oracle.rs, seed 9):
+    // when the returned plan's objective is not the one HiGHS reports, it solves again without
+    // the start.
+    let mut with_start = best.is_some();
+    let mut size;
+    loop {
+        let mut model = build(problem);
+        let started = with_start
+            && best
+                .as_ref()
+                .and_then(|s| model.start(problem, s))
+                .map(|values| model.milp.set_start(values))
+                .is_some();
+        let GreenMilp {
+            mut milp,
+            objective: target,
+            runs,
+            objective_scale,
+            ..
+        } = model;
+        if let Some(b) = bound {
+            // A margin for the LP tolerances behind the bound.
+            let b = b / objective_scale;
+            let row = b - BOUND_MARGIN * b.abs().max(1e-9);
+            milp.constrain(constraint!(target.clone() >= row));
+        }
+        size = Some((
+            milp.num_vars(),
+            milp.num_integer_vars(),
+            milp.num_constraints(),
+        ));
+        stats.build_s = start.elapsed().as_secs_f64() - stats.solve_s;
+        options.time_limit_s = left(1.0);
+        let result = milp.minimise(target, &options)?;
+        stats.solve_s += result.solve_s;
+        let found = result
+            .values
+            .as_ref()
+            .map(|v| GreenMilp::decode(&runs, problem, v));
+        // The plan may be cheaper than reported, never dearer.
+        let consistent = match (&found, result.objective) {
+            (Some(s), Some(o)) => {
+                let reported = o * objective_scale;
+                objective(s) <= reported + 1e-6 * reported.abs().max(1e-9)
+            }
+            _ => true,
+        };
+        if started && !consistent {
+            with_start = false;
+            continue;
+        }
+        stats.nodes = result.nodes;
+        stats.termination = result.termination;
+        let milp_bound = result.bound.map(|b| b * objective_scale);
+        bound = match (bound, milp_bound) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(found) = found {
+            consider(&mut best, found);
+        }
+        break;
+    }
+    // The bound row can make HiGHS call a model infeasible whose optimum lies within the margin
+    // of the bound; the best schedule then meets the bound.
+    if stats.termination == Termination::Infeasible && best.is_some() {
+        stats.termination = if closed(&best, bound) {
+            Termination::Optimal
+        } else {
+            Termination::LimitReached
+        };
+    }
+    if closed(&best, bound) {
+        stats.termination = Termination::Optimal;
+    }
+    stats.bound = bound;
+    Ok((best, size))
+}
+
+/// The exact solve's schedule and the time-indexed MILP's size (when it was built).
+type Exact = (Option<Schedule>, Option<(usize, usize, usize)>);
+
+/// Share of the time limit by which the column generation ends.
+const COLUMN_SHARE: f64 = 0.3;
+/// Share of the time limit by which the dive ends.
+const DIVE_SHARE: f64 = 0.5;
+/// Share of the time limit by which the restricted master MILP ends.
+const MASTER_SHARE: f64 = 0.65;
+/// The same when the time-indexed MILP has more than [`MAX_TIME_INDEXED_RUNS`] run variables.
+const LARGE_MASTER_SHARE: f64 = 0.95;
+/// Run variables of the time-indexed MILP above which it gets only the last 5% of a time limit
+/// (100 jobs x 96 slots x 10 servers: 22,000, root LP 14 s; 50 x 96 x 5: 5,700).
+const MAX_TIME_INDEXED_RUNS: usize = 10_000;
+
+/// Run variables of the time-indexed MILP: (job, server it fits, slot of its window, level).
+fn run_variables(problem: &GreenProblem) -> usize {
+    let slots = problem.slots();
+    let mut count = 0;
+    for (j, job) in problem.jobs.iter().enumerate() {
+        let window = job.deadline.min(slots).saturating_sub(job.release);
+        for (m, server) in problem.servers.iter().enumerate() {
+            if problem.fits(j, m) {
+                count += window * server.levels.len();
+            }
+        }
+    }
+    count
+}
+/// Relative margin below the column generation's bound of the bound row.
+const BOUND_MARGIN: f64 = 1e-6;
+
+/// What one unit of the MILP's objective is worth in the problem's objective.
+fn build_scale(problem: &GreenProblem) -> f64 {
+    let (power_unit, weight_unit) = super::model::units(problem);
+    power_unit * problem.slot_s / super::J_PER_KWH * weight_unit
 }
 
 /// Jobs that cannot meet their deadline even alone: no server holds their memory, or their

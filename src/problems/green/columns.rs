@@ -1,0 +1,628 @@
+//! Column generation for the green MILP: a Dantzig-Wolfe bound and a restricted master MILP.
+//!
+//! The time-indexed MILP of [`super::model`] is weak where a job's work is a few slots: its LP
+//! runs fractions of the cheapest (slot, level) pairs, while a schedule runs whole slots (a job
+//! of 2.3 slots at full speed needs three slots, say three at 80%). Here each job's schedule is
+//! a **column**: a set of (server, slot, level) runs in its window, on one server unless
+//! migration is allowed, that does the job's work. The **master** chooses one column per job
+//! (`sum_p lambda_jp = 1`) with at most one run per server and slot
+//! (`sum_{p runs on (m, t)} lambda_p <= 1`), at least cost. Its LP relaxation is the
+//! Dantzig-Wolfe bound: each job's own integrality (whole slots, one level per slot) is exact in
+//! it, only the sharing of slots is relaxed.
+//!
+//! **Pricing** ([`Pricing::best`]): given the master LP's duals (`mu_j` of the job's row,
+//! `pi_mt <= 0` of the slot rows), the least reduced cost `c_p - sum pi - mu_j` over a job's
+//! columns is a multiple-choice covering knapsack (one level or none per slot, work at least
+//! the job's), solved exactly by a dynamic programme over the slots whose states are the
+//! Pareto-optimal (work done, cost) pairs; work is capped at the job's and states that cannot
+//! beat the best column found (or `mu_j`) are pruned. Its size is bounded by the number of
+//! distinct sums of level speeds; past [`MAX_STATES`] states the pricing gives up and the caller
+//! falls back to the time-indexed MILP alone.
+//!
+//! **Bound.** After each master LP, `z_LP + sum_j min(0, least reduced cost of j)` is a lower
+//! bound on the optimum (the Lagrangian bound of the convexity rows); it reaches the master LP's
+//! value when no column prices out. The generation stops there, at the time it is given, or
+//! when bound and master LP agree to [`BOUND_TOLERANCE`].
+//!
+//! **Restricted master MILP**: the master over the columns generated (and the heuristic's,
+//! which keep it feasible) with binary `lambda`, solved by HiGHS: a schedule, not a bound.
+
+use std::time::Instant;
+
+use highs::{ColProblem, HighsModelStatus, Model, Row};
+
+use super::evaluate::WORK_TOLERANCE;
+use super::{GreenProblem, Run, Schedule};
+use crate::solve::milp::MipOptions;
+
+/// Pareto states of one pricing beyond which it gives up (the levels' speeds then have too many
+/// distinct sums for the dynamic programme).
+pub const MAX_STATES: usize = 200_000;
+
+/// Relative difference between the master LP and the Lagrangian bound at which the generation
+/// stops.
+pub const BOUND_TOLERANCE: f64 = 1e-7;
+
+/// Master LPs per step of a dive at most.
+const DIVE_ROUNDS: usize = 5;
+
+/// LP value from which a dive fixes a column.
+const DIVE_FIX: f64 = 0.9;
+
+/// Columns added per job and round at most (its best ones, on different servers).
+const COLUMNS_PER_JOB: usize = 3;
+
+/// A pricing programme went past [`MAX_STATES`] states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyStates;
+
+/// One job's schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// The job.
+    pub job: usize,
+    /// `(server, slot, level)` runs.
+    pub runs: Vec<(usize, usize, usize)>,
+    /// Its cost in the units of the MILP's objective ([`Costs`]).
+    pub cost: f64,
+}
+
+/// The objective's cost of a run over the empty server, per (server, slot, level), in the units
+/// of the time-indexed MILP (multiply by its `objective_scale`), and the empty servers' constant.
+#[derive(Debug, Clone)]
+pub struct Costs {
+    /// `run[m][t][l]`.
+    pub run: Vec<Vec<Vec<f64>>>,
+    /// Cost of every server empty in every slot.
+    pub constant: f64,
+}
+
+impl Costs {
+    /// The costs of `problem`, as [`super::model::build`] prices them.
+    pub fn new(problem: &GreenProblem) -> Costs {
+        let (unit_w, weight_unit) = super::model::units(problem);
+        let cost = |m: usize, t: usize, power_w: f64| {
+            let above = (power_w - problem.servers[m].renewable_w[t]).max(0.0) / unit_w;
+            above * problem.weight_per_kwh(t) / weight_unit
+        };
+        let mut constant = 0.0;
+        let run = problem
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(m, server)| {
+                (0..problem.slots())
+                    .map(|t| {
+                        let empty = cost(m, t, problem.empty_power_w(m));
+                        constant += empty;
+                        server
+                            .levels
+                            .iter()
+                            .map(|level| cost(m, t, level.power_w) - empty)
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        Costs { run, constant }
+    }
+}
+
+/// The pricing problems of an instance.
+pub struct Pricing<'a> {
+    problem: &'a GreenProblem,
+    costs: &'a Costs,
+}
+
+/// A state of the pricing programme: work share done, cost, and its runs (a node of a tree).
+#[derive(Debug, Clone, Copy)]
+struct State {
+    work: f64,
+    cost: f64,
+    node: usize,
+}
+
+impl<'a> Pricing<'a> {
+    /// The pricing of `problem` with `costs`.
+    pub fn new(problem: &'a GreenProblem, costs: &'a Costs) -> Pricing<'a> {
+        Pricing { problem, costs }
+    }
+
+    /// The cell groups a column of job `j` may use: each server it fits alone, or (with
+    /// migration) all of them together.
+    fn groups(&self, j: usize, open: &dyn Fn(usize, usize) -> bool) -> Vec<Vec<(usize, usize)>> {
+        let p = self.problem;
+        let job = &p.jobs[j];
+        let window = job.release..job.deadline.min(p.slots());
+        let cells = |m: usize| {
+            window
+                .clone()
+                .filter(move |&t| open(m, t))
+                .map(move |t| (m, t))
+        };
+        let hosts = (0..p.servers.len()).filter(|&m| p.fits(j, m));
+        if p.migration {
+            vec![hosts.flat_map(cells).collect()]
+        } else {
+            hosts.map(|m| cells(m).collect()).collect()
+        }
+    }
+
+    /// The cheapest columns of job `j` at slot prices `pi[m][t]` (subtracted from a run's
+    /// cost), outside the `blocked` slots, best first, one per cell group, each with its priced
+    /// cost `cost - sum pi`; only columns priced below `below` are returned. `Err(TooManyStates)` when a
+    /// programme exceeds [`MAX_STATES`] ([`TooManyStates`]).
+    pub fn best(
+        &self,
+        j: usize,
+        pi: &[Vec<f64>],
+        blocked: &[Vec<bool>],
+        below: f64,
+    ) -> Result<Vec<(f64, Column)>, TooManyStates> {
+        self.best_in(j, pi, &|m, t| !blocked[m][t], below)
+    }
+
+    /// [`Pricing::best`] over the slots where `open(server, slot)` holds.
+    pub fn best_in(
+        &self,
+        j: usize,
+        pi: &[Vec<f64>],
+        open: &dyn Fn(usize, usize) -> bool,
+        below: f64,
+    ) -> Result<Vec<(f64, Column)>, TooManyStates> {
+        let mut out = Vec::new();
+        for cells in self.groups(j, open) {
+            if let Some(found) = self.price(j, &cells, pi, below)? {
+                out.push(found);
+            }
+        }
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The exact programme over `cells` (see the module header).
+    fn price(
+        &self,
+        j: usize,
+        cells: &[(usize, usize)],
+        pi: &[Vec<f64>],
+        below: f64,
+    ) -> Result<Option<(f64, Column)>, TooManyStates> {
+        let p = self.problem;
+        let job = &p.jobs[j];
+        let target = 1.0 - WORK_TOLERANCE;
+        if job.work_flop <= 0.0 {
+            let column = Column {
+                job: j,
+                runs: Vec::new(),
+                cost: 0.0,
+            };
+            return Ok((0.0 < below).then_some((0.0, column)));
+        }
+        // Per cell, per level: (work share, priced cost).
+        let items: Vec<Vec<(f64, f64)>> = cells
+            .iter()
+            .map(|&(m, t)| {
+                (0..p.servers[m].levels.len())
+                    .map(|l| {
+                        let share = (p.slot_work(m, l) / job.work_flop).min(1.0);
+                        (share, self.costs.run[m][t][l] - pi[m][t])
+                    })
+                    .collect()
+            })
+            .collect();
+        // Least cost still reachable from cell i on (negative items only), for pruning.
+        let mut negative_after = vec![0.0; items.len() + 1];
+        for i in (0..items.len()).rev() {
+            let least = items[i].iter().map(|x| x.1).fold(0.0, f64::min);
+            negative_after[i] = negative_after[i + 1] + least;
+        }
+        // Tree of runs: (parent, cell, level).
+        let mut tree: Vec<(usize, usize, usize)> = vec![(usize::MAX, usize::MAX, usize::MAX)];
+        let mut frontier = vec![State {
+            work: 0.0,
+            cost: 0.0,
+            node: 0,
+        }];
+        let mut best: Option<State> = None;
+        let mut next: Vec<State> = Vec::new();
+        for (i, options) in items.iter().enumerate() {
+            let limit = best.map_or(below, |b| b.cost.min(below));
+            next.clear();
+            next.extend(frontier.iter().copied());
+            for s in &frontier {
+                for (l, &(share, cost)) in options.iter().enumerate() {
+                    let (work, cost) = ((s.work + share).min(1.0), s.cost + cost);
+                    // A state that cannot end below the limit is dropped.
+                    if cost + negative_after[i + 1] >= limit {
+                        continue;
+                    }
+                    tree.push((s.node, i, l));
+                    let state = State {
+                        work,
+                        cost,
+                        node: tree.len() - 1,
+                    };
+                    if state.work >= target && best.is_none_or(|b| state.cost < b.cost) {
+                        best = Some(state);
+                    }
+                    next.push(state);
+                }
+            }
+            // Pareto filter: by work descending, keep a state only when it is cheaper than
+            // every state with at least its work.
+            next.sort_by(|a, b| b.work.total_cmp(&a.work).then(a.cost.total_cmp(&b.cost)));
+            frontier.clear();
+            let mut cheapest = f64::INFINITY;
+            let limit = best.map_or(below, |b| b.cost.min(below));
+            for s in &next {
+                if s.cost < cheapest && s.cost + negative_after[i + 1] < limit {
+                    cheapest = s.cost;
+                    frontier.push(*s);
+                }
+            }
+            if frontier.len() > MAX_STATES || tree.len() > 20 * MAX_STATES {
+                return Err(TooManyStates);
+            }
+        }
+        let Some(found) = best.filter(|b| b.cost < below) else {
+            return Ok(None);
+        };
+        let mut runs = Vec::new();
+        let mut node = found.node;
+        while node != 0 {
+            let (parent, i, l) = tree[node];
+            runs.push((cells[i].0, cells[i].1, l));
+            node = parent;
+        }
+        runs.reverse();
+        let cost = runs.iter().map(|&(m, t, l)| self.costs.run[m][t][l]).sum();
+        Ok(Some((found.cost, Column { job: j, runs, cost })))
+    }
+}
+
+/// Each job's column in `schedule` (its runs, in slot order).
+pub fn columns_of(problem: &GreenProblem, costs: &Costs, schedule: &Schedule) -> Vec<Column> {
+    let mut columns: Vec<Column> = (0..problem.jobs.len())
+        .map(|job| Column {
+            job,
+            runs: Vec::new(),
+            cost: 0.0,
+        })
+        .collect();
+    for (m, row) in schedule.runs.iter().enumerate() {
+        for (t, run) in row.iter().enumerate() {
+            if let Some(run) = run {
+                let column = &mut columns[run.job];
+                column.runs.push((m, t, run.level));
+                column.cost += costs.run[m][t][run.level];
+            }
+        }
+    }
+    columns
+}
+
+/// The schedule of one column per job.
+pub fn schedule_of(problem: &GreenProblem, chosen: &[&Column]) -> Schedule {
+    let mut schedule = problem.empty_schedule();
+    for column in chosen {
+        for &(m, t, level) in &column.runs {
+            schedule.runs[m][t] = Some(Run {
+                job: column.job,
+                level,
+            });
+        }
+    }
+    schedule
+}
+
+/// Jobs whose column is fixed, and the slots their runs take, during a dive.
+#[derive(Debug, Clone)]
+pub struct Fixed {
+    /// Per job: its column's index in the pool once fixed.
+    pub column: Vec<Option<usize>>,
+    /// Per server and slot: taken by a fixed column.
+    pub blocked: Vec<Vec<bool>>,
+}
+
+impl Fixed {
+    /// Nothing fixed.
+    pub fn none(problem: &GreenProblem) -> Fixed {
+        Fixed {
+            column: vec![None; problem.jobs.len()],
+            blocked: vec![vec![false; problem.slots()]; problem.servers.len()],
+        }
+    }
+
+    /// Fixes column `i` of `pool`.
+    fn fix(&mut self, pool: &[Column], i: usize) {
+        self.column[pool[i].job] = Some(i);
+        for &(m, t, _) in &pool[i].runs {
+            self.blocked[m][t] = true;
+        }
+    }
+
+    /// Whether column `c` of a job not yet fixed avoids every blocked slot.
+    fn open(&self, c: &Column) -> bool {
+        self.column[c.job].is_none() && c.runs.iter().all(|&(m, t, _)| !self.blocked[m][t])
+    }
+}
+
+/// What the column generation ends with.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// Best Lagrangian lower bound over the jobs not fixed, in MILP units with the constant
+    /// (the fixed columns' cost not included).
+    pub bound: f64,
+    /// The last master LP's value of each pool column (0 for those not in it).
+    pub lp: Vec<f64>,
+    /// Whether an artificial column is in the last master LP's solution (the jobs not fixed
+    /// may have no schedule in the slots left).
+    pub artificial: bool,
+    /// Whether the generation converged (no column prices out).
+    pub converged: bool,
+    /// Master LPs solved.
+    pub rounds: usize,
+}
+
+/// Column generation over the jobs not `fixed`, adding columns to `pool`, until convergence,
+/// `time_limit_s` or `max_rounds` master LPs (at least one). `None` when a pricing programme exceeds
+/// [`MAX_STATES`] or HiGHS fails on a master LP.
+pub fn generate(
+    problem: &GreenProblem,
+    costs: &Costs,
+    pool: &mut Vec<Column>,
+    fixed: &Fixed,
+    time_limit_s: Option<f64>,
+    max_rounds: usize,
+) -> Option<Generated> {
+    let clock = Instant::now();
+    let jobs = problem.jobs.len();
+    let servers = problem.servers.len();
+    let slots = problem.slots();
+    let pricing = Pricing::new(problem, costs);
+    // An artificial column per job (no runs, a cost above any schedule's) keeps the master
+    // feasible before it has columns.
+    let artificial = 1.0
+        + costs
+            .run
+            .iter()
+            .flatten()
+            .flatten()
+            .fold(0.0f64, |a, &c| a + c.abs());
+    let free: Vec<usize> = (0..jobs).filter(|&j| fixed.column[j].is_none()).collect();
+    let mut rounds = 0;
+    let mut bound = f64::NEG_INFINITY;
+    loop {
+        rounds += 1;
+        let mut master = ColProblem::new();
+        let job_rows: Vec<Row> = free.iter().map(|_| master.add_row(1.0..=1.0)).collect();
+        let mut row_of = vec![usize::MAX; jobs];
+        for (r, &j) in free.iter().enumerate() {
+            row_of[j] = r;
+        }
+        let cell_rows: Vec<Vec<Row>> = (0..servers)
+            .map(|_| (0..slots).map(|_| master.add_row(..=1.0)).collect())
+            .collect();
+        for row in &job_rows {
+            master.add_column(artificial, 0.0.., [(*row, 1.0)]);
+        }
+        let in_lp: Vec<usize> = (0..pool.len()).filter(|&i| fixed.open(&pool[i])).collect();
+        for &i in &in_lp {
+            let c = &pool[i];
+            let factors: Vec<(Row, f64)> = std::iter::once((job_rows[row_of[c.job]], 1.0))
+                .chain(c.runs.iter().map(|&(m, t, _)| (cell_rows[m][t], 1.0)))
+                .collect();
+            master.add_column(c.cost, 0.0.., factors);
+        }
+        let mut model = Model::try_new(master).ok()?;
+        model.make_quiet();
+        model.try_set_option("threads", 1).ok()?;
+        let solved = model.try_solve().ok()?;
+        if solved.status() != HighsModelStatus::Optimal {
+            return None;
+        }
+        let value = solved.objective_value();
+        let solution = solved.get_solution();
+        let duals = solution.dual_rows();
+        let x = solution.columns();
+        let artificial_used = x[..free.len()].iter().any(|&v| v > 1e-9);
+        let mut lp = vec![0.0; pool.len()];
+        for (k, &i) in in_lp.iter().enumerate() {
+            lp[i] = x[free.len() + k];
+        }
+        let mu = &duals[..free.len()];
+        // Slot prices clamped to their sign (a <= row of a minimisation): the bound below is
+        // valid for any such prices, whatever the LP's tolerances.
+        let base = free.len();
+        let pi: Vec<Vec<f64>> = (0..servers)
+            .map(|m| {
+                duals[base + m * slots..base + (m + 1) * slots]
+                    .iter()
+                    .map(|&d| d.min(0.0))
+                    .collect()
+            })
+            .collect();
+        // The Lagrangian bound of the slot rows at prices pi: sum_j (least priced cost of a
+        // column of j, the artificial one included) + sum pi. The programme only looks below
+        // mu_j: when it finds nothing, mu_j is a lower bound on j's least priced cost.
+        let mut lagrangian: f64 = pi.iter().flatten().sum();
+        let mut added = 0;
+        for (r, &j) in free.iter().enumerate() {
+            let below = mu[r] - 1e-9 * mu[r].abs().max(1.0);
+            let found = pricing.best(j, &pi, &fixed.blocked, below).ok()?;
+            let least = found.first().map_or(below, |f| f.0);
+            lagrangian += least.min(artificial);
+            for (_, column) in found.into_iter().take(COLUMNS_PER_JOB) {
+                pool.push(column);
+                added += 1;
+            }
+        }
+        let lagrangian = lagrangian + costs.constant;
+        bound = bound.max(lagrangian);
+        let value = value + costs.constant;
+        let close = value - lagrangian <= BOUND_TOLERANCE * value.abs().max(1.0);
+        let out_of_time = time_limit_s.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit);
+        if added == 0 || close || out_of_time || rounds >= max_rounds {
+            lp.resize(pool.len(), 0.0);
+            return Some(Generated {
+                bound,
+                lp,
+                artificial: artificial_used,
+                converged: added == 0 || close,
+                rounds,
+            });
+        }
+    }
+}
+
+/// A diving heuristic: generate columns, fix the columns the master LP (nearly) takes whole
+/// and the one it takes most of among the others, and again over the jobs left, until every
+/// job has a column or the slots left hold no schedule for some job. Returns each job's fixed
+/// column (its index in `pool`), `None` for the jobs left (all fixed when the dive succeeds);
+/// `None` when the column generation fails. Each step gets the time left of `time_limit_s`
+/// (at least one master LP).
+pub fn dive(
+    problem: &GreenProblem,
+    costs: &Costs,
+    pool: &mut Vec<Column>,
+    time_limit_s: Option<f64>,
+) -> Option<Vec<Option<usize>>> {
+    let clock = Instant::now();
+    let mut fixed = Fixed::none(problem);
+    while fixed.column.iter().any(Option::is_none) {
+        let left = time_limit_s.map(|l| (l - clock.elapsed().as_secs_f64()).max(0.0));
+        if left == Some(0.0) {
+            break;
+        }
+        let generated = generate(problem, costs, pool, &fixed, left, DIVE_ROUNDS)?;
+        if generated.artificial {
+            break;
+        }
+        let lp = &generated.lp;
+        // The columns the LP (nearly) takes whole, and the one it takes most of among the others.
+        let mut chosen: Vec<usize> = (0..lp.len()).filter(|&i| lp[i] >= DIVE_FIX).collect();
+        let most = (0..lp.len())
+            .filter(|&i| lp[i] < DIVE_FIX)
+            .max_by(|&a, &b| lp[a].total_cmp(&lp[b]));
+        if let Some(most) = most.filter(|&i| lp[i] > 0.0) {
+            chosen.push(most);
+        }
+        if chosen.is_empty() {
+            break;
+        }
+        chosen.sort_by(|&a, &b| lp[b].total_cmp(&lp[a]));
+        for i in chosen {
+            if fixed.open(&pool[i]) {
+                fixed.fix(pool, i);
+            }
+        }
+    }
+    Some(fixed.column)
+}
+
+/// The restricted master MILP over `columns`, started from the columns `start` (indices, one
+/// per job) when given. Returns the chosen column of each job, or `None` when HiGHS found no
+/// solution. HiGHS 1.16 can declare a start optimal with the objective it has in presolve's
+/// reduced space, which lost the fixed columns' cost (the log says "MIP start solution is
+/// feasible in the reduced space" with a lower objective, then "optimal" at once): when the
+/// reported objective is not the chosen columns' cost, it solves again without the start.
+pub fn restricted_master(
+    problem: &GreenProblem,
+    columns: &[Column],
+    start: Option<&[usize]>,
+    options: &MipOptions,
+) -> Option<Vec<usize>> {
+    let clock = Instant::now();
+    let solved = solve_master(problem, columns, start, options)?;
+    match solved {
+        Ok(chosen) => Some(chosen),
+        Err(()) => {
+            let left = options
+                .time_limit_s
+                .map(|l| (l - clock.elapsed().as_secs_f64()).max(0.01));
+            let again = MipOptions {
+                time_limit_s: left,
+                ..options.clone()
+            };
+            solve_master(problem, columns, None, &again)?.ok()
+        }
+    }
+}
+
+/// One solve of the restricted master: `Err(())` when HiGHS's objective is not the chosen
+/// columns' cost.
+fn solve_master(
+    problem: &GreenProblem,
+    columns: &[Column],
+    start: Option<&[usize]>,
+    options: &MipOptions,
+) -> Option<Result<Vec<usize>, ()>> {
+    let jobs = problem.jobs.len();
+    let slots = problem.slots();
+    let mut master = ColProblem::new();
+    let job_rows: Vec<Row> = (0..jobs).map(|_| master.add_row(1.0..=1.0)).collect();
+    let cell_rows: Vec<Vec<Row>> = (0..problem.servers.len())
+        .map(|_| (0..slots).map(|_| master.add_row(..=1.0)).collect())
+        .collect();
+    for c in columns {
+        let factors: Vec<(Row, f64)> = std::iter::once((job_rows[c.job], 1.0))
+            .chain(c.runs.iter().map(|&(m, t, _)| (cell_rows[m][t], 1.0)))
+            .collect();
+        master.add_integer_column(c.cost, 0.0..=1.0, factors);
+    }
+    let mut model = Model::try_new(master).ok()?;
+    model.make_quiet();
+    model
+        .try_set_option("threads", options.threads.max(1) as i32)
+        .ok()?;
+    model
+        .try_set_option("mip_rel_gap", options.mip_rel_gap)
+        .ok()?;
+    model
+        .try_set_option("random_seed", (options.seed % (i32::MAX as u64)) as i32)
+        .ok()?;
+    if let Some(limit) = options.time_limit_s {
+        model.try_set_option("time_limit", limit.max(0.01)).ok()?;
+    }
+    if let Some(start) = start {
+        let mut values = vec![0.0; columns.len()];
+        for &i in start {
+            values[i] = 1.0;
+        }
+        model
+            .try_set_solution(Some(&values), None, None, None)
+            .ok()?;
+    }
+    let solved = model.try_solve().ok()?;
+    // `primal_solution_status` panics when HiGHS leaves the info unset (a model presolve
+    // solves outright): read it as an integer (2: feasible), an optimal status also counts.
+    let feasible = solved.int_info_value(c"primal_solution_status") == Ok(2)
+        || solved.status() == HighsModelStatus::Optimal;
+    if !feasible {
+        return None;
+    }
+    let x = solved.get_solution().columns().to_vec();
+    if x.len() != columns.len() {
+        return None;
+    }
+    let mut chosen = vec![usize::MAX; jobs];
+    let mut cost = 0.0;
+    for (i, c) in columns.iter().enumerate() {
+        if x[i] > 0.5 {
+            if chosen[c.job] != usize::MAX {
+                return None;
+            }
+            chosen[c.job] = i;
+            cost += c.cost;
+        }
+    }
+    if chosen.contains(&usize::MAX) {
+        return None;
+    }
+    let reported = solved.objective_value();
+    if (reported - cost).abs() > 1e-6 * cost.abs().max(1.0) {
+        return Some(Err(()));
+    }
+    Some(Ok(chosen))
+}
