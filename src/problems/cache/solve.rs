@@ -1,6 +1,6 @@
 //! Solving a cache instance with a preset, and the report.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -8,10 +8,11 @@ use super::evaluate::{evaluate, unservable_users, CacheEvaluation};
 use super::heuristics::{
     greedy, local_search, popularity, random, round_fractional, served_weight, Sharing,
 };
-use super::model::{build, demands, CacheMilp, Demand};
+use super::improve::reoptimise;
+use super::model::{build_with, demands, CacheMilp, Demand, Formulation};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
-use crate::solve::milp::MipOptions;
+use crate::solve::milp::{HighsValue, MipOptions, MipResult};
 use crate::solve::report::{Report, SolveStats, Termination};
 use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
@@ -153,6 +154,11 @@ fn run_heuristic(
     })
 }
 
+/// A MILP with more rows is large: its LP relaxation takes a sizeable share of the time limit,
+/// so it is solved once, at HiGHS's root, by the interior-point method, rather than also
+/// before for a rounded start and the root bound.
+const LARGE_ROWS: usize = 30_000;
+
 /// What the exact solve returns besides the statistics.
 struct Exact {
     /// The best placement: HiGHS's, or the start when HiGHS found nothing better.
@@ -174,13 +180,16 @@ fn solve_exact(
     start: Instant,
     stats: &mut SolveStats,
 ) -> Result<Exact> {
-    let mut model = build(problem, demand_list);
+    let form = experiment_form();
+    let mut model = build_with(problem, demand_list, form);
     stats.build_s = start.elapsed().as_secs_f64();
     let milp_size = (
         model.milp.num_vars(),
         model.milp.num_integer_vars(),
         model.milp.num_constraints(),
     );
+    let large =
+        std::env::var("EDGEPLAN_CACHE_NOLP").is_ok() || model.milp.num_constraints() > LARGE_ROWS;
     if model.x.is_empty() {
         // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
         // prove it (it rejects an empty model).
@@ -192,45 +201,124 @@ fn solve_exact(
             root_lp_bound: None,
         });
     }
-    let (incumbent, root_lp_bound) = heuristic_start(problem, demand_list, preset)?;
-    model.set_start(&incumbent);
-    let CacheMilp {
-        milp,
-        objective,
-        scale,
-        x,
-    } = model;
-    let options = MipOptions {
+    let (incumbent, root_lp_bound) = heuristic_start(problem, demand_list, preset, form, large)?;
+    let start_weight = served_weight(problem, demand_list, &incumbent);
+    let options = |log: bool| MipOptions {
         // What the relaxation and the start left of the time limit.
         time_limit_s: preset
             .time_limit_s
             .map(|t| (t - start.elapsed().as_secs_f64()).max(0.01)),
-        log_file: run.log_file.clone(),
-        write_model: run.write_model.clone(),
+        log_file: if log { run.log_file.clone() } else { None },
+        write_model: if log { run.write_model.clone() } else { None },
+        highs: if large {
+            // The root LP by the interior-point method (with crossover): the dual simplex
+            // takes minutes on it.
+            vec![("mip_lp_solver", HighsValue::Text("ipx"))]
+        } else {
+            experiment_highs()
+        },
         ..MipOptions::from_preset(preset)
     };
-    let result = milp.maximise(objective, &options)?;
+    let with_start = std::env::var("EDGEPLAN_CACHE_NOSTART").is_err();
+    if with_start {
+        model.set_start(&incumbent);
+    }
+    let mut solved = run_milp(problem, demand_list, model, &options(true))?;
+    let suspect = |s: &Solved| s.suspect(with_start.then_some(start_weight));
+    if suspect(&solved) {
+        // HiGHS 1.16 has returned wrong optima from MIP starts: the claimed objective is not
+        // that of the plan, or an optimum below the start. Solve again without the start (the
+        // plan is checked the same way); keep the better plan, and no claim while in doubt.
+        let retry = run_milp(
+            problem,
+            demand_list,
+            build_with(problem, demand_list, form),
+            &options(false),
+        )?;
+        let doubtful = suspect(&retry);
+        if retry.weight > solved.weight || !doubtful {
+            solved = retry;
+        }
+        if doubtful {
+            solved.result.termination = Termination::LimitReached;
+            solved.result.bound = None;
+        }
+    }
+    let result = &solved.result;
     stats.termination = result.termination;
     // The LP optimum is a bound too, and the only one when HiGHS stopped early.
-    stats.bound = match (result.bound.map(|b| b / scale), root_lp_bound) {
+    stats.bound = match (result.bound.map(|b| b / solved.scale), root_lp_bound) {
         (Some(b), Some(lp)) => Some(b.min(lp)),
         (b, lp) => b.or(lp),
     };
     stats.nodes = result.nodes;
     // HiGHS may stop (time limit) before it takes the start in: the start is a
     // feasible plan all the same.
-    let found = result
-        .values
-        .as_ref()
-        .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
-        .filter(|p| {
-            served_weight(problem, demand_list, p)
-                >= served_weight(problem, demand_list, &incumbent)
-        });
+    let placement = match solved.placement {
+        Some(p) if solved.weight >= start_weight => p,
+        _ => incumbent,
+    };
     Ok(Exact {
-        placement: found.unwrap_or(incumbent),
+        placement,
         milp_size,
         root_lp_bound,
+    })
+}
+
+/// A MILP solved, with its plan decoded and checked.
+struct Solved {
+    result: MipResult,
+    /// HiGHS's plan.
+    placement: Option<Placement>,
+    /// Its hit ratio (0 without a plan).
+    weight: f64,
+    /// The objective's factor ([`CacheMilp::scale`]).
+    scale: f64,
+}
+
+impl Solved {
+    /// Whether HiGHS's answer contradicts itself: the objective it reports is not the hit ratio
+    /// of its plan, or it claims an optimum below the start it was given (`start`).
+    fn suspect(&self, start: Option<f64>) -> bool {
+        let tol = |v: f64| 1e-7 * v.abs().max(1e-3);
+        let claimed = self.result.objective.map(|o| o / self.scale);
+        let mismatch = match (claimed, &self.placement) {
+            (Some(c), Some(_)) => (c - self.weight).abs() > tol(self.weight),
+            _ => false,
+        };
+        let below_start = self.result.termination == Termination::Optimal
+            && start.is_some_and(|s| self.weight < s - tol(s));
+        mismatch || below_start
+    }
+}
+
+/// Solves `model` with `options`; decodes and scores HiGHS's plan.
+fn run_milp(
+    problem: &CacheProblem,
+    demand_list: &[Demand],
+    model: CacheMilp,
+    options: &MipOptions,
+) -> Result<Solved> {
+    let CacheMilp {
+        milp,
+        objective,
+        scale,
+        x,
+        ..
+    } = model;
+    let result = milp.maximise(objective, options)?;
+    let placement = result
+        .values
+        .as_ref()
+        .map(|v| CacheMilp::decode(&x, problem.servers.len(), v));
+    let weight = placement
+        .as_ref()
+        .map_or(0.0, |p| served_weight(problem, demand_list, p));
+    Ok(Solved {
+        result,
+        placement,
+        weight,
+        scale,
     })
 }
 
@@ -241,35 +329,81 @@ fn heuristic_start(
     problem: &CacheProblem,
     demand_list: &[Demand],
     preset: &SolverPreset,
+    form: Formulation,
+    large: bool,
 ) -> Result<(Placement, Option<f64>)> {
     let first = greedy(problem, demand_list, Sharing::Aware);
     let mut incumbent = local_search(problem, demand_list, &first, LOCAL_SEARCH_PASSES);
-    let relaxed = build(problem, demand_list);
-    let lp_options = MipOptions {
-        // At most a third of the time limit: the rounding only helps the start.
-        time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
-        interior_point: true,
-        ..MipOptions::from_preset(preset)
-    };
-    let lp = relaxed
-        .milp
-        .maximise_relaxation(relaxed.objective, &lp_options)?;
     let mut root_lp_bound = None;
-    if lp.termination == Termination::Optimal {
-        root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
-    }
-    if let Some(values) = &lp.values {
-        let fractional: Vec<(usize, usize, f64)> = relaxed
-            .x
-            .iter()
-            .map(|&(m, i, v)| (m, i, values.value(v)))
-            .collect();
-        let rounded = round_fractional(problem, demand_list, &fractional, LOCAL_SEARCH_PASSES);
-        if served_weight(problem, demand_list, &rounded)
-            > served_weight(problem, demand_list, &incumbent)
-        {
-            incumbent = rounded;
+    if !large {
+        let relaxed = build_with(problem, demand_list, form);
+        let lp_options = MipOptions {
+            // At most a third of the time limit: the rounding only helps the start.
+            time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
+            interior_point: true,
+            ..MipOptions::from_preset(preset)
+        };
+        let lp = relaxed
+            .milp
+            .maximise_relaxation(relaxed.objective, &lp_options)?;
+        if lp.termination == Termination::Optimal {
+            root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
+        }
+        if let Some(values) = &lp.values {
+            let fractional: Vec<(usize, usize, f64)> = relaxed
+                .x
+                .iter()
+                .map(|&(m, i, v)| (m, i, values.value(v)))
+                .collect();
+            let rounded = round_fractional(problem, demand_list, &fractional, LOCAL_SEARCH_PASSES);
+            if served_weight(problem, demand_list, &rounded)
+                > served_weight(problem, demand_list, &incumbent)
+            {
+                incumbent = rounded;
+            }
         }
     }
+    if std::env::var("EDGEPLAN_CACHE_NOREOPT").is_err() {
+        // The polish gets a quarter of the time limit (30 s without one).
+        let budget = preset.time_limit_s.map_or(30.0, |t| t / 4.0);
+        let deadline = Instant::now() + Duration::from_secs_f64(budget);
+        incumbent = reoptimise(problem, demand_list, &incumbent, deadline)?;
+    }
     Ok((incumbent, root_lp_bound))
+}
+
+/// EXPERIMENT (temporary): the formulation from `EDGEPLAN_CACHE_FORM` (letters b, o, s).
+fn experiment_form() -> Formulation {
+    match std::env::var("EDGEPLAN_CACHE_FORM") {
+        Ok(text) => Formulation {
+            binary_shared: text.contains('b'),
+            own_on_x: text.contains('o'),
+            single_on_x: text.contains('s'),
+        },
+        Err(_) => Formulation::default(),
+    }
+}
+
+/// EXPERIMENT (temporary): HiGHS options from `EDGEPLAN_CACHE_HIGHS` (`name=value;...`).
+fn experiment_highs() -> Vec<(&'static str, HighsValue)> {
+    let Ok(text) = std::env::var("EDGEPLAN_CACHE_HIGHS") else {
+        return Vec::new();
+    };
+    text.split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = p.split_once('=').expect("name=value");
+            let n: &'static str = Box::leak(n.to_string().into_boxed_str());
+            let value = if v == "true" || v == "false" {
+                HighsValue::Bool(v == "true")
+            } else if let Ok(i) = v.parse::<i32>() {
+                HighsValue::Int(i)
+            } else if let Ok(r) = v.parse::<f64>() {
+                HighsValue::Real(r)
+            } else {
+                HighsValue::Text(Box::leak(v.to_string().into_boxed_str()))
+            };
+            (n, value)
+        })
+        .collect()
 }
