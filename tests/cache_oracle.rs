@@ -482,7 +482,12 @@ fn every_formulation_equals_brute_force() {
                 problem.name
             );
             let ev = evaluate(problem, &plan);
-            assert!(ev.feasible(), "{} {form:?}: {:?}", problem.name, ev.violations);
+            assert!(
+                ev.feasible(),
+                "{} {form:?}: {:?}",
+                problem.name,
+                ev.violations
+            );
         }
     }
 }
@@ -573,8 +578,16 @@ fn reoptimise_improves_the_greedy_within_the_optimum() {
         let deadline = Instant::now() + Duration::from_secs(10);
         let plan = reoptimise(&problem, &list, &start, deadline).unwrap();
         let after = served_weight(&problem, &list, &plan);
-        assert!(after >= before - 1e-12, "{}: {after} < {before}", problem.name);
-        assert!(after <= optimum + 1e-9, "{}: {after} > {optimum}", problem.name);
+        assert!(
+            after >= before - 1e-12,
+            "{}: {after} < {before}",
+            problem.name
+        );
+        assert!(
+            after <= optimum + 1e-9,
+            "{}: {after} > {optimum}",
+            problem.name
+        );
         let ev = evaluate(&problem, &plan);
         assert!(ev.feasible(), "{}: {:?}", problem.name, ev.violations);
         assert!((ev.hit_ratio - after).abs() <= 1e-9);
@@ -584,7 +597,11 @@ fn reoptimise_improves_the_greedy_within_the_optimum() {
         if problem.servers.len() <= 2 || !overlapping(&list) {
             // The pair of servers is a neighbourhood, or the servers are independent: the
             // moves are exact.
-            assert!(after >= optimum - 1e-9, "{}: {after} < {optimum}", problem.name);
+            assert!(
+                after >= optimum - 1e-9,
+                "{}: {after} < {optimum}",
+                problem.name
+            );
         }
     }
     assert!(lifted > 0, "the re-optimisation never beat the greedy");

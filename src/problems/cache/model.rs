@@ -15,9 +15,19 @@
 //! `sum_j (s_j / Q_m) y_mj <= 1` (each block once, scaled by the capacity for numerics);
 //! `z_g <= sum_{m in S_g} x_mi`. **Objective**: maximise `sum_g w_g z_g`, the expected hit ratio.
 //!
-//! `y` and `z` need not be declared integer: for integer `x`, lowering `y_mj` to
-//! `max_i x_mi` and raising `z_g` to `min(1, sum x)` keeps every constraint and the objective, so
-//! some optimum has them integral, and the decoder reads the placement from `x` alone.
+//! `y` and `z` need not be integer: for integer `x`, lowering `y_mj` to `max_i x_mi` and raising
+//! `z_g` to `min(1, sum x)` keeps every constraint and the objective, so some optimum has them
+//! integral, and the decoder reads the placement from `x` alone.
+//!
+//! **Strengthened form** ([`Formulation::default`], what the exact solve uses; the plain form
+//! above is [`Formulation::PLAIN`], kept as the tests' reference). Per server, a block only one
+//! candidate model holds is charged to that model's `x` (its `y` would equal `x`); a block that
+//! two or more candidate models share (a backbone, the shared layers of top-layer variants) gets
+//! a **binary** `y_mj`, so that HiGHS branches on whole families and separates knapsack covers
+//! on the storage rows (it does so over integer columns only); a demand only one server can
+//! serve is credited to that `x_mi` in the objective (no `z`, no row). Each step keeps the
+//! optimum: the same argument as above gives an integral optimum of the plain form that
+//! satisfies them.
 
 use std::collections::HashMap;
 

@@ -165,13 +165,15 @@ struct Exact {
     placement: Placement,
     /// MILP size: (variables, integer variables, constraints).
     milp_size: (usize, usize, usize),
-    /// Optimum of the LP relaxation (a hit ratio), when it was solved to optimality.
+    /// Optimum of the LP relaxation (a hit ratio), when it was solved to optimality (not
+    /// solved separately for a large MILP, see [`LARGE_ROWS`]).
     root_lp_bound: Option<f64>,
 }
 
-/// The exact solve: build the MILP, start it from [`heuristic_start`], solve it with what is
-/// left of the time limit (counted from `start`). Records build time, termination, bound and
-/// nodes in `stats`.
+/// The exact solve: build the MILP, start it from [`heuristic_start`] (a complete start), solve
+/// it with what is left of the time limit (counted from `start`), and check HiGHS's answer
+/// against its plan ([`Solved::suspect`]; solved again without the start if it does not hold).
+/// Records build time, termination, bound and nodes in `stats`.
 fn solve_exact(
     problem: &CacheProblem,
     demand_list: &[Demand],
@@ -180,7 +182,7 @@ fn solve_exact(
     start: Instant,
     stats: &mut SolveStats,
 ) -> Result<Exact> {
-    let form = experiment_form();
+    let form = Formulation::default();
     let mut model = build_with(problem, demand_list, form);
     stats.build_s = start.elapsed().as_secs_f64();
     let milp_size = (
@@ -188,8 +190,7 @@ fn solve_exact(
         model.milp.num_integer_vars(),
         model.milp.num_constraints(),
     );
-    let large =
-        std::env::var("EDGEPLAN_CACHE_NOLP").is_ok() || model.milp.num_constraints() > LARGE_ROWS;
+    let large = model.milp.num_constraints() > LARGE_ROWS;
     if model.x.is_empty() {
         // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
         // prove it (it rejects an empty model).
@@ -215,16 +216,13 @@ fn solve_exact(
             // takes minutes on it.
             vec![("mip_lp_solver", HighsValue::Text("ipx"))]
         } else {
-            experiment_highs()
+            Vec::new()
         },
         ..MipOptions::from_preset(preset)
     };
-    let with_start = std::env::var("EDGEPLAN_CACHE_NOSTART").is_err();
-    if with_start {
-        model.set_start(&incumbent);
-    }
+    model.set_start(&incumbent);
     let mut solved = run_milp(problem, demand_list, model, &options(true))?;
-    let suspect = |s: &Solved| s.suspect(with_start.then_some(start_weight));
+    let suspect = |s: &Solved| s.suspect(Some(start_weight));
     if suspect(&solved) {
         // HiGHS 1.16 has returned wrong optima from MIP starts: the claimed objective is not
         // that of the plan, or an optimum below the start. Solve again without the start (the
@@ -323,8 +321,9 @@ fn run_milp(
 }
 
 /// HiGHS's first incumbent: the better of the local search from the greedy and from the
-/// rounded LP relaxation; and the relaxation's optimum (a hit ratio, an upper bound) when it
-/// was solved to optimality.
+/// rounded LP relaxation (not for a `large` MILP), polished by exact re-optimisation of single
+/// servers and overlapping pairs ([`reoptimise`], a quarter of the time limit at most); and the
+/// relaxation's optimum (a hit ratio, an upper bound) when it was solved to optimality.
 fn heuristic_start(
     problem: &CacheProblem,
     demand_list: &[Demand],
@@ -363,47 +362,46 @@ fn heuristic_start(
             }
         }
     }
-    if std::env::var("EDGEPLAN_CACHE_NOREOPT").is_err() {
-        // The polish gets a quarter of the time limit (30 s without one).
-        let budget = preset.time_limit_s.map_or(30.0, |t| t / 4.0);
-        let deadline = Instant::now() + Duration::from_secs_f64(budget);
-        incumbent = reoptimise(problem, demand_list, &incumbent, deadline)?;
-    }
+    // The polish gets a quarter of the time limit (30 s without one).
+    let budget = preset.time_limit_s.map_or(30.0, |t| t / 4.0);
+    let deadline = Instant::now() + Duration::from_secs_f64(budget);
+    incumbent = reoptimise(problem, demand_list, &incumbent, deadline)?;
     Ok((incumbent, root_lp_bound))
 }
 
-/// EXPERIMENT (temporary): the formulation from `EDGEPLAN_CACHE_FORM` (letters b, o, s).
-fn experiment_form() -> Formulation {
-    match std::env::var("EDGEPLAN_CACHE_FORM") {
-        Ok(text) => Formulation {
-            binary_shared: text.contains('b'),
-            own_on_x: text.contains('o'),
-            single_on_x: text.contains('s'),
-        },
-        Err(_) => Formulation::default(),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::solve::PrimalStatus;
 
-/// EXPERIMENT (temporary): HiGHS options from `EDGEPLAN_CACHE_HIGHS` (`name=value;...`).
-fn experiment_highs() -> Vec<(&'static str, HighsValue)> {
-    let Ok(text) = std::env::var("EDGEPLAN_CACHE_HIGHS") else {
-        return Vec::new();
-    };
-    text.split(';')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (n, v) = p.split_once('=').expect("name=value");
-            let n: &'static str = Box::leak(n.to_string().into_boxed_str());
-            let value = if v == "true" || v == "false" {
-                HighsValue::Bool(v == "true")
-            } else if let Ok(i) = v.parse::<i32>() {
-                HighsValue::Int(i)
-            } else if let Ok(r) = v.parse::<f64>() {
-                HighsValue::Real(r)
-            } else {
-                HighsValue::Text(Box::leak(v.to_string().into_boxed_str()))
-            };
-            (n, value)
-        })
-        .collect()
+    fn solved(termination: Termination, objective: f64, weight: f64) -> Solved {
+        Solved {
+            result: MipResult {
+                termination,
+                primal_status: PrimalStatus::Feasible,
+                objective: Some(objective * 4.0),
+                bound: Some(objective * 4.0),
+                gap: Some(0.0),
+                solve_s: 0.0,
+                nodes: Some(0),
+                values: None,
+            },
+            placement: Some(Vec::new()),
+            weight,
+            scale: 4.0,
+        }
+    }
+
+    /// HiGHS's answer is doubted when its objective is not its plan's hit ratio, or when it
+    /// claims an optimum below the start; agreement within float noise is not doubted.
+    #[test]
+    fn contradicting_answers_are_suspect() {
+        let start = Some(0.5);
+        assert!(!solved(Termination::Optimal, 0.6, 0.6 + 1e-12).suspect(start));
+        assert!(solved(Termination::Optimal, 0.6, 0.55).suspect(start));
+        assert!(solved(Termination::Optimal, 0.45, 0.45).suspect(start));
+        // Stopped by the limit below the start: the start is kept, nothing is claimed.
+        assert!(!solved(Termination::LimitReached, 0.45, 0.45).suspect(start));
+        assert!(!solved(Termination::Optimal, 0.45, 0.45).suspect(None));
+    }
 }
