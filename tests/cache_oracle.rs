@@ -563,7 +563,7 @@ fn residual_demands_account_for_the_fixed_servers() {
 }
 
 /// The re-optimisation from the greedy is never below it, never above the brute-force
-/// optimum, and its plan fits; on the tiny libraries (at most three servers, so a pair move
+/// optimum, and its plan fits; it stops at once when the start meets its target; on the tiny libraries (at most three servers, so a pair move
 /// re-optimises two of them exactly) it reaches the optimum where the greedy does not, at
 /// least sometimes.
 #[test]
@@ -576,7 +576,7 @@ fn reoptimise_improves_the_greedy_within_the_optimum() {
         let start = greedy(&problem, &list, Sharing::Aware);
         let before = served_weight(&problem, &list, &start);
         let deadline = Instant::now() + Duration::from_secs(10);
-        let plan = reoptimise(&problem, &list, &start, deadline).unwrap();
+        let plan = reoptimise(&problem, &list, &start, deadline, f64::INFINITY).unwrap();
         let after = served_weight(&problem, &list, &plan);
         assert!(
             after >= before - 1e-12,
@@ -591,6 +591,9 @@ fn reoptimise_improves_the_greedy_within_the_optimum() {
         let ev = evaluate(&problem, &plan);
         assert!(ev.feasible(), "{}: {:?}", problem.name, ev.violations);
         assert!((ev.hit_ratio - after).abs() <= 1e-9);
+        // A start that already meets the target is returned as it is.
+        let kept = reoptimise(&problem, &list, &start, deadline, before).unwrap();
+        assert_eq!(kept, start, "{}", problem.name);
         if before < optimum - 1e-9 && after >= optimum - 1e-9 {
             lifted += 1;
         }

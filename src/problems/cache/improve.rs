@@ -87,8 +87,8 @@ fn neighbourhoods(servers: usize, demands: &[Demand]) -> Vec<Vec<usize>> {
 }
 
 /// Improves `start` by exact re-optimisation of single servers and overlapping pairs until a
-/// full round improves nothing or `deadline` passes; never worse than `start`, and storage is
-/// respected throughout. Deterministic for a given number of completed moves (each MILP runs
+/// full round improves nothing, `deadline` passes or the hit ratio reaches `target`; never worse
+/// than `start`, and storage is respected throughout. Deterministic for a given number of completed moves (each MILP runs
 /// on one thread with a fixed seed; a move cut short by its time limit keeps the better of its
 /// incumbent and the current contents).
 pub fn reoptimise(
@@ -96,6 +96,7 @@ pub fn reoptimise(
     demands: &[Demand],
     start: &Placement,
     deadline: Instant,
+    target: f64,
 ) -> Result<Placement> {
     let servers = problem.servers.len();
     let models = problem.models.len();
@@ -106,6 +107,15 @@ pub fn reoptimise(
         }
     }
     let moves = neighbourhoods(servers, demands);
+    let placement = |cached: &[Vec<bool>]| -> Placement {
+        cached
+            .iter()
+            .map(|row| (0..models).filter(|&i| row[i]).collect())
+            .collect()
+    };
+    if served_weight(problem, demands, start) >= target {
+        return Ok(placement(&cached));
+    }
     // Moves since the last improvement: a full round of them ends the search.
     let mut idle = 0;
     let mut k = 0;
@@ -170,10 +180,10 @@ pub fn reoptimise(
                 }
             }
             idle = 0;
+            if served_weight(problem, demands, &placement(&cached)) >= target {
+                break;
+            }
         }
     }
-    Ok(cached
-        .iter()
-        .map(|row| (0..models).filter(|&i| row[i]).collect())
-        .collect())
+    Ok(placement(&cached))
 }
