@@ -7,8 +7,9 @@
 //! weight of `g`, for every `g` with `S ∩ N` non-empty that no fixed server serves. Their MILP is
 //! the cache MILP of the same problem over the residual demands (the same [`build_with`]; only
 //! servers of `N` get variables). Its optimum, with `N`'s current contents as a complete start,
-//! is never worse than those contents, so every move keeps the hit ratio or raises it, and
-//! every placement visited respects storage (the MILP's storage rows). Neighbourhoods are the
+//! is never worse than those contents, so every move keeps the hit ratio or raises it; a move
+//! is taken only when its plan fits storage counted exactly (the MILP's rows hold within
+//! HiGHS's tolerance only). Neighbourhoods are the
 //! single servers (an exact best response, which subsumes the local search's drop-and-refill
 //! moves) and then the pairs of servers with overlapping coverage, most overlap first (a family
 //! moved from one server to its neighbour, which the single-server moves cannot see).
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use super::heuristics::served_weight;
 use super::model::{build_with, CacheMilp, Demand, Formulation};
-use super::{CacheProblem, Placement};
+use super::{CacheProblem, Placement, LIMIT_TOLERANCE};
 use crate::error::Result;
 use crate::solve::milp::MipOptions;
 use crate::solve::report::Termination;
@@ -172,7 +173,9 @@ pub fn reoptimise(
         }
         let found = CacheMilp::decode(&x, servers, values);
         let after = served_weight(problem, &sub, &found);
-        if after > before * (1.0 + 1e-12) + 1e-15 {
+        // The storage rows hold within HiGHS's feasibility tolerance only: check them exactly.
+        let fit = group.iter().all(|&m| fits(problem, m, &found[m]));
+        if fit && after > before * (1.0 + 1e-12) + 1e-15 {
             for &m in group {
                 cached[m] = vec![false; models];
                 for &i in &found[m] {
@@ -186,4 +189,17 @@ pub fn reoptimise(
         }
     }
     Ok(placement(&cached))
+}
+
+/// Whether `models` fit server `m`'s storage, each block counted once (with the limits'
+/// tolerance, as the evaluator counts them).
+fn fits(problem: &CacheProblem, m: usize, models: &[usize]) -> bool {
+    let mut blocks: Vec<usize> = models
+        .iter()
+        .flat_map(|&i| problem.models[i].blocks.iter().copied())
+        .collect();
+    blocks.sort_unstable();
+    blocks.dedup();
+    let bytes: f64 = blocks.iter().map(|&j| problem.blocks[j].bytes).sum();
+    bytes <= problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE)
 }
