@@ -193,7 +193,7 @@ pub fn reoptimise(
 
 /// Whether `models` fit server `m`'s storage, each block counted once (with the limits'
 /// tolerance, as the evaluator counts them).
-fn fits(problem: &CacheProblem, m: usize, models: &[usize]) -> bool {
+pub fn fits(problem: &CacheProblem, m: usize, models: &[usize]) -> bool {
     let mut blocks: Vec<usize> = models
         .iter()
         .flat_map(|&i| problem.models[i].blocks.iter().copied())

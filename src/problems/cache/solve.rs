@@ -8,7 +8,7 @@ use super::evaluate::{evaluate, unservable_users, CacheEvaluation};
 use super::heuristics::{
     greedy, local_search, popularity, random, round_fractional, served_weight, Sharing,
 };
-use super::improve::reoptimise;
+use super::improve::{fits, reoptimise};
 use super::model::{build_with, demands, CacheMilp, Demand, Formulation};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
@@ -257,8 +257,15 @@ fn solve_exact(
     stats.nodes = result.nodes;
     // HiGHS may stop (time limit) before it takes the start in: the start is a
     // feasible plan all the same.
+    // The storage rows hold within HiGHS's feasibility tolerance only: a plan over a capacity
+    // counted exactly gives way to the start.
     let placement = match solved.placement {
-        Some(p) if solved.weight >= start_weight => p,
+        Some(p)
+            if solved.weight >= start_weight
+                && p.iter().enumerate().all(|(m, list)| fits(problem, m, list)) =>
+        {
+            p
+        }
         _ => incumbent,
     };
     Ok(Exact {
