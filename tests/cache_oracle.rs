@@ -2,13 +2,18 @@
 //! model) pairs, scored by the independent evaluator), the heuristics against the MILP, and a
 //! worked example whose answer is derived by hand.
 
+use std::time::{Duration, Instant};
+
 use edgeplan::instance::cache::generate::{generate, GenParams};
 use edgeplan::problems::cache::evaluate::evaluate;
+use edgeplan::problems::cache::heuristics::{greedy, served_weight, Sharing};
+use edgeplan::problems::cache::improve::{reoptimise, residual};
+use edgeplan::problems::cache::model::{build_with, demands, CacheMilp, Formulation};
 use edgeplan::problems::cache::solve::{solve, SOLVERS};
 use edgeplan::problems::cache::{
-    Block, CacheProblem, CacheServer, CacheUser, LibraryModel, Variant,
+    Block, CacheProblem, CacheServer, CacheUser, LibraryModel, Placement, Variant,
 };
-use edgeplan::solve::{PrimalStatus, Termination};
+use edgeplan::solve::{MipOptions, PrimalStatus, Termination};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -394,4 +399,218 @@ fn malformed_problems_are_refused() {
     problem.users[0].rate_bps.pop();
     let err = solve(&problem, &preset("greedy")).unwrap_err().to_string();
     assert!(err.contains("rates for"), "{err}");
+}
+
+/// Every formulation the exact solve can use: the original one, each strengthening alone, and
+/// all of them (the default).
+fn formulations() -> Vec<Formulation> {
+    let plain = Formulation::PLAIN;
+    vec![
+        plain,
+        Formulation {
+            binary_shared: true,
+            ..plain
+        },
+        Formulation {
+            own_on_x: true,
+            ..plain
+        },
+        Formulation {
+            single_on_x: true,
+            ..plain
+        },
+        Formulation::default(),
+    ]
+}
+
+/// The optimum of the MILP of `problem` in formulation `form`, solved to optimality without a
+/// start: the hit ratio of its plan, which must be the objective HiGHS reports; and the plan.
+fn milp_optimum(problem: &CacheProblem, form: Formulation) -> (f64, Placement) {
+    let list = demands(problem);
+    let model = build_with(problem, &list, form);
+    if model.x.is_empty() {
+        return (0.0, vec![Vec::new(); problem.servers.len()]);
+    }
+    let CacheMilp {
+        milp,
+        objective,
+        scale,
+        x,
+        ..
+    } = model;
+    let result = milp.maximise(objective, &MipOptions::default()).unwrap();
+    assert_eq!(result.termination, Termination::Optimal, "{}", problem.name);
+    let plan = CacheMilp::decode(&x, problem.servers.len(), result.values.as_ref().unwrap());
+    let hit = served_weight(problem, &list, &plan);
+    let claimed = result.objective.unwrap() / scale;
+    assert!(
+        (claimed - hit).abs() <= 1e-7 * hit.max(1e-3),
+        "{} {form:?}: HiGHS reports {claimed}, its plan serves {hit}",
+        problem.name
+    );
+    (hit, plan)
+}
+
+/// Each strengthening of the MILP (binary shared blocks, own blocks charged to `x`,
+/// single-server demands credited to `x`), alone and together, has the brute-force optimum on
+/// the random libraries and the generated ones, and its plan fits.
+#[test]
+fn every_formulation_equals_brute_force() {
+    let catalog = common::catalog();
+    let mut problems: Vec<CacheProblem> = (0..60).map(tiny).collect();
+    for seed in 0..8 {
+        let params = GenParams {
+            servers: 2,
+            models: 5,
+            users: 12,
+            seed,
+            bases: vec!["gpt2@fp16".into(), "qwen2.5-0.5b@q4".into()],
+            storage_bytes: [0.3e9, 0.6e9, 1e9][seed as usize % 3],
+            latency_limit_s: (5.0, 60.0),
+            backhaul_bps: (seed % 2 == 1).then_some(1e9),
+            ..GenParams::default()
+        };
+        problems.push(generate(&params, &catalog, &common::instances().join("models")).unwrap());
+    }
+    for problem in &problems {
+        let (optimum, _) = cache_brute_force(problem);
+        for form in formulations() {
+            let (hit, plan) = milp_optimum(problem, form);
+            assert!(
+                (hit - optimum).abs() <= 1e-9,
+                "{} {form:?}: MILP {hit} vs brute force {optimum}",
+                problem.name
+            );
+            let ev = evaluate(problem, &plan);
+            assert!(
+                ev.feasible(),
+                "{} {form:?}: {:?}",
+                problem.name,
+                ev.violations
+            );
+        }
+    }
+}
+
+/// The default formulation has the optimum of the original one on medium generated instances
+/// (4-5 servers, 20-25 models of the default library, 50-60 users, storage 2-4 GB), where
+/// brute force is out of reach.
+#[test]
+fn default_formulation_matches_the_original_on_medium_instances() {
+    let catalog = common::catalog();
+    for (seed, servers, models, users, storage) in [
+        (1, 4, 20, 50, 4e9),
+        (2, 4, 20, 50, 2e9),
+        (3, 5, 25, 60, 3e9),
+    ] {
+        let params = GenParams {
+            servers,
+            models,
+            users,
+            seed,
+            storage_bytes: storage,
+            ..GenParams::default()
+        };
+        let problem = generate(&params, &catalog, &common::instances().join("models")).unwrap();
+        let (plain, _) = milp_optimum(&problem, Formulation::PLAIN);
+        let (strong, _) = milp_optimum(&problem, Formulation::default());
+        assert!(
+            (plain - strong).abs() <= 1e-7 * plain,
+            "seed {seed}: original {plain} vs default {strong}"
+        );
+    }
+}
+
+/// The residual demands of a neighbourhood: those no fixed server serves, restricted to the
+/// neighbourhood's servers, aggregated; their served weight plus what the fixed servers serve is
+/// the hit ratio of every placement that keeps the fixed servers.
+#[test]
+fn residual_demands_account_for_the_fixed_servers() {
+    for seed in 0..30 {
+        let problem = tiny(seed);
+        let list = demands(&problem);
+        let servers = problem.servers.len();
+        let (_, best) = cache_brute_force(&problem);
+        for m in 0..servers {
+            let group = vec![m];
+            let mut cached = vec![vec![false; problem.models.len()]; servers];
+            for (s, models) in best.iter().enumerate() {
+                for &i in models {
+                    cached[s][i] = true;
+                }
+            }
+            let sub = residual(&list, &group, &cached);
+            for d in &sub {
+                assert_eq!(d.servers, group);
+            }
+            // The fixed part: `best` with server m emptied.
+            let mut fixed = best.clone();
+            fixed[m].clear();
+            let base = served_weight(&problem, &list, &fixed);
+            for i in 0..problem.models.len() {
+                let mut trial = fixed.clone();
+                trial[m] = vec![i];
+                let total = served_weight(&problem, &list, &trial);
+                let part = served_weight(&problem, &sub, &trial);
+                assert!(
+                    (base + part - total).abs() <= 1e-12,
+                    "{} server {m} model {i}: {base} + {part} != {total}",
+                    problem.name
+                );
+            }
+        }
+    }
+}
+
+/// The re-optimisation from the greedy is never below it, never above the brute-force
+/// optimum, and its plan fits; it stops at once when the start meets its target; on the tiny libraries (at most three servers, so a pair move
+/// re-optimises two of them exactly) it reaches the optimum where the greedy does not, at
+/// least sometimes.
+#[test]
+fn reoptimise_improves_the_greedy_within_the_optimum() {
+    let mut lifted = 0;
+    for seed in 0..60 {
+        let problem = tiny(seed);
+        let list = demands(&problem);
+        let (optimum, _) = cache_brute_force(&problem);
+        let start = greedy(&problem, &list, Sharing::Aware);
+        let before = served_weight(&problem, &list, &start);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let plan = reoptimise(&problem, &list, &start, deadline, f64::INFINITY).unwrap();
+        let after = served_weight(&problem, &list, &plan);
+        assert!(
+            after >= before - 1e-12,
+            "{}: {after} < {before}",
+            problem.name
+        );
+        assert!(
+            after <= optimum + 1e-9,
+            "{}: {after} > {optimum}",
+            problem.name
+        );
+        let ev = evaluate(&problem, &plan);
+        assert!(ev.feasible(), "{}: {:?}", problem.name, ev.violations);
+        assert!((ev.hit_ratio - after).abs() <= 1e-9);
+        // A start that already meets the target is returned as it is.
+        let kept = reoptimise(&problem, &list, &start, deadline, before).unwrap();
+        assert_eq!(kept, start, "{}", problem.name);
+        if before < optimum - 1e-9 && after >= optimum - 1e-9 {
+            lifted += 1;
+        }
+        if problem.servers.len() <= 2 || !overlapping(&list) {
+            // The pair of servers is a neighbourhood, or the servers are independent: the
+            // moves are exact.
+            assert!(
+                after >= optimum - 1e-9,
+                "{}: {after} < {optimum}",
+                problem.name
+            );
+        }
+    }
+    assert!(lifted > 0, "the re-optimisation never beat the greedy");
+}
+
+/// Whether some demand can be served by two servers (then the pair is a neighbourhood).
+fn overlapping(list: &[edgeplan::problems::cache::model::Demand]) -> bool {
+    list.iter().any(|d| d.servers.len() >= 2)
 }

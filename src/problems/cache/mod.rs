@@ -28,6 +28,7 @@
 
 pub mod evaluate;
 pub mod heuristics;
+pub mod improve;
 pub mod library;
 pub mod model;
 pub mod render;

@@ -15,9 +15,19 @@
 //! `sum_j (s_j / Q_m) y_mj <= 1` (each block once, scaled by the capacity for numerics);
 //! `z_g <= sum_{m in S_g} x_mi`. **Objective**: maximise `sum_g w_g z_g`, the expected hit ratio.
 //!
-//! `y` and `z` need not be declared integer: for integer `x`, lowering `y_mj` to
-//! `max_i x_mi` and raising `z_g` to `min(1, sum x)` keeps every constraint and the objective, so
-//! some optimum has them integral, and the decoder reads the placement from `x` alone.
+//! `y` and `z` need not be integer: for integer `x`, lowering `y_mj` to `max_i x_mi` and raising
+//! `z_g` to `min(1, sum x)` keeps every constraint and the objective, so some optimum has them
+//! integral, and the decoder reads the placement from `x` alone.
+//!
+//! **Strengthened form** ([`Formulation::default`], what the exact solve uses; the plain form
+//! above is [`Formulation::PLAIN`], kept as the tests' reference). Per server, a block only one
+//! candidate model holds is charged to that model's `x` (its `y` would equal `x`); a block that
+//! two or more candidate models share (a backbone, the shared layers of top-layer variants) gets
+//! a **binary** `y_mj`, so that HiGHS branches on whole families and separates knapsack covers
+//! on the storage rows (it does so over integer columns only); a demand only one server can
+//! serve is credited to that `x_mi` in the objective (no `z`, no row). Each step keeps the
+//! optimum: the same argument as above gives an integral optimum of the plain form that
+//! satisfies them.
 
 use std::collections::HashMap;
 
@@ -100,33 +110,84 @@ pub fn demands(problem: &CacheProblem) -> Vec<Demand> {
     out
 }
 
+/// Which strengthening the MILP gets. [`Formulation::default`] is the one the exact solve
+/// uses; [`Formulation::PLAIN`] is the original model (continuous `y` on every block, one `z` per
+/// demand), kept as the reference the tests compare against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formulation {
+    /// Blocks that two or more candidate models of a server share (a backbone) get a binary
+    /// `y_mj`, so that branch and bound decides a family at once and HiGHS finds knapsack
+    /// covers on the storage rows (it separates them over integer columns only).
+    pub binary_shared: bool,
+    /// A block that only one candidate model of a server holds is charged to that model's `x`
+    /// (no `y`, no linking row).
+    pub own_on_x: bool,
+    /// A demand only one server can serve is credited to that server's `x` (no `z`, no row).
+    pub single_on_x: bool,
+}
+
+impl Formulation {
+    /// The original model.
+    pub const PLAIN: Formulation = Formulation {
+        binary_shared: false,
+        own_on_x: false,
+        single_on_x: false,
+    };
+}
+
+impl Default for Formulation {
+    fn default() -> Self {
+        Formulation {
+            binary_shared: true,
+            own_on_x: true,
+            single_on_x: true,
+        }
+    }
+}
+
 /// The MILP of a cache instance and the handles to decode it.
 pub struct CacheMilp {
     /// The model.
     pub milp: Milp,
     /// The expected hit ratio times [`CacheMilp::scale`], to maximise.
     pub objective: Expression,
-    /// Factor of the objective: `1 / max_g w_g`, so that the largest coefficient is 1 (HiGHS
+    /// Factor of the objective: `1 / max` of its coefficients, so that the largest is 1 (HiGHS
     /// warns about, and may drop, costs below 1e-5, and Zipf tails of small groups get there).
     pub scale: f64,
     /// `(server, model, x)` for every placement variable.
     pub x: Vec<(usize, usize, Variable)>,
+    /// Every other variable (`y` and `z`) with the placement variables (indices into
+    /// [`CacheMilp::x`]) it follows: it is 1 exactly when one of them is, in the completion of
+    /// a placement.
+    pub derived: Vec<(Variable, Vec<usize>)>,
 }
 
 impl CacheMilp {
-    /// Starts HiGHS from `placement` (its `x`; HiGHS completes `y` and `z`). Pairs without a
-    /// variable (useless to cache) are left out.
+    /// Starts HiGHS from `placement`, complete: its `x` and the `y` and `z` it implies (HiGHS
+    /// 1.16 has returned wrong optima from partial starts it had to complete itself). Pairs
+    /// without a variable (useless to cache) are left out.
     pub fn set_start(&mut self, placement: &Placement) {
-        let start = self
+        let on: Vec<bool> = self
             .x
             .iter()
-            .map(|&(m, i, v)| {
-                let on = placement
+            .map(|&(m, i, _)| {
+                placement
                     .get(m)
-                    .is_some_and(|list| list.binary_search(&i).is_ok());
-                (v, if on { 1.0 } else { 0.0 })
+                    .is_some_and(|list| list.binary_search(&i).is_ok())
             })
             .collect();
+        let bit = |b: bool| if b { 1.0 } else { 0.0 };
+        let mut start: Vec<(Variable, f64)> = self
+            .x
+            .iter()
+            .zip(&on)
+            .map(|(&(_, _, v), &b)| (v, bit(b)))
+            .collect();
+        start.extend(
+            self.derived
+                .iter()
+                .map(|(v, of)| (*v, bit(of.iter().any(|&k| on[k])))),
+        );
         self.milp.set_start(start);
     }
 
@@ -145,66 +206,112 @@ impl CacheMilp {
     }
 }
 
-/// Builds the MILP over `demands` (from [`demands`]).
+/// Builds the MILP over `demands` (from [`demands`]) in the default [`Formulation`].
 pub fn build(problem: &CacheProblem, demands: &[Demand]) -> CacheMilp {
+    build_with(problem, demands, Formulation::default())
+}
+
+/// Builds the MILP over `demands` in formulation `form`.
+pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation) -> CacheMilp {
     let servers = problem.servers.len();
     let models = problem.models.len();
     let mut milp = Milp::new();
-    // x[m][i], created on first use.
-    let mut x: Vec<Vec<Option<Variable>>> = vec![vec![None; models]; servers];
     let mut useful = vec![vec![false; models]; servers];
     for d in demands {
         for &m in &d.servers {
             useful[m][d.model] = true;
         }
     }
-    let mut handles = Vec::new();
+    // Objective weight of every x (single-server demands) and of every demand row.
+    let mut x_weight = vec![vec![0.0; models]; servers];
+    let mut rows: Vec<&Demand> = Vec::new();
+    for d in demands {
+        if form.single_on_x && d.servers.len() == 1 {
+            x_weight[d.servers[0]][d.model] += d.weight;
+        } else {
+            rows.push(d);
+        }
+    }
+    // x[m][i], index into `handles`.
+    let mut x: Vec<Vec<Option<usize>>> = vec![vec![None; models]; servers];
+    let mut handles: Vec<(usize, usize, Variable)> = Vec::new();
+    let mut derived: Vec<(Variable, Vec<usize>)> = Vec::new();
     for m in 0..servers {
         let capacity = problem.servers[m].storage_bytes;
-        let mut y: Vec<Option<Variable>> = vec![None; problem.blocks.len()];
-        let mut storage = Expression::with_capacity(problem.blocks.len());
-        for i in 0..models {
-            let model = &problem.models[i];
-            if !useful[m][i] || model.bytes > capacity * (1.0 + LIMIT_TOLERANCE) {
-                continue;
-            }
-            let xv = milp.add(variable().binary());
-            x[m][i] = Some(xv);
-            handles.push((m, i, xv));
-            for &j in &model.blocks {
-                let yv = *y[j].get_or_insert_with(|| {
-                    let v = milp.add(variable().min(0.0).max(1.0));
-                    storage.add_mul(problem.blocks[j].bytes / capacity, v);
-                    v
-                });
-                milp.constrain(constraint!(yv >= xv));
+        let candidates: Vec<usize> = (0..models)
+            .filter(|&i| {
+                useful[m][i] && problem.models[i].bytes <= capacity * (1.0 + LIMIT_TOLERANCE)
+            })
+            .collect();
+        // Candidate models holding each block, in increasing order.
+        let mut holders: Vec<Vec<usize>> = vec![Vec::new(); problem.blocks.len()];
+        for &i in &candidates {
+            x[m][i] = Some(handles.len());
+            handles.push((m, i, milp.add(variable().binary())));
+            for &j in &problem.models[i].blocks {
+                holders[j].push(i);
             }
         }
-        milp.constrain(constraint!(storage <= 1.0 + LIMIT_TOLERANCE));
+        let mut storage = Expression::with_capacity(problem.blocks.len() + candidates.len());
+        for (j, held) in holders.iter().enumerate() {
+            let share = problem.blocks[j].bytes / capacity;
+            match held.len() {
+                0 => {}
+                1 if form.own_on_x => {
+                    let k = x[m][held[0]].expect("candidate");
+                    storage.add_mul(share, handles[k].2);
+                }
+                n => {
+                    let def = variable().min(0.0).max(1.0);
+                    let yv = milp.add(if form.binary_shared && n >= 2 {
+                        def.binary()
+                    } else {
+                        def
+                    });
+                    storage.add_mul(share, yv);
+                    let mut of = Vec::with_capacity(n);
+                    for &i in held {
+                        let k = x[m][i].expect("candidate");
+                        let xv = handles[k].2;
+                        milp.constrain(constraint!(yv >= xv));
+                        of.push(k);
+                    }
+                    derived.push((yv, of));
+                }
+            }
+        }
+        if !candidates.is_empty() {
+            milp.constrain(constraint!(storage <= 1.0 + LIMIT_TOLERANCE));
+        }
     }
-    let largest = demands.iter().map(|d| d.weight).fold(0.0, f64::max);
-    let scale = if largest > 0.0 { 1.0 / largest } else { 1.0 };
-    let mut objective = Expression::with_capacity(demands.len());
-    for d in demands {
-        let mut served = Expression::with_capacity(d.servers.len());
-        let mut any = false;
-        for &m in &d.servers {
-            if let Some(v) = x[m][d.model] {
-                served.add_mul(1.0, v);
-                any = true;
-            }
+    let mut terms: Vec<(f64, Variable)> = Vec::new();
+    for &(m, i, v) in &handles {
+        if x_weight[m][i] > 0.0 {
+            terms.push((x_weight[m][i], v));
         }
-        if !any {
+    }
+    for d in rows {
+        let of: Vec<usize> = d.servers.iter().filter_map(|&m| x[m][d.model]).collect();
+        if of.is_empty() {
             continue;
         }
         let z = milp.add(variable().min(0.0).max(1.0));
+        let served: Expression = of.iter().map(|&k| handles[k].2).sum();
         milp.constrain(constraint!(z <= served));
-        objective.add_mul(d.weight * scale, z);
+        terms.push((d.weight, z));
+        derived.push((z, of));
+    }
+    let largest = terms.iter().map(|t| t.0).fold(0.0, f64::max);
+    let scale = if largest > 0.0 { 1.0 / largest } else { 1.0 };
+    let mut objective = Expression::with_capacity(terms.len());
+    for (w, v) in terms {
+        objective.add_mul(w * scale, v);
     }
     CacheMilp {
         milp,
         objective,
         scale,
         x: handles,
+        derived,
     }
 }

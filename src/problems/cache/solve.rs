@@ -1,6 +1,6 @@
 //! Solving a cache instance with a preset, and the report.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -8,10 +8,11 @@ use super::evaluate::{evaluate, unservable_users, CacheEvaluation};
 use super::heuristics::{
     greedy, local_search, popularity, random, round_fractional, served_weight, Sharing,
 };
-use super::model::{build, demands, CacheMilp, Demand};
+use super::improve::{fits, reoptimise};
+use super::model::{build_with, demands, CacheMilp, Demand, Formulation};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
-use crate::solve::milp::MipOptions;
+use crate::solve::milp::{HighsValue, MipOptions, MipResult};
 use crate::solve::report::{Report, SolveStats, Termination};
 use crate::solve::RunOptions;
 use crate::solve::SolverPreset;
@@ -153,19 +154,30 @@ fn run_heuristic(
     })
 }
 
+/// A MILP with more rows is large: its LP relaxation takes a sizeable share of the time limit,
+/// so it is solved once, at HiGHS's root, by the interior-point method, rather than also
+/// before for a rounded start and the root bound.
+const LARGE_ROWS: usize = 30_000;
+
+/// The start of a MILP with fewer rows is not re-optimised: HiGHS proves those in a fraction of
+/// a second from the local search's plan (4 × 20 × 50: 241 rows, 0.1 s).
+const REOPTIMISE_ROWS: usize = 1_000;
+
 /// What the exact solve returns besides the statistics.
 struct Exact {
     /// The best placement: HiGHS's, or the start when HiGHS found nothing better.
     placement: Placement,
     /// MILP size: (variables, integer variables, constraints).
     milp_size: (usize, usize, usize),
-    /// Optimum of the LP relaxation (a hit ratio), when it was solved to optimality.
+    /// Optimum of the LP relaxation (a hit ratio), when it was solved to optimality (not
+    /// solved separately for a large MILP, see [`LARGE_ROWS`]).
     root_lp_bound: Option<f64>,
 }
 
-/// The exact solve: build the MILP, start it from [`heuristic_start`], solve it with what is
-/// left of the time limit (counted from `start`). Records build time, termination, bound and
-/// nodes in `stats`.
+/// The exact solve: build the MILP, start it from [`heuristic_start`] (a complete start), solve
+/// it with what is left of the time limit (counted from `start`), and check HiGHS's answer
+/// against its plan ([`Solved::suspect`]; solved again without the start if it does not hold).
+/// Records build time, termination, bound and nodes in `stats`.
 fn solve_exact(
     problem: &CacheProblem,
     demand_list: &[Demand],
@@ -174,13 +186,15 @@ fn solve_exact(
     start: Instant,
     stats: &mut SolveStats,
 ) -> Result<Exact> {
-    let mut model = build(problem, demand_list);
+    let form = Formulation::default();
+    let mut model = build_with(problem, demand_list, form);
     stats.build_s = start.elapsed().as_secs_f64();
     let milp_size = (
         model.milp.num_vars(),
         model.milp.num_integer_vars(),
         model.milp.num_constraints(),
     );
+    let large = model.milp.num_constraints() > LARGE_ROWS;
     if model.x.is_empty() {
         // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
         // prove it (it rejects an empty model).
@@ -192,84 +206,220 @@ fn solve_exact(
             root_lp_bound: None,
         });
     }
-    let (incumbent, root_lp_bound) = heuristic_start(problem, demand_list, preset)?;
-    model.set_start(&incumbent);
-    let CacheMilp {
-        milp,
-        objective,
-        scale,
-        x,
-    } = model;
-    let options = MipOptions {
+    let (incumbent, root_lp_bound) =
+        heuristic_start(problem, demand_list, preset, form, milp_size.2)?;
+    let start_weight = served_weight(problem, demand_list, &incumbent);
+    let options = |log: bool| MipOptions {
         // What the relaxation and the start left of the time limit.
         time_limit_s: preset
             .time_limit_s
             .map(|t| (t - start.elapsed().as_secs_f64()).max(0.01)),
-        log_file: run.log_file.clone(),
-        write_model: run.write_model.clone(),
+        log_file: if log { run.log_file.clone() } else { None },
+        write_model: if log { run.write_model.clone() } else { None },
+        highs: if large {
+            // The root LP by the interior-point method (with crossover): the dual simplex
+            // takes minutes on it.
+            vec![("mip_lp_solver", HighsValue::Text("ipx"))]
+        } else {
+            Vec::new()
+        },
         ..MipOptions::from_preset(preset)
     };
-    let result = milp.maximise(objective, &options)?;
+    model.set_start(&incumbent);
+    let mut solved = run_milp(problem, demand_list, model, &options(true))?;
+    let suspect = |s: &Solved| s.suspect(Some(start_weight));
+    if suspect(&solved) {
+        // HiGHS 1.16 has returned wrong optima from MIP starts: the claimed objective is not
+        // that of the plan, or an optimum below the start. Solve again without the start (the
+        // plan is checked the same way); keep the better plan, and no claim while in doubt.
+        let retry = run_milp(
+            problem,
+            demand_list,
+            build_with(problem, demand_list, form),
+            &options(false),
+        )?;
+        let doubtful = suspect(&retry);
+        if retry.weight > solved.weight || !doubtful {
+            solved = retry;
+        }
+        if doubtful {
+            solved.result.termination = Termination::LimitReached;
+            solved.result.bound = None;
+        }
+    }
+    let result = &solved.result;
     stats.termination = result.termination;
     // The LP optimum is a bound too, and the only one when HiGHS stopped early.
-    stats.bound = match (result.bound.map(|b| b / scale), root_lp_bound) {
+    stats.bound = match (result.bound.map(|b| b / solved.scale), root_lp_bound) {
         (Some(b), Some(lp)) => Some(b.min(lp)),
         (b, lp) => b.or(lp),
     };
     stats.nodes = result.nodes;
     // HiGHS may stop (time limit) before it takes the start in: the start is a
     // feasible plan all the same.
-    let found = result
-        .values
-        .as_ref()
-        .map(|v| CacheMilp::decode(&x, problem.servers.len(), v))
-        .filter(|p| {
-            served_weight(problem, demand_list, p)
-                >= served_weight(problem, demand_list, &incumbent)
-        });
+    // The storage rows hold within HiGHS's feasibility tolerance only: a plan over a capacity
+    // counted exactly gives way to the start.
+    let placement = match solved.placement {
+        Some(p)
+            if solved.weight >= start_weight
+                && p.iter().enumerate().all(|(m, list)| fits(problem, m, list)) =>
+        {
+            p
+        }
+        _ => incumbent,
+    };
     Ok(Exact {
-        placement: found.unwrap_or(incumbent),
+        placement,
         milp_size,
         root_lp_bound,
     })
 }
 
+/// A MILP solved, with its plan decoded and checked.
+struct Solved {
+    result: MipResult,
+    /// HiGHS's plan.
+    placement: Option<Placement>,
+    /// Its hit ratio (0 without a plan).
+    weight: f64,
+    /// The objective's factor ([`CacheMilp::scale`]).
+    scale: f64,
+}
+
+impl Solved {
+    /// Whether HiGHS's answer contradicts itself: the objective it reports is not the hit ratio
+    /// of its plan, or it claims an optimum below the start it was given (`start`).
+    fn suspect(&self, start: Option<f64>) -> bool {
+        let tol = |v: f64| 1e-7 * v.abs().max(1e-3);
+        let claimed = self.result.objective.map(|o| o / self.scale);
+        let mismatch = match (claimed, &self.placement) {
+            (Some(c), Some(_)) => (c - self.weight).abs() > tol(self.weight),
+            _ => false,
+        };
+        let below_start = self.result.termination == Termination::Optimal
+            && start.is_some_and(|s| self.weight < s - tol(s));
+        mismatch || below_start
+    }
+}
+
+/// Solves `model` with `options`; decodes and scores HiGHS's plan.
+fn run_milp(
+    problem: &CacheProblem,
+    demand_list: &[Demand],
+    model: CacheMilp,
+    options: &MipOptions,
+) -> Result<Solved> {
+    let CacheMilp {
+        milp,
+        objective,
+        scale,
+        x,
+        ..
+    } = model;
+    let result = milp.maximise(objective, options)?;
+    let placement = result
+        .values
+        .as_ref()
+        .map(|v| CacheMilp::decode(&x, problem.servers.len(), v));
+    let weight = placement
+        .as_ref()
+        .map_or(0.0, |p| served_weight(problem, demand_list, p));
+    Ok(Solved {
+        result,
+        placement,
+        weight,
+        scale,
+    })
+}
+
 /// HiGHS's first incumbent: the better of the local search from the greedy and from the
-/// rounded LP relaxation; and the relaxation's optimum (a hit ratio, an upper bound) when it
-/// was solved to optimality.
+/// rounded LP relaxation (not for a MILP of more than [`LARGE_ROWS`] `rows`), polished by exact
+/// re-optimisation of single servers and overlapping pairs ([`reoptimise`], a quarter of the
+/// time limit at most, not below [`REOPTIMISE_ROWS`] rows); and the
+/// relaxation's optimum (a hit ratio, an upper bound) when it was solved to optimality.
 fn heuristic_start(
     problem: &CacheProblem,
     demand_list: &[Demand],
     preset: &SolverPreset,
+    form: Formulation,
+    rows: usize,
 ) -> Result<(Placement, Option<f64>)> {
+    let large = rows > LARGE_ROWS;
     let first = greedy(problem, demand_list, Sharing::Aware);
     let mut incumbent = local_search(problem, demand_list, &first, LOCAL_SEARCH_PASSES);
-    let relaxed = build(problem, demand_list);
-    let lp_options = MipOptions {
-        // At most a third of the time limit: the rounding only helps the start.
-        time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
-        interior_point: true,
-        ..MipOptions::from_preset(preset)
-    };
-    let lp = relaxed
-        .milp
-        .maximise_relaxation(relaxed.objective, &lp_options)?;
     let mut root_lp_bound = None;
-    if lp.termination == Termination::Optimal {
-        root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
-    }
-    if let Some(values) = &lp.values {
-        let fractional: Vec<(usize, usize, f64)> = relaxed
-            .x
-            .iter()
-            .map(|&(m, i, v)| (m, i, values.value(v)))
-            .collect();
-        let rounded = round_fractional(problem, demand_list, &fractional, LOCAL_SEARCH_PASSES);
-        if served_weight(problem, demand_list, &rounded)
-            > served_weight(problem, demand_list, &incumbent)
-        {
-            incumbent = rounded;
+    if !large {
+        let relaxed = build_with(problem, demand_list, form);
+        let lp_options = MipOptions {
+            // At most a third of the time limit: the rounding only helps the start.
+            time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
+            interior_point: true,
+            ..MipOptions::from_preset(preset)
+        };
+        let lp = relaxed
+            .milp
+            .maximise_relaxation(relaxed.objective, &lp_options)?;
+        if lp.termination == Termination::Optimal {
+            root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
+        }
+        if let Some(values) = &lp.values {
+            let fractional: Vec<(usize, usize, f64)> = relaxed
+                .x
+                .iter()
+                .map(|&(m, i, v)| (m, i, values.value(v)))
+                .collect();
+            let rounded = round_fractional(problem, demand_list, &fractional, LOCAL_SEARCH_PASSES);
+            if served_weight(problem, demand_list, &rounded)
+                > served_weight(problem, demand_list, &incumbent)
+            {
+                incumbent = rounded;
+            }
         }
     }
+    if rows >= REOPTIMISE_ROWS {
+        // The polish gets a quarter of the time limit (30 s without one), and stops once the
+        // plan is within the preset's gap of the LP bound.
+        let budget = preset.time_limit_s.map_or(30.0, |t| t / 4.0);
+        let deadline = Instant::now() + Duration::from_secs_f64(budget);
+        let target = root_lp_bound.map_or(f64::INFINITY, |b| b * (1.0 - preset.mip_rel_gap));
+        incumbent = reoptimise(problem, demand_list, &incumbent, deadline, target)?;
+    }
     Ok((incumbent, root_lp_bound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::solve::PrimalStatus;
+
+    fn solved(termination: Termination, objective: f64, weight: f64) -> Solved {
+        Solved {
+            result: MipResult {
+                termination,
+                primal_status: PrimalStatus::Feasible,
+                objective: Some(objective * 4.0),
+                bound: Some(objective * 4.0),
+                gap: Some(0.0),
+                solve_s: 0.0,
+                nodes: Some(0),
+                values: None,
+            },
+            placement: Some(Vec::new()),
+            weight,
+            scale: 4.0,
+        }
+    }
+
+    /// HiGHS's answer is doubted when its objective is not its plan's hit ratio, or when it
+    /// claims an optimum below the start; agreement within float noise is not doubted.
+    #[test]
+    fn contradicting_answers_are_suspect() {
+        let start = Some(0.5);
+        assert!(!solved(Termination::Optimal, 0.6, 0.6 + 1e-12).suspect(start));
+        assert!(solved(Termination::Optimal, 0.6, 0.55).suspect(start));
+        assert!(solved(Termination::Optimal, 0.45, 0.45).suspect(start));
+        // Stopped by the limit below the start: the start is kept, nothing is claimed.
+        assert!(!solved(Termination::LimitReached, 0.45, 0.45).suspect(start));
+        assert!(!solved(Termination::Optimal, 0.45, 0.45).suspect(None));
+    }
 }
