@@ -41,6 +41,7 @@ use std::collections::HashMap;
 
 use good_lp::{constraint, variable, Expression, Variable};
 
+use super::bound::min_max_lower_bound;
 use super::{AllocObjective, AllocProblem, Options};
 use crate::solve::milp::{Milp, Values};
 
@@ -155,9 +156,17 @@ impl AllocMilp {
     }
 }
 
-/// Builds the MILP with the initial tangents (no solving, no I/O).
+/// Builds the MILP with the initial tangents and, for min-max, the floor
+/// [`min_max_lower_bound`] (no solving, no I/O).
 pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
+    build_with_floor(problem, opts, min_max_lower_bound(problem, opts, None))
+}
+
+/// Builds the MILP with the initial tangents and, for min-max, the row `T >= floor` (seconds; a
+/// valid lower bound on the objective, e.g. [`min_max_lower_bound`]).
+pub fn build_with_floor(problem: &AllocProblem, opts: &Options, floor: Option<f64>) -> AllocMilp {
     let mut b = Builder::new(problem, opts);
+    b.floor = floor.filter(|f| f.is_finite() && *f > 0.0);
     for k in 0..opts.options.len() {
         b.add_user(k);
     }
@@ -230,6 +239,8 @@ struct Builder<'a> {
     memory: Vec<Expression>,
     /// Airtime groups, in order of creation.
     groups: Vec<Group>,
+    /// A lower bound on the min-max objective, seconds (the row `T >= floor`).
+    floor: Option<f64>,
 }
 
 impl<'a> Builder<'a> {
@@ -250,6 +261,7 @@ impl<'a> Builder<'a> {
             block_sum: vec![Expression::from(0); servers],
             memory: vec![Expression::from(0); servers],
             groups: Vec::new(),
+            floor: None,
         }
     }
 
@@ -461,6 +473,7 @@ impl<'a> Builder<'a> {
             unit,
             tangent_slots,
             groups,
+            floor,
             ..
         } = self;
         let largest_weight = match problem.objective {
@@ -477,6 +490,9 @@ impl<'a> Builder<'a> {
                 let t = m.add(variable().min(0));
                 for lat in &latency {
                     m.constrain(constraint!(t >= lat.clone()));
+                }
+                if let Some(floor) = floor {
+                    m.constrain(constraint!(t >= floor / unit));
                 }
                 Expression::from(t)
             }

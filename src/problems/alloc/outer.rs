@@ -8,8 +8,16 @@
 //! and the incumbent is kept, and new tangents are added where the MILP under-estimated the
 //! latency and at the exact shares.
 //!
+//! For min-max, the floor of [`min_max_lower_bound`] (the resources the users that cannot run
+//! locally need, searched over the objective) is a lower bound before any round and a row
+//! `T >= floor` of every round's MILP; it is usually within a fraction of a percent of the
+//! optimum, where the LP relaxation alone is several percent below.
+//!
 //! Stopping rule, checked in this order:
 //!
+//! - **floor**: the incumbent (the local search's plan) is within the tolerance below of the
+//!   floor: no MILP is solved (`optimal`, 0 rounds), unless the run asks for a model export or
+//!   a HiGHS log, which round 1 writes;
 //! - **max rounds**: at most [`MAX_ROUNDS`] MILPs are solved (termination `limit_reached`);
 //! - **time limit**: no round starts once the preset's time limit (counted from the start of
 //!   the whole solve, pricing included) has passed, and each MILP gets only what is left of it
@@ -26,13 +34,15 @@
 //!   of milliseconds); otherwise `limit_reached`.
 //!
 //! The reported bound is the largest lower bound of any round: HiGHS's dual bound (valid even
-//! when it stopped at its time limit), or the MILP's objective when it gives no bound. Every
+//! when it stopped at its time limit), or the MILP's objective when it gives no bound, and the
+//! floor. Every
 //! MILP only holds more tangents than the one before, so each bound is valid for the problem.
 
 use std::time::Instant;
 
+use super::bound::min_max_lower_bound;
 use super::heuristics::{optimal_shares, Allocation};
-use super::model::{build, AllocMilp, Decoded, MIN_TANGENT};
+use super::model::{build_with_floor, AllocMilp, Decoded, MIN_TANGENT};
 use super::{AllocProblem, Options};
 use crate::error::Result;
 use crate::solve::milp::MipOptions;
@@ -87,7 +97,17 @@ pub fn outer_approximation(
         nodes: None,
         build_s: 0.0,
     };
-    let mut lower = f64::NEG_INFINITY;
+    // The min-max floor: often within the tolerance of the local search's plan already.
+    let floor = min_max_lower_bound(problem, opts, out.found.as_ref().map(|f| f.1.objective));
+    let mut lower = floor.unwrap_or(f64::NEG_INFINITY);
+    let wants_files = run.write_model.is_some() || run.log_file.is_some();
+    if let (Some(f), false) = (&out.found, wants_files) {
+        if relative_gap(f.1.objective, lower) <= tolerance {
+            out.termination = Termination::Optimal;
+            out.bound = Some(lower);
+            return Ok(out);
+        }
+    }
     let mut tangents: Vec<Tangent> = Vec::new();
     loop {
         if out.rounds >= MAX_ROUNDS {
@@ -101,7 +121,7 @@ pub fn outer_approximation(
         }
         out.rounds += 1;
         let t0 = Instant::now();
-        let model = build_round(problem, opts, &tangents);
+        let model = build_round(problem, opts, floor, &tangents);
         out.build_s += t0.elapsed().as_secs_f64();
         let options = MipOptions {
             time_limit_s: remaining,
@@ -162,9 +182,15 @@ pub fn outer_approximation(
     Ok(out)
 }
 
-/// The round's MILP: the model over `opts` with every tangent collected so far.
-fn build_round(problem: &AllocProblem, opts: &Options, tangents: &[Tangent]) -> AllocMilp {
-    let mut model = build(problem, opts);
+/// The round's MILP: the model over `opts` with the min-max `floor` and every tangent collected
+/// so far.
+fn build_round(
+    problem: &AllocProblem,
+    opts: &Options,
+    floor: Option<f64>,
+    tangents: &[Tangent],
+) -> AllocMilp {
+    let mut model = build_with_floor(problem, opts, floor);
     for &(k, o, p) in tangents {
         model.add_tangent(k, o, p);
     }
