@@ -253,10 +253,13 @@ fn debug_seed() {
 /// The min-max floor ([`min_max_lower_bound`], a row of the MILP and the exact solve's first
 /// bound) never exceeds the brute-force optimum, with or without the optimum as the upper end of
 /// its search; and it beats the trivial bound (every user's least latency) on some instances,
-/// so a floor that only ever returned the trivial bound would fail too.
+/// so a floor that only ever returned the trivial bound would fail too. The exact solve, which
+/// prunes options with the floor and stops without a MILP when the local search's plan is
+/// within the tolerance of it, agrees with brute force on these min-max instances.
 #[test]
 fn min_max_floor_is_below_brute_force() {
-    let (mut checked, mut tighter, mut tight) = (0, 0, 0);
+    let highs = preset("highs");
+    let (mut checked, mut tighter, mut tight, mut rounds0) = (0, 0, 0, 0);
     for seed in 0..80u64 {
         let mut problem = tiny(seed);
         problem.objective = AllocObjective::MinMax;
@@ -299,11 +302,33 @@ fn min_max_floor_is_below_brute_force() {
             );
         }
         let floor = min_max_lower_bound(&problem, &opts, None).unwrap();
+        // The exact solve, which prunes with the floor and may stop before any MILP, still
+        // reaches the optimum and proves no more than it.
+        let report = solve(&problem, &highs).unwrap();
+        assert_eq!(
+            report.stats.termination,
+            Termination::Optimal,
+            "seed {seed}"
+        );
+        let obj = report.stats.objective.unwrap();
+        assert!(
+            obj >= optimum * (1.0 - 1e-9) && obj <= optimum * (1.0 + 1e-5),
+            "seed {seed}: objective {obj} vs optimum {optimum}"
+        );
+        let bound = report.stats.bound.unwrap();
+        assert!(
+            bound <= optimum * (1.0 + 1e-6),
+            "seed {seed}: bound {bound}"
+        );
+        rounds0 += usize::from(report.details.rounds == 0);
         checked += 1;
         tighter += usize::from(floor > least * (1.0 + 1e-6));
         tight += usize::from(floor >= optimum * (1.0 - 1e-6));
     }
-    eprintln!("checked {checked}, above the trivial bound {tighter}, within 1e-6 {tight}");
+    eprintln!(
+        "checked {checked}, above the trivial bound {tighter}, within 1e-6 {tight}, \
+         solved without a MILP {rounds0}"
+    );
     assert!(checked >= 40, "{checked}");
     assert!(tighter >= 3, "{tighter} of {checked}");
 }
