@@ -12,12 +12,12 @@
 //! `phi <= 1`. Summing `lambda n / N_m + (1 - lambda) phi` over those users (any fixed
 //! `lambda in [0, 1]`) gives at most `M` (the number of servers) in any feasible plan, so if the
 //! sum of each user's least such cost exceeds `M` for some `lambda`, no plan reaches `T`. The
-//! least cost of an option is the closed-form minimum of `alpha n + beta phi` on the latency
-//! curve, clamped to the feasible blocks ([`option_cost`]); each user's cost, the minimum over
+//! least cost of an option is the minimum of `alpha n + beta phi` on the latency curve over
+//! integer blocks, in closed form ([`option_cost`]); each user's cost, the minimum over
 //! its options, is concave in `lambda`, so a golden-section search finds the most violated
 //! `lambda`. The need only grows as `T` falls, so a bisection finds the largest `T` proven
-//! unreachable: a valid lower bound (integrality of the blocks and memory are relaxed, so it is
-//! a relaxation of the problem, never of the MILP's tangents).
+//! unreachable: a valid lower bound (memory and the choice of one option per user, through the
+//! multiplier, are relaxed; the shares are exact, not the MILP's tangents).
 
 use super::{AllocObjective, AllocProblem, Options, UserOption};
 
@@ -28,7 +28,11 @@ const T_STEPS: usize = 48;
 
 /// The least `alpha n + beta phi` of option `opt` (server with `blocks` resource blocks) with
 /// latency at most `room` beyond its device and fixed time (`room = T - device - fixed`), over
-/// `1 <= n <= blocks` (continuous) and `0 < phi <= 1`; `None` when no `(n, phi)` reaches it.
+/// integer `1 <= n <= blocks` and `0 < phi <= 1`; `None` when no `(n, phi)` reaches it.
+///
+/// On the latency curve `phi(n) = w / (room - S / n)` the cost is convex in `n`; its continuous
+/// minimum is `n* = sqrt(S / alpha) (sqrt(alpha S) + sqrt(beta w)) / room` (Lagrange), so the
+/// integer minimum is at `floor(n*)` or `ceil(n*)`, clamped to the blocks that keep `phi <= 1`.
 pub fn option_cost(opt: &UserOption, blocks: f64, room: f64, alpha: f64, beta: f64) -> Option<f64> {
     let s = opt.airtime_rb_s.max(0.0);
     let w = opt.server_s.max(0.0);
@@ -42,30 +46,45 @@ pub fn option_cost(opt: &UserOption, blocks: f64, room: f64, alpha: f64, beta: f
         let phi = w / room;
         return (phi <= 1.0).then_some(beta * phi);
     }
+    let blocks = blocks.floor();
     if blocks < 1.0 {
         return None;
     }
-    if w == 0.0 {
-        let n = (s / room).max(1.0);
-        return (n <= blocks).then_some(alpha * n);
-    }
-    if room <= w {
+    // Fewest blocks that reach `room` (with the whole server when `w > 0`); rounding is
+    // loosened by a hair so that no feasible count is excluded.
+    let lo = if w == 0.0 {
+        s / room
+    } else if room <= w {
         return None;
-    }
-    let lo = (s / (room - w)).max(1.0);
+    } else {
+        s / (room - w)
+    };
+    let lo = (lo * (1.0 - 1e-12)).ceil().max(1.0);
     if lo > blocks {
         return None;
     }
-    let n = if alpha <= 0.0 {
-        blocks
-    } else if beta <= 0.0 {
-        lo
+    let cost = |n: f64| {
+        if w == 0.0 {
+            return alpha * n;
+        }
+        let left = room - s / n;
+        if left <= 0.0 {
+            f64::INFINITY
+        } else {
+            alpha * n + beta * (w / left).min(1.0)
+        }
+    };
+    let best = if alpha <= 0.0 {
+        cost(blocks)
+    } else if beta <= 0.0 || w == 0.0 {
+        cost(lo)
     } else {
         let star = (s / alpha).sqrt() * ((alpha * s).sqrt() + (beta * w).sqrt()) / room;
-        star.clamp(lo, blocks)
+        let below = star.floor().clamp(lo, blocks);
+        let above = star.ceil().clamp(lo, blocks);
+        cost(below).min(cost(above))
     };
-    let phi = (w / (room - s / n)).min(1.0);
-    Some(alpha * n + beta * phi)
+    best.is_finite().then_some(best)
 }
 
 /// What [`min_max_lower_bound`]'s check needs of every user.
@@ -230,7 +249,7 @@ mod tests {
         }
     }
 
-    /// The closed form against a fine scan of the latency curve (blocks continuous).
+    /// The closed form against every integer block count.
     #[test]
     fn option_cost_matches_a_scan() {
         let mut state = 12345u64;
@@ -267,23 +286,14 @@ mod tests {
                     alpha * n + beta * phi
                 }
             };
-            // A coarse scan, then a fine one around its best point.
-            let (mut best, mut at) = (f64::INFINITY, 1.0);
-            let steps = 2000;
-            let (mut from, mut width) = (1.0, blocks - 1.0);
-            for _ in 0..3 {
-                for i in 0..=steps {
-                    let n = if s > 0.0 {
-                        (from + width * i as f64 / steps as f64).clamp(1.0, blocks)
-                    } else {
-                        0.0
-                    };
-                    if cost(n) < best {
-                        (best, at) = (cost(n), n);
-                    }
+            // Every integer block count (n = 0 without airtime).
+            let mut best = f64::INFINITY;
+            if s > 0.0 {
+                for n in 1..=blocks as usize {
+                    best = best.min(cost(n as f64));
                 }
-                width *= 4.0 / steps as f64;
-                from = at - width / 2.0;
+            } else {
+                best = cost(0.0);
             }
             match got {
                 None => assert!(!best.is_finite(), "{s} {w} {blocks} {room}: scan {best}"),
@@ -291,7 +301,7 @@ mod tests {
                     feasible += 1;
                     assert!(best.is_finite(), "{s} {w} {blocks} {room}: {c}");
                     assert!(c <= best * (1.0 + 1e-9) + 1e-12, "{c} > scan {best}");
-                    assert!(c >= best * (1.0 - 1e-6) - 1e-12, "{c} << scan {best}");
+                    assert!(c >= best * (1.0 - 1e-9) - 1e-12, "{c} < scan {best}");
                 }
             }
         }
