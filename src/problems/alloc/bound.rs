@@ -206,14 +206,18 @@ pub fn min_max_lower_bound(
         // Only on an inconsistent `upper`; keep the safe bound.
         Some(_) => return Some(lo),
         None => {
+            // Nothing reachable within 2^30 times the least latency: some user's deadline rules
+            // every option out (the problem is infeasible); keep the trivial bound rather than
+            // a huge row.
+            let trivial = lo;
             let mut hi = 2.0 * lo;
             let mut doublings = 0;
             while need.unreachable(hi) {
                 lo = hi;
                 hi *= 2.0;
                 doublings += 1;
-                if doublings > 64 {
-                    return Some(lo);
+                if doublings > 30 {
+                    return Some(trivial);
                 }
             }
             hi
