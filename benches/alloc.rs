@@ -30,7 +30,7 @@
 //! | `bins`, `ints`, `cons` | binary option choices `x`, all integer variables (`x` and block counts `n`), rows of the first-round MILP |
 //! | `opts_s` | pricing every user's options ([`AllocProblem::options`]), s |
 //! | `build_s` | building the first-round MILP from the options, s |
-//! | `lp_s`, `lp_gap` | time of the first-round MILP's LP relaxation (the root LP, before cuts), and its gap `(best objective - LP bound) / best objective` |
+//! | `lp_s`, `lp_gap` | time of the first-round MILP's LP relaxation (the root LP, before cuts; with the min-max floor row), and its gap `(best objective - LP bound) / best objective`, the bound converted from the MILP's time unit to seconds |
 //! | `1pct_s`, `1pct_gap`, `1pct_end` | preset `highs-1pct` (time limit `--limit-1pct`) through `alloc::solve::solve`: wall time (options, outer-approximation rounds, evaluation), gap it proved, termination and rounds |
 //! | `opt_s`, `opt_gap`, `opt_end` | the same with preset `highs` (gap 1e-9) and time limit `--limit-opt` |
 //! | `ls_ms` | preset `local-search`: solve time without option pricing (it includes the evaluator), ms, median of `--repeats` runs when one run takes under 1 s |
@@ -369,10 +369,12 @@ fn run(setup: &Setup, users: usize, model: &str, rows: usize, blocks: usize) -> 
         ..MipOptions::default()
     };
     let t2 = Instant::now();
+    // The MILP's objective is in its own unit of time (`objective_scale` seconds).
+    let scale = model.objective_scale;
     match model.milp.minimise_relaxation(model.objective, &lp_options) {
         Ok(lp) => {
             row.lp_s = Some(t2.elapsed().as_secs_f64());
-            row.lp_bound = lp.bound;
+            row.lp_bound = lp.bound.map(|b| b * scale);
             if lp.termination != Termination::Optimal {
                 row.note.push(format!("root LP: {}", lp.termination));
             }

@@ -502,3 +502,60 @@ fn local_search_honours_the_time_limit() {
     assert_eq!(solved.stats.primal_status, PrimalStatus::Feasible);
     assert!(solved.evaluated_objective.unwrap().is_finite());
 }
+
+/// The exact solve (with the min-max floor, the zero-round exit and the secant grid) reaches the
+/// optimum the MILP proved before them, on medium seeded instances of `benches/alloc.rs`
+/// (`--users U --layers 14 --blocks N --seed S --objective O`: one A100 80 GB, gpt2 in q4, no
+/// deadlines). The optima were recorded with the previous solve (commit 68094a5, preset `highs`,
+/// termination optimal, gap at most 1e-6); its bound never exceeds them.
+#[test]
+fn exact_solve_matches_the_recorded_milp_optima() {
+    use edgeplan::problems::alloc::bound::min_max_lower_bound;
+    use edgeplan::problems::alloc::solve::solve;
+    use edgeplan::solve::{SolverPreset, Termination};
+    use AllocObjective::{MinMax, Sum, WeightedSum};
+    let recorded: [(usize, usize, u64, AllocObjective, f64); 8] = [
+        (30, 20, 1, MinMax, 1.227973438286347),
+        (30, 20, 2, MinMax, 1.2593672685222632),
+        (30, 20, 3, MinMax, 0.749849348493404),
+        (40, 30, 4, MinMax, 0.7869355591665166),
+        (40, 30, 5, MinMax, 1.3101661178272148),
+        (20, 100, 1, Sum, 4.538113754782421),
+        (30, 273, 2, Sum, 8.427632556140093),
+        (15, 100, 3, WeightedSum, 6.049694002387672),
+    ];
+    let catalog = catalog();
+    let highs = SolverPreset::builtin("highs").unwrap();
+    for (users, blocks, seed, objective, optimum) in recorded {
+        let params = GenParams {
+            users,
+            servers: 1,
+            seed,
+            resource_blocks: blocks,
+            models: vec!["gpt2".into()],
+            dtypes: vec!["q4".into()],
+            server_device: "a100-80gb-sxm".into(),
+            objective,
+            deadline_factor: None,
+            ..GenParams::default()
+        };
+        let problem = generate(&params, &catalog, &instances().join("models")).unwrap();
+        let opts = problem.options();
+        if let Some(floor) = min_max_lower_bound(&problem, &opts, None) {
+            assert!(
+                floor <= optimum * (1.0 + 1e-9),
+                "seed {seed}: floor {floor}"
+            );
+        }
+        let r = solve(&problem, &highs).unwrap();
+        let what = format!("{users} users, {blocks} blocks, seed {seed}");
+        assert_eq!(r.stats.termination, Termination::Optimal, "{what}");
+        let objective = r.stats.objective.unwrap();
+        assert!(
+            (objective - optimum).abs() <= 2e-6 * optimum,
+            "{what}: {objective} vs recorded {optimum}"
+        );
+        let bound = r.stats.bound.unwrap();
+        assert!(bound <= optimum * (1.0 + 1e-9), "{what}: bound {bound}");
+    }
+}

@@ -2,6 +2,7 @@
 //! integer split of the resource blocks, and the exact compute shares for each.
 
 use edgeplan::costs::{Dtype, ModelConfig};
+use edgeplan::problems::alloc::bound::min_max_lower_bound;
 use edgeplan::problems::alloc::heuristics::{divide, Claim};
 use edgeplan::problems::alloc::solve::solve;
 use edgeplan::problems::alloc::{AllocObjective, AllocProblem, Server, User};
@@ -247,4 +248,133 @@ fn debug_seed() {
     for u in &problem.users {
         eprintln!("deadline {:?}", u.deadline_s);
     }
+}
+
+/// The min-max floor ([`min_max_lower_bound`], a row of the MILP and the exact solve's first
+/// bound) never exceeds the brute-force optimum, with or without the optimum as the upper end of
+/// its search; and it beats the trivial bound (every user's least latency) on some instances,
+/// so a floor that only ever returned the trivial bound would fail too. The exact solve, which
+/// prunes options with the floor and stops without a MILP when the local search's plan is
+/// within the tolerance of it, agrees with brute force on these min-max instances.
+#[test]
+fn min_max_floor_is_below_brute_force() {
+    let highs = preset("highs");
+    let (mut checked, mut tighter, mut tight, mut rounds0) = (0, 0, 0, 0);
+    for seed in 0..80u64 {
+        let mut problem = tiny(seed);
+        problem.objective = AllocObjective::MinMax;
+        if seed % 2 == 1 {
+            // Contended: one or two blocks per server, so that users must share.
+            for s in &mut problem.servers {
+                s.resource_blocks = 1 + (seed as usize / 2) % 2;
+            }
+        }
+        let opts = problem.options();
+        if opts.options.iter().any(|o| o.is_empty()) {
+            continue;
+        }
+        let Some(optimum) = alloc_brute_force(&problem, &opts) else {
+            continue;
+        };
+        let least = opts
+            .options
+            .iter()
+            .map(|list| {
+                list.iter()
+                    .map(|o| {
+                        let n = o
+                            .server
+                            .map_or(1.0, |m| problem.servers[m].resource_blocks as f64);
+                        o.latency(n, 1.0)
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .fold(0.0, f64::max);
+        for upper in [None, Some(optimum), Some(optimum * 1.5)] {
+            let floor = min_max_lower_bound(&problem, &opts, upper).unwrap();
+            assert!(
+                floor <= optimum * (1.0 + 1e-9),
+                "seed {seed} upper {upper:?}: floor {floor} > optimum {optimum}"
+            );
+            assert!(
+                floor >= least * (1.0 - 1e-9),
+                "seed {seed}: {floor} < {least}"
+            );
+        }
+        let floor = min_max_lower_bound(&problem, &opts, None).unwrap();
+        // The exact solve, which prunes with the floor and may stop before any MILP, still
+        // reaches the optimum and proves no more than it.
+        let report = solve(&problem, &highs).unwrap();
+        assert_eq!(
+            report.stats.termination,
+            Termination::Optimal,
+            "seed {seed}"
+        );
+        let obj = report.stats.objective.unwrap();
+        assert!(
+            obj >= optimum * (1.0 - 1e-9) && obj <= optimum * (1.0 + 1e-5),
+            "seed {seed}: objective {obj} vs optimum {optimum}"
+        );
+        let bound = report.stats.bound.unwrap();
+        assert!(
+            bound <= optimum * (1.0 + 1e-6),
+            "seed {seed}: bound {bound}"
+        );
+        rounds0 += usize::from(report.details.rounds == 0);
+        checked += 1;
+        tighter += usize::from(floor > least * (1.0 + 1e-6));
+        tight += usize::from(floor >= optimum * (1.0 - 1e-6));
+    }
+    eprintln!(
+        "checked {checked}, above the trivial bound {tighter}, within 1e-6 {tight}, \
+         solved without a MILP {rounds0}"
+    );
+    assert!(checked >= 40, "{checked}");
+    assert!(tighter >= 3, "{tighter} of {checked}");
+}
+
+/// With many resource blocks the model starts with only a grid of the airtime secants and the
+/// outer approximation adds those at the block counts it chooses: the exact solve still agrees
+/// with brute force (two users, mostly the sum, 35 to 52 blocks per server, so that block counts
+/// fall between the grid's secants; without the added secants the solve stops short).
+#[test]
+fn lazy_secants_match_brute_force_with_many_blocks() {
+    let highs = preset("highs");
+    let mut checked = 0;
+    for seed in 200..216u64 {
+        let mut problem = tiny(seed);
+        problem.users.truncate(2);
+        // The sums share blocks between users that offload (min-max often stops at the floor).
+        if seed % 4 != 0 {
+            problem.objective = AllocObjective::Sum;
+        }
+        for (m, s) in problem.servers.iter_mut().enumerate() {
+            s.resource_blocks = 35 + (7 * seed as usize + 5 * m) % 18;
+        }
+        let opts = problem.options();
+        if opts.options.iter().any(|o| o.is_empty()) {
+            continue;
+        }
+        let Some(optimum) = alloc_brute_force(&problem, &opts) else {
+            continue;
+        };
+        let report = solve(&problem, &highs).unwrap();
+        assert_eq!(
+            report.stats.termination,
+            Termination::Optimal,
+            "seed {seed}"
+        );
+        let obj = report.stats.objective.unwrap();
+        assert!(
+            obj >= optimum * (1.0 - 1e-9) && obj <= optimum * (1.0 + 1e-5),
+            "seed {seed}: objective {obj} vs optimum {optimum}"
+        );
+        let bound = report.stats.bound.unwrap();
+        assert!(
+            bound <= optimum * (1.0 + 1e-6),
+            "seed {seed}: bound {bound}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked}");
 }

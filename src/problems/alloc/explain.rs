@@ -22,7 +22,7 @@
 
 use std::time::Instant;
 
-use super::model::build;
+use super::model::build_with_floor;
 use super::{AllocProblem, Options};
 use crate::solve::milp::MipOptions;
 use crate::solve::report::Termination;
@@ -66,7 +66,8 @@ fn place(problem: &AllocProblem, opts: &Options, k: usize, o: usize) -> String {
 /// Whether the instance is infeasible by the first-round MILP (`Some(true)`), feasible there
 /// (`Some(false)`), or undecided within `limit_s`.
 fn relaxation_infeasible(problem: &AllocProblem, opts: &Options, limit_s: f64) -> Option<bool> {
-    let model = build(problem, opts);
+    // No min-max floor: feasibility only, and the deletion filter builds many of these.
+    let model = build_with_floor(problem, opts, None);
     let options = MipOptions {
         time_limit_s: Some(limit_s.max(0.1)),
         mip_rel_gap: 1.0,

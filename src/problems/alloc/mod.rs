@@ -21,6 +21,7 @@
 //! a user with share `phi` sees `phi` of the peak FLOP/s and of the memory bandwidth; batching
 //! gains across users are not modelled, which makes offloading slightly pessimistic.
 
+pub mod bound;
 pub mod evaluate;
 pub mod explain;
 pub mod heuristics;

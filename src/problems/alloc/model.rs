@@ -11,9 +11,15 @@
 //! **Airtime, exact at integers.** `S / n` is convex; the secant through `(j, S/j)` and
 //! `(j+1, S/(j+1))`, written in perspective form, is
 //! `tau_kg >= S ((2j + 1) y_kg - n_kg) / (j (j + 1))` for `j = 1..N-1`. With `y = 0` (so
-//! `n = 0`) every secant is `<= 0`; with `y = 1` the largest secant at an integer `n` equals
-//! `S / n` exactly (a convex function lies below its secants between their end points and above
-//! them outside). No big-M is needed and the LP relaxation is the perspective hull.
+//! `n = 0`) every secant is `<= 0`; with `y = 1` every secant is at most `S / n` at every
+//! integer `n` (a convex function lies below its secants between their end points and above
+//! them outside, and no integer lies strictly between `j` and `j + 1`), with equality for
+//! `j = n - 1` and `j = n`. So any subset of the secants is a relaxation, exact at the `n` whose
+//! two secants are in it. No big-M is needed. The model starts with the secants of
+//! [`initial_secants`] (every `j` up to 16, then a geometric grid of ratio 1.1 up to `N - 1`:
+//! under 1% of `S / n` below the curve between grid points, and about 50 secants instead of
+//! 272 at `N = 273`); [`super::outer`] adds `j = n - 1` and `j = n` at the block counts each
+//! round chooses, like the tangents below.
 //!
 //! **Server time, outer approximation.** `w / phi` is convex; its tangent at `p` in perspective
 //! form, `sigma_ko >= w (2 x_ko / p - phi_ko / p^2)`, underestimates it, so the MILP with a finite
@@ -41,6 +47,7 @@ use std::collections::HashMap;
 
 use good_lp::{constraint, variable, Expression, Variable};
 
+use super::bound::min_max_lower_bound;
 use super::{AllocObjective, AllocProblem, Options};
 use crate::solve::milp::{Milp, Values};
 
@@ -58,6 +65,8 @@ struct Group {
 /// Handles to read a solution back.
 #[derive(Debug, Clone)]
 pub struct AllocDecoder {
+    /// Resource blocks of each group's server (its largest block count).
+    group_blocks: Vec<usize>,
     /// `x[k][o]`.
     x: Vec<Vec<Variable>>,
     /// `phi[k][o]` (None for the local option).
@@ -75,6 +84,9 @@ pub struct Decoded {
     pub resource_blocks: Vec<usize>,
     /// Compute share per user (from the relaxation; re-optimised by the caller).
     pub compute_share: Vec<f64>,
+    /// Per user the airtime group of its option and the group's largest block count (`None`
+    /// for an option without airtime).
+    pub group: Vec<Option<(usize, usize)>>,
 }
 
 impl AllocDecoder {
@@ -92,9 +104,11 @@ impl AllocDecoder {
             })
             .collect();
         let mut resource_blocks = vec![0usize; self.x.len()];
-        for (user, opts, n) in &self.groups {
+        let mut group = vec![None; self.x.len()];
+        for (g, (user, opts, n)) in self.groups.iter().enumerate() {
             if opts.contains(&option[*user]) {
                 resource_blocks[*user] = values.value(*n).round().max(0.0) as usize;
+                group[*user] = Some((g, self.group_blocks[g]));
             }
         }
         let compute_share = option
@@ -106,6 +120,7 @@ impl AllocDecoder {
             option,
             resource_blocks,
             compute_share,
+            group,
         }
     }
 }
@@ -120,6 +135,8 @@ pub struct AllocMilp {
     pub decoder: AllocDecoder,
     /// `(user, option, x, phi, sigma, w)` of every offloading option, for adding tangents.
     tangent_slots: Vec<TangentSlot>,
+    /// Per airtime group `(y, n, tau, S)`, for adding secants.
+    secant_slots: Vec<SecantSlot>,
     /// What one unit of the MILP's objective is worth in the problem's objective (seconds, or
     /// weighted seconds): multiply the MILP's objective and bound by it.
     pub objective_scale: f64,
@@ -139,7 +156,33 @@ pub fn initial_tangents(users_on_server: usize) -> Vec<f64> {
     points
 }
 
+/// The initial secants `j` (through `(j, S/j)` and `(j+1, S/(j+1))`) of a group on a server with
+/// `blocks` resource blocks: every `j` up to 16, then a geometric grid of ratio 1.1, and
+/// `blocks - 1`.
+pub fn initial_secants(blocks: usize) -> Vec<usize> {
+    let last = blocks.saturating_sub(1);
+    let mut js: Vec<usize> = (1..=last.min(16)).collect();
+    let mut j = 16usize;
+    while j < last {
+        j = ((j as f64 * 1.1).ceil() as usize).min(last);
+        js.push(j);
+    }
+    js
+}
+
 impl AllocMilp {
+    /// Adds the secant `j` of airtime group `group` (through `(j, S/j)` and
+    /// `(j+1, S/(j+1))`); returns whether the group exists.
+    pub fn add_secant(&mut self, group: usize, j: usize) -> bool {
+        let Some(slot) = self.secant_slots.get(group) else {
+            return false;
+        };
+        if j >= 1 {
+            self.milp.constrain(secant_row(slot, j));
+        }
+        true
+    }
+
     /// Adds the tangent of `w / phi` at `point` for option `option` of user `user`; returns
     /// whether such an offloading option exists.
     pub fn add_tangent(&mut self, user: usize, option: usize, point: f64) -> bool {
@@ -155,9 +198,17 @@ impl AllocMilp {
     }
 }
 
-/// Builds the MILP with the initial tangents (no solving, no I/O).
+/// Builds the MILP with the initial tangents and, for min-max, the floor
+/// [`min_max_lower_bound`] (no solving, no I/O).
 pub fn build(problem: &AllocProblem, opts: &Options) -> AllocMilp {
+    build_with_floor(problem, opts, min_max_lower_bound(problem, opts, None))
+}
+
+/// Builds the MILP with the initial tangents and, for min-max, the row `T >= floor` (seconds; a
+/// valid lower bound on the objective, e.g. [`min_max_lower_bound`]).
+pub fn build_with_floor(problem: &AllocProblem, opts: &Options, floor: Option<f64>) -> AllocMilp {
     let mut b = Builder::new(problem, opts);
+    b.floor = floor.filter(|f| f.is_finite() && *f > 0.0);
     for k in 0..opts.options.len() {
         b.add_user(k);
     }
@@ -199,6 +250,19 @@ pub fn time_unit(problem: &AllocProblem, opts: &Options) -> f64 {
 /// MILP's time unit).
 type TangentSlot = (usize, usize, Variable, Variable, Variable, f64);
 
+/// `(y, n, tau, S)` of an airtime group with airtime `S` on one block (in the MILP's time unit).
+type SecantSlot = (Expression, Variable, Variable, f64);
+
+/// The secant row `j` of `S / n` in perspective form:
+/// `tau >= S ((2j + 1) y - n) / (j (j + 1))`.
+fn secant_row(slot: &SecantSlot, j: usize) -> good_lp::Constraint {
+    let (y, n, tau, s) = slot;
+    let jj = (j * (j + 1)) as f64;
+    let coef_y = s * (2 * j + 1) as f64 / jj;
+    let coef_n = s / jj;
+    constraint!(*tau >= coef_y * y.clone() - coef_n * *n)
+}
+
 /// The tangent row of `w / phi` at `point` (a compute share, clamped to `[MIN_TANGENT, 1]`):
 /// `sigma >= w (2 x / p - phi / p^2)`, in the MILP's time unit.
 fn tangent_row(slot: &TangentSlot, point: f64) -> good_lp::Constraint {
@@ -230,6 +294,10 @@ struct Builder<'a> {
     memory: Vec<Expression>,
     /// Airtime groups, in order of creation.
     groups: Vec<Group>,
+    /// Per airtime group, what its secants need.
+    secant_slots: Vec<SecantSlot>,
+    /// A lower bound on the min-max objective, seconds (the row `T >= floor`).
+    floor: Option<f64>,
 }
 
 impl<'a> Builder<'a> {
@@ -250,6 +318,8 @@ impl<'a> Builder<'a> {
             block_sum: vec![Expression::from(0); servers],
             memory: vec![Expression::from(0); servers],
             groups: Vec::new(),
+            secant_slots: Vec::new(),
+            floor: None,
         }
     }
 
@@ -327,7 +397,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Per group: `y <= n <= N y`, its blocks on the server, and the airtime `tau` (time unit)
-    /// above the secants of `S / n`, added to the user's latency.
+    /// above the [`initial_secants`] of `S / n`, added to the user's latency.
     fn add_airtime_secants(&mut self) {
         let m = &mut self.m;
         for g in &self.groups {
@@ -343,12 +413,11 @@ impl<'a> Builder<'a> {
             if nmax == 1 {
                 m.constrain(constraint!(tau >= s * y.clone()));
             }
-            for j in 1..nmax {
-                let jj = (j * (j + 1)) as f64;
-                let coef_y = s * (2 * j + 1) as f64 / jj;
-                let coef_n = s / jj;
-                m.constrain(constraint!(tau >= coef_y * y.clone() - coef_n * n));
+            let slot = (y, n, tau, s);
+            for j in initial_secants(nmax) {
+                m.constrain(secant_row(&slot, j));
             }
+            self.secant_slots.push(slot);
         }
     }
 
@@ -461,6 +530,8 @@ impl<'a> Builder<'a> {
             unit,
             tangent_slots,
             groups,
+            secant_slots,
+            floor,
             ..
         } = self;
         let largest_weight = match problem.objective {
@@ -477,6 +548,9 @@ impl<'a> Builder<'a> {
                 let t = m.add(variable().min(0));
                 for lat in &latency {
                     m.constrain(constraint!(t >= lat.clone()));
+                }
+                if let Some(floor) = floor {
+                    m.constrain(constraint!(t >= floor / unit));
                 }
                 Expression::from(t)
             }
@@ -497,6 +571,10 @@ impl<'a> Builder<'a> {
             milp: m,
             objective,
             decoder: AllocDecoder {
+                group_blocks: groups
+                    .iter()
+                    .map(|g| problem.servers[g.server].resource_blocks)
+                    .collect(),
                 x,
                 phi,
                 groups: groups
@@ -505,7 +583,37 @@ impl<'a> Builder<'a> {
                     .collect(),
             },
             tangent_slots,
+            secant_slots,
             objective_scale: unit * largest_weight,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::initial_secants;
+
+    /// Every `j` up to 16, then steps of at most 10% (rounded up), ending at `blocks - 1`.
+    #[test]
+    fn initial_secants_cover_the_range() {
+        assert!(initial_secants(1).is_empty());
+        assert_eq!(initial_secants(2), vec![1]);
+        assert_eq!(initial_secants(17), (1..=16).collect::<Vec<_>>());
+        for blocks in [18, 50, 100, 273, 1000] {
+            let js = initial_secants(blocks);
+            assert_eq!(js[..16], (1..=16).collect::<Vec<_>>()[..]);
+            assert_eq!(*js.last().unwrap(), blocks - 1);
+            for w in js.windows(2) {
+                assert!(
+                    w[0] < w[1] && (w[1] as f64) <= (w[0] as f64 * 1.1).ceil(),
+                    "{w:?}"
+                );
+            }
+        }
+        assert!(
+            initial_secants(273).len() < 60,
+            "{}",
+            initial_secants(273).len()
+        );
     }
 }

@@ -6,10 +6,19 @@
 //! problem's), and solves it with HiGHS. The round's choice of options and resource blocks is
 //! then given its exact optimal compute shares ([`optimal_shares`]); the better of that plan
 //! and the incumbent is kept, and new tangents are added where the MILP under-estimated the
-//! latency and at the exact shares.
+//! latency and at the exact shares; and the airtime secants through the block counts it chose
+//! (the model starts with a grid of them, [`super::model::initial_secants`]).
+//!
+//! For min-max, the floor of [`min_max_lower_bound`] (the resources the users that cannot run
+//! locally need, searched over the objective) is a lower bound before any round and a row
+//! `T >= floor` of every round's MILP; it is usually within a fraction of a percent of the
+//! optimum, where the LP relaxation alone is several percent below.
 //!
 //! Stopping rule, checked in this order:
 //!
+//! - **floor**: the incumbent (the local search's plan) is within the tolerance below of the
+//!   floor: no MILP is solved (`optimal`, 0 rounds), unless the run asks for a model export or
+//!   a HiGHS log, which round 1 writes;
 //! - **max rounds**: at most [`MAX_ROUNDS`] MILPs are solved (termination `limit_reached`);
 //! - **time limit**: no round starts once the preset's time limit (counted from the start of
 //!   the whole solve, pricing included) has passed, and each MILP gets only what is left of it
@@ -19,20 +28,22 @@
 //! - **no MILP solution**: HiGHS stopped without a solution (`limit_reached`);
 //! - **gap tolerance**: the incumbent is within `max(mip_rel_gap, 1e-6)` (relative gap) of the
 //!   lower bound (`optimal`);
-//! - **no new tangent**: the round added no tangent, so another would return the same MILP: the
+//! - **no new tangent**: the round added no tangent or secant, so another would return the same MILP: the
 //!   MILP's objective is then the exact value of its own plan, so when HiGHS solved it to
 //!   optimality and the incumbent is no worse than it, the incumbent is optimal to HiGHS's
 //!   tolerances (`optimal`, with the gap HiGHS left, which can exceed the preset's on latencies
 //!   of milliseconds); otherwise `limit_reached`.
 //!
 //! The reported bound is the largest lower bound of any round: HiGHS's dual bound (valid even
-//! when it stopped at its time limit), or the MILP's objective when it gives no bound. Every
+//! when it stopped at its time limit), or the MILP's objective when it gives no bound, and the
+//! floor. Every
 //! MILP only holds more tangents than the one before, so each bound is valid for the problem.
 
 use std::time::Instant;
 
+use super::bound::min_max_lower_bound;
 use super::heuristics::{optimal_shares, Allocation};
-use super::model::{build, AllocMilp, Decoded, MIN_TANGENT};
+use super::model::{build_with_floor, initial_secants, AllocMilp, Decoded, MIN_TANGENT};
 use super::{AllocProblem, Options};
 use crate::error::Result;
 use crate::solve::milp::MipOptions;
@@ -45,6 +56,9 @@ pub const MAX_ROUNDS: usize = 60;
 
 /// A tangent of a server option's latency: (user, option, compute share it touches at).
 type Tangent = (usize, usize, f64);
+
+/// A secant of a group's airtime: (group, `j`), through `(j, S/j)` and `(j+1, S/(j+1))`.
+type Secant = (usize, usize);
 
 /// What the outer approximation ends with.
 #[derive(Debug, Clone)]
@@ -87,8 +101,19 @@ pub fn outer_approximation(
         nodes: None,
         build_s: 0.0,
     };
-    let mut lower = f64::NEG_INFINITY;
+    // The min-max floor: often within the tolerance of the local search's plan already.
+    let floor = min_max_lower_bound(problem, opts, out.found.as_ref().map(|f| f.1.objective));
+    let mut lower = floor.unwrap_or(f64::NEG_INFINITY);
+    let wants_files = run.write_model.is_some() || run.log_file.is_some();
+    if let (Some(f), false) = (&out.found, wants_files) {
+        if relative_gap(f.1.objective, lower) <= tolerance {
+            out.termination = Termination::Optimal;
+            out.bound = Some(lower);
+            return Ok(out);
+        }
+    }
     let mut tangents: Vec<Tangent> = Vec::new();
+    let mut secants: Vec<Secant> = Vec::new();
     loop {
         if out.rounds >= MAX_ROUNDS {
             break;
@@ -101,7 +126,7 @@ pub fn outer_approximation(
         }
         out.rounds += 1;
         let t0 = Instant::now();
-        let model = build_round(problem, opts, &tangents);
+        let model = build_round(problem, opts, floor, &tangents, &secants);
         out.build_s += t0.elapsed().as_secs_f64();
         let options = MipOptions {
             time_limit_s: remaining,
@@ -143,9 +168,11 @@ pub fn outer_approximation(
                 break;
             }
         }
-        if !add_tangents(problem, opts, &d, exact.as_ref(), &mut tangents) {
-            // The MILP's compute shares are all tangent points already, so its objective is
-            // the exact latency of its own plan: if HiGHS solved it to optimality and the
+        let new_secants = add_secants(&d, &mut secants);
+        let new_tangents = add_tangents(problem, opts, &d, exact.as_ref(), &mut tangents);
+        if !new_secants && !new_tangents {
+            // The MILP's compute shares are all tangent points already and its block counts
+            // have both their secants, so its objective is the exact latency of its own plan: if HiGHS solved it to optimality and the
             // incumbent is no worse, the incumbent is optimal to HiGHS's own tolerances (the
             // remaining gap is HiGHS's, e.g. on latencies of milliseconds).
             let milp_optimal = result.termination == Termination::Optimal;
@@ -162,13 +189,43 @@ pub fn outer_approximation(
     Ok(out)
 }
 
-/// The round's MILP: the model over `opts` with every tangent collected so far.
-fn build_round(problem: &AllocProblem, opts: &Options, tangents: &[Tangent]) -> AllocMilp {
-    let mut model = build(problem, opts);
+/// The round's MILP: the model over `opts` with the min-max `floor` and every tangent collected
+/// so far.
+fn build_round(
+    problem: &AllocProblem,
+    opts: &Options,
+    floor: Option<f64>,
+    tangents: &[Tangent],
+    secants: &[Secant],
+) -> AllocMilp {
+    let mut model = build_with_floor(problem, opts, floor);
     for &(k, o, p) in tangents {
         model.add_tangent(k, o, p);
     }
+    for &(g, j) in secants {
+        model.add_secant(g, j);
+    }
     model
+}
+
+/// Adds the secants that make the airtime exact at the block count `n` each user's group got
+/// in a round (`j = n - 1` and `j = n`, within `1..N`), skipping ones the model starts with
+/// ([`initial_secants`]) or already added. Returns whether any was added.
+fn add_secants(d: &Decoded, secants: &mut Vec<Secant>) -> bool {
+    let before = secants.len();
+    for (k, group) in d.group.iter().enumerate() {
+        let Some((g, blocks)) = *group else { continue };
+        let n = d.resource_blocks[k];
+        for j in [n.saturating_sub(1), n] {
+            if j == 0 || j >= blocks || initial_secants(blocks).binary_search(&j).is_ok() {
+                continue;
+            }
+            if !secants.contains(&(g, j)) {
+                secants.push((g, j));
+            }
+        }
+    }
+    secants.len() > before
 }
 
 /// Path of round `round`'s HiGHS log: `run.log_file` for round 1, `<log_file>.round<r>` after.

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::bound::min_max_lower_bound;
 use super::evaluate::{evaluate, AllocEvaluation};
 use super::explain::explain_infeasible;
 use super::heuristics::{
@@ -192,7 +193,8 @@ fn prune_around(
     incumbent: &mut (Vec<usize>, Allocation),
 ) -> (Options, usize) {
     let (choice, a) = incumbent;
-    let (pruned, kept) = prune_options(problem, opts, a.objective, choice);
+    let floor = min_max_lower_bound(problem, opts, Some(a.objective));
+    let (pruned, kept) = prune_options(problem, opts, a.objective, floor, choice);
     for (k, o) in choice.iter_mut().enumerate() {
         *o = kept[k]
             .iter()
@@ -256,7 +258,11 @@ fn explanation(
 ///   user's least possible (weighted) latency for the sums; or exceeds the user's deadline;
 /// - a server option whose device time and round trips alone already reach the user's local
 ///   latency: running locally is no slower and uses no server resource (block, compute,
-///   memory), so swapping keeps any plan feasible and no worse.
+///   memory), so swapping keeps any plan feasible and no worse;
+/// - for min-max with a lower bound `floor` on the optimum (e.g. [`min_max_lower_bound`]),
+///   every server option of a user whose local latency is at most the floor (and its
+///   deadline): moving it to its device in an optimal plan keeps its latency at most the
+///   optimum, frees resources and leaves every other latency as it was.
 ///
 /// Exact: some optimal plan uses only kept options. Returns the pruned options and, per user,
 /// the original index of each kept one.
@@ -264,6 +270,7 @@ pub fn prune_options(
     problem: &AllocProblem,
     opts: &Options,
     upper: f64,
+    floor: Option<f64>,
     incumbent: &[usize],
 ) -> (Options, Vec<Vec<usize>>) {
     let fastest = |o: &UserOption| {
@@ -296,10 +303,13 @@ pub fn prune_options(
             .filter(|o| o.server.is_none())
             .map(|o| o.latency(1.0, 1.0))
             .fold(f64::INFINITY, f64::min);
+        let local_enough = problem.objective == AllocObjective::MinMax
+            && floor.is_some_and(|f| local <= problem.users[k].deadline_s.map_or(f, |d| d.min(f)));
         let keep: Vec<usize> = (0..list.len())
             .filter(|&o| {
                 let opt = &list[o];
-                let dominated = opt.server.is_some() && opt.device_s + opt.fixed_s >= local;
+                let dominated =
+                    opt.server.is_some() && (opt.device_s + opt.fixed_s >= local || local_enough);
                 o == incumbent[k] || (fastest(opt) <= limit && !dominated)
             })
             .collect();
