@@ -45,7 +45,7 @@ pub struct GreenMilp {
     pub runs: Vec<(usize, usize, usize, usize, Variable)>,
     /// `(job, server, b)`: placement variables (without migration only).
     pub placed: Vec<(usize, usize, Variable)>,
-    /// The unit of the grid energy variables, kWh: one slot at the highest power of any level.
+    /// The unit of the objective's energies, kWh: one slot at the highest power of any level.
     pub energy_unit_kwh: f64,
     /// What one unit of the objective is worth in the problem's objective (grams, kWh or
     /// money): multiply the MILP's objective and bound by it.
