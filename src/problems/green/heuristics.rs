@@ -1,17 +1,17 @@
 //! The carbon-aware greedy and the as-soon-as-possible baseline. Both are deterministic.
 //!
 //! - **Greedy**: jobs in earliest-deadline-first order (and again largest work first, keeping
-//!   the cheaper schedule); each goes to the (server, level) whose
-//!   cheapest set of free slots in its window that carries its work costs the least objective
+//!   the cheaper schedule); each goes to its cheapest schedule in the free slots of its window
 //!   (carbon, energy or cost of the extra grid energy over the empty server, given the
-//!   renewable supply), trying each level alone and a mix of levels chosen by cost per FLOP
-//!   (fast levels where renewables cover them, slow ones on the grid). Slower levels need more
-//!   slots but less power, so the lowest sufficient level wins unless clean slots are scarce. A job that finds no room is moved to the front of
-//!   the order and the schedule rebuilt (EDF repair), at most once per job; before that, one
-//!   placed job may be ejected and placed again after it. Finally each job, and each pair of jobs
-//!   with overlapping windows, is re-placed given the others, and each job's runs are tuned
-//!   (moved to free slots, dropped when not needed, levels shifted between them) while that
-//!   lowers the objective. The greedy keeps each job on one server.
+//!   renewable supply), found exactly by the column generation's pricing programme at zero slot
+//!   prices ([`columns::Pricing`]); past the programme's state limit, the former rule: each
+//!   (server, level) alone and a mix of levels chosen by cost per FLOP. A job that finds no room
+//!   is moved to the front of the order and the schedule rebuilt (EDF repair), at most once per
+//!   job; before that, one placed job may be ejected and placed again after it. Finally each
+//!   job, and each pair of jobs with overlapping windows, is re-placed given the others (with
+//!   up to [`MAX_JOINT_JOBS`] jobs a pair jointly, [`place_pair`]), and each job's runs are
+//!   tuned (moved to free slots, dropped when not needed, levels shifted between them) while
+//!   that lowers the objective. Without migration each job stays on one server.
 //! - **ASAP**: jobs by release time, each at the fastest level on the server where it finishes
 //!   first, in its earliest free slots; work left at the deadline stays undone (the evaluator
 //!   flags it).
