@@ -9,7 +9,8 @@
 //!   is moved to the front of the order and the schedule rebuilt (EDF repair), at most once per
 //!   job; before that, one placed job may be ejected and placed again after it. Finally each
 //!   job, and each pair of jobs with overlapping windows, is re-placed given the others (with
-//!   up to [`MAX_JOINT_JOBS`] jobs a pair jointly, [`place_pair`]), and each job's runs are
+//!   up to [`MAX_JOINT_JOBS`] jobs and windows of up to [`MAX_JOINT_WINDOW`] slots a pair
+//!   jointly, [`place_pair`]), and each job's runs are
 //!   tuned (moved to free slots, dropped when not needed, levels shifted between them) while
 //!   that lowers the objective. Without migration each job stays on one server.
 //! - **ASAP**: jobs by release time, each at the fastest level on the server where it finishes
@@ -304,6 +305,10 @@ const MAX_PAIR_JOBS: usize = 200;
 /// the other.
 const MAX_JOINT_JOBS: usize = 30;
 
+/// Longest window (slots) of a job placed jointly with another: each slot of its candidate
+/// schedules costs one more pricing programme.
+const MAX_JOINT_WINDOW: usize = 96;
+
 /// Places jobs `a` and `b` (both out of `schedule`) jointly: each of `a`'s candidate schedules
 /// (its cheapest on each server, and the cheapest with one slot of those taken away, so that
 /// `a` can leave `b` the slot it needs most) followed by `b`'s cheapest given it; the cheapest
@@ -402,7 +407,12 @@ fn improve(problem: &GreenProblem, pricing: &Pricing, mut schedule: Schedule) ->
             for &j in group {
                 remove(&mut trial, j);
             }
-            let placed = if group.len() == 2 && jobs <= MAX_JOINT_JOBS {
+            let joint = jobs <= MAX_JOINT_JOBS
+                && group.iter().all(|&j| {
+                    let job = &problem.jobs[j];
+                    job.deadline.min(problem.slots()) - job.release <= MAX_JOINT_WINDOW
+                });
+            let placed = if group.len() == 2 && joint {
                 place_pair(pricing, &mut trial, group[0], group[1])
             } else {
                 group
