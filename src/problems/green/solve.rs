@@ -166,7 +166,13 @@ fn exact(
         };
         if let Some(chosen) = restricted_master(problem, &pool, start_columns.as_deref(), &master) {
             let picked: Vec<&Column> = chosen.iter().map(|&i| &pool[i]).collect();
-            consider(&mut best, schedule_of(problem, &picked));
+            let found = schedule_of(problem, &picked);
+            // The greedy's re-placement and tuning moves from the master's schedule: it is
+            // optimal over the columns generated, not over each job's every schedule.
+            if let Some(polished) = complete(problem, found.clone()) {
+                consider(&mut best, polished);
+            }
+            consider(&mut best, found);
         }
     }
     let closed = |best: &Option<Schedule>, bound: Option<f64>| match (best, bound) {
