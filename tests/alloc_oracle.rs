@@ -305,21 +305,7 @@ fn min_max_floor_is_below_brute_force() {
         // The exact solve, which prunes with the floor and may stop before any MILP, still
         // reaches the optimum and proves no more than it.
         let report = solve(&problem, &highs).unwrap();
-        assert_eq!(
-            report.stats.termination,
-            Termination::Optimal,
-            "seed {seed}"
-        );
-        let obj = report.stats.objective.unwrap();
-        assert!(
-            obj >= optimum * (1.0 - 1e-9) && obj <= optimum * (1.0 + 1e-5),
-            "seed {seed}: objective {obj} vs optimum {optimum}"
-        );
-        let bound = report.stats.bound.unwrap();
-        assert!(
-            bound <= optimum * (1.0 + 1e-6),
-            "seed {seed}: bound {bound}"
-        );
+        assert_exact_reaches(&report, optimum, seed);
         rounds0 += usize::from(report.details.rounds == 0);
         checked += 1;
         tighter += usize::from(floor > least * (1.0 + 1e-6));
@@ -358,23 +344,32 @@ fn lazy_secants_match_brute_force_with_many_blocks() {
         let Some(optimum) = alloc_brute_force(&problem, &opts) else {
             continue;
         };
-        let report = solve(&problem, &highs).unwrap();
-        assert_eq!(
-            report.stats.termination,
-            Termination::Optimal,
-            "seed {seed}"
-        );
-        let obj = report.stats.objective.unwrap();
-        assert!(
-            obj >= optimum * (1.0 - 1e-9) && obj <= optimum * (1.0 + 1e-5),
-            "seed {seed}: objective {obj} vs optimum {optimum}"
-        );
-        let bound = report.stats.bound.unwrap();
-        assert!(
-            bound <= optimum * (1.0 + 1e-6),
-            "seed {seed}: bound {bound}"
-        );
+        assert_exact_reaches(&solve(&problem, &highs).unwrap(), optimum, seed);
         checked += 1;
     }
     assert!(checked >= 8, "{checked}");
+}
+
+/// The exact solve proved the optimum: `optimal`, its objective the brute-force optimum within
+/// 1e-5 relative, its bound no higher.
+fn assert_exact_reaches(
+    report: &edgeplan::problems::alloc::solve::AllocReport,
+    optimum: f64,
+    seed: u64,
+) {
+    assert_eq!(
+        report.stats.termination,
+        Termination::Optimal,
+        "seed {seed}"
+    );
+    let obj = report.stats.objective.unwrap();
+    assert!(
+        obj >= optimum * (1.0 - 1e-9) && obj <= optimum * (1.0 + 1e-5),
+        "seed {seed}: objective {obj} vs optimum {optimum}"
+    );
+    let bound = report.stats.bound.unwrap();
+    assert!(
+        bound <= optimum * (1.0 + 1e-6),
+        "seed {seed}: bound {bound}"
+    );
 }

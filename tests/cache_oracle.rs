@@ -163,17 +163,7 @@ fn milp_equals_brute_force_on_random_libraries() {
 fn milp_equals_brute_force_on_generated_instances() {
     let catalog = common::catalog();
     for seed in 0..8 {
-        let params = GenParams {
-            servers: 2,
-            models: 5,
-            users: 12,
-            seed,
-            bases: vec!["gpt2@fp16".into(), "qwen2.5-0.5b@q4".into()],
-            storage_bytes: [0.3e9, 0.6e9, 1e9][seed as usize % 3],
-            latency_limit_s: (5.0, 60.0),
-            backhaul_bps: (seed % 2 == 1).then_some(1e9),
-            ..GenParams::default()
-        };
+        let params = small_generated(seed);
         let problem = generate(&params, &catalog, &common::instances().join("models")).unwrap();
         check_against_brute_force(&problem);
     }
@@ -459,17 +449,7 @@ fn every_formulation_equals_brute_force() {
     let catalog = common::catalog();
     let mut problems: Vec<CacheProblem> = (0..60).map(tiny).collect();
     for seed in 0..8 {
-        let params = GenParams {
-            servers: 2,
-            models: 5,
-            users: 12,
-            seed,
-            bases: vec!["gpt2@fp16".into(), "qwen2.5-0.5b@q4".into()],
-            storage_bytes: [0.3e9, 0.6e9, 1e9][seed as usize % 3],
-            latency_limit_s: (5.0, 60.0),
-            backhaul_bps: (seed % 2 == 1).then_some(1e9),
-            ..GenParams::default()
-        };
+        let params = small_generated(seed);
         problems.push(generate(&params, &catalog, &common::instances().join("models")).unwrap());
     }
     for problem in &problems {
@@ -613,4 +593,20 @@ fn reoptimise_improves_the_greedy_within_the_optimum() {
 /// Whether some demand can be served by two servers (then the pair is a neighbourhood).
 fn overlapping(list: &[edgeplan::problems::cache::model::Demand]) -> bool {
     list.iter().any(|d| d.servers.len() >= 2)
+}
+
+/// Generator parameters of the small generated libraries: 2 servers x 5 models x 12 users,
+/// GPT-2 and Qwen2.5-0.5B variants, three storage sizes, a relay on odd seeds.
+fn small_generated(seed: u64) -> GenParams {
+    GenParams {
+        servers: 2,
+        models: 5,
+        users: 12,
+        seed,
+        bases: vec!["gpt2@fp16".into(), "qwen2.5-0.5b@q4".into()],
+        storage_bytes: [0.3e9, 0.6e9, 1e9][seed as usize % 3],
+        latency_limit_s: (5.0, 60.0),
+        backhaul_bps: (seed % 2 == 1).then_some(1e9),
+        ..GenParams::default()
+    }
 }
