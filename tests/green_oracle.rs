@@ -298,7 +298,7 @@ fn greedy_is_within_5_percent_of_brute_force() {
 #[test]
 fn pricing_equals_brute_force_for_one_job() {
     use edgeplan::problems::green::columns::{Costs, Pricing};
-    use edgeplan::problems::green::model::units;
+    use edgeplan::problems::green::model::objective_scale;
     let mut checked = 0;
     for seed in 0..80 {
         let mut problem = tiny(seed);
@@ -310,8 +310,7 @@ fn pricing_equals_brute_force_for_one_job() {
         let found = pricing
             .best_in(0, &zero, &|_, _| true, f64::INFINITY)
             .unwrap();
-        let (power, weight) = units(&problem);
-        let scale = power * problem.slot_s / 3.6e6 * weight;
+        let scale = objective_scale(&problem);
         match (optimum, found.first()) {
             (None, None) => {}
             (Some(best), Some((priced, column))) => {

@@ -348,6 +348,63 @@ impl Fixed {
     }
 }
 
+/// The master problem's rows and columns: one row per job of the master (`= 1`), one per
+/// server and slot (`<= 1`), a column per job schedule.
+struct Master {
+    columns: ColProblem,
+    /// Per job: its row, `None` for a job outside this master.
+    job_rows: Vec<Option<Row>>,
+    cell_rows: Vec<Vec<Row>>,
+}
+
+impl Master {
+    /// The rows of a master over `jobs`.
+    fn new(problem: &GreenProblem, jobs: &[usize]) -> Master {
+        let mut columns = ColProblem::new();
+        let mut job_rows = vec![None; problem.jobs.len()];
+        for &j in jobs {
+            job_rows[j] = Some(columns.add_row(1.0..=1.0));
+        }
+        let cell_rows = (0..problem.servers.len())
+            .map(|_| {
+                (0..problem.slots())
+                    .map(|_| columns.add_row(..=1.0))
+                    .collect()
+            })
+            .collect();
+        Master {
+            columns,
+            job_rows,
+            cell_rows,
+        }
+    }
+
+    /// Adds `column` (binary when `integer`, else in `[0, inf)`); its job has a row.
+    fn add(&mut self, column: &Column, integer: bool) {
+        let job = self.job_rows[column.job].expect("a column of a job in the master");
+        let factors: Vec<(Row, f64)> = std::iter::once((job, 1.0))
+            .chain(
+                column
+                    .runs
+                    .iter()
+                    .map(|&(m, t, _)| (self.cell_rows[m][t], 1.0)),
+            )
+            .collect();
+        if integer {
+            self.columns
+                .add_integer_column(column.cost, 0.0..=1.0, factors);
+        } else {
+            self.columns.add_column(column.cost, 0.0.., factors);
+        }
+    }
+
+    /// Adds job `j`'s artificial column: no runs, cost `cost`.
+    fn add_artificial(&mut self, j: usize, cost: f64) {
+        let row = self.job_rows[j].expect("an artificial column of a job in the master");
+        self.columns.add_column(cost, 0.0.., [(row, 1.0)]);
+    }
+}
+
 /// What the column generation ends with.
 #[derive(Debug, Clone)]
 pub struct Generated {
@@ -361,8 +418,6 @@ pub struct Generated {
     pub artificial: bool,
     /// Whether the generation converged (no column prices out).
     pub converged: bool,
-    /// Master LPs solved.
-    pub rounds: usize,
 }
 
 /// Column generation over the jobs not `fixed`, adding columns to `pool`, until convergence,
@@ -395,27 +450,15 @@ pub fn generate(
     let mut bound = f64::NEG_INFINITY;
     loop {
         rounds += 1;
-        let mut master = ColProblem::new();
-        let job_rows: Vec<Row> = free.iter().map(|_| master.add_row(1.0..=1.0)).collect();
-        let mut row_of = vec![usize::MAX; jobs];
-        for (r, &j) in free.iter().enumerate() {
-            row_of[j] = r;
-        }
-        let cell_rows: Vec<Vec<Row>> = (0..servers)
-            .map(|_| (0..slots).map(|_| master.add_row(..=1.0)).collect())
-            .collect();
-        for row in &job_rows {
-            master.add_column(artificial, 0.0.., [(*row, 1.0)]);
+        let mut master = Master::new(problem, &free);
+        for &j in &free {
+            master.add_artificial(j, artificial);
         }
         let in_lp: Vec<usize> = (0..pool.len()).filter(|&i| fixed.open(&pool[i])).collect();
         for &i in &in_lp {
-            let c = &pool[i];
-            let factors: Vec<(Row, f64)> = std::iter::once((job_rows[row_of[c.job]], 1.0))
-                .chain(c.runs.iter().map(|&(m, t, _)| (cell_rows[m][t], 1.0)))
-                .collect();
-            master.add_column(c.cost, 0.0.., factors);
+            master.add(&pool[i], false);
         }
-        let mut model = Model::try_new(master).ok()?;
+        let mut model = Model::try_new(master.columns).ok()?;
         model.make_quiet();
         model.try_set_option("threads", 1).ok()?;
         let solved = model.try_solve().ok()?;
@@ -470,7 +513,6 @@ pub fn generate(
                 lp,
                 artificial: artificial_used,
                 converged: added == 0 || close,
-                rounds,
             });
         }
     }
@@ -559,19 +601,12 @@ fn solve_master(
     options: &MipOptions,
 ) -> Option<Result<Vec<usize>, ()>> {
     let jobs = problem.jobs.len();
-    let slots = problem.slots();
-    let mut master = ColProblem::new();
-    let job_rows: Vec<Row> = (0..jobs).map(|_| master.add_row(1.0..=1.0)).collect();
-    let cell_rows: Vec<Vec<Row>> = (0..problem.servers.len())
-        .map(|_| (0..slots).map(|_| master.add_row(..=1.0)).collect())
-        .collect();
+    let all: Vec<usize> = (0..jobs).collect();
+    let mut master = Master::new(problem, &all);
     for c in columns {
-        let factors: Vec<(Row, f64)> = std::iter::once((job_rows[c.job], 1.0))
-            .chain(c.runs.iter().map(|&(m, t, _)| (cell_rows[m][t], 1.0)))
-            .collect();
-        master.add_integer_column(c.cost, 0.0..=1.0, factors);
+        master.add(c, true);
     }
-    let mut model = Model::try_new(master).ok()?;
+    let mut model = Model::try_new(master.columns).ok()?;
     model.make_quiet();
     model
         .try_set_option("threads", options.threads.max(1) as i32)

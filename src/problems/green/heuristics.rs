@@ -25,6 +25,15 @@ struct Pricing<'a> {
     pricing: columns::Pricing<'a>,
     zero: Vec<Vec<f64>>,
 }
+
+impl<'a> Pricing<'a> {
+    fn new(problem: &'a GreenProblem, costs: &'a Costs) -> Pricing<'a> {
+        Pricing {
+            pricing: columns::Pricing::new(problem, costs),
+            zero: vec![vec![0.0; problem.slots()]; problem.servers.len()],
+        }
+    }
+}
 use super::{GreenProblem, Run, Schedule};
 
 /// Slots a job of `work` FLOP needs at `slot_work` FLOP per slot.
@@ -181,10 +190,7 @@ fn remove(schedule: &mut Schedule, j: usize) {
 /// moves and returned.
 pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
     let costs = Costs::new(problem);
-    let pricing = Pricing {
-        pricing: columns::Pricing::new(problem, &costs),
-        zero: vec![vec![0.0; problem.slots()]; problem.servers.len()],
-    };
+    let pricing = Pricing::new(problem, &costs);
     let mut edf: Vec<usize> = (0..problem.jobs.len()).collect();
     edf.sort_by_key(|&j| (problem.jobs[j].deadline, problem.jobs[j].release, j));
     let mut largest: Vec<usize> = (0..problem.jobs.len()).collect();
@@ -217,10 +223,7 @@ pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
 /// room.
 pub fn complete(problem: &GreenProblem, mut schedule: Schedule) -> Option<Schedule> {
     let costs = Costs::new(problem);
-    let pricing = Pricing {
-        pricing: columns::Pricing::new(problem, &costs),
-        zero: vec![vec![0.0; problem.slots()]; problem.servers.len()],
-    };
+    let pricing = Pricing::new(problem, &costs);
     let mut has_run = vec![false; problem.jobs.len()];
     for run in schedule.runs.iter().flatten().flatten() {
         has_run[run.job] = true;

@@ -152,7 +152,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
     let mut milp = Milp::new();
     let mut runs = Vec::new();
     let mut placed_vars = Vec::new();
-    let (power_unit, weight_unit) = units(problem);
+    let (power_unit, _) = units(problem);
     let energy_unit_kwh = power_unit * problem.slot_s / J_PER_KWH;
     // The empty servers' cost is a constant; a run adds its slot's cost over the empty one.
     let costs = Costs::new(problem);
@@ -241,7 +241,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         runs,
         placed: placed_vars,
         energy_unit_kwh,
-        objective_scale: energy_unit_kwh * weight_unit,
+        objective_scale: objective_scale(problem),
     }
 }
 
@@ -255,6 +255,12 @@ pub fn units(problem: &GreenProblem) -> (f64, f64) {
         .fold(0.0, f64::max);
     let weight_unit = if weight_unit > 0.0 { weight_unit } else { 1.0 };
     (reference_power_w(problem), weight_unit)
+}
+
+/// What one unit of the MILP's objective (in [`units`]) is worth in the problem's objective.
+pub fn objective_scale(problem: &GreenProblem) -> f64 {
+    let (power_unit, weight_unit) = units(problem);
+    power_unit * problem.slot_s / J_PER_KWH * weight_unit
 }
 
 /// The highest power of any server's level or idle state, W (1 W when all are 0).

@@ -9,7 +9,7 @@ use super::columns::{
 };
 use super::evaluate::{evaluate, GreenEvaluation};
 use super::heuristics::{asap, complete, greedy};
-use super::model::{build, GreenMilp};
+use super::model::{build, objective_scale, GreenMilp};
 use super::{GreenProblem, Schedule};
 use crate::error::{Error, Result};
 use crate::solve::milp::MipOptions;
@@ -119,7 +119,7 @@ fn exact(
     // Column generation: a bound, and columns for a restricted master MILP (the greedy's
     // columns keep it feasible and start it).
     let costs = Costs::new(problem);
-    let scale = build_scale(problem);
+    let scale = objective_scale(problem);
     let mut pool = heuristic
         .as_ref()
         .map(|s| columns_of(problem, &costs, s))
@@ -255,13 +255,9 @@ fn exact(
         break;
     }
     // The bound row can make HiGHS call a model infeasible whose optimum lies within the margin
-    // of the bound; the best schedule then meets the bound.
+    // of the bound; a schedule is known, so it is not, and the gap below decides.
     if stats.termination == Termination::Infeasible && best.is_some() {
-        stats.termination = if closed(&best, bound) {
-            Termination::Optimal
-        } else {
-            Termination::LimitReached
-        };
+        stats.termination = Termination::LimitReached;
     }
     if closed(&best, bound) {
         stats.termination = Termination::Optimal;
@@ -301,12 +297,6 @@ fn run_variables(problem: &GreenProblem) -> usize {
 }
 /// Relative margin below the column generation's bound of the bound row.
 const BOUND_MARGIN: f64 = 1e-6;
-
-/// What one unit of the MILP's objective is worth in the problem's objective.
-fn build_scale(problem: &GreenProblem) -> f64 {
-    let (power_unit, weight_unit) = super::model::units(problem);
-    power_unit * problem.slot_s / super::J_PER_KWH * weight_unit
-}
 
 /// Jobs that cannot meet their deadline even alone: no server holds their memory, or their
 /// window on the fastest level of every server that holds them is too short.
