@@ -194,12 +194,5 @@ pub fn reoptimise(
 /// Whether `models` fit server `m`'s storage, each block counted once (with the limits'
 /// tolerance, as the evaluator counts them).
 pub fn fits(problem: &CacheProblem, m: usize, models: &[usize]) -> bool {
-    let mut blocks: Vec<usize> = models
-        .iter()
-        .flat_map(|&i| problem.models[i].blocks.iter().copied())
-        .collect();
-    blocks.sort_unstable();
-    blocks.dedup();
-    let bytes: f64 = blocks.iter().map(|&j| problem.blocks[j].bytes).sum();
-    bytes <= problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE)
+    problem.stored_bytes(models) <= problem.servers[m].storage_bytes * (1.0 + LIMIT_TOLERANCE)
 }
