@@ -15,6 +15,7 @@ use good_lp::{
 use highs::{HighsModelStatus, HighsSolutionStatus};
 
 use super::report::{relative_gap, PrimalStatus, Termination};
+use super::watch;
 use crate::error::{Error, Result};
 
 /// HiGHS options of one solve.
@@ -43,6 +44,9 @@ pub struct MipOptions {
     /// `("mip_heuristic_effort", "0.3")`), set after the others; a name or value HiGHS rejects
     /// is a solver error naming it.
     pub highs: Vec<(&'static str, HighsValue)>,
+    /// The report's objective is the model's times this (1 unless the formulation scales its
+    /// objective itself); progress lines ([`super::watch`]) show the report's units.
+    pub report_scale: f64,
 }
 
 /// The value of a HiGHS option in [`MipOptions::highs`].
@@ -103,6 +107,7 @@ impl Default for MipOptions {
             write_model: None,
             interior_point: false,
             highs: Vec::new(),
+            report_scale: 1.0,
         }
     }
 }
@@ -237,13 +242,13 @@ impl Milp {
 
     /// Minimises `objective` with HiGHS.
     pub fn minimise(self, objective: Expression, options: &MipOptions) -> Result<MipResult> {
-        self.run(objective, options, false)
+        self.run(objective, options, false, 1.0)
     }
 
     /// Maximises `objective` with HiGHS; `objective` and `bound` of the result are in the
     /// maximisation sense (the bound is an upper bound).
     pub fn maximise(self, objective: Expression, options: &MipOptions) -> Result<MipResult> {
-        let mut result = self.run(-objective, options, false)?;
+        let mut result = self.run(-objective, options, false, -1.0)?;
         result.objective = result.objective.map(|o| -o);
         result.bound = result.bound.map(|b| -b);
         result.gap = match (result.objective, result.bound) {
@@ -260,7 +265,7 @@ impl Milp {
         objective: Expression,
         options: &MipOptions,
     ) -> Result<MipResult> {
-        let mut result = self.run(-objective, options, true)?;
+        let mut result = self.run(-objective, options, true, -1.0)?;
         result.objective = result.objective.map(|o| -o);
         result.bound = result.bound.map(|b| -b);
         Ok(result)
@@ -275,10 +280,18 @@ impl Milp {
         objective: Expression,
         options: &MipOptions,
     ) -> Result<MipResult> {
-        self.run(objective, options, true)
+        self.run(objective, options, true, 1.0)
     }
 
-    fn run(self, objective: Expression, options: &MipOptions, relax: bool) -> Result<MipResult> {
+    /// Solves with HiGHS; `sign` is -1 when `objective` is the negation of a maximised one (for
+    /// the progress lines, which show the report's objective).
+    fn run(
+        self,
+        objective: Expression,
+        options: &MipOptions,
+        relax: bool,
+        sign: f64,
+    ) -> Result<MipResult> {
         if let Some(path) = &options.write_model {
             check_model_extension(path)?;
         }
@@ -316,6 +329,18 @@ impl Milp {
         if !start.is_empty() && !relax {
             set_start(&mut model, &cols, &start)?;
         }
+        if watch::stop_requested() {
+            // Stopped before this solve began (Ctrl-C during an earlier stage): no time for it.
+            model
+                .try_set_option("time_limit", 0.0)
+                .map_err(|e| Error::Solver(format!("HiGHS rejected option `time_limit`: {e:?}")))?;
+        }
+        let units = watch::Units {
+            scale: scale / options.report_scale,
+            offset: offset * options.report_scale,
+            sign,
+        };
+        let _watch = watch::Watch::attach(&mut model, Some(units), relax, "");
 
         let start = Instant::now();
         let solved = model
@@ -446,6 +471,19 @@ fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The version of the HiGHS library linked in (`1.11.0`).
+pub fn highs_version() -> String {
+    // SAFETY: HiGHS returns a pointer to a static NUL-terminated string.
+    let version = unsafe { highs_sys::Highs_version() };
+    if version.is_null() {
+        return "unknown".into();
+    }
+    // SAFETY: non-null, NUL-terminated and static (checked above).
+    unsafe { std::ffi::CStr::from_ptr(version) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Rejects a `--write-model` file whose extension is neither `.lp` nor `.mps` (HiGHS picks the

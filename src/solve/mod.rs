@@ -7,6 +7,7 @@ pub mod milp;
 pub mod preset;
 pub mod report;
 pub mod violation;
+pub mod watch;
 
 pub use milp::{Milp, MilpSize, MipOptions, MipResult, RunOptions, Values};
 pub use preset::SolverPreset;

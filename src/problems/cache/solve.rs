@@ -209,6 +209,7 @@ fn solve_exact(
     let (incumbent, root_lp_bound) =
         heuristic_start(problem, demand_list, preset, form, milp_size.2)?;
     let start_weight = served_weight(problem, demand_list, &incumbent);
+    let report_scale = 1.0 / model.scale;
     let options = |log: bool| MipOptions {
         // What the relaxation and the start left of the time limit.
         time_limit_s: preset
@@ -223,6 +224,7 @@ fn solve_exact(
         } else {
             Vec::new()
         },
+        report_scale,
         ..MipOptions::from_preset(preset)
     };
     model.set_start(&incumbent);

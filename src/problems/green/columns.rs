@@ -34,6 +34,7 @@ use highs::{ColProblem, HighsModelStatus, Model, Row};
 use super::evaluate::WORK_TOLERANCE;
 use super::{GreenProblem, Run, Schedule};
 use crate::solve::milp::MipOptions;
+use crate::solve::watch;
 
 /// Pareto states of one pricing beyond which it gives up (the levels' speeds then have too many
 /// distinct sums for the dynamic programme).
@@ -461,6 +462,7 @@ pub fn generate(
         let mut model = Model::try_new(master.columns).ok()?;
         model.make_quiet();
         model.try_set_option("threads", 1).ok()?;
+        let _watch = watch::interruptible(&mut model);
         let solved = model.try_solve().ok()?;
         if solved.status() != HighsModelStatus::Optimal {
             return None;
@@ -505,7 +507,8 @@ pub fn generate(
         bound = bound.max(lagrangian);
         let value = value + costs.constant;
         let close = value - lagrangian <= BOUND_TOLERANCE * value.abs().max(1.0);
-        let out_of_time = time_limit_s.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit);
+        let out_of_time = watch::stop_requested()
+            || time_limit_s.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit);
         if added == 0 || close || out_of_time || rounds >= max_rounds {
             lp.resize(pool.len(), 0.0);
             return Some(Generated {
@@ -534,7 +537,7 @@ pub fn dive(
     let mut fixed = Fixed::none(problem);
     while fixed.column.iter().any(Option::is_none) {
         let left = time_limit_s.map(|l| (l - clock.elapsed().as_secs_f64()).max(0.0));
-        if left == Some(0.0) {
+        if left == Some(0.0) || watch::stop_requested() {
             break;
         }
         let generated = generate(problem, costs, pool, &fixed, left, DIVE_ROUNDS)?;
@@ -573,10 +576,11 @@ pub fn restricted_master(
     problem: &GreenProblem,
     columns: &[Column],
     start: Option<&[usize]>,
+    constant: f64,
     options: &MipOptions,
 ) -> Option<Vec<usize>> {
     let clock = Instant::now();
-    let solved = solve_master(problem, columns, start, options)?;
+    let solved = solve_master(problem, columns, start, constant, options)?;
     match solved {
         Ok(chosen) => Some(chosen),
         Err(()) => {
@@ -587,7 +591,7 @@ pub fn restricted_master(
                 time_limit_s: left,
                 ..options.clone()
             };
-            solve_master(problem, columns, None, &again)?.ok()
+            solve_master(problem, columns, None, constant, &again)?.ok()
         }
     }
 }
@@ -598,6 +602,7 @@ fn solve_master(
     problem: &GreenProblem,
     columns: &[Column],
     start: Option<&[usize]>,
+    constant: f64,
     options: &MipOptions,
 ) -> Option<Result<Vec<usize>, ()>> {
     let jobs = problem.jobs.len();
@@ -629,6 +634,13 @@ fn solve_master(
             .try_set_solution(Some(&values), None, None, None)
             .ok()?;
     }
+    // Progress in the report's units: (columns' cost + constant) x the objective scale.
+    let units = watch::Units {
+        scale: 1.0 / options.report_scale,
+        offset: constant * options.report_scale,
+        sign: 1.0,
+    };
+    let _watch = watch::watched(&mut model, units, "restricted master");
     let solved = model.try_solve().ok()?;
     // `primal_solution_status` panics when HiGHS leaves the info unset (a model presolve
     // solves outright): read it as an integer (2: feasible), an optimal status also counts.

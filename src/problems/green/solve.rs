@@ -105,7 +105,10 @@ fn exact(
             f64::INFINITY
         }
     };
-    let mut options = MipOptions::for_run(preset, run);
+    let mut options = MipOptions {
+        report_scale: objective_scale(problem),
+        ..MipOptions::for_run(preset, run)
+    };
     let deadline = options.time_limit_s;
     let left = |share: f64| deadline.map(|l| (share * l - start.elapsed().as_secs_f64()).max(0.01));
     let heuristic = greedy(problem).filter(|s| evaluate(problem, s).feasible());
@@ -164,7 +167,13 @@ fn exact(
             time_limit_s: left(master_share),
             ..options.clone()
         };
-        if let Some(chosen) = restricted_master(problem, &pool, start_columns.as_deref(), &master) {
+        if let Some(chosen) = restricted_master(
+            problem,
+            &pool,
+            start_columns.as_deref(),
+            costs.constant,
+            &master,
+        ) {
             let picked: Vec<&Column> = chosen.iter().map(|&i| &pool[i]).collect();
             let found = schedule_of(problem, &picked);
             // The greedy's re-placement and tuning moves from the master's schedule: it is
