@@ -14,7 +14,7 @@ mod profile;
 
 mod sweep;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,6 +53,10 @@ enum Command {
     /// Fit a device's roofline efficiencies to a profiled table and report how well the fitted
     /// roofline predicts the layers left out of the fit.
     Calibrate(profile::CalibrateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (roff): `edgeplan.1` and one page per command.
+    Man(ManArgs),
     /// Execute a split or pipeline inference plan for real: tiers (or stages and relays) as
     /// threads running a real transformer, hidden states over loopback TCP through an emulator
     /// of the instance's links; measured vs predicted latency and bytes per cut or transfer.
@@ -114,6 +118,37 @@ pub struct SolveArgs {
     /// Export the MILP before solving (.lp or .mps).
     #[arg(long, value_name = "FILE")]
     pub write_model: Option<PathBuf>,
+    /// Progress of exact solves on standard error, once a second after the first: elapsed
+    /// time, incumbent, bound, gap and nodes. `auto`: when standard error is a terminal.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+}
+
+/// When `solve` shows its progress.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// When standard error is a terminal (one line, rewritten in place).
+    Auto,
+    /// Always (a new line per update where standard error is not a terminal).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Options of `edgeplan completions`.
+#[derive(clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Options of `edgeplan man`.
+#[derive(clap::Args)]
+pub struct ManArgs {
+    /// Folder to write the pages into (created if missing); without it, `edgeplan.1` goes to
+    /// standard output.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options of `edgeplan evaluate`.
@@ -136,7 +171,7 @@ pub fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,highs=error")),
         )
         .with_writer(std::io::stderr)
         .try_init();
@@ -159,6 +194,8 @@ pub fn main() -> ExitCode {
         Command::Profile(args) => profile::run_profile(&args),
         Command::Calibrate(args) => profile::run_calibrate(&args),
         Command::Replay(args) => profile::run_replay(&args),
+        Command::Completions(args) => completions(&args),
+        Command::Man(args) => man(&args),
     };
     match result {
         Ok(code) => code,
@@ -178,6 +215,25 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The command line as parsed, completed and documented: every subcommand, negative numbers
+/// accepted as values, and a version that names the HiGHS library linked in.
+fn full_command() -> clap::Command {
+    use clap::CommandFactory;
+    command(Cli::command()).version(version())
+}
+
+/// `0.1.0 (HiGHS 1.11.0)`.
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        format!(
+            "{} (HiGHS {})",
+            env!("CARGO_PKG_VERSION"),
+            edgeplan::solve::milp::highs_version()
+        )
+    })
+}
+
 /// Every command and subcommand, with negative numbers accepted as values (`--time-limit -1` is
 /// then a range error naming the flag, not an "unexpected argument").
 fn command(cmd: clap::Command) -> clap::Command {
@@ -189,8 +245,8 @@ fn command(cmd: clap::Command) -> clap::Command {
 /// help to standard output and that one line.
 fn parse_args() -> Result<Cli, ExitCode> {
     use clap::error::ErrorKind;
-    use clap::{CommandFactory, FromArgMatches};
-    let error = match command(Cli::command())
+    use clap::FromArgMatches;
+    let error = match full_command()
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))
     {
@@ -270,13 +326,81 @@ fn emit(json: Option<String>, text: impl FnOnce() -> String, ok: bool) -> anyhow
 }
 
 fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
+    use edgeplan::solve::watch;
     let kind = ProblemKind::of_instance(&args.instance)?;
     let mut preset = edgeplan::solve::SolverPreset::resolve(&args.solver)?;
     preset.override_with(args.time_limit, args.gap, args.threads)?;
     let instance = kind.formulation().load(&args.instance)?;
-    let solved = instance.solve(&preset, &run_options(args)?)?;
+    let run = run_options(args)?;
+    let terminal = std::io::stderr().is_terminal();
+    watch::show_progress(match args.progress {
+        Progress::Never => None,
+        Progress::Auto if !terminal => None,
+        _ if terminal => Some(watch::ProgressStyle::InPlace),
+        _ => Some(watch::ProgressStyle::Lines),
+    });
+    stop_on_ctrl_c();
+    let solved = instance.solve(&preset, &run);
+    watch::end_progress();
+    let solved = solved?;
+    if watch::stop_requested() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "interrupted: the report has the best plan found before the stop"
+        );
+    }
     let json = args.json.then(|| solved.json()).transpose()?;
     emit(json, || solved.text(), solved.feasible())
+}
+
+/// Ctrl-C (SIGINT) once: every HiGHS solve stops and the best plan found so far is reported (as
+/// `limit_reached`); twice: exit at once with code 130.
+fn stop_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        if edgeplan::solve::watch::stop_requested() {
+            std::process::exit(130);
+        }
+        edgeplan::solve::watch::request_stop();
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nstopping: the best plan found so far will be reported (Ctrl-C again to quit)"
+        );
+    });
+    if let Err(e) = installed {
+        tracing::warn!("Ctrl-C will end the solve without a report: {e}");
+    }
+}
+
+fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
+    let mut cmd = full_command();
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "edgeplan", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn man(args: &ManArgs) -> anyhow::Result<ExitCode> {
+    let cmd = full_command();
+    let render = |cmd: clap::Command| -> anyhow::Result<Vec<u8>> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        Ok(page)
+    };
+    let Some(dir) = &args.dir else {
+        out!("{}", String::from_utf8_lossy(&render(cmd)?));
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| edgeplan::Error::io(dir, e))?;
+    let mut pages = vec![("edgeplan.1".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("edgeplan-{}", sub.get_name());
+        pages.push((format!("{name}.1"), sub.clone().name(name)));
+    }
+    for (file, page) in pages {
+        let path = dir.join(file);
+        std::fs::write(&path, render(page)?).map_err(|e| edgeplan::Error::io(&path, e))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn evaluate(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
