@@ -5,8 +5,8 @@
 #   scripts/slurm/merge-shards.sh SWEEP.toml OUTDIR SHARDS
 #
 # Writes OUTDIR/<sweep name>.csv (every run once, in run order) and OUTDIR/<sweep name>.summary.csv
-# (`edgeplan summarize`'s table by solver), and fails (exit 1) when a shard file is missing or
-# the merged file does not hold every run of the sweep. $EDGEPLAN, else `edgeplan` on PATH.
+# (`edgeplan summarize`'s table by solver), and fails (exit 1, no merged file) when a shard file
+# is missing or the shards do not hold every run of the sweep. $EDGEPLAN, else `edgeplan` on PATH.
 #SBATCH --job-name=edgeplan-merge
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=2G
@@ -21,6 +21,10 @@ set -euo pipefail
 sweep=$1
 outdir=$2
 shards=$3
+[[ "$shards" =~ ^[1-9][0-9]*$ ]] || {
+  echo "merge-shards.sh: SHARDS must be a positive integer, got '$shards'" >&2
+  exit 2
+}
 edgeplan=${EDGEPLAN:-edgeplan}
 command -v "$edgeplan" >/dev/null || {
   echo "merge-shards.sh: edgeplan not found: put it on PATH or set EDGEPLAN" >&2
@@ -42,12 +46,16 @@ expected=$("$edgeplan" sweep "$sweep" --dry-run | sed -n '1s/.* = \([0-9]*\) run
   echo "merge-shards.sh: cannot read the run count of $sweep from \`edgeplan sweep --dry-run\`" >&2
   exit 1
 }
-summary=$("$edgeplan" summarize "${files[@]}" --merged "$outdir/$name.csv" \
-  -o "$outdir/$name.summary.csv")
+# Written beside the result and renamed once complete: OUTDIR/<name>.csv is never partial.
+partial="$outdir/.$name.csv.partial"
+trap 'rm -f "$partial"' EXIT
+summary=$("$edgeplan" summarize "${files[@]}" --merged "$partial" -o "$outdir/$name.summary.csv")
 echo "$summary"
 merged=$(sed -n '1s/^\([0-9]*\) runs,.*/\1/p' <<<"$summary")
 if [ "$merged" != "$expected" ]; then
-  echo "merge-shards.sh: $outdir/$name.csv holds ${merged:-?} runs, the sweep has $expected" >&2
+  echo "merge-shards.sh: the shards hold ${merged:-?} runs, the sweep has $expected" >&2
+  rm -f "$outdir/$name.summary.csv"
   exit 1
 fi
+mv "$partial" "$outdir/$name.csv"
 echo "merged $shards shards: $merged runs in $outdir/$name.csv"

@@ -22,7 +22,9 @@ fail() {
   echo "sweep-array.sh: $*" >&2
   exit 2
 }
-[ $# -ge 2 ] && [ $# -le 3 ] || fail "usage: sbatch --array=0-N sweep-array.sh SWEEP.toml OUTDIR [SHARDS]"
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+  fail "usage: sbatch --array=0-N sweep-array.sh SWEEP.toml OUTDIR [SHARDS]"
+fi
 sweep=$1
 outdir=$2
 [ -n "${SLURM_ARRAY_TASK_ID:-}" ] || fail "not a job-array task (submit with sbatch --array=0-N)"
@@ -33,10 +35,11 @@ elif [ "${SLURM_ARRAY_TASK_MIN:-}" = 0 ] &&
   [ "$((SLURM_ARRAY_TASK_MAX + 1))" = "${SLURM_ARRAY_TASK_COUNT:-}" ]; then
   shards=$SLURM_ARRAY_TASK_COUNT
 else
-  fail "the array is not 0-$((SLURM_ARRAY_TASK_MAX)) (a resubmission of some indices?): give the shard count as the third argument"
+  fail "the array (indices ${SLURM_ARRAY_TASK_MIN:-?}-${SLURM_ARRAY_TASK_MAX:-?}) is not a whole 0-based one (a resubmission of some shards?): give the shard count as the third argument"
 fi
-[[ "$shards" =~ ^[1-9][0-9]*$ ]] && [ "$index" -lt "$shards" ] ||
+if ! [[ "$shards" =~ ^[1-9][0-9]*$ ]] || [ "$index" -ge "$shards" ]; then
   fail "task $index is not a shard of $shards (SHARDS must be a positive integer above every array index)"
+fi
 edgeplan=${EDGEPLAN:-edgeplan}
 command -v "$edgeplan" >/dev/null || fail "edgeplan not found: put it on PATH or set EDGEPLAN"
 [ -f "$sweep" ] || fail "sweep file $sweep not found (relative paths are from $(pwd))"
