@@ -238,7 +238,7 @@ fn shard_files(outdir: &Path, name: &str, shards: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The README's sweep, `alloc-heuristics` (2 000 heuristic runs: 4 sizes x 100 seeds x 5
+/// The sweep of the Slurm example in docs/sweeps.md, `alloc-heuristics` (2 000 heuristic runs: 4 sizes x 100 seeds x 5
 /// solvers), as a 4-task array: every task completes and writes its own shard (disjoint runs,
 /// all four non-empty), the merge job runs after them, and the merged file equals an unsharded
 /// `edgeplan sweep` of the same file row for row (the heuristics are deterministic; only the
@@ -359,8 +359,13 @@ fn a_cancelled_array_task_resumes_when_resubmitted() {
     );
     let resumed = wait_for(&again, outdir);
     assert_eq!(states(&resumed), all(1..2, "COMPLETED"), "{}", logs(outdir));
-    let merged = wait_for(&merge_again, outdir);
-    assert_eq!(states(&merged), single("COMPLETED"), "{}", logs(outdir));
+    let merge_records = wait_for(&merge_again, outdir);
+    assert_eq!(
+        states(&merge_records),
+        single("COMPLETED"),
+        "{}",
+        logs(outdir)
+    );
 
     // The rows from before the cancel were kept (times included), and the task added the rest.
     let after = complete_rows(&shards[1]);
