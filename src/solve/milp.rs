@@ -47,6 +47,9 @@ pub struct MipOptions {
     /// The report's objective is the model's times this (1 unless the formulation scales its
     /// objective itself); progress lines ([`super::watch`]) show the report's units.
     pub report_scale: f64,
+    /// Heads the progress lines when the model is not the problem's own MILP (e.g. one round
+    /// of an outer approximation, whose incumbent and bound are the round's); empty otherwise.
+    pub progress_label: &'static str,
 }
 
 /// The value of a HiGHS option in [`MipOptions::highs`].
@@ -108,6 +111,7 @@ impl Default for MipOptions {
             interior_point: false,
             highs: Vec::new(),
             report_scale: 1.0,
+            progress_label: "",
         }
     }
 }
@@ -340,7 +344,7 @@ impl Milp {
             offset: offset * options.report_scale,
             sign,
         };
-        let _watch = watch::Watch::attach(&mut model, Some(units), relax, "");
+        let _watch = watch::Watch::attach(&mut model, Some(units), relax, options.progress_label);
 
         let start = Instant::now();
         let solved = model

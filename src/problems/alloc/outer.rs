@@ -132,6 +132,8 @@ pub fn outer_approximation(
             time_limit_s: remaining,
             log_file: round_log_file(run, out.rounds),
             write_model: run.write_model.clone().filter(|_| out.rounds == 1),
+            report_scale: model.objective_scale,
+            progress_label: "outer-approximation round",
             ..MipOptions::from_preset(preset)
         };
         let decoder = model.decoder.clone();
