@@ -115,24 +115,26 @@ def sweep(
 ) -> "pandas.DataFrame":
     """Runs the sweep file ``path`` and returns its runs, one row per run.
 
-    The rows and columns are those of the CSV ``edgeplan sweep`` writes (empty cells are NaN).
+    The rows and columns are those of the CSV ``edgeplan sweep`` writes (empty cells are NaN),
+    in run order.
     ``jobs`` worker threads (default: one per core). Without ``out`` the CSV goes to a
     temporary file that is removed; with ``out`` it is kept there, and ``resume``, ``force``,
     ``retry_errors``, ``shard`` (``"i/n"``) and ``max_runs`` act as the command line's flags.
     """
     import pandas as pd
 
-    if out is not None:
-        _edgeplan.run_sweep_file(
-            Path(path), Path(out), jobs or 0, shard, resume, force, retry_errors, max_runs
-        )
-        return pd.read_csv(out)
-    with tempfile.TemporaryDirectory(prefix="edgeplan-sweep-") as tmp:
-        csv = Path(tmp) / "runs.csv"
+    def run(csv: Path) -> "pandas.DataFrame":
         _edgeplan.run_sweep_file(
             Path(path), csv, jobs or 0, shard, resume, force, retry_errors, max_runs
         )
-        return pd.read_csv(csv)
+        # Rows are written as runs finish; return them in run order.
+        runs = pd.read_csv(csv)
+        return runs.sort_values("run", kind="stable").reset_index(drop=True)
+
+    if out is not None:
+        return run(Path(out))
+    with tempfile.TemporaryDirectory(prefix="edgeplan-sweep-") as tmp:
+        return run(Path(tmp) / "runs.csv")
 
 
 def _columns(value: Union[str, Sequence[str]]) -> list:
