@@ -69,10 +69,7 @@ fn lib<T>(result: edgeplan::Result<T>) -> PyResult<T> {
 
 /// Python's `json.loads(text)`.
 fn from_json(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    Ok(py
-        .import("json")?
-        .call_method1("loads", (text,))?
-        .unbind())
+    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
 }
 
 /// A Python value (dicts, lists, str, numbers, bool, None) as JSON, through `json.dumps`;
@@ -92,8 +89,7 @@ fn to_json(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
             ))
         })?;
     let text: String = text.extract()?;
-    serde_json::from_str(&text)
-        .map_err(|e| BadInputError::new_err(format!("option `{what}`: {e}")))
+    serde_json::from_str(&text).map_err(|e| BadInputError::new_err(format!("option `{what}`: {e}")))
 }
 
 /// A validated instance of any registered problem.
@@ -350,12 +346,13 @@ fn infeasible(py: Python<'_>, message: String, result: Py<PyAny>) -> PyErr {
 /// Loads and validates an instance file (TOML or JSON) of any registered problem.
 #[pyfunction]
 fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyProblem> {
-    let (kind, instance) = py.detach(|| {
-        let kind = ProblemKind::of_instance(&path)?;
-        let instance = kind.formulation().load(&path)?;
-        Ok((kind, instance))
-    })
-    .map_err(py_error)?;
+    let (kind, instance) = py
+        .detach(|| {
+            let kind = ProblemKind::of_instance(&path)?;
+            let instance = kind.formulation().load(&path)?;
+            Ok((kind, instance))
+        })
+        .map_err(py_error)?;
     Ok(PyProblem {
         kind,
         instance: Arc::new(instance),
