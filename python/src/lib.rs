@@ -96,7 +96,7 @@ fn to_json(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
 ///
 /// Made by `load`, `from_dict` or `generate`; solved by `solve`, checked by `evaluate`.
 #[pyclass(frozen, module = "edgeplan", name = "Problem")]
-struct PyProblem {
+struct Problem {
     kind: ProblemKind,
     instance: Arc<Instance>,
     /// The file it came from (`None` for a generated instance).
@@ -104,7 +104,7 @@ struct PyProblem {
 }
 
 #[pymethods]
-impl PyProblem {
+impl Problem {
     /// The problem's name, as in an instance file's `problem` field (`"split"`).
     #[getter]
     fn kind(&self) -> &'static str {
@@ -155,7 +155,7 @@ impl PyProblem {
 /// The outcome of `solve`: status, objective, bound, gap, plan and evaluation, as plain Python
 /// values.
 #[pyclass(frozen, module = "edgeplan", name = "Result")]
-struct PyResult_ {
+struct SolveResult {
     /// `solve --json`'s text.
     json: String,
     /// `solve`'s text.
@@ -167,14 +167,14 @@ struct PyResult_ {
     feasible: bool,
 }
 
-impl PyResult_ {
+impl SolveResult {
     fn stat<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         self.report.bind(py).get_item("stats")?.get_item(key)
     }
 }
 
 #[pymethods]
-impl PyResult_ {
+impl SolveResult {
     /// Why the solve stopped: `optimal`, `limit_reached`, `infeasible`, `unbounded`,
     /// `no_solution_found` or `heuristic_done`.
     #[getter]
@@ -284,7 +284,7 @@ impl PyResult_ {
 
 /// The outcome of `evaluate`: the independent evaluator's objective and violations of a plan.
 #[pyclass(frozen, module = "edgeplan", name = "Evaluation")]
-struct PyEvaluation {
+struct Evaluation {
     json: String,
     text: String,
     objective: f64,
@@ -292,7 +292,7 @@ struct PyEvaluation {
 }
 
 #[pymethods]
-impl PyEvaluation {
+impl Evaluation {
     /// The evaluator's objective of the plan.
     #[getter]
     fn objective(&self) -> f64 {
@@ -345,7 +345,7 @@ fn infeasible(py: Python<'_>, message: String, result: Py<PyAny>) -> PyErr {
 
 /// Loads and validates an instance file (TOML or JSON) of any registered problem.
 #[pyfunction]
-fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyProblem> {
+fn load(py: Python<'_>, path: PathBuf) -> PyResult<Problem> {
     let (kind, instance) = py
         .detach(|| {
             let kind = ProblemKind::of_instance(&path)?;
@@ -353,7 +353,7 @@ fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyProblem> {
             Ok((kind, instance))
         })
         .map_err(py_error)?;
-    Ok(PyProblem {
+    Ok(Problem {
         kind,
         instance: Arc::new(instance),
         source: Some(path),
@@ -364,7 +364,7 @@ fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyProblem> {
 /// relative paths in it are resolved against `base_dir`, and errors name `base_dir/<dict>`.
 #[pyfunction]
 #[pyo3(signature = (document, base_dir = PathBuf::from(".")))]
-fn from_dict(document: &Bound<'_, PyAny>, base_dir: PathBuf) -> PyResult<PyProblem> {
+fn from_dict(document: &Bound<'_, PyAny>, base_dir: PathBuf) -> PyResult<Problem> {
     let path = base_dir.join("<dict>");
     let document = to_json(document, "document")?;
     let kind = match document.get("problem") {
@@ -393,8 +393,21 @@ fn from_dict(document: &Bound<'_, PyAny>, base_dir: PathBuf) -> PyResult<PyProbl
             )))
         }
     };
-    let instance = lib(kind.formulation().load_document(document, &path))?;
-    Ok(PyProblem {
+    let instance = kind
+        .formulation()
+        .load_document(document, &path)
+        .map_err(|err| match err {
+            // The loader words a document's type errors for sweeps; this one is the caller's.
+            edgeplan::Error::Syntax { path, message } => edgeplan::Error::Syntax {
+                path,
+                message: message
+                    .strip_prefix("with the sweep's parameters: ")
+                    .map_or(message.clone(), String::from),
+            },
+            other => other,
+        })
+        .map_err(py_error)?;
+    Ok(Problem {
         kind,
         instance: Arc::new(instance),
         source: None,
@@ -409,12 +422,12 @@ fn from_dict(document: &Bound<'_, PyAny>, base_dir: PathBuf) -> PyResult<PyProbl
 #[pyo3(signature = (problem, solver = "highs", time_limit = None, gap = None, check = true))]
 fn solve(
     py: Python<'_>,
-    problem: &PyProblem,
+    problem: &Problem,
     solver: &str,
     time_limit: Option<f64>,
     gap: Option<f64>,
     check: bool,
-) -> PyResult<Py<PyResult_>> {
+) -> PyResult<Py<SolveResult>> {
     let instance = Arc::clone(&problem.instance);
     let solver = solver.to_string();
     let solved = py
@@ -437,7 +450,7 @@ fn solve(
     let explanation: Vec<String> = report.bind(py).get_item("explanation")?.extract()?;
     let result = Py::new(
         py,
-        PyResult_ {
+        SolveResult {
             json,
             text,
             report,
@@ -471,12 +484,12 @@ fn solve(
 #[pyo3(signature = (problem, plan, check = true))]
 fn evaluate(
     py: Python<'_>,
-    problem: &PyProblem,
+    problem: &Problem,
     plan: &Bound<'_, PyAny>,
     check: bool,
-) -> PyResult<PyEvaluation> {
+) -> PyResult<Evaluation> {
     let path = Path::new("<plan>");
-    let plan = if let Ok(result) = plan.cast::<PyResult_>() {
+    let plan = if let Ok(result) = plan.cast::<SolveResult>() {
         result.get().plan(py)?
     } else {
         plan.clone()
@@ -505,7 +518,7 @@ fn evaluate(
             ))
         })
         .map_err(py_error)?;
-    let evaluation = PyEvaluation {
+    let evaluation = Evaluation {
         json,
         text,
         objective,
@@ -531,7 +544,7 @@ fn generate(
     kind: &str,
     params: &Bound<'_, PyDict>,
     data_dir: PathBuf,
-) -> PyResult<PyProblem> {
+) -> PyResult<Problem> {
     let problem = ProblemKind::parse(kind).ok_or_else(|| {
         py_error(edgeplan::Error::option(
             "kind",
@@ -567,7 +580,7 @@ fn generate(
             )
         })
         .map_err(py_error)?;
-    Ok(PyProblem {
+    Ok(Problem {
         kind: problem,
         instance: Arc::new(instance),
         source: None,
@@ -731,9 +744,9 @@ fn _edgeplan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         class.setattr("exit_code", code)?;
     }
-    m.add_class::<PyProblem>()?;
-    m.add_class::<PyResult_>()?;
-    m.add_class::<PyEvaluation>()?;
+    m.add_class::<Problem>()?;
+    m.add_class::<SolveResult>()?;
+    m.add_class::<Evaluation>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(from_dict, m)?)?;
     m.add_function(wrap_pyfunction!(solve, m)?)?;

@@ -79,6 +79,9 @@ def test_from_dict_equals_load():
         edgeplan.from_dict({**document, "problem": "nope"})
     with pytest.raises(edgeplan.BadInputError, match=r"field `problem`: missing"):
         edgeplan.from_dict({"name": "x"})
+    with pytest.raises(edgeplan.BadInputError) as raised:
+        edgeplan.from_dict({"problem": "split", "name": 5})
+    assert str(raised.value).startswith("./<dict>: invalid type: integer `5`, expected a string")
     with pytest.raises(edgeplan.BadInputError, match=r"option `document`"):
         edgeplan.from_dict({"problem": "split", "x": float("nan")})
 
