@@ -74,6 +74,16 @@ PathLike = Union[str, "os.PathLike[str]"]
 DEFAULT_DATA_DIR = "instances"
 
 
+def _json_default(value: object) -> object:
+    """Plain values for what ``json`` cannot write but users pass: numpy scalars and arrays
+    (``.tolist()``) and paths (``os.fspath``)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def generate(kind: str, data_dir: PathLike = DEFAULT_DATA_DIR, **params: object) -> Problem:
     """A seeded random instance of problem ``kind`` (``"alloc"``, ``"green"``, ...).
 

@@ -72,12 +72,20 @@ fn from_json(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
     Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
 }
 
-/// A Python value (dicts, lists, str, numbers, bool, None) as JSON, through `json.dumps`;
+/// A Python value (dicts, lists, str, numbers, bool, None; numpy values and paths too) as JSON,
+/// through `json.dumps`;
 /// `what` names the argument in the error of a value JSON cannot hold.
 fn to_json(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
     let py = value.py();
     let kwargs = PyDict::new(py);
     kwargs.set_item("allow_nan", false)?;
+    // numpy scalars and arrays, and paths, as plain values (`edgeplan._json_default`).
+    if let Ok(default) = py
+        .import("edgeplan")
+        .and_then(|m| m.getattr("_json_default"))
+    {
+        kwargs.set_item("default", default)?;
+    }
     let text = py
         .import("json")?
         .call_method("dumps", (value,), Some(&kwargs))

@@ -43,6 +43,12 @@ def test_generate_parameters_and_data_dir(cli, tmp_path):
                                 deadline_slack=1.5)
     assert problem.name == "green-4j-2s-8t"
     assert without_times(edgeplan.solve(problem).to_dict()) == without_times(expected)
+    # numpy values, as a loop over a DataFrame gives them, are plain numbers.
+    import numpy as np
+
+    problem = edgeplan.generate("green", data_dir=ROOT / "instances", jobs=np.int64(4),
+                                slots=np.array(8), seed=1, deadline_slack=np.float64(1.5))
+    assert without_times(edgeplan.solve(problem).to_dict()) == without_times(expected)
 
 
 @pytest.mark.parametrize("model,dtype", [("llama-2-7b", "q4"), ("gpt2", "fp16"),
