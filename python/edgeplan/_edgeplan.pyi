@@ -2,15 +2,15 @@
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union, final
 
 __version__: str
 
-PathLike = Union[str, "os.PathLike[str]"]
-Termination = Literal[
+_PathLike = Union[str, "os.PathLike[str]"]
+_Termination = Literal[
     "optimal", "limit_reached", "infeasible", "unbounded", "no_solution_found", "heuristic_done"
 ]
-PrimalStatus = Literal["feasible", "infeasible", "no_plan"]
+_PrimalStatus = Literal["feasible", "infeasible", "no_plan"]
 
 class EdgeplanError(Exception):
     """Base class of every error edgeplan raises."""
@@ -32,6 +32,7 @@ class SolverError(EdgeplanError):
 
     exit_code: int
 
+@final
 class Problem:
     """A validated instance of any registered problem."""
 
@@ -51,14 +52,15 @@ class Problem:
     def source(self) -> Optional[Path]:
         """The instance file, or None for a generated or dict instance."""
 
+@final
 class Result:
     """The outcome of `solve`, as plain Python values."""
 
     @property
-    def status(self) -> Termination:
+    def status(self) -> _Termination:
         """Why the solve stopped."""
     @property
-    def primal_status(self) -> PrimalStatus:
+    def primal_status(self) -> _PrimalStatus:
         """Whether a plan exists and meets every constraint."""
     @property
     def feasible(self) -> bool:
@@ -95,6 +97,7 @@ class Result:
     def to_json(self) -> str:
         """The report as `edgeplan solve --json` prints it."""
 
+@final
 class Evaluation:
     """The outcome of `evaluate`."""
 
@@ -112,10 +115,10 @@ class Evaluation:
     def to_json(self) -> str:
         """The evaluation as `edgeplan evaluate --json` prints it."""
 
-def load(path: PathLike) -> Problem:
+def load(path: _PathLike) -> Problem:
     """Loads and validates an instance file (TOML or JSON) of any registered problem."""
 
-def from_dict(document: Dict[str, Any], base_dir: PathLike = ".") -> Problem:
+def from_dict(document: Dict[str, Any], base_dir: _PathLike = ".") -> Problem:
     """Validates an instance document (a dict as an instance file holds it, `problem`
     included); relative paths in it resolve against `base_dir`."""
 

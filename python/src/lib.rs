@@ -371,7 +371,7 @@ fn load(py: Python<'_>, path: PathBuf) -> PyResult<Problem> {
 /// Validates an instance document (a dict as an instance file holds it, `problem` included);
 /// relative paths in it are resolved against `base_dir`, and errors name `base_dir/<dict>`.
 #[pyfunction]
-#[pyo3(signature = (document, base_dir = PathBuf::from(".")))]
+#[pyo3(signature = (document, base_dir = PathBuf::from(".")), text_signature = "(document, base_dir='.')")]
 fn from_dict(document: &Bound<'_, PyAny>, base_dir: PathBuf) -> PyResult<Problem> {
     let path = base_dir.join("<dict>");
     let document = to_json(document, "document")?;
