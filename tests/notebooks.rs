@@ -1,12 +1,39 @@
 //! The notebooks: `notebooks/run_notebooks.py` runs the shipped sweeps with this build of the
 //! binary, executes every notebook headless and checks that each declared figure was written.
-//! Needs Python 3 with the packages of `notebooks/requirements.txt` (`.ci/setup` installs them).
+//! Needs Python 3 with the packages of `notebooks/requirements.txt` (`.ci/setup` installs them),
+//! and the `edgeplan` Python module for `green.ipynb`: installed here with
+//! `pip install ./python` when `import edgeplan` fails.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Installs the `edgeplan` Python module (`python/`) when `python` cannot import it. The build
+/// goes to `$CARGO_TARGET_DIR` when set, reusing the compiled dependencies.
+fn install_module(python: &str) {
+    let has = Command::new(python)
+        .args(["-c", "import edgeplan"])
+        .current_dir(root().join("notebooks"))
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if has {
+        return;
+    }
+    let out = Command::new(python)
+        .args(["-m", "pip", "install", "-q", "./python"])
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+        .current_dir(root())
+        .output()
+        .expect("run pip");
+    assert!(
+        out.status.success(),
+        "green.ipynb needs the edgeplan Python module; `{python} -m pip install ./python` failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -27,6 +54,7 @@ fn notebooks_run_headless_and_write_their_figures() {
         ),
         Err(e) => panic!("the notebooks need {python}: {e}"),
     }
+    install_module(&python);
     let out = Command::new(&python)
         .arg("notebooks/run_notebooks.py")
         .args(["--edgeplan", env!("CARGO_BIN_EXE_edgeplan")])
