@@ -460,7 +460,10 @@ fn greedy_is_within_5_percent_of_the_optimum_on_medium_instances() {
         let greedy = solve(&problem, &preset("greedy")).unwrap();
         let value = greedy.stats.objective.unwrap();
         assert!(greedy.evaluation.unwrap().feasible(), "{name}");
-        assert!(value >= optimum * (1.0 - 1e-9), "{name}: {value} below {optimum}");
+        assert!(
+            value >= optimum * (1.0 - 1e-9),
+            "{name}: {value} below {optimum}"
+        );
         assert!(
             value <= 1.05 * optimum,
             "{name}: greedy {value} is {:.1}% above the optimum {optimum}",

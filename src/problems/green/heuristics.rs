@@ -226,11 +226,7 @@ pub fn greedy(problem: &GreenProblem) -> Option<Schedule> {
         .min_by(|a, b| cost_of(problem, a).total_cmp(&cost_of(problem, b)));
     let priced = plain.as_ref().and_then(|s| {
         // The schedule's cost in the pricing's units.
-        let upper = costs.constant
-            + columns::columns_of(problem, &costs, s)
-                .iter()
-                .map(|c| c.cost)
-                .sum::<f64>();
+        let upper = priced_cost(problem, &costs, s);
         lagrangian(problem, &costs, &pricing, upper, &[&edf, &largest])
     });
     [plain, priced]
@@ -309,7 +305,9 @@ fn lagrangian(
     let mut best_bound = f64::NEG_INFINITY;
     let mut stall = 0;
     let mut built: Vec<Schedule> = Vec::new();
-    let rounds = PRICE_ROUNDS.min(PRICE_BUDGET / problem.jobs.len().max(1)).max(10);
+    let rounds = PRICE_ROUNDS
+        .min(PRICE_BUDGET / problem.jobs.len().max(1))
+        .max(10);
     for round in 1..=rounds {
         let priced = Pricing::at(problem, costs, prices.clone());
         let mut usage = vec![vec![0.0f64; slots]; servers];
@@ -341,12 +339,7 @@ fn lagrangian(
         if round % 5 == 0 {
             for order in orders {
                 if let Some(s) = repair(problem, &priced, &relaxed, order) {
-                    let cost = costs.constant
-                        + columns::columns_of(problem, costs, &s)
-                            .iter()
-                            .map(|c| c.cost)
-                            .sum::<f64>();
-                    upper = upper.min(cost);
+                    upper = upper.min(priced_cost(problem, costs, &s));
                     built.push(s);
                 }
             }
@@ -370,6 +363,15 @@ fn lagrangian(
         .map(|s| tune(problem, improve(problem, zero, s)))
         .filter(|s| evaluate(problem, s).feasible())
         .min_by(|a, b| cost_of(problem, a).total_cmp(&cost_of(problem, b)))
+}
+
+/// A schedule's cost in the pricing's units (with the constant).
+fn priced_cost(problem: &GreenProblem, costs: &Costs, schedule: &Schedule) -> f64 {
+    costs.constant
+        + columns::columns_of(problem, costs, schedule)
+            .iter()
+            .map(|c| c.cost)
+            .sum::<f64>()
 }
 
 /// A schedule from the Lagrangian relaxation's columns (one per job, overlapping): in `order`,
