@@ -142,6 +142,21 @@ fn number(x: f64) -> String {
     }
 }
 
+/// The sense of a row as written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Le,
+    Ge,
+    Eq,
+}
+
+/// A row as written: terms sorted by column, zeros dropped, its sense and right-hand side.
+struct Written {
+    terms: Vec<(usize, f64)>,
+    op: Op,
+    rhs: f64,
+}
+
 /// The model with its names resolved: column names, row names, the constant column's index
 /// (when the constant is not zero) and each row's terms sorted by column, zeros dropped, and
 /// turned into `>=` where most coefficients are negative (how builders wrote them).
@@ -151,7 +166,7 @@ struct Resolved<'a> {
     rows: Vec<String>,
     constant: Option<String>,
     objective: Vec<(usize, f64)>,
-    row_terms: Vec<(Vec<(usize, f64)>, char, f64)>,
+    written: Vec<Written>,
 }
 
 impl<'a> Resolved<'a> {
@@ -176,19 +191,30 @@ impl<'a> Resolved<'a> {
             t.sort_by_key(|&(col, _)| col);
             t
         };
-        let row_terms = model
+        let written = model
             .rows
             .iter()
             .map(|r| {
                 let terms = sorted(&r.terms);
                 let negative = terms.iter().filter(|&&(_, c)| c < 0.0).count();
                 if r.equality {
-                    (terms, '=', r.rhs)
+                    Written {
+                        terms,
+                        op: Op::Eq,
+                        rhs: r.rhs,
+                    }
                 } else if 2 * negative > terms.len() {
-                    let flipped = terms.iter().map(|&(col, c)| (col, -c)).collect();
-                    (flipped, '>', -r.rhs)
+                    Written {
+                        terms: terms.iter().map(|&(col, c)| (col, -c)).collect(),
+                        op: Op::Ge,
+                        rhs: -r.rhs,
+                    }
                 } else {
-                    (terms, '<', r.rhs)
+                    Written {
+                        terms,
+                        op: Op::Le,
+                        rhs: r.rhs,
+                    }
                 }
             })
             .collect();
@@ -198,7 +224,7 @@ impl<'a> Resolved<'a> {
             rows,
             constant: (model.constant != 0.0).then(|| CONSTANT_COLUMN.to_string()),
             objective: sorted(&model.objective),
-            row_terms,
+            written,
         }
     }
 
@@ -265,18 +291,18 @@ pub fn lp(model: &Model) -> String {
         let _ = write!(out, " 0 {}", r.columns.first().map_or("v0", |s| s.as_str()));
     }
     out.push_str("\nSubject To\n");
-    for (i, (terms, op, rhs)) in r.row_terms.iter().enumerate() {
-        let _ = write!(out, " {}:", r.rows[i]);
-        if terms.is_empty() {
+    for (row, name) in r.written.iter().zip(&r.rows) {
+        let _ = write!(out, " {name}:");
+        if row.terms.is_empty() {
             let _ = write!(out, " 0 {}", r.columns.first().map_or("v0", |s| s.as_str()));
         }
-        lp_terms(&mut out, terms, &r.columns);
-        let op = match op {
-            '=' => "=",
-            '>' => ">=",
-            _ => "<=",
+        lp_terms(&mut out, &row.terms, &r.columns);
+        let op = match row.op {
+            Op::Eq => "=",
+            Op::Ge => ">=",
+            Op::Le => "<=",
         };
-        let _ = writeln!(out, " {op} {}", number(*rhs));
+        let _ = writeln!(out, " {op} {}", number(row.rhs));
     }
     out.push_str("Bounds\n");
     for (c, name) in model.columns.iter().zip(&r.columns) {
@@ -339,21 +365,21 @@ pub fn mps(model: &Model) -> String {
         out.push_str("OBJSENSE\n    MAX\n");
     }
     out.push_str("ROWS\n N  obj\n");
-    for (i, (_, op, _)) in r.row_terms.iter().enumerate() {
-        let kind = match op {
-            '=' => 'E',
-            '>' => 'G',
-            _ => 'L',
+    for (row, name) in r.written.iter().zip(&r.rows) {
+        let kind = match row.op {
+            Op::Eq => 'E',
+            Op::Ge => 'G',
+            Op::Le => 'L',
         };
-        let _ = writeln!(out, " {kind}  {}", r.rows[i]);
+        let _ = writeln!(out, " {kind}  {name}");
     }
     // Column-major entries: (row, coefficient), the objective as row `usize::MAX`.
     let mut entries: Vec<Vec<(usize, f64)>> = vec![Vec::new(); model.columns.len()];
     for &(col, c) in &r.objective {
         entries[col].push((usize::MAX, c));
     }
-    for (i, (terms, _, _)) in r.row_terms.iter().enumerate() {
-        for &(col, c) in terms {
+    for (i, row) in r.written.iter().enumerate() {
+        for &(col, c) in &row.terms {
             entries[col].push((i, c));
         }
     }
@@ -388,9 +414,9 @@ pub fn mps(model: &Model) -> String {
         let _ = writeln!(out, "    {name} obj {}", number(model.constant));
     }
     out.push_str("RHS\n");
-    for (i, (_, _, rhs)) in r.row_terms.iter().enumerate() {
-        if *rhs != 0.0 {
-            let _ = writeln!(out, "    RHS {} {}", r.rows[i], number(*rhs));
+    for (row, name) in r.written.iter().zip(&r.rows) {
+        if row.rhs != 0.0 {
+            let _ = writeln!(out, "    RHS {name} {}", number(row.rhs));
         }
     }
     out.push_str("BOUNDS\n");
