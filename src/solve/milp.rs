@@ -787,6 +787,71 @@ mod tests {
         assert!(err.to_string().contains("objective"), "{err}");
     }
 
+    /// HiGHS's optimum of a model file it reads back (`None` unless optimal).
+    fn highs_reads(path: &Path) -> Option<f64> {
+        let name = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a fresh HiGHS instance, used and destroyed here; the strings outlive the calls.
+        unsafe {
+            let highs = highs_sys::Highs_create();
+            highs_sys::Highs_setBoolOptionValue(highs, c"output_flag".as_ptr(), 0);
+            let read = highs_sys::Highs_readModel(highs, name.as_ptr());
+            let run = highs_sys::Highs_run(highs);
+            let optimal = highs_sys::Highs_getModelStatus(highs) == highs_sys::MODEL_STATUS_OPTIMAL;
+            let value = highs_sys::Highs_getObjectiveValue(highs);
+            highs_sys::Highs_destroy(highs);
+            (read == highs_sys::STATUS_OK && run == highs_sys::STATUS_OK && optimal)
+                .then_some(value)
+        }
+    }
+
+    /// A small MILP with every kind of column (binary, bounded general integer, free,
+    /// fixed), names that need sanitising, a constant and a maximised objective: its LP and MPS
+    /// files read back into HiGHS have the optimum edgeplan reports. By hand: `f = 4.5 - n - b`
+    /// at the optimum (its coefficient is 1), so the objective is `2 b + n + 14.5`, largest at
+    /// `b = 1`, `n = 5` (`n <= 3.5 + 2 b`, integer): 21.5.
+    #[test]
+    fn exported_files_read_back_into_highs_with_the_reported_optimum() {
+        let build = || {
+            let mut m = Milp::new();
+            let b = m.add(variable().binary().name("use[llama-2-7b]"));
+            let n = m.add(variable().integer().min(-2).max(9).name("e-count[1]"));
+            let f = m.add(variable().name("2free"));
+            let one = m.add(variable().min(1).max(1).name("fixed"));
+            m.constrain_named("cap[server 3]", constraint!(n <= 3.5 + 2 * b));
+            m.constrain_named("cap[server 3]", constraint!(f + n + b <= 4.5 * one));
+            m.constrain(constraint!(f >= -40));
+            m.set_start(vec![(b, 1.0), (n, 3.0)]);
+            (m, 3 * b + 2 * n + f + 10)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["lp", "mps"] {
+            let path = dir.path().join(format!("m.{ext}"));
+            let options = MipOptions {
+                write_model: Some(path.clone()),
+                model_header: vec!["a test model".into()],
+                ..MipOptions::default()
+            };
+            let (m, objective) = build();
+            let reported = m.maximise(objective, &options).unwrap();
+            assert_eq!(reported.objective, Some(21.5));
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(highs_reads(&path), Some(21.5), "{text}");
+            for name in [
+                "cap(server_3)",
+                "cap(server_3)_2",
+                "use(llama_2_7b)",
+                "_2free",
+            ] {
+                assert!(text.contains(name), "{name} missing from\n{text}");
+            }
+            let start = std::fs::read_to_string(dir.path().join("m.start.sol")).unwrap();
+            assert!(
+                start.contains("0 use(llama_2_7b) 1\n1 _e_count(1) 3\n"),
+                "{start}"
+            );
+        }
+    }
+
     #[test]
     fn model_files_need_a_known_extension_and_a_writable_path() {
         let options = |path: &str| MipOptions {
