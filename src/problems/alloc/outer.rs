@@ -18,7 +18,7 @@
 //!
 //! - **floor**: the incumbent (the local search's plan) is within the tolerance below of the
 //!   floor: no MILP is solved (`optimal`, 0 rounds), unless the run asks for a model export or
-//!   a HiGHS log, which round 1 writes;
+//!   a HiGHS log, which round 1 writes (the export is the last round's, [`write_last_round`]);
 //! - **max rounds**: at most [`MAX_ROUNDS`] MILPs are solved (termination `limit_reached`);
 //! - **time limit**: no round starts once the preset's time limit (counted from the start of
 //!   the whole solve, pricing included) has passed, and each MILP gets only what is left of it
