@@ -487,7 +487,7 @@ fn alloc_exact_solve_prints_the_per_user_table() {
         assert!(text.contains("server    bs-0"), "{text}");
         assert!(text.contains("constraints  all satisfied"), "{text}");
     }
-    // The first round's MILP and each round's HiGHS log.
+    // The last round's MILP and each round's HiGHS log.
     let dir = tempfile::tempdir().unwrap();
     let (lp, log) = (dir.path().join("round1.lp"), dir.path().join("highs.log"));
     edgeplan_ok(&[
@@ -499,7 +499,7 @@ fn alloc_exact_solve_prints_the_per_user_table() {
         log.to_str().unwrap(),
     ]);
     let model = std::fs::read_to_string(&lp).unwrap();
-    assert!(model.starts_with("\\ File written by HiGHS") && model.contains("\nst\n"));
+    assert!(model.starts_with("\\ written by edgeplan") && model.contains("\nSubject To\n"));
     assert!(std::fs::read_to_string(&log).unwrap().contains("HiGHS"));
     // Every round after the first writes its own log (this instance may close in one round).
     let report = solve_json(&[

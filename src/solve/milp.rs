@@ -3,7 +3,6 @@
 //! through `good_lp`'s coarser result type.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,6 +13,7 @@ use good_lp::{
 };
 use highs::{HighsModelStatus, HighsSolutionStatus};
 
+use super::export::{self, Column, Model, Row, Sense};
 use super::report::{relative_gap, PrimalStatus, Termination};
 use super::watch;
 use crate::error::{Error, Result};
@@ -33,8 +33,12 @@ pub struct MipOptions {
     pub seed: u64,
     /// Write the HiGHS log to this file.
     pub log_file: Option<PathBuf>,
-    /// Write the model to this file before solving (`.lp` or `.mps`, by extension).
+    /// Write the model to this file before solving (`.lp` or `.mps`, by extension; see
+    /// [`super::export`]).
     pub write_model: Option<PathBuf>,
+    /// Comment lines that head the exported model: the problem, the instance, what the objective
+    /// is (the writer adds the edgeplan version and the sense).
+    pub model_header: Vec<String>,
     /// Solve an LP relaxation ([`Milp::maximise_relaxation`], [`Milp::minimise_relaxation`])
     /// with the interior-point method and crossover instead of the simplex method: much faster
     /// on large sparse relaxations (a 20-server cache MILP: under 50 s where dual simplex had
@@ -108,6 +112,7 @@ impl Default for MipOptions {
             seed: 0,
             log_file: None,
             write_model: None,
+            model_header: Vec::new(),
             interior_point: false,
             highs: Vec::new(),
             report_scale: 1.0,
@@ -210,6 +215,12 @@ impl Milp {
         self.constraints.push(constraint);
     }
 
+    /// Adds a constraint named `name` in exported models (e.g. `storage[server3]`; a variable
+    /// is named by its definition: `variable().binary().name("x[server3,llama-2-7b]")`).
+    pub fn constrain_named(&mut self, name: impl Into<String>, constraint: Constraint) {
+        self.constraints.push(constraint.set_name(name.into()));
+    }
+
     /// Gives HiGHS a starting point (a MIP start): values of some variables, typically the
     /// integer ones of a heuristic's plan; HiGHS completes the rest by solving an LP with them
     /// fixed and uses the result as its first incumbent if it is feasible.
@@ -246,12 +257,14 @@ impl Milp {
 
     /// Minimises `objective` with HiGHS.
     pub fn minimise(self, objective: Expression, options: &MipOptions) -> Result<MipResult> {
+        self.write_model(&objective, Sense::Minimise, options)?;
         self.run(objective, options, false, 1.0)
     }
 
     /// Maximises `objective` with HiGHS; `objective` and `bound` of the result are in the
     /// maximisation sense (the bound is an upper bound).
     pub fn maximise(self, objective: Expression, options: &MipOptions) -> Result<MipResult> {
+        self.write_model(&objective, Sense::Maximise, options)?;
         let mut result = self.run(-objective, options, false, -1.0)?;
         result.objective = result.objective.map(|o| -o);
         result.bound = result.bound.map(|b| -b);
@@ -287,6 +300,73 @@ impl Milp {
         self.run(objective, options, true, 1.0)
     }
 
+    /// The model as it is exported: the objective `objective` in `sense`, unscaled and with its
+    /// constant, every row as built (none rescaled or left out), the builders' names, the MIP
+    /// start, and `header` below the edgeplan version.
+    pub fn export_model(&self, objective: &Expression, sense: Sense, header: &[String]) -> Model {
+        let terms = |e: &Expression| -> Vec<(usize, f64)> {
+            e.linear_coefficients()
+                .filter_map(|(v, c)| self.cols.get(&v).map(|&col| (col, c)))
+                .collect()
+        };
+        let columns = self
+            .vars
+            .iter_variables_with_def()
+            .map(|(_, def)| Column {
+                name: def.get_name().to_string(),
+                lower: def.get_min(),
+                upper: def.get_max(),
+                integer: def.is_integer(),
+            })
+            .collect();
+        let rows = self
+            .constraints
+            .iter()
+            .map(|c| Row {
+                name: c.name().unwrap_or_default().to_string(),
+                terms: terms(c.expression()),
+                equality: c.is_equality(),
+                rhs: -c.expression().constant(),
+            })
+            .collect();
+        let mut lines = vec![format!(
+            "written by edgeplan {} (solve --write-model)",
+            env!("CARGO_PKG_VERSION")
+        )];
+        lines.extend(header.iter().cloned());
+        Model {
+            header: lines,
+            sense,
+            objective: terms(objective),
+            constant: objective.constant(),
+            columns,
+            rows,
+            start: self
+                .start
+                .iter()
+                .filter_map(|(v, x)| self.cols.get(v).map(|&col| (col, *x)))
+                .collect(),
+        }
+    }
+
+    /// Writes the model with `objective` in `sense` to `options.write_model` when it is set
+    /// ([`export::write`]); [`Milp::minimise`] and [`Milp::maximise`] call it, and a caller that
+    /// solves a transformed objective calls it with the report's and clears `write_model`.
+    pub fn write_model(
+        &self,
+        objective: &Expression,
+        sense: Sense,
+        options: &MipOptions,
+    ) -> Result<()> {
+        match &options.write_model {
+            Some(path) => export::write(
+                &self.export_model(objective, sense, &options.model_header),
+                path,
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// Solves with HiGHS; `sign` is -1 when `objective` is the negation of a maximised one (for
     /// the progress lines, which show the report's objective).
     fn run(
@@ -296,9 +376,6 @@ impl Milp {
         relax: bool,
         sign: f64,
     ) -> Result<MipResult> {
-        if let Some(path) = &options.write_model {
-            check_model_extension(path)?;
-        }
         let offset = objective.constant();
         let Milp {
             vars,
@@ -327,9 +404,6 @@ impl Milp {
             ..options.clone()
         };
         set_options(&mut model, &scaled_options, relax)?;
-        if let Some(path) = &options.write_model {
-            write_model(&mut model, path)?;
-        }
         if !start.is_empty() && !relax {
             set_start(&mut model, &cols, &start)?;
         }
@@ -452,31 +526,6 @@ fn termination(status: HighsModelStatus) -> Termination {
     }
 }
 
-/// Writes the model in LP or MPS format (HiGHS picks the format from the extension); a file that
-/// cannot be created or written is an I/O error naming it.
-fn write_model(model: &mut highs::Model, path: &Path) -> Result<()> {
-    let name = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| {
-        Error::option(
-            "--write-model",
-            format!("{} contains a NUL byte", path.display()),
-        )
-    })?;
-    // HiGHS only warns when it cannot open the file: create it first for the operating system's
-    // reason.
-    std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    // SAFETY: the model pointer is valid for the lifetime of `model`, and `name` is a valid
-    // NUL-terminated string that outlives the call.
-    let status = unsafe { highs_sys::Highs_writeModel(model.as_mut_ptr(), name.as_ptr()) };
-    let written = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-    if status == highs_sys::STATUS_ERROR || !written {
-        return Err(Error::io(
-            path,
-            std::io::Error::other("HiGHS could not write the model to this file"),
-        ));
-    }
-    Ok(())
-}
-
 /// The version of the HiGHS library linked in (`1.11.0`).
 pub fn highs_version() -> String {
     // SAFETY: HiGHS returns a pointer to a static NUL-terminated string.
@@ -490,8 +539,8 @@ pub fn highs_version() -> String {
         .into_owned()
 }
 
-/// Rejects a `--write-model` file whose extension is neither `.lp` nor `.mps` (HiGHS picks the
-/// format from it), before anything is solved.
+/// Rejects a `--write-model` file whose extension is neither `.lp` nor `.mps` (the format is
+/// picked from it), before anything is solved.
 pub fn check_model_extension(path: &Path) -> Result<()> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("lp" | "mps") => Ok(()),
@@ -778,6 +827,71 @@ mod tests {
             .minimise(f64::NAN * x, &MipOptions::default())
             .unwrap_err();
         assert!(err.to_string().contains("objective"), "{err}");
+    }
+
+    /// HiGHS's optimum of a model file it reads back (`None` unless optimal).
+    fn highs_reads(path: &Path) -> Option<f64> {
+        let name = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a fresh HiGHS instance, used and destroyed here; the strings outlive the calls.
+        unsafe {
+            let highs = highs_sys::Highs_create();
+            highs_sys::Highs_setBoolOptionValue(highs, c"output_flag".as_ptr(), 0);
+            let read = highs_sys::Highs_readModel(highs, name.as_ptr());
+            let run = highs_sys::Highs_run(highs);
+            let optimal = highs_sys::Highs_getModelStatus(highs) == highs_sys::MODEL_STATUS_OPTIMAL;
+            let value = highs_sys::Highs_getObjectiveValue(highs);
+            highs_sys::Highs_destroy(highs);
+            (read == highs_sys::STATUS_OK && run == highs_sys::STATUS_OK && optimal)
+                .then_some(value)
+        }
+    }
+
+    /// A small MILP with every kind of column (binary, bounded general integer, free,
+    /// fixed), names that need sanitising, a constant and a maximised objective: its LP and MPS
+    /// files read back into HiGHS have the optimum edgeplan reports. By hand: `f = 4.5 - n - b`
+    /// at the optimum (its coefficient is 1), so the objective is `2 b + n + 14.5`, largest at
+    /// `b = 1`, `n = 5` (`n <= 3.5 + 2 b`, integer): 21.5.
+    #[test]
+    fn exported_files_read_back_into_highs_with_the_reported_optimum() {
+        let build = || {
+            let mut m = Milp::new();
+            let b = m.add(variable().binary().name("use[llama-2-7b]"));
+            let n = m.add(variable().integer().min(-2).max(9).name("e-count[1]"));
+            let f = m.add(variable().name("2free"));
+            let one = m.add(variable().min(1).max(1).name("fixed"));
+            m.constrain_named("cap[server 3]", constraint!(n <= 3.5 + 2 * b));
+            m.constrain_named("cap[server 3]", constraint!(f + n + b <= 4.5 * one));
+            m.constrain(constraint!(f >= -40));
+            m.set_start(vec![(b, 1.0), (n, 3.0)]);
+            (m, 3 * b + 2 * n + f + 10)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["lp", "mps"] {
+            let path = dir.path().join(format!("m.{ext}"));
+            let options = MipOptions {
+                write_model: Some(path.clone()),
+                model_header: vec!["a test model".into()],
+                ..MipOptions::default()
+            };
+            let (m, objective) = build();
+            let reported = m.maximise(objective, &options).unwrap();
+            assert_eq!(reported.objective, Some(21.5));
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(highs_reads(&path), Some(21.5), "{text}");
+            for name in [
+                "cap(server_3)",
+                "cap(server_3)_2",
+                "use(llama_2_7b)",
+                "_2free",
+            ] {
+                assert!(text.contains(name), "{name} missing from\n{text}");
+            }
+            let start = std::fs::read_to_string(dir.path().join("m.start.sol")).unwrap();
+            assert!(
+                start.contains("0 use(llama_2_7b) 1\n1 _e_count(1) 3\n"),
+                "{start}"
+            );
+        }
     }
 
     #[test]

@@ -246,29 +246,32 @@ pub fn time_unit(problem: &AllocProblem, opts: &Options) -> f64 {
     }
 }
 
-/// `(user, option, x, phi, sigma, w)` of an offloading option with server time `w` (in the
-/// MILP's time unit).
-type TangentSlot = (usize, usize, Variable, Variable, Variable, f64);
+/// `(user, option, x, phi, sigma, w, label)` of an offloading option with server time `w` (in
+/// the MILP's time unit); `label` (`user,server,cut`) names its tangent rows.
+type TangentSlot = (usize, usize, Variable, Variable, Variable, f64, String);
 
-/// `(y, n, tau, S)` of an airtime group with airtime `S` on one block (in the MILP's time unit).
-type SecantSlot = (Expression, Variable, Variable, f64);
+/// `(y, n, tau, S, label)` of an airtime group with airtime `S` on one block (in the MILP's time
+/// unit); `label` (`user,server`) names its secant rows.
+type SecantSlot = (Expression, Variable, Variable, f64, String);
 
 /// The secant row `j` of `S / n` in perspective form:
 /// `tau >= S ((2j + 1) y - n) / (j (j + 1))`.
 fn secant_row(slot: &SecantSlot, j: usize) -> good_lp::Constraint {
-    let (y, n, tau, s) = slot;
+    let (y, n, tau, s, label) = slot;
     let jj = (j * (j + 1)) as f64;
     let coef_y = s * (2 * j + 1) as f64 / jj;
     let coef_n = s / jj;
     constraint!(*tau >= coef_y * y.clone() - coef_n * *n)
+        .set_name(format!("airtime_secant[{label},{j}]"))
 }
 
 /// The tangent row of `w / phi` at `point` (a compute share, clamped to `[MIN_TANGENT, 1]`):
 /// `sigma >= w (2 x / p - phi / p^2)`, in the MILP's time unit.
 fn tangent_row(slot: &TangentSlot, point: f64) -> good_lp::Constraint {
-    let &(_, _, x, phi, sigma, w) = slot;
+    let &(_, _, x, phi, sigma, w, ref label) = slot;
     let p = point.clamp(MIN_TANGENT, 1.0);
     constraint!(sigma >= (2.0 * w / p) * x - (w / (p * p)) * phi)
+        .set_name(format!("server_time_tangent[{label},{p:.6}]"))
 }
 
 /// The MILP under construction, with the expressions its rows are summed from.
@@ -329,12 +332,25 @@ impl<'a> Builder<'a> {
         let options = &self.opts.options[k];
         let unit = self.unit;
         let m = &mut self.m;
-        let xs: Vec<Variable> = options.iter().map(|_| m.add(variable().binary())).collect();
+        let user = &self.problem.users[k].name;
+        let servers = &self.problem.servers;
+        let labels: Vec<String> = options
+            .iter()
+            .map(|o| {
+                let at = o.server.map_or("device", |s| servers[s].name.as_str());
+                format!("{user},{at},cut{}", o.cut)
+            })
+            .collect();
+        let xs: Vec<Variable> = labels
+            .iter()
+            .map(|l| m.add(variable().binary().name(format!("x[{l}]"))))
+            .collect();
         let mut one = Expression::with_capacity(xs.len());
         for &v in &xs {
             one.add_mul(1.0, v);
         }
-        self.m.constrain(constraint!(one == 1));
+        self.m
+            .constrain_named(format!("one_option[{user}]"), constraint!(one == 1));
         let mut lat = Expression::with_capacity(3 * xs.len());
         let mut phis = Vec::with_capacity(xs.len());
         let mut by_airtime: HashMap<(usize, u64), usize> = HashMap::new();
@@ -346,15 +362,25 @@ impl<'a> Builder<'a> {
             };
             self.memory[s].add_mul(opt.server_private_bytes, xs[o]);
             // Compute share and its tangents.
-            let p = self.m.add(variable().min(0).max(1));
-            self.m.constrain(constraint!(p <= xs[o]));
+            let label = &labels[o];
+            let p = self.m.add(
+                variable()
+                    .min(0)
+                    .max(1)
+                    .name(format!("compute_share[{label}]")),
+            );
+            self.m
+                .constrain_named(format!("share_if_chosen[{label}]"), constraint!(p <= xs[o]));
             self.share_sum[s].add_mul(1.0, p);
             phis.push(Some(p));
             if opt.server_s > 0.0 {
-                let sigma = self.m.add(variable().min(0));
+                let sigma = self
+                    .m
+                    .add(variable().min(0).name(format!("server_time[{label}]")));
                 lat.add_mul(1.0, sigma);
+                let w = opt.server_s / unit;
                 self.tangent_slots
-                    .push((k, o, xs[o], p, sigma, opt.server_s / unit));
+                    .push((k, o, xs[o], p, sigma, w, label.clone()));
             }
             // Group by airtime.
             if opt.airtime_rb_s > 0.0 {
@@ -379,11 +405,18 @@ impl<'a> Builder<'a> {
     /// A new airtime group of user `k` on server `s` with airtime `airtime_rb_s` (on one block,
     /// in the time unit), with its block count `n`; returns its index.
     fn new_group(&mut self, k: usize, s: usize, airtime_rb_s: f64) -> usize {
+        let label = format!(
+            "{},{},group{}",
+            self.problem.users[k].name,
+            self.problem.servers[s].name,
+            self.groups.len()
+        );
         let n = self.m.add(
             variable()
                 .integer()
                 .min(0)
-                .max(self.problem.servers[s].resource_blocks as f64),
+                .max(self.problem.servers[s].resource_blocks as f64)
+                .name(format!("resource_blocks[{label}]")),
         );
         self.groups.push(Group {
             user: k,
@@ -404,16 +437,29 @@ impl<'a> Builder<'a> {
             let nmax = self.problem.servers[g.server].resource_blocks;
             let n = g.n;
             let y = g.y.clone();
-            m.constrain(constraint!(n >= y.clone()));
-            m.constrain(constraint!(n <= (nmax as f64) * y.clone()));
+            let label = format!(
+                "{},{}",
+                self.problem.users[g.user].name, self.problem.servers[g.server].name
+            );
+            m.constrain_named(
+                format!("blocks_if_chosen[{label}]"),
+                constraint!(n >= y.clone()),
+            );
+            m.constrain_named(
+                format!("no_blocks_unless_chosen[{label}]"),
+                constraint!(n <= (nmax as f64) * y.clone()),
+            );
             self.block_sum[g.server].add_mul(1.0, n);
-            let tau = m.add(variable().min(0));
+            let tau = m.add(variable().min(0).name(format!("airtime[{label}]")));
             self.latency[g.user].add_mul(1.0, tau);
             let s = g.airtime_rb_s;
             if nmax == 1 {
-                m.constrain(constraint!(tau >= s * y.clone()));
+                m.constrain_named(
+                    format!("airtime_one_block[{label}]"),
+                    constraint!(tau >= s * y.clone()),
+                );
             }
-            let slot = (y, n, tau, s);
+            let slot = (y, n, tau, s, label);
             for j in initial_secants(nmax) {
                 m.constrain(secant_row(&slot, j));
             }
@@ -445,12 +491,17 @@ impl<'a> Builder<'a> {
     /// Per server: blocks at most `N_m`, compute shares at most 1.
     fn add_server_capacity(&mut self) {
         for s in 0..self.problem.servers.len() {
+            let server = &self.problem.servers[s];
             let blocks = std::mem::take(&mut self.block_sum[s]);
-            self.m.constrain(constraint!(
-                blocks <= self.problem.servers[s].resource_blocks as f64
-            ));
+            self.m.constrain_named(
+                format!("resource_blocks[{}]", server.name),
+                constraint!(blocks <= server.resource_blocks as f64),
+            );
             let shares = std::mem::take(&mut self.share_sum[s]);
-            self.m.constrain(constraint!(shares <= 1));
+            self.m.constrain_named(
+                format!("compute[{}]", server.name),
+                constraint!(shares <= 1),
+            );
         }
     }
 
@@ -467,7 +518,10 @@ impl<'a> Builder<'a> {
             for i in 0..self.opts.shared.len() {
                 self.add_shared_layers(s, i, &mut used);
             }
-            self.m.constrain(constraint!((1.0 / limit) * used <= 1));
+            self.m.constrain_named(
+                format!("memory[{}]", self.problem.servers[s].name),
+                constraint!((1.0 / limit) * used <= 1),
+            );
         }
     }
 
@@ -485,8 +539,12 @@ impl<'a> Builder<'a> {
             return;
         }
         let layers = shared.len();
+        let server = &self.problem.servers[s].name;
         let z: Vec<Variable> = (0..layers)
-            .map(|_| self.m.add(variable().min(0).max(1)))
+            .map(|l| {
+                let name = format!("shared_layer[{server},model{i},layer{l}]");
+                self.m.add(variable().min(0).max(1).name(name))
+            })
             .collect();
         for &k in &members {
             for (l, &z_l) in z.iter().enumerate() {
@@ -496,7 +554,9 @@ impl<'a> Builder<'a> {
                         on_server.add_mul(1.0, self.x[k][o]);
                     }
                 }
-                self.m.constrain(constraint!(z_l >= on_server));
+                let user = &self.problem.users[k].name;
+                let name = format!("shared_layer[{server},{user},layer{l}]");
+                self.m.constrain_named(name, constraint!(z_l >= on_server));
             }
         }
         for l in 0..layers {
@@ -512,8 +572,10 @@ impl<'a> Builder<'a> {
     fn add_deadlines(&mut self) {
         for (k, u) in self.problem.users.iter().enumerate() {
             if let Some(d) = u.deadline_s {
-                self.m
-                    .constrain(constraint!((self.unit / d) * self.latency[k].clone() <= 1));
+                self.m.constrain_named(
+                    format!("deadline[{}]", u.name),
+                    constraint!((self.unit / d) * self.latency[k].clone() <= 1),
+                );
             }
         }
     }
@@ -545,12 +607,13 @@ impl<'a> Builder<'a> {
         };
         let objective = match problem.objective {
             AllocObjective::MinMax => {
-                let t = m.add(variable().min(0));
-                for lat in &latency {
-                    m.constrain(constraint!(t >= lat.clone()));
+                let t = m.add(variable().min(0).name("largest_latency"));
+                for (k, lat) in latency.iter().enumerate() {
+                    let name = format!("largest_latency[{}]", problem.users[k].name);
+                    m.constrain_named(name, constraint!(t >= lat.clone()));
                 }
                 if let Some(floor) = floor {
-                    m.constrain(constraint!(t >= floor / unit));
+                    m.constrain_named("largest_latency_floor", constraint!(t >= floor / unit));
                 }
                 Expression::from(t)
             }

@@ -18,7 +18,7 @@
 //!
 //! - **floor**: the incumbent (the local search's plan) is within the tolerance below of the
 //!   floor: no MILP is solved (`optimal`, 0 rounds), unless the run asks for a model export or
-//!   a HiGHS log, which round 1 writes;
+//!   a HiGHS log, which round 1 writes (the export is the last round's, [`write_last_round`]);
 //! - **max rounds**: at most [`MAX_ROUNDS`] MILPs are solved (termination `limit_reached`);
 //! - **time limit**: no round starts once the preset's time limit (counted from the start of
 //!   the whole solve, pricing included) has passed, and each MILP gets only what is left of it
@@ -44,8 +44,9 @@ use std::time::Instant;
 use super::bound::min_max_lower_bound;
 use super::heuristics::{optimal_shares, Allocation};
 use super::model::{build_with_floor, initial_secants, AllocMilp, Decoded, MIN_TANGENT};
-use super::{AllocProblem, Options};
+use super::{AllocObjective, AllocProblem, Options};
 use crate::error::Result;
+use crate::solve::export::{header, Sense};
 use crate::solve::milp::MipOptions;
 use crate::solve::report::{relative_gap, Termination};
 use crate::solve::RunOptions;
@@ -82,8 +83,8 @@ pub struct OuterResult {
 /// Solves `problem` over the options `opts` exactly by outer approximation (see the module
 /// doc), starting from `incumbent` (a plan over `opts`, e.g. from the local search). `start`
 /// is when the whole solve started, against which the preset's time limit counts; `run`
-/// writes the first round's MILP to `run.write_model` and each round's HiGHS log to
-/// `run.log_file` (round 1) and `<log_file>.round<r>` (round `r > 1`).
+/// writes the last round's MILP to `run.write_model` ([`write_last_round`]) and each round's
+/// HiGHS log to `run.log_file` (round 1) and `<log_file>.round<r>` (round `r > 1`).
 pub fn outer_approximation(
     problem: &AllocProblem,
     opts: &Options,
@@ -114,6 +115,8 @@ pub fn outer_approximation(
     }
     let mut tangents: Vec<Tangent> = Vec::new();
     let mut secants: Vec<Secant> = Vec::new();
+    // The tangents and secants of the last round's MILP, kept to export it.
+    let mut last_round = (Vec::new(), Vec::new());
     loop {
         if out.rounds >= MAX_ROUNDS {
             break;
@@ -131,11 +134,13 @@ pub fn outer_approximation(
         let options = MipOptions {
             time_limit_s: remaining,
             log_file: round_log_file(run, out.rounds),
-            write_model: run.write_model.clone().filter(|_| out.rounds == 1),
             report_scale: model.objective_scale,
             progress_label: "outer-approximation round",
             ..MipOptions::from_preset(preset)
         };
+        if run.write_model.is_some() {
+            last_round = (tangents.clone(), secants.clone());
+        }
         let decoder = model.decoder.clone();
         let scale = model.objective_scale;
         let result = model.milp.minimise(model.objective, &options)?;
@@ -188,7 +193,48 @@ pub fn outer_approximation(
         }
     }
     out.bound = lower.is_finite().then_some(lower);
+    if let (Some(path), true) = (&run.write_model, out.rounds > 0) {
+        let (t, s) = &last_round;
+        write_last_round(problem, opts, floor, t, s, &out, tolerance, path)?;
+    }
     Ok(out)
+}
+
+/// Writes the MILP of the outer approximation's last round (`tangents`, `secants`) to `path`,
+/// with its objective in the report's units and a header that says what its optimum means.
+#[allow(clippy::too_many_arguments)]
+fn write_last_round(
+    problem: &AllocProblem,
+    opts: &Options,
+    floor: Option<f64>,
+    tangents: &[Tangent],
+    secants: &[Secant],
+    out: &OuterResult,
+    tolerance: f64,
+    path: &std::path::Path,
+) -> Result<()> {
+    let model = build_round(problem, opts, floor, tangents, secants);
+    let objective = model.objective.clone() * model.objective_scale;
+    let what = match problem.objective {
+        AllocObjective::MinMax => "the largest user latency (s)",
+        AllocObjective::Sum => "the sum of user latencies (s)",
+        AllocObjective::WeightedSum => "the weighted sum of user latencies (s)",
+    };
+    let note = format!(
+        "{what} under the tangents and secants of round {} of the outer approximation: they \
+         under-estimate each latency, so its optimum is a lower bound on the reported objective, \
+         within the relative gap {tolerance:e} of it when the report says optimal (equal when \
+         the last round added no tangent)",
+        out.rounds
+    );
+    let options = MipOptions {
+        write_model: Some(path.to_path_buf()),
+        model_header: header("alloc", &problem.name, &note),
+        ..MipOptions::default()
+    };
+    model
+        .milp
+        .write_model(&objective, Sense::Minimise, &options)
 }
 
 /// The round's MILP: the model over `opts` with the min-max `floor` and every tangent collected

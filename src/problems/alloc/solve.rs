@@ -49,7 +49,7 @@ pub fn solve(problem: &AllocProblem, preset: &SolverPreset) -> Result<AllocRepor
     solve_with(problem, preset, &RunOptions::default())
 }
 
-/// Solves `problem` with `preset`; the exact solve writes the first round's MILP to
+/// Solves `problem` with `preset`; the exact solve writes the last round's MILP to
 /// `run.write_model` and each round's HiGHS log to `run.log_file` (round 1) and
 /// `<log_file>.round<r>` (round `r > 1`).
 ///

@@ -238,6 +238,7 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
     let mut derived: Vec<(Variable, Vec<usize>)> = Vec::new();
     for m in 0..servers {
         let capacity = problem.servers[m].storage_bytes;
+        let server = &problem.servers[m].name;
         let candidates: Vec<usize> = (0..models)
             .filter(|&i| {
                 useful[m][i] && problem.models[i].bytes <= capacity * (1.0 + LIMIT_TOLERANCE)
@@ -247,7 +248,8 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
         let mut holders: Vec<Vec<usize>> = vec![Vec::new(); problem.blocks.len()];
         for &i in &candidates {
             x[m][i] = Some(handles.len());
-            handles.push((m, i, milp.add(variable().binary())));
+            let name = format!("x[{server},{}]", problem.models[i].name);
+            handles.push((m, i, milp.add(variable().binary().name(name))));
             for &j in &problem.models[i].blocks {
                 holders[j].push(i);
             }
@@ -262,7 +264,11 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
                     storage.add_mul(share, handles[k].2);
                 }
                 n => {
-                    let def = variable().min(0.0).max(1.0);
+                    let block = &problem.blocks[j].name;
+                    let def = variable()
+                        .min(0.0)
+                        .max(1.0)
+                        .name(format!("y[{server},{block}]"));
                     let yv = milp.add(if form.binary_shared && n >= 2 {
                         def.binary()
                     } else {
@@ -273,7 +279,8 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
                     for &i in held {
                         let k = x[m][i].expect("candidate");
                         let xv = handles[k].2;
-                        milp.constrain(constraint!(yv >= xv));
+                        let name = format!("holds[{server},{block},{}]", problem.models[i].name);
+                        milp.constrain_named(name, constraint!(yv >= xv));
                         of.push(k);
                     }
                     derived.push((yv, of));
@@ -281,7 +288,10 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
             }
         }
         if !candidates.is_empty() {
-            milp.constrain(constraint!(storage <= 1.0 + LIMIT_TOLERANCE));
+            milp.constrain_named(
+                format!("storage[{server}]"),
+                constraint!(storage <= 1.0 + LIMIT_TOLERANCE),
+            );
         }
     }
     let mut terms: Vec<(f64, Variable)> = Vec::new();
@@ -290,14 +300,18 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
             terms.push((x_weight[m][i], v));
         }
     }
-    for d in rows {
+    for (g, d) in rows.into_iter().enumerate() {
         let of: Vec<usize> = d.servers.iter().filter_map(|&m| x[m][d.model]).collect();
         if of.is_empty() {
             continue;
         }
-        let z = milp.add(variable().min(0.0).max(1.0));
+        let name = format!("served[{},demand{g}]", problem.models[d.model].name);
+        let z = milp.add(variable().min(0.0).max(1.0).name(name.clone()));
         let served: Expression = of.iter().map(|&k| handles[k].2).sum();
-        milp.constrain(constraint!(z <= served));
+        milp.constrain_named(
+            name.replace("served[", "served_by["),
+            constraint!(z <= served),
+        );
         terms.push((d.weight, z));
         derived.push((z, of));
     }

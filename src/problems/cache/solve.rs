@@ -12,6 +12,7 @@ use super::improve::{fits, reoptimise};
 use super::model::{build_with, demands, CacheMilp, Demand, Formulation};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
+use crate::solve::export::{header, Sense};
 use crate::solve::milp::{HighsValue, MipOptions, MipResult};
 use crate::solve::report::{Report, SolveStats, Termination};
 use crate::solve::RunOptions;
@@ -217,6 +218,12 @@ fn solve_exact(
             .map(|t| (t - start.elapsed().as_secs_f64()).max(0.01)),
         log_file: if log { run.log_file.clone() } else { None },
         write_model: if log { run.write_model.clone() } else { None },
+        model_header: header(
+            "cache",
+            &problem.name,
+            "the expected hit ratio, as reported (HiGHS solves it times a factor that makes its \
+             largest coefficient 1)",
+        ),
         highs: if large {
             // The root LP by the interior-point method (with crossover): the dual simplex
             // takes minutes on it.
@@ -318,7 +325,17 @@ fn run_milp(
         x,
         ..
     } = model;
-    let result = milp.maximise(objective, options)?;
+    // Exported as the hit ratio itself, unscaled.
+    milp.write_model(
+        &(objective.clone() * (1.0 / scale)),
+        Sense::Maximise,
+        options,
+    )?;
+    let solve_options = MipOptions {
+        write_model: None,
+        ..options.clone()
+    };
+    let result = milp.maximise(objective, &solve_options)?;
     let placement = result
         .values
         .as_ref()

@@ -117,14 +117,33 @@ impl Model {
                 needed[v] = true;
             }
         }
+        let variant = |v: usize| problem.variants[v].name.as_str();
         let y: Vec<Option<Variable>> = needed
             .iter()
-            .map(|&n| n.then(|| milp.add(variable().binary())))
+            .enumerate()
+            .map(|(v, &n)| {
+                n.then(|| {
+                    milp.add(
+                        variable()
+                            .binary()
+                            .name(format!("edge_hosts[{}]", variant(v))),
+                    )
+                })
+            })
             .collect();
         let x: Vec<Vec<Variable>> = options
             .options
             .iter()
-            .map(|list| list.iter().map(|_| milp.add(variable().binary())).collect())
+            .enumerate()
+            .map(|(u, list)| {
+                let user = &problem.users[u].name;
+                list.iter()
+                    .map(|p| {
+                        let mode = p.mode.label(&problem.variants).replace(" -> ", "_to_");
+                        milp.add(variable().binary().name(format!("x[{user},{mode}]")))
+                    })
+                    .collect()
+            })
             .collect();
         let total = problem.total_weight();
         let norm = if total > 0.0 && total.is_finite() {
@@ -170,18 +189,20 @@ impl Model {
                     linked[v] = true;
                 }
             }
-            milp.constrain(eq(one, 1.0));
+            let user = &problem.users[u].name;
+            milp.constrain_named(format!("one_mode[{user}]"), eq(one, 1.0));
             for v in 0..nv {
                 if let (true, Some(yv)) = (linked[v], y[v]) {
                     let row = std::mem::replace(&mut link[v], Expression::with_capacity(0));
-                    milp.constrain(leq(row - yv, 0.0));
+                    let name = format!("edge_hosts[{user},{}]", variant(v));
+                    milp.constrain_named(name, leq(row - yv, 0.0));
                 }
             }
         }
-        milp.constrain(leq(blocks, edge.resource_blocks as f64));
+        milp.constrain_named("resource_blocks", leq(blocks, edge.resource_blocks as f64));
         let cap = (1.0 + price::LIMIT_TOL) * (1.0 - ROW_MARGIN);
-        milp.constrain(leq(load, cap));
-        milp.constrain(leq(memory, cap));
+        milp.constrain_named("edge_utilisation", leq(load, cap));
+        milp.constrain_named("edge_memory", leq(memory, cap));
         Model {
             milp,
             x,
@@ -316,9 +337,10 @@ pub fn milp(
             let mut model = Model::build(problem, options);
             let z1 = s1.primary;
             let row = model.primary.clone();
-            model
-                .milp
-                .constrain(geq(row, z1 - STAGE2_SLACK * z1.abs().max(1e-12)));
+            model.milp.constrain_named(
+                "primary_optimum",
+                geq(row, z1 - STAGE2_SLACK * z1.abs().max(1e-12)),
+            );
             let values = model.start(options, &c1);
             model.milp.set_start(values);
             let Model {
@@ -328,6 +350,8 @@ pub fn milp(
                 latency,
                 &MipOptions {
                     time_limit_s: left,
+                    // Only stage 1, whose optimum is the reported objective, is exported.
+                    write_model: None,
                     ..mip.clone()
                 },
             )?;

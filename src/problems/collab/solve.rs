@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::solve::export::header;
 use crate::solve::milp::{MilpSize, MipOptions};
 use crate::solve::report::{PrimalStatus, SolveStats, Termination};
 use crate::solve::{Report, RunOptions, SolverPreset};
@@ -153,6 +154,20 @@ pub fn solve(
     let (mut stats, plan) = match preset.solver.as_str() {
         "highs" => {
             let mut mip = MipOptions::for_run(preset, run);
+            mip.model_header = header(
+                "collab",
+                &problem.name,
+                &format!(
+                    "stage 1: {}, as reported; the report's tie-break (the lowest mean latency \
+                     among its optima) is a second stage not in this file",
+                    match problem.objective {
+                        crate::problems::collab::Objective::Quality => "the weighted mean quality",
+                        crate::problems::collab::Objective::Served => {
+                            "the weighted share of users whose quality reaches their target"
+                        }
+                    }
+                ),
+            );
             let start_choice = best_start(problem, &options);
             // The MIP start's time counts against the limit.
             if let Some(limit) = mip.time_limit_s.as_mut() {

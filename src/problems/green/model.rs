@@ -160,6 +160,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
     // Per (server, slot): occupancy.
     let mut occupancy: Vec<Vec<Expression>> = vec![vec![Expression::from(0); slots]; servers];
     for (j, job) in problem.jobs.iter().enumerate() {
+        let name = &job.name;
         let mut work = Expression::from(0);
         let mut placements = Expression::from(0);
         let mut slots_used = Expression::from(0);
@@ -168,7 +169,9 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             if !problem.fits(j, m) {
                 continue;
             }
-            let placed = (!problem.migration).then(|| milp.add(variable().binary()));
+            let at = format!("{name},{}", server.name);
+            let placed = (!problem.migration)
+                .then(|| milp.add(variable().binary().name(format!("placed[{at}]"))));
             if let Some(b) = placed {
                 placements.add_mul(1.0, b);
                 placed_vars.push((j, m, b));
@@ -185,7 +188,7 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             {
                 let mut in_slot = Expression::with_capacity(server.levels.len());
                 for (l, &cost) in run_cost.iter().enumerate() {
-                    let u = milp.add(variable().binary());
+                    let u = milp.add(variable().binary().name(format!("run[{at},t{t},level{l}]")));
                     runs.push((j, m, t, l, u));
                     let share = work_share(problem.slot_work(m, l), job.work_flop);
                     work.add_mul(share, u);
@@ -197,20 +200,29 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
                     slots_used.add_mul(1.0, u);
                 }
                 if let Some(b) = placed {
-                    milp.constrain(constraint!(in_slot <= b));
+                    milp.constrain_named(
+                        format!("only_where_placed[{at},t{t}]"),
+                        constraint!(in_slot <= b),
+                    );
                 }
             }
             if let Some(b) = placed {
                 // Placed on m, the job's whole work is done on m.
                 if job.work_flop > 0.0 {
-                    milp.constrain(constraint!(work_here >= b));
+                    milp.constrain_named(
+                        format!("work_where_placed[{at}]"),
+                        constraint!(work_here >= b),
+                    );
                 }
                 // Valid cut: it needs at least as many slots as at m's fastest level (the
                 // work row alone lets the LP run fractions of fast slots).
                 if let Some(top) = server.levels.last() {
                     let least = least_slots(job, top.speed_flops * problem.slot_s);
                     if least > 1.0 {
-                        milp.constrain(constraint!(on_server >= least * b));
+                        milp.constrain_named(
+                            format!("least_slots[{at}]"),
+                            constraint!(on_server >= least * b),
+                        );
                     }
                 }
             }
@@ -220,19 +232,26 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         if fastest > 0.0 {
             let least = least_slots(job, fastest * problem.slot_s);
             if least > 1.0 {
-                milp.constrain(constraint!(slots_used >= least));
+                milp.constrain_named(
+                    format!("least_slots[{name}]"),
+                    constraint!(slots_used >= least),
+                );
             }
         }
         if !problem.migration {
-            milp.constrain(constraint!(placements == 1.0));
+            milp.constrain_named(
+                format!("one_server[{name}]"),
+                constraint!(placements == 1.0),
+            );
         }
         if job.work_flop > 0.0 {
-            milp.constrain(constraint!(work >= 1.0));
+            milp.constrain_named(format!("work[{name}]"), constraint!(work >= 1.0));
         }
     }
-    for row in occupancy {
-        for occ in row {
-            milp.constrain(constraint!(occ <= 1.0));
+    for (m, row) in occupancy.into_iter().enumerate() {
+        for (t, occ) in row.into_iter().enumerate() {
+            let name = format!("one_job[{},t{t}]", problem.servers[m].name);
+            milp.constrain_named(name, constraint!(occ <= 1.0));
         }
     }
     GreenMilp {

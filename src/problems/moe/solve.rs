@@ -8,8 +8,9 @@ use super::cache as cache_task;
 use super::evaluate::{evaluate, Evaluation};
 use super::placement;
 use super::price::{home_fixed_bytes, Prices};
-use super::{score, Exact, MilpSize, MoePlan, MoeProblem, Task};
+use super::{score, Exact, MilpSize, MoePlan, MoeProblem, Objective, Task};
 use crate::error::{Error, Result};
+use crate::solve::export::header;
 use crate::solve::milp::{MipOptions, RunOptions};
 use crate::solve::report::{PrimalStatus, Report, SolveStats, Termination};
 use crate::solve::SolverPreset;
@@ -63,6 +64,16 @@ pub fn solve(problem: &MoeProblem, preset: &SolverPreset, run: &RunOptions) -> R
     let (mut stats, plan, milp, mut explanation) = match preset.solver.as_str() {
         "highs" => {
             let mut options = MipOptions::for_run(preset, run);
+            let what = match problem.objective {
+                Objective::Latency => "the expected decode latency per token (s)",
+                Objective::Throughput => "the period per token (s)",
+                Objective::Energy => "the expected device energy per decode token (J)",
+            };
+            options.model_header = header(
+                &format!("moe ({})", problem.task.name()),
+                &problem.name,
+                &format!("{what}, as reported"),
+            );
             // The MIP start: the best plan of the greedy and the two baselines. Under a time
             // limit the greedy's local search gets at most a quarter of it (in work units, so
             // the start does not depend on the machine's load).

@@ -54,6 +54,7 @@ use super::search::Scorer;
 use super::solve::MilpSize;
 use super::{Objective, PipelinePlan, Stage};
 use crate::error::Result;
+use crate::solve::export::{header, Sense};
 use crate::solve::milp::{Milp, MipOptions, MipResult, RunOptions, Values};
 use crate::solve::report::{add_nodes, relative_gap, PrimalStatus, SolveStats, Termination};
 use crate::solve::violation::within;
@@ -427,6 +428,7 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
     let throughput = matches!(problem.objective, Objective::Throughput);
     let inference = problem.is_inference();
     let mut m = Milp::new();
+    let node = |i: usize| problem.nodes[i].name.as_str();
     let mut items = Items::default();
     let mut largest = 0.0f64;
     let mut note = |x: f64| largest = largest.max(x);
@@ -471,7 +473,7 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
             } else {
                 None
             };
-            let v = m.add(variable().binary());
+            let v = m.add(variable().binary().name(format!("z[layer{l},{}]", node(i))));
             *slot = Some(v);
             let p = coef.place[l][i].as_ref().expect("filtered");
             items.push(v, &p.item);
@@ -506,7 +508,8 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
         let mut heavy = Expression::from(0);
         for i in 0..nodes {
             if let (Some(_), Some(_)) = (z[p - 1][i], z[p][i]) {
-                let v = m.add(variable().min(0).max(1));
+                let name = format!("stay[cut{p},{}]", node(i));
+                let v = m.add(variable().min(0).max(1).name(name));
                 stay.push((p, i, v));
                 out[i] += v;
                 inn[i] += v;
@@ -526,7 +529,8 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
                 }) else {
                     continue;
                 };
-                let v = m.add(variable().min(0).max(1));
+                let name = format!("transfer[cut{p},{},{}]", node(i), node(j));
+                let v = m.add(variable().min(0).max(1).name(name));
                 tv.push((p, i, j, v));
                 out[i] += v;
                 inn[j] += v;
@@ -543,24 +547,26 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
         }
         for i in 0..nodes {
             if let Some(v) = z[p - 1][i] {
-                m.constrain(eq(Expression::from(v) - out[i].clone(), 0.0));
+                let name = format!("flow_out[cut{p},{}]", node(i));
+                m.constrain_named(name, eq(Expression::from(v) - out[i].clone(), 0.0));
             }
             if let Some(v) = z[p][i] {
-                m.constrain(eq(Expression::from(v) - inn[i].clone(), 0.0));
+                let name = format!("flow_in[cut{p},{}]", node(i));
+                m.constrain_named(name, eq(Expression::from(v) - inn[i].clone(), 0.0));
             }
         }
         heaviest_cut.push(heavy);
     }
     let cover: Expression = z[0].iter().flatten().map(|&v| Expression::from(v)).sum();
-    m.constrain(eq(cover, 1.0));
-    for s in starts {
+    m.constrain_named("first_layer_once", eq(cover, 1.0));
+    for (i, s) in starts.into_iter().enumerate() {
         if (&s).linear_coefficients().count() > 1 {
-            m.constrain(leq(s, 1.0));
+            m.constrain_named(format!("one_stage[{}]", node(i)), leq(s, 1.0));
         }
     }
     if let Some(max) = problem.rules.max_stages {
         if max < nodes {
-            m.constrain(leq(cuts, (max - 1) as f64));
+            m.constrain_named("max_stages", leq(cuts, (max - 1) as f64));
         }
     }
 
@@ -577,7 +583,7 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
             let most = most_layers(coef, i, &layers, cap);
             if most < layers.len() {
                 let count: Expression = on_i.iter().map(|&(_, v)| Expression::from(v)).sum();
-                m.constrain(leq(count, most as f64));
+                m.constrain_named(format!("most_layers[{}]", node(i)), leq(count, most as f64));
             }
         }
     }
@@ -602,8 +608,9 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
                 let extra = share(coef.tied_extra);
                 match z[0][i] {
                     Some(embed) => {
-                        let v = m.add(variable().min(0).max(1));
-                        m.constrain(leq(Expression::from(head) - embed - v, 0.0));
+                        let name = format!("tied_embedding[{}]", node(i));
+                        let v = m.add(variable().min(0).max(1).name(name.clone()));
+                        m.constrain_named(name, leq(Expression::from(head) - embed - v, 0.0));
                         w.push((i, v));
                         used.add_mul(extra, v);
                     }
@@ -613,16 +620,16 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
             }
         }
         if !within(most, 1.0) {
-            m.constrain(leq(used, 1.0));
+            m.constrain_named(format!("memory[{}]", node(i)), leq(used, 1.0));
         }
     }
 
     // Deadline and energy budget, normalised to their limits.
     if let Some(d) = problem.deadline_s {
-        m.constrain(leq(items.expression(d, |lat, _| lat), 1.0));
+        m.constrain_named("deadline", leq(items.expression(d, |lat, _| lat), 1.0));
     }
     if let Some(b) = problem.energy_budget_j {
-        m.constrain(leq(items.expression(b, |_, en| en), 1.0));
+        m.constrain_named("energy_budget", leq(items.expression(b, |_, en| en), 1.0));
     }
 
     // Loads: per node and per arc, at most 1 / rate, and below the period.
@@ -635,11 +642,22 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
         }
         e
     };
+    // Names of the loads: busy[node] for nodes, airtime[arc<a>] for arcs.
+    let load_name = |k: usize| {
+        if k < nodes {
+            format!("busy[{}]", node(k))
+        } else {
+            format!("airtime[arc{}]", k - nodes)
+        }
+    };
     if let Some(limit) = filter.rate_limit {
-        for terms in busy.iter().chain(&arc_load) {
+        for (k, terms) in busy.iter().chain(&arc_load).enumerate() {
             let most: f64 = terms.iter().map(|t| t.1).sum();
             if !within(most, limit) {
-                m.constrain(leq(loads(terms, limit), 1.0));
+                m.constrain_named(
+                    format!("rate_{}", load_name(k)),
+                    leq(loads(terms, limit), 1.0),
+                );
             }
         }
     }
@@ -664,14 +682,15 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
         };
         // A plan of period `cap` is known: only better ones are sought.
         let period_var = if cap.is_finite() && cap >= floor {
-            m.add(variable().min(floor).max(cap))
+            m.add(variable().min(floor).max(cap).name("period"))
         } else {
-            m.add(variable().min(floor))
+            m.add(variable().min(floor).name("period"))
         };
         period = Some(period_var);
-        for terms in busy.iter().chain(&arc_load) {
+        for (k, terms) in busy.iter().chain(&arc_load).enumerate() {
             if terms.len() > 1 || terms.iter().any(|t| t.1 > floor) {
-                m.constrain(leq(loads(terms, 1.0) - period_var, 0.0));
+                let name = format!("period_{}", load_name(k));
+                m.constrain_named(name, leq(loads(terms, 1.0) - period_var, 0.0));
             }
         }
         for (l, row) in z.iter().enumerate() {
@@ -681,15 +700,24 @@ fn build_with(scorer: &Scorer<'_>, cap: f64, relaxation: Option<&Relaxation>) ->
                     e.add_mul(p.busy_s, *v);
                 }
             }
-            m.constrain(leq(e - period_var, 0.0));
+            m.constrain_named(format!("period_layer[layer{l}]"), leq(e - period_var, 0.0));
         }
-        for heavy in heaviest_cut
+        let cut_count = heaviest_cut.len();
+        for (k, heavy) in heaviest_cut
             .into_iter()
             .chain(heaviest_in)
             .chain(heaviest_out)
+            .enumerate()
         {
             if (&heavy).linear_coefficients().count() > 0 {
-                m.constrain(leq(heavy - period_var, 0.0));
+                let name = if k < cut_count {
+                    format!("period_heaviest_arc[cut{}]", k + 1)
+                } else if k < cut_count + nodes {
+                    format!("period_heaviest_arc_in[{}]", node(k - cut_count))
+                } else {
+                    format!("period_heaviest_arc_out[{}]", node(k - cut_count - nodes))
+                };
+                m.constrain_named(name, leq(heavy - period_var, 0.0));
             }
         }
         Expression::from(period_var)
@@ -751,6 +779,15 @@ fn solve_below(
 ) -> Result<HighsOutcome> {
     let gap = preset.mip_rel_gap.max(1e-6);
     let (mut best, mut value) = first;
+    // Exported: the model of periods up to the known plan's (its rounds ask for less), whose
+    // optimum is the reported period.
+    if options.write_model.is_some() {
+        let model = build(scorer, value * (1.0 + 1e-6));
+        model
+            .milp
+            .write_model(&model.objective, Sense::Minimise, &options)?;
+        options.write_model = None;
+    }
     let (mut solve_s, mut nodes, mut size) = (0.0, None::<i64>, None);
     let mut bound;
     let mut termination;
@@ -850,6 +887,12 @@ pub fn solve_highs(
     start: Instant,
 ) -> Result<HighsOutcome> {
     let mut options = MipOptions::for_run(preset, run);
+    options.model_header = header(
+        "pipeline",
+        &scorer.problem.name,
+        "the reported objective (the period, s, for throughput), over the plans no worse than the \
+         first known one (the others' variables are left out)",
+    );
     let mut cap = f64::INFINITY;
     let mut size = None;
     let mut best: Option<(Vec<Stage>, f64)> = None;

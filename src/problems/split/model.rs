@@ -94,10 +94,10 @@ pub fn build_capped(problem: &SplitProblem, coef: &Coefficients, cap: f64) -> Sp
     let energy = terms.energy.expression(&vars, f64::INFINITY);
     add_memory(&mut m, problem, coef, &vars);
     if let Some(deadline) = problem.deadline_s {
-        add_limit(&mut m, &terms.latency, &vars, deadline);
+        add_limit(&mut m, "deadline", &terms.latency, &vars, deadline);
     }
     if let Some(budget) = problem.device_energy_budget_j {
-        add_limit(&mut m, &terms.energy, &vars, budget);
+        add_limit(&mut m, "energy_budget", &terms.energy, &vars, budget);
     }
     add_rules(&mut m, problem, &vars);
 
@@ -119,13 +119,13 @@ pub fn build_capped(problem: &SplitProblem, coef: &Coefficients, cap: f64) -> Sp
 /// non-negative terms, each taken at most `2 * limit`: a plan with a term beyond the limit
 /// violates it either way, so the feasible plans are the same, and no coefficient is more than
 /// twice the limit (whatever the instance's extremes). Left out when no plan can exceed it.
-fn add_limit(m: &mut Milp, terms: &NonNegativeTerms, vars: &Binaries, limit: f64) {
+fn add_limit(m: &mut Milp, name: &str, terms: &NonNegativeTerms, vars: &Binaries, limit: f64) {
     let cap = 2.0 * limit;
     if terms.max_total(cap) <= limit {
         return;
     }
     let sum = terms.expression(vars, cap);
-    m.constrain(constraint!(sum <= limit));
+    m.constrain_named(name, constraint!(sum <= limit));
 }
 
 /// The binaries `d_l` (layer on the device) and `u_l` (on the device or the edge).
@@ -144,22 +144,33 @@ impl Binaries {
         let has_cloud = problem.has_tier(Tier::Cloud) && problem.backhaul.is_some() && reach_edge;
         let off_device = reach_edge && (has_edge || has_cloud);
 
-        let d: Vec<Variable> = (0..n).map(|_| m.add(variable().binary())).collect();
-        let u: Vec<Variable> = (0..n).map(|_| m.add(variable().binary())).collect();
+        let binaries = |m: &mut Milp, what: &str| -> Vec<Variable> {
+            (0..n)
+                .map(|l| m.add(variable().binary().name(format!("{what}[layer{l}]"))))
+                .collect()
+        };
+        let d = binaries(m, "on_device");
+        let u = binaries(m, "on_device_or_edge");
         for l in 0..n {
-            m.constrain(constraint!(u[l] >= d[l]));
+            m.constrain_named(format!("nested[layer{l}]"), constraint!(u[l] >= d[l]));
             if l + 1 < n {
-                m.constrain(constraint!(d[l] >= d[l + 1]));
-                m.constrain(constraint!(u[l] >= u[l + 1]));
+                m.constrain_named(
+                    format!("device_prefix[layer{l}]"),
+                    constraint!(d[l] >= d[l + 1]),
+                );
+                m.constrain_named(
+                    format!("device_or_edge_prefix[layer{l}]"),
+                    constraint!(u[l] >= u[l + 1]),
+                );
             }
             if !has_edge {
-                m.constrain(constraint!(u[l] == d[l]));
+                m.constrain_named(format!("no_edge[layer{l}]"), constraint!(u[l] == d[l]));
             }
             if !has_cloud {
-                m.constrain(constraint!(u[l] == 1));
+                m.constrain_named(format!("no_cloud[layer{l}]"), constraint!(u[l] == 1));
             }
             if !off_device {
-                m.constrain(constraint!(d[l] == 1));
+                m.constrain_named(format!("device_only[layer{l}]"), constraint!(d[l] == 1));
             }
         }
         Binaries { d, u }
@@ -345,13 +356,21 @@ fn add_memory(m: &mut Milp, problem: &SplitProblem, coef: &Coefficients, vars: &
             most += share(bytes);
         }
         if coef.tied_extra > 0.0 && t != Tier::Device {
-            let w = m.add(variable().min(0).max(1));
-            m.constrain(constraint!(w >= vars.x(n - 1, t) - vars.x(0, t)));
+            let w = m.add(
+                variable()
+                    .min(0)
+                    .max(1)
+                    .name(format!("tied_embedding[{}]", t.name())),
+            );
+            m.constrain_named(
+                format!("tied_embedding[{}]", t.name()),
+                constraint!(w >= vars.x(n - 1, t) - vars.x(0, t)),
+            );
             used += share(coef.tied_extra) * w;
             most += share(coef.tied_extra);
         }
         if most > 1.0 {
-            m.constrain(constraint!(used <= 1));
+            m.constrain_named(format!("memory[{}]", t.name()), constraint!(used <= 1));
         }
     }
 }
@@ -363,24 +382,30 @@ fn add_rules(m: &mut Milp, problem: &SplitProblem, vars: &Binaries) {
     let d = &vars.d;
     let rules = &problem.rules;
     if rules.embed_on_device {
-        m.constrain(constraint!(d[0] == 1));
+        m.constrain_named("embedding_on_device", constraint!(d[0] == 1));
     }
     if let Some(k) = rules.min_device_layers.filter(|&k| k > 0) {
-        m.constrain(constraint!(d[k.min(n) - 1] == 1));
+        m.constrain_named("min_device_layers", constraint!(d[k.min(n) - 1] == 1));
         if k > n {
             // More device layers than the model has: infeasible by construction.
-            m.constrain(constraint!(d[0] == 0));
+            m.constrain_named("min_device_layers_beyond_model", constraint!(d[0] == 0));
         }
     }
     if let Some(k) = rules.max_device_layers {
         if k < n {
-            m.constrain(constraint!(d[k] == 0));
+            m.constrain_named("max_device_layers", constraint!(d[k] == 0));
         }
     }
     for &(l, t) in &rules.pinned {
-        m.constrain(constraint!(vars.x(l, t) == 1));
+        m.constrain_named(
+            format!("pinned[layer{l},{}]", t.name()),
+            constraint!(vars.x(l, t) == 1),
+        );
     }
     for &(l, t) in &rules.forbidden {
-        m.constrain(constraint!(vars.x(l, t) == 0));
+        m.constrain_named(
+            format!("forbidden[layer{l},{}]", t.name()),
+            constraint!(vars.x(l, t) == 0),
+        );
     }
 }

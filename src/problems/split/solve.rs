@@ -9,6 +9,7 @@ use super::heuristics::{baseline, enumerate, explain_infeasible};
 use super::model::build_capped;
 use super::{Coefficients, SplitPlan, SplitProblem, Tier};
 use crate::error::{Error, Result};
+use crate::solve::export::header;
 use crate::solve::milp::{MipOptions, MipResult, RunOptions};
 use crate::solve::report::{add_nodes, PrimalStatus, Report, SolveStats, Termination};
 use crate::solve::SolverPreset;
@@ -120,6 +121,12 @@ fn solve_highs(
     start: Instant,
 ) -> Result<(SolveStats, Option<SplitPlan>)> {
     let mut options = MipOptions::for_run(preset, run);
+    let (a, b) = problem.objective.weights();
+    options.model_header = header(
+        "split",
+        &problem.name,
+        &format!("{a} x latency (s) + {b} x device energy (J), as reported"),
+    );
     let mut cap = f64::INFINITY;
     let mut best: Option<(SplitPlan, f64, MipResult)> = None;
     let (mut build_s, mut solve_s, mut nodes) = (0.0, 0.0, None::<i64>);
@@ -130,7 +137,7 @@ fn solve_highs(
         let result = model.milp.minimise(model.objective, &options)?;
         solve_s += result.solve_s;
         nodes = add_nodes(nodes, result.nodes);
-        // Only the first round exports the model.
+        // Only the first round exports the model (uncapped: its optimum is the reported one).
         options.write_model = None;
         let Some(values) = &result.values else {
             // No plan: infeasible (the caps never change which plans are feasible) or out of

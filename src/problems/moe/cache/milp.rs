@@ -51,6 +51,7 @@ use crate::error::Result;
 use crate::problems::moe::price::Prices;
 use crate::problems::moe::score;
 use crate::problems::moe::{Choice, Exact, MoePlan, MoeProblem, Objective};
+use crate::solve::export::Sense;
 use crate::solve::milp::{Milp, MipOptions, Values};
 use crate::solve::report::Termination;
 
@@ -144,22 +145,29 @@ pub fn milp(
         .enumerate()
         .map(|(j, &n)| {
             (0..n)
-                .map(|_| {
-                    let r = m.add(variable().binary());
-                    let f = fetch[j].then(|| m.add(variable().binary()));
-                    let o = offload.then(|| m.add(variable().binary()));
+                .map(|e| {
+                    let mut binary = |what: &str| {
+                        m.add(
+                            variable()
+                                .binary()
+                                .name(format!("{what}[block{j},expert{e}]")),
+                        )
+                    };
+                    let r = binary("resident");
+                    let f = fetch[j].then(|| binary("fetched"));
+                    let o = offload.then(|| binary("offloaded"));
                     Cols { r, f, o }
                 })
                 .collect()
         })
         .collect();
-    for block in &cols {
-        for c in block {
+    for (j, block) in cols.iter().enumerate() {
+        for (e, c) in block.iter().enumerate() {
             let mut one = Expression::from(c.r);
             for v in [c.f, c.o].into_iter().flatten() {
                 one.add_mul(1.0, v);
             }
-            m.constrain(eq(one, 1.0));
+            m.constrain_named(format!("one_policy[block{j},expert{e}]"), eq(one, 1.0));
         }
     }
 
@@ -186,9 +194,19 @@ pub fn milp(
                     if let [e] = experts[..] {
                         objective.add_mul(p.prob * coef[j][2] * unit, cols[j][e].o.unwrap());
                     } else {
-                        let a = m.add(variable().min(0.0).max(1.0));
+                        let label = format!("block{j},pattern{s}");
+                        let a = m.add(
+                            variable()
+                                .min(0.0)
+                                .max(1.0)
+                                .name(format!("edge_used[{label}]")),
+                        );
                         for &e in experts {
-                            m.constrain(leq(Expression::from(cols[j][e].o.unwrap()) - a, 0.0));
+                            let name = format!("edge_used[{label},expert{e}]");
+                            m.constrain_named(
+                                name,
+                                leq(Expression::from(cols[j][e].o.unwrap()) - a, 0.0),
+                            );
                         }
                         objective.add_mul(p.prob * coef[j][2] * unit, a);
                         pattern_cols.push((j, s, None, Some(a)));
@@ -206,7 +224,8 @@ pub fn milp(
                 }
                 continue;
             }
-            let t = m.add(variable().min(0.0));
+            let label = format!("block{j},pattern{s}");
+            let t = m.add(variable().min(0.0).name(format!("pattern_time[{label}]")));
             objective.add_mul(p.prob, t);
             let k = experts.len();
             let env = envelopes[j]
@@ -222,8 +241,9 @@ pub fn milp(
                 }
                 row
             };
-            for &(alpha, beta_r, beta_o) in &env.facets {
-                m.constrain(leq(counts(alpha, beta_r, beta_o) - t, 0.0));
+            for (f, &(alpha, beta_r, beta_o)) in env.facets.iter().enumerate() {
+                let name = format!("pattern_time_facet[{label},{f}]");
+                m.constrain_named(name, leq(counts(alpha, beta_r, beta_o) - t, 0.0));
             }
             if env.exact {
                 pattern_cols.push((j, s, Some(t), None));
@@ -235,18 +255,24 @@ pub fn milp(
                 for &e in experts {
                     local(j, &cols[j][e], &mut row, 1.0);
                 }
-                m.constrain(leq(row - t, 0.0));
+                m.constrain_named(format!("pattern_time_device[{label}]"), leq(row - t, 0.0));
             }
             // The edge.
-            let a = m.add(variable().min(0.0).max(1.0));
+            let a = m.add(
+                variable()
+                    .min(0.0)
+                    .max(1.0)
+                    .name(format!("edge_used[{label}]")),
+            );
             let mut row = Expression::from(0.0);
             row.add_mul(rt * unit, a);
             for &e in experts {
                 let o = cols[j][e].o.unwrap();
                 row.add_mul(coef[j][3] * unit, o);
-                m.constrain(leq(Expression::from(o) - a, 0.0));
+                let name = format!("edge_used[{label},expert{e}]");
+                m.constrain_named(name, leq(Expression::from(o) - a, 0.0));
             }
-            m.constrain(leq(row - t, 0.0));
+            m.constrain_named(format!("pattern_time_edge[{label}]"), leq(row - t, 0.0));
             pattern_cols.push((j, s, Some(t), Some(a)));
         }
     }
@@ -270,8 +296,8 @@ pub fn milp(
             bytes.add_mul(prices.expert_bytes[j], c.r);
         }
     }
-    m.constrain(leq(count, slots));
-    m.constrain(leq(bytes, cap));
+    m.constrain_named("expert_slots", leq(count, slots));
+    m.constrain_named("memory", leq(bytes, cap));
 
     if let Some(plan) = start.filter(|p| start_matches(problem, &sizes, p)) {
         m.set_start(start_values(
@@ -285,7 +311,17 @@ pub fn milp(
     }
     let size = m.size();
     let build_s = t0.elapsed().as_secs_f64();
-    let result = m.minimise(objective, options)?;
+    // Exported in seconds or joules, as reported (HiGHS solves it times `unit`).
+    m.write_model(
+        &(objective.clone() * (1.0 / unit)),
+        Sense::Minimise,
+        options,
+    )?;
+    let solve_options = MipOptions {
+        write_model: None,
+        ..options.clone()
+    };
+    let result = m.minimise(objective, &solve_options)?;
     let plan = result.values.as_ref().map(|values| {
         MoePlan::cache(
             cols.iter()

@@ -337,9 +337,15 @@ impl Model {
             .enumerate()
             .map(|(j, b)| {
                 (0..b.experts)
-                    .map(|_| {
+                    .map(|e| {
                         (0..n_nodes)
-                            .map(|n| fits_alone(j, n).then(|| milp.add(variable().binary())))
+                            .map(|n| {
+                                fits_alone(j, n).then(|| {
+                                    let name =
+                                        format!("y[block{j},expert{e},{}]", problem.nodes[n].name);
+                                    milp.add(variable().binary().name(name))
+                                })
+                            })
                             .collect()
                     })
                     .collect()
@@ -391,7 +397,7 @@ impl Model {
             } else {
                 limit(prices, n) / b_max
             };
-            milp.constrain(leq(lhs, rhs));
+            milp.constrain_named(format!("memory[{}]", problem.nodes[n].name), leq(lhs, rhs));
         }
 
         if throughput {
@@ -415,7 +421,11 @@ impl Model {
                         }
                     }
                     if let Some(vb) = yb {
-                        milp.constrain(leq(Expression::from(vb) - prefix.clone(), 0.0));
+                        let name = format!(
+                            "symmetry[{},{},block{j},expert{e}]",
+                            problem.nodes[a].name, problem.nodes[b].name
+                        );
+                        milp.constrain_named(name, leq(Expression::from(vb) - prefix.clone(), 0.0));
                     }
                     if !throughput {
                         if let Some(v) = ya {
@@ -443,13 +453,13 @@ impl Model {
     ) {
         let n_nodes = problem.node_count();
         *objective += prices.dense_s;
-        for block in &columns.y {
-            for row in block {
+        for (j, block) in columns.y.iter().enumerate() {
+            for (e, row) in block.iter().enumerate() {
                 let mut sum = Expression::with_capacity(n_nodes);
                 for v in row.iter().flatten() {
                     sum.add_mul(1.0, *v);
                 }
-                milp.constrain(eq(sum, 1.0));
+                milp.constrain_named(format!("one_node[block{j},expert{e}]"), eq(sum, 1.0));
             }
         }
         let pair_columns: usize = problem
@@ -467,11 +477,16 @@ impl Model {
                 .filter(|&n| y.first().is_some_and(|row| row[n].is_some()))
                 .collect();
             let mut ts = Vec::with_capacity(routing.patterns.len());
-            for pattern in &routing.patterns {
+            for (k, pattern) in routing.patterns.iter().enumerate() {
                 let s = &pattern.experts;
                 let bound = least_block_s(prices, j, s.len(), &nodes);
                 let u = unit(bound);
-                let t = milp.add(variable().min(bound / u));
+                let label = format!("block{j},pattern{k}");
+                let t = milp.add(
+                    variable()
+                        .min(bound / u)
+                        .name(format!("block_time[{label}]")),
+                );
                 objective.add_mul(pattern.prob * u, t);
                 for &n in &nodes {
                     let (x, rt) = (prices.expert_s[n][j], prices.rt_s[n]);
@@ -479,13 +494,15 @@ impl Model {
                     for &e in s {
                         count.add_mul(x / u, y[e][n].expect("node allowed for the block"));
                     }
+                    let node = &problem.nodes[n].name;
                     if rt == 0.0 {
-                        milp.constrain(geq(t, count));
+                        milp.constrain_named(format!("block_time[{label},{node}]"), geq(t, count));
                     } else {
                         for &e in s {
                             let mut rhs = count.clone();
                             rhs.add_mul(rt / u, y[e][n].expect("node allowed for the block"));
-                            milp.constrain(geq(t, rhs));
+                            let name = format!("block_time[{label},{node},expert{e}]");
+                            milp.constrain_named(name, geq(t, rhs));
                         }
                     }
                 }
@@ -497,7 +514,7 @@ impl Model {
                             y[e][n].expect("node allowed for the block"),
                         );
                     }
-                    milp.constrain(geq(t, own));
+                    milp.constrain_named(format!("block_time[{label},expert{e}]"), geq(t, own));
                 }
                 if pairs && s.len() == 2 {
                     let (e, f) = (s[0], s[1]);
@@ -514,7 +531,11 @@ impl Model {
                                 (prices.rt_s[n] + prices.expert_s[n][j])
                                     .max(prices.rt_s[m] + prices.expert_s[m][j])
                             };
-                            let w = milp.add(variable().min(0.0));
+                            let name = format!(
+                                "pair[{label},{},{}]",
+                                problem.nodes[n].name, problem.nodes[m].name
+                            );
+                            let w = milp.add(variable().min(0.0).name(name));
                             cost.add_mul(c / u, w);
                             of_e[a].add_mul(1.0, w);
                             of_f[b].add_mul(1.0, w);
@@ -525,10 +546,13 @@ impl Model {
                         let (ye, yf) = (y[e][n], y[f][n]);
                         let ye = ye.expect("node allowed for the block");
                         let yf = yf.expect("node allowed for the block");
-                        milp.constrain(eq(of_e[a].clone() - ye, 0.0));
-                        milp.constrain(eq(of_f[a].clone() - yf, 0.0));
+                        let node = &problem.nodes[n].name;
+                        let first = format!("pair_first[{label},{node}]");
+                        milp.constrain_named(first, eq(of_e[a].clone() - ye, 0.0));
+                        let second = format!("pair_second[{label},{node}]");
+                        milp.constrain_named(second, eq(of_f[a].clone() - yf, 0.0));
                     }
-                    milp.constrain(geq(t, cost));
+                    milp.constrain_named(format!("block_time_pair[{label}]"), geq(t, cost));
                     columns.w.push(Pair { j, e, f, cells: ws });
                 }
                 ts.push((t, u));
@@ -565,25 +589,30 @@ impl Model {
         }
         let bound = prices.dense_s.max(work / n_nodes as f64);
         let sigma = unit(bound);
-        let p = milp.add(variable().min(bound / sigma));
+        let p = milp.add(variable().min(bound / sigma).name("period"));
         objective.add_mul(sigma, p);
         columns.period = Some((p, sigma));
 
         let mut phi = Vec::with_capacity(columns.y.len());
-        for block in &columns.y {
+        for (j, block) in columns.y.iter().enumerate() {
             let mut rows = Vec::with_capacity(block.len());
-            for row in block {
+            for (e, row) in block.iter().enumerate() {
                 let mut sum = Expression::with_capacity(n_nodes);
                 let mut vars = Vec::with_capacity(n_nodes);
-                for v in row {
+                for (n, v) in row.iter().enumerate() {
                     vars.push(v.map(|y| {
-                        let share = milp.add(variable().min(0.0).max(1.0));
-                        milp.constrain(leq(Expression::from(share) - y, 0.0));
+                        let label = format!("block{j},expert{e},{}", problem.nodes[n].name);
+                        let share =
+                            milp.add(variable().min(0.0).max(1.0).name(format!("share[{label}]")));
+                        milp.constrain_named(
+                            format!("share_if_placed[{label}]"),
+                            leq(Expression::from(share) - y, 0.0),
+                        );
                         sum.add_mul(1.0, share);
                         share
                     }));
                 }
-                milp.constrain(eq(sum, 1.0));
+                milp.constrain_named(format!("shares[block{j},expert{e}]"), eq(sum, 1.0));
                 rows.push(vars);
             }
             phi.push(rows);
@@ -608,10 +637,15 @@ impl Model {
                 continue;
             }
             let fixed = if n == home { prices.dense_s } else { 0.0 };
-            milp.constrain(geq(p - compute, fixed / sigma));
+            let node = &problem.nodes[n].name;
+            milp.constrain_named(
+                format!("period_compute[{node}]"),
+                geq(p - compute, fixed / sigma),
+            );
             let air = prices.send_air_s[n].max(prices.recv_air_s[n]);
             if air > 0.0 {
-                milp.constrain(geq(p - (air / sigma) * mass, 0.0));
+                let name = format!("period_airtime[{node}]");
+                milp.constrain_named(name, geq(p - (air / sigma) * mass, 0.0));
             }
         }
         columns.phi = phi;
