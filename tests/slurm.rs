@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use edgeplan::sweep::record::TIME_COLUMNS;
-
 mod common;
 
-use common::root;
+use common::{root, rows_by_run};
 
 /// How long a job may take to finish, queueing included, before a test gives up.
 const JOB_TIMEOUT: Duration = Duration::from_secs(180);
@@ -195,32 +193,6 @@ fn logs(outdir: &Path) -> String {
 /// `{0: "COMPLETED", 1: "COMPLETED", ...}` for array tasks `ids`, all in `state`.
 fn all(ids: std::ops::Range<usize>, state: &str) -> BTreeMap<String, String> {
     ids.map(|i| (i.to_string(), state.to_string())).collect()
-}
-
-/// The rows of run files by run id, without the time columns (which differ between two
-/// executions of the same run); panics if a run appears twice.
-fn rows_by_run(paths: &[PathBuf]) -> BTreeMap<usize, Vec<String>> {
-    let mut rows = BTreeMap::new();
-    for path in paths {
-        let mut reader =
-            csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-        for record in reader.records() {
-            let row: Vec<String> = record
-                .unwrap()
-                .iter()
-                .zip(&header)
-                .filter(|(_, h)| !TIME_COLUMNS.contains(&h.as_str()))
-                .map(|(c, _)| c.to_string())
-                .collect();
-            let run: usize = row[0].parse().unwrap();
-            assert!(
-                rows.insert(run, row).is_none(),
-                "run {run} appears twice in {paths:?}"
-            );
-        }
-    }
-    rows
 }
 
 /// The complete lines of a run file after its header (a task killed while writing may leave a

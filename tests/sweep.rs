@@ -7,38 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use edgeplan::sweep::record::TIME_COLUMNS;
 use edgeplan::sweep::stats::read_runs;
 use edgeplan::sweep::{run_sweep, Shard, Sweep, SweepOptions};
 
 mod common;
 
-use common::{edgeplan, edgeplan_ok, expect_bad, root};
-
-/// The rows of run files by run id, without the time columns (which differ between two
-/// executions of the same run); panics if a run appears twice.
-fn rows_by_run<P: AsRef<Path> + std::fmt::Debug>(paths: &[P]) -> BTreeMap<usize, Vec<String>> {
-    let mut rows = BTreeMap::new();
-    for path in paths {
-        let mut reader = csv::Reader::from_path(path.as_ref()).unwrap();
-        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-        for record in reader.records() {
-            let record = record.unwrap();
-            let row: Vec<String> = record
-                .iter()
-                .zip(&header)
-                .filter(|(_, h)| !TIME_COLUMNS.contains(&h.as_str()))
-                .map(|(c, _)| c.to_string())
-                .collect();
-            let run: usize = row[0].parse().unwrap();
-            assert!(
-                rows.insert(run, row).is_none(),
-                "run {run} appears twice in {paths:?}"
-            );
-        }
-    }
-    rows
-}
+use common::{edgeplan, edgeplan_ok, expect_bad, root, rows_by_run};
 
 fn sweep(name: &str) -> Sweep {
     Sweep::load(&root().join("instances/sweeps").join(name)).unwrap()

@@ -251,3 +251,32 @@ pub fn write_tiny_instance(
         split_instance("tiny", &models, profiles_dir, rest),
     )
 }
+
+/// The rows of run files by run id, without the time columns (which differ between two
+/// executions of the same run); panics if a run appears twice.
+pub fn rows_by_run<P: AsRef<Path> + std::fmt::Debug>(
+    paths: &[P],
+) -> std::collections::BTreeMap<usize, Vec<String>> {
+    let mut rows = std::collections::BTreeMap::new();
+    for path in paths {
+        let path = path.as_ref();
+        let mut reader =
+            csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        for record in reader.records() {
+            let record = record.unwrap();
+            let row: Vec<String> = record
+                .iter()
+                .zip(&header)
+                .filter(|(_, h)| !edgeplan::sweep::record::TIME_COLUMNS.contains(&h.as_str()))
+                .map(|(c, _)| c.to_string())
+                .collect();
+            let run: usize = row[0].parse().unwrap();
+            assert!(
+                rows.insert(run, row).is_none(),
+                "run {run} appears twice in {paths:?}"
+            );
+        }
+    }
+    rows
+}
