@@ -49,7 +49,8 @@ pub struct MipOptions {
     /// is a solver error naming it.
     pub highs: Vec<(&'static str, HighsValue)>,
     /// The report's objective is the model's times this (1 unless the formulation scales its
-    /// objective itself); progress lines ([`super::watch`]) show the report's units.
+    /// objective itself); progress lines ([`super::watch`]) and the exported model
+    /// ([`Milp::write_model`]) are in the report's units.
     pub report_scale: f64,
     /// Heads the progress lines when the model is not the problem's own MILP (e.g. one round
     /// of an outer approximation, whose incumbent and bound are the round's); empty otherwise.
@@ -349,22 +350,24 @@ impl Milp {
         }
     }
 
-    /// Writes the model with `objective` in `sense` to `options.write_model` when it is set
-    /// ([`export::write`]); [`Milp::minimise`] and [`Milp::maximise`] call it, and a caller that
-    /// solves a transformed objective calls it with the report's and clears `write_model`.
+    /// Writes the model with `objective` times `options.report_scale` (the report's objective)
+    /// in `sense` to `options.write_model` when it is set ([`export::write`]); [`Milp::minimise`]
+    /// and [`Milp::maximise`] call it, and a caller that exports another model than the one it
+    /// solves calls it and clears `write_model`.
     pub fn write_model(
         &self,
         objective: &Expression,
         sense: Sense,
         options: &MipOptions,
     ) -> Result<()> {
-        match &options.write_model {
-            Some(path) => export::write(
-                &self.export_model(objective, sense, &options.model_header),
-                path,
-            ),
-            None => Ok(()),
-        }
+        let Some(path) = &options.write_model else {
+            return Ok(());
+        };
+        let reported = objective.clone() * options.report_scale;
+        export::write(
+            &self.export_model(&reported, sense, &options.model_header),
+            path,
+        )
     }
 
     /// Solves with HiGHS; `sign` is -1 when `objective` is the negation of a maximised one (for

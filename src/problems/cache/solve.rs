@@ -12,7 +12,7 @@ use super::improve::{fits, reoptimise};
 use super::model::{build_with, demands, CacheMilp, Demand, Formulation};
 use super::{CachePlan, CacheProblem, Placement};
 use crate::error::{Error, Result};
-use crate::solve::export::{header, Sense};
+use crate::solve::export::header;
 use crate::solve::milp::{HighsValue, MipOptions, MipResult};
 use crate::solve::report::{Report, SolveStats, Termination};
 use crate::solve::RunOptions;
@@ -325,17 +325,8 @@ fn run_milp(
         x,
         ..
     } = model;
-    // Exported as the hit ratio itself, unscaled.
-    milp.write_model(
-        &(objective.clone() * (1.0 / scale)),
-        Sense::Maximise,
-        options,
-    )?;
-    let solve_options = MipOptions {
-        write_model: None,
-        ..options.clone()
-    };
-    let result = milp.maximise(objective, &solve_options)?;
+    // Exported as the hit ratio itself: `options.report_scale` is 1 / `scale`.
+    let result = milp.maximise(objective, options)?;
     let placement = result
         .values
         .as_ref()

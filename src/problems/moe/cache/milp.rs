@@ -51,7 +51,6 @@ use crate::error::Result;
 use crate::problems::moe::price::Prices;
 use crate::problems::moe::score;
 use crate::problems::moe::{Choice, Exact, MoePlan, MoeProblem, Objective};
-use crate::solve::export::Sense;
 use crate::solve::milp::{Milp, MipOptions, Values};
 use crate::solve::report::Termination;
 
@@ -311,17 +310,12 @@ pub fn milp(
     }
     let size = m.size();
     let build_s = t0.elapsed().as_secs_f64();
-    // Exported in seconds or joules, as reported (HiGHS solves it times `unit`).
-    m.write_model(
-        &(objective.clone() * (1.0 / unit)),
-        Sense::Minimise,
-        options,
-    )?;
-    let solve_options = MipOptions {
-        write_model: None,
+    // Exported and shown in seconds or joules, as reported (HiGHS solves it times `unit`).
+    let options = MipOptions {
+        report_scale: 1.0 / unit,
         ..options.clone()
     };
-    let result = m.minimise(objective, &solve_options)?;
+    let result = m.minimise(objective, &options)?;
     let plan = result.values.as_ref().map(|values| {
         MoePlan::cache(
             cols.iter()
