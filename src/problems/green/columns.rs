@@ -35,6 +35,7 @@ use super::evaluate::WORK_TOLERANCE;
 use super::{GreenProblem, Run, Schedule};
 use crate::solve::milp::MipOptions;
 use crate::solve::watch;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Pareto states of one pricing beyond which it gives up (the levels' speeds then have too many
 /// distinct sums for the dynamic programme).
@@ -113,6 +114,8 @@ impl Costs {
 pub struct Pricing<'a> {
     problem: &'a GreenProblem,
     costs: &'a Costs,
+    /// States created by the programmes so far ([`Pricing::work`]).
+    work: AtomicU64,
 }
 
 /// A state of the pricing programme: work share done, cost, and its runs (a node of a tree).
@@ -126,7 +129,17 @@ struct State {
 impl<'a> Pricing<'a> {
     /// The pricing of `problem` with `costs`.
     pub fn new(problem: &'a GreenProblem, costs: &'a Costs) -> Pricing<'a> {
-        Pricing { problem, costs }
+        Pricing {
+            problem,
+            costs,
+            work: AtomicU64::new(0),
+        }
+    }
+
+    /// The states the programmes of this pricing have created so far: a deterministic measure
+    /// of their work (their time grows with it), for budgets that must not depend on the clock.
+    pub fn work(&self) -> u64 {
+        self.work.load(Ordering::Relaxed)
     }
 
     /// The cell groups a column of job `j` may use: each server it fits alone, or (with
@@ -263,9 +276,11 @@ impl<'a> Pricing<'a> {
                 }
             }
             if frontier.len() > MAX_STATES || tree.len() > 20 * MAX_STATES {
+                self.work.fetch_add(tree.len() as u64, Ordering::Relaxed);
                 return Err(TooManyStates);
             }
         }
+        self.work.fetch_add(tree.len() as u64, Ordering::Relaxed);
         let Some(found) = best.filter(|b| b.cost < below) else {
             return Ok(None);
         };
