@@ -410,12 +410,6 @@ impl Milp {
         if !start.is_empty() && !relax {
             set_start(&mut model, &cols, &start)?;
         }
-        if watch::stop_requested() {
-            // Stopped before this solve began (Ctrl-C during an earlier stage): no time for it.
-            model
-                .try_set_option("time_limit", 0.0)
-                .map_err(|e| Error::Solver(format!("HiGHS rejected option `time_limit`: {e:?}")))?;
-        }
         let units = watch::Units {
             scale: scale / options.report_scale,
             offset: offset * options.report_scale,
@@ -489,7 +483,13 @@ fn set_options(model: &mut highs::Model, options: &MipOptions, relax: bool) -> R
             set!("solver", "ipm");
         }
     }
-    if let Some(t) = options.time_limit_s {
+    // Stopped before this solve began (Ctrl-C during an earlier stage): no time for it.
+    let limit = if watch::stop_requested() {
+        Some(0.0)
+    } else {
+        options.time_limit_s
+    };
+    if let Some(t) = limit {
         set!("time_limit", t);
     }
     for &(key, value) in &options.highs {

@@ -33,7 +33,7 @@ use super::evaluate::{evaluate, WORK_TOLERANCE};
 /// (zero but in the Lagrangian construction).
 struct Pricing<'a> {
     pricing: columns::Pricing<'a>,
-    zero: Vec<Vec<f64>>,
+    prices: Vec<Vec<f64>>,
 }
 
 impl<'a> Pricing<'a> {
@@ -50,7 +50,7 @@ impl<'a> Pricing<'a> {
     fn at(problem: &'a GreenProblem, costs: &'a Costs, prices: Vec<Vec<f64>>) -> Pricing<'a> {
         Pricing {
             pricing: columns::Pricing::new(problem, costs),
-            zero: prices,
+            prices,
         }
     }
 }
@@ -80,7 +80,7 @@ fn place_cheapest(
     // Exact: the cheapest set of (free slot, level) runs that does the work, on one server
     // (or, with migration, on any), by the pricing programme of the column generation at zero
     // slot prices. Past its state limit, the rule below.
-    let zero = &pricing.zero;
+    let zero = &pricing.prices;
     let free = |m: usize, t: usize| schedule.runs[m][t].is_none();
     if let Ok(found) = pricing.pricing.best_in(j, zero, &free, f64::INFINITY) {
         let Some((_, column)) = found.into_iter().next() else {
@@ -508,7 +508,7 @@ const MAX_JOINT_WINDOW: usize = 96;
 /// `a` can leave `b` the slot it needs most) followed by `b`'s cheapest given it; the cheapest
 /// pair wins. False when no candidate leaves `b` room.
 fn place_pair(pricing: &Pricing, schedule: &mut Schedule, a: usize, b: usize) -> bool {
-    let zero = &pricing.zero;
+    let zero = &pricing.prices;
     let free = |s: &Schedule, m: usize, t: usize| s.runs[m][t].is_none();
     let Ok(first) = pricing
         .pricing
