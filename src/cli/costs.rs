@@ -4,8 +4,10 @@ use super::output::{out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use edgeplan::costs::validate::{compare, load_measurements, median_abs_error};
-use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig};
+use edgeplan::costs::fit::{check, Priors, RowCheck};
+use edgeplan::costs::runtime::{runtime_info, CLASSES};
+use edgeplan::costs::validate::{cost_tables, load_measurements, median_abs};
+use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig, Phase};
 use edgeplan::Error;
 
 /// Options of `edgeplan costs`.
@@ -22,9 +24,18 @@ pub struct CostsArgs {
     /// Write the CSV here instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Print predicted vs measured throughput for every row of the measurements file.
+    /// Print predicted vs measured throughput for every row of the measurements file: the v1
+    /// model, the v2 model (runtimes) fitted on all rows, and refitted without each row's source.
+    /// With -o, also write the rows as CSV.
     #[arg(long)]
     pub validate: bool,
+    /// Fit the runtime table (runtimes.csv) to the measurements and write it (-o or stdout).
+    #[arg(long)]
+    pub fit: bool,
+    /// Change a prior of the fit (--validate, --fit): NAME=VALUE, e.g. row_sigma=0.15 (repeatable;
+    /// docs/costs.md lists them).
+    #[arg(long = "prior", value_name = "NAME=VALUE")]
+    pub priors: Vec<String>,
     /// Device catalog used by --validate.
     #[arg(long, default_value = "instances/devices.csv")]
     pub devices: PathBuf,
@@ -34,7 +45,7 @@ pub struct CostsArgs {
 }
 
 pub fn run(args: &CostsArgs) -> anyhow::Result<ExitCode> {
-    if args.validate {
+    if args.validate || args.fit {
         return validate(args);
     }
     let Some(model) = &args.model else {
@@ -182,53 +193,173 @@ fn moe_section(config: &ModelConfig, dtype: Dtype) -> String {
 fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
     let catalog = DeviceCatalog::load(&args.devices)?;
     let rows = load_measurements(&args.measurements)?;
-    let cmp = compare(&rows, &args.models_dir, &catalog, &args.devices)?;
+    let tables = cost_tables(&rows, &args.models_dir)?;
+    let mut priors = Priors::default();
+    for p in &args.priors {
+        let (name, value) = p
+            .split_once('=')
+            .ok_or_else(|| Error::option("--prior", format!("expected NAME=VALUE, got `{p}`")))?;
+        let value: f64 = value.trim().parse().map_err(|_| {
+            Error::option("--prior", format!("`{name}`: expected a number, got `{value}`"))
+        })?;
+        priors
+            .set(name.trim(), value)
+            .map_err(|e| Error::option("--prior", e))?;
+    }
+    let (checks, full) = check(&rows, &tables, &catalog, &priors)?;
+    if args.fit {
+        let sources = {
+            let mut k: Vec<String> = rows.iter().map(|m| m.source_key()).collect();
+            k.sort();
+            k.dedup();
+            k.len()
+        };
+        let header = vec![
+            format!(
+                "Runtime efficiencies and overheads, fitted by `edgeplan costs --fit` to {} ({} rows, \
+                 {sources} sources); rms log error {:.3}.",
+                args.measurements.display(),
+                rows.len(),
+                full.rms_log_error
+            ),
+            "Re-run the fit after changing the measurements; rows may also be written by hand. \
+             See docs/costs.md (Runtimes)."
+                .to_string(),
+        ];
+        let mut csv = Vec::new();
+        full.table.write_csv(&mut csv, &header)?;
+        match &args.output {
+            Some(path) => super::output::file(path, &csv)?,
+            None => out!("{}", String::from_utf8_lossy(&csv)),
+        }
+        eprintln!(
+            "fitted {} rows of {} sources: {} table rows, rms log error {:.3} ({} iterations)",
+            rows.len(),
+            sources,
+            full.table.rows.len(),
+            full.rms_log_error,
+            full.iterations
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(path) = &args.output {
+        let mut csv = String::from(
+            "line,model,dtype,device,unit,runtime,phase,context,tokens,measured_tokens_per_s,\
+             v1_tokens_per_s,v2_tokens_per_s,v2_held_out_tokens_per_s,v1_error,v2_error,\
+             v2_held_out_error,source\n",
+        );
+        for c in &checks {
+            let m = &c.measurement;
+            let (e1, e2, e3) = c.errors();
+            csv += &format!(
+                "{},{},{},{},{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{}\n",
+                m.line,
+                m.model,
+                m.dtype,
+                m.device,
+                m.unit.as_deref().unwrap_or(""),
+                m.runtime,
+                phase_name(m.phase),
+                m.context,
+                m.tokens,
+                m.tokens_per_s,
+                c.v1,
+                c.v2_in_sample,
+                c.v2_held_out,
+                e1,
+                e2,
+                e3,
+                m.source
+            );
+        }
+        super::output::file(path, csv.as_bytes())?;
+    }
     outln!(
-        "{:<16} {:<5} {:<22} {:<7} {:>6} {:>11} {:>11} {:>8}  framework",
+        "{:>4} {:<15} {:<5} {:<21} {:<17} {:<7} {:>5} {:>9} {:>8} {:>8} {:>8}",
+        "line",
         "model",
         "dtype",
         "device",
+        "runtime",
         "phase",
-        "tokens",
+        "tok",
         "measured",
-        "predicted",
-        "error"
+        "v1",
+        "v2",
+        "v2 held"
     );
-    for c in &cmp {
+    for c in &checks {
         let m = &c.measurement;
+        let (e1, e2, e3) = c.errors();
         outln!(
-            "{:<16} {:<5} {:<22} {:<7} {:>6} {:>11.1} {:>11.1} {:>+7.1}%  {}",
+            "{:>4} {:<15} {:<5} {:<21} {:<17} {:<7} {:>5} {:>9.1} {:>+7.1}% {:>+7.1}% {:>+7.1}%",
+            m.line,
             m.model,
             m.dtype.to_string(),
             m.device,
-            match m.phase {
-                edgeplan::costs::Phase::Prefill => "prefill",
-                edgeplan::costs::Phase::Decode => "decode",
-            },
+            m.runtime,
+            phase_name(m.phase),
             m.tokens,
             m.tokens_per_s,
-            c.predicted_tokens_per_s,
-            100.0 * c.relative_error,
-            m.framework
+            100.0 * e1,
+            100.0 * e2,
+            100.0 * e3
         );
     }
-    for (name, filter) in [
-        ("all", None),
-        ("prefill", Some(edgeplan::costs::Phase::Prefill)),
-        ("decode", Some(edgeplan::costs::Phase::Decode)),
-    ] {
-        let subset: Vec<_> = cmp
-            .iter()
-            .filter(|c| filter.is_none_or(|p| c.measurement.phase == p))
-            .cloned()
-            .collect();
-        if let Some(e) = median_abs_error(&subset) {
-            outln!(
-                "median absolute error ({name}, {} rows): {:.1}%",
-                subset.len(),
-                100.0 * e
-            );
-        }
+    outln!();
+    outln!(
+        "median |error|                      rows       v1  v2 (in sample)  v2 (held out)"
+    );
+    let summary = |label: String, pick: &dyn Fn(&RowCheck) -> bool| -> anyhow::Result<()> {
+        let subset: Vec<&RowCheck> = checks.iter().filter(|c| pick(c)).collect();
+        let med = |f: &dyn Fn(&RowCheck) -> f64| {
+            100.0 * median_abs(subset.iter().map(|c| f(c))).unwrap_or(f64::NAN)
+        };
+        outln!(
+            "{label:<34} {:>5} {:>7.1}% {:>14.1}% {:>13.1}%",
+            subset.len(),
+            med(&|c| c.errors().0),
+            med(&|c| c.errors().1),
+            med(&|c| c.errors().2)
+        );
+        Ok(())
+    };
+    summary("all".into(), &|_| true)?;
+    for phase in [Phase::Prefill, Phase::Decode] {
+        summary(format!("phase {}", phase_name(phase)), &|c| {
+            c.measurement.phase == phase
+        })?;
     }
+    for class in CLASSES {
+        summary(format!("class {class}"), &|c| {
+            runtime_info(&c.measurement.runtime).is_ok_and(|r| r.class == class)
+        })?;
+    }
+    let mut runtimes: Vec<&str> = checks.iter().map(|c| c.measurement.runtime.as_str()).collect();
+    runtimes.sort();
+    runtimes.dedup();
+    for r in runtimes {
+        summary(format!("runtime {r}"), &|c| c.measurement.runtime == r)?;
+    }
+    let mut devices: Vec<&str> = checks.iter().map(|c| c.measurement.device.as_str()).collect();
+    devices.sort();
+    devices.dedup();
+    for d in devices {
+        summary(format!("device {d}"), &|c| c.measurement.device == d)?;
+    }
+    eprintln!(
+        "v1: the device rows of {} alone; v2: {} fitted to all {} rows (in sample) and refitted \
+         without each row's source (held out)",
+        args.devices.display(),
+        "runtimes",
+        rows.len()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Prefill => "prefill",
+        Phase::Decode => "decode",
+    }
 }

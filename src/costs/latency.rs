@@ -2,7 +2,10 @@
 //!
 //! Roofline: a layer that does `flop` FLOP and moves `bytes` bytes takes
 //! `max(flop / (peak * compute_efficiency), bytes / (bandwidth * memory_efficiency))` seconds:
-//! compute bound in prefill and training, memory bound in decode. Energy is busy power times that
+//! compute bound in prefill and training, memory bound in decode. With a runtime (module
+//! `runtime`) the efficiencies are the runtime's for the phase (training counts as prefill,
+//! speculative verification as decode) and every layer evaluation adds the runtime's fixed
+//! overhead. Energy is busy power times that
 //! time. A profiled table (`layer,phase,tokens,latency_s,energy_j`, docs/costs.md) measured on
 //! the device wins wherever it has the layer and phase: values are interpolated linearly in
 //! `tokens` between measured points and extrapolated linearly from the nearest two.
@@ -196,6 +199,23 @@ pub fn verify_work(layer: &LayerCost, context: f64, tokens: usize) -> (f64, f64)
     (flop, bytes)
 }
 
+/// The attention FLOP (scores and weighted sum) inside [`prefill_work`]'s FLOP.
+pub fn prefill_attention_flop(layer: &LayerCost, prompt: usize) -> f64 {
+    let p = prompt as f64;
+    layer.attn_flop_per_token_per_ctx * p * (p + 1.0) / 2.0
+}
+
+/// The attention FLOP inside [`decode_work`]'s FLOP.
+pub fn decode_attention_flop(layer: &LayerCost, context: usize) -> f64 {
+    layer.attn_flop_per_token_per_ctx * (context as f64 + 1.0)
+}
+
+/// The attention FLOP inside [`verify_work`]'s FLOP.
+pub fn verify_attention_flop(layer: &LayerCost, context: f64, tokens: usize) -> f64 {
+    let m = tokens as f64;
+    layer.attn_flop_per_token_per_ctx * m * (context + (m + 1.0) / 2.0)
+}
+
 /// Which weights a fine-tuning step trains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Training {
@@ -218,11 +238,49 @@ pub struct LayerTimer<'a> {
 }
 
 impl LayerTimer<'_> {
-    /// Roofline cost of `flop` FLOP moving `bytes` bytes.
-    pub fn roofline(&self, flop: f64, bytes: f64) -> Cost {
+    /// Roofline cost of one layer evaluation in `phase` doing `flop` FLOP and moving `bytes`
+    /// bytes: the work at the phase's efficiencies plus the runtime's fixed overhead of a layer
+    /// (none without a runtime).
+    pub fn roofline(&self, phase: Phase, flop: f64, bytes: f64) -> Cost {
+        self.roofline_split(phase, flop, 0.0, bytes)
+    }
+
+    /// [`LayerTimer::roofline`] of work whose `flop` include `attention_flop` of attention
+    /// (scores and weighted sum), which a runtime may run at another efficiency than the
+    /// matrix products (`attention_factor`).
+    pub fn roofline_split(&self, phase: Phase, flop: f64, attention_flop: f64, bytes: f64) -> Cost {
+        let overhead = self
+            .device
+            .runtime
+            .as_ref()
+            .map_or(0.0, |r| r.overhead_per_layer_s(phase));
+        let factor = self
+            .device
+            .runtime
+            .as_ref()
+            .map_or(1.0, |r| r.phase(phase).attention_factor);
+        let work = self.work(phase, flop + (factor - 1.0) * attention_flop, bytes);
+        let latency_s = work.latency_s + overhead;
+        Cost {
+            latency_s,
+            energy_j: latency_s * self.device.power_busy_w,
+        }
+    }
+
+    /// Roofline cost of a piece of a layer's work (no fixed overhead): `max(flop / (peak x
+    /// compute efficiency), bytes / (bandwidth x memory efficiency))` at the efficiencies of
+    /// `phase`.
+    pub fn work(&self, phase: Phase, flop: f64, bytes: f64) -> Cost {
         let d = self.device;
-        let compute = flop / (d.peak_flops * d.compute_efficiency);
-        let memory = bytes / (d.mem_bw_bytes_per_s * d.memory_efficiency);
+        let (ce, me) = match &d.runtime {
+            Some(r) => {
+                let p = r.phase(phase);
+                (p.compute_efficiency, p.memory_efficiency)
+            }
+            None => (d.compute_efficiency, d.memory_efficiency),
+        };
+        let compute = flop / (d.peak_flops * ce);
+        let memory = bytes / (d.mem_bw_bytes_per_s * me);
         let latency_s = compute.max(memory);
         Cost {
             latency_s,
@@ -233,13 +291,34 @@ impl LayerTimer<'_> {
     /// Prefill of `prompt` tokens. The head computes logits of the last prompt token only
     /// (as llama.cpp does), every other layer processes all of them.
     pub fn prefill(&self, layer: &LayerCost, prompt: usize) -> Cost {
-        self.profiled_or_roofline(layer, Phase::Prefill, prompt, prefill_work)
+        self.profiled_or_roofline(
+            layer,
+            Phase::Prefill,
+            prompt,
+            prefill_work,
+            prefill_attention_flop,
+        )
     }
 
     /// One decode step with `context` tokens already cached (the new token attends to
     /// `context + 1` keys and reads the whole cache).
     pub fn decode(&self, layer: &LayerCost, context: usize) -> Cost {
-        self.profiled_or_roofline(layer, Phase::Decode, context, decode_work)
+        self.profiled_or_roofline(
+            layer,
+            Phase::Decode,
+            context,
+            decode_work,
+            decode_attention_flop,
+        )
+    }
+
+    /// One pass of `tokens` new tokens through `layer` with `context` tokens cached, every
+    /// token's output computed ([`verify_work`]): a speculative verification (`Phase::Decode`
+    /// efficiencies) or a chunk of prefill after cached history (`Phase::Prefill`).
+    pub fn pass(&self, phase: Phase, layer: &LayerCost, context: f64, tokens: usize) -> Cost {
+        let (flop, bytes) = verify_work(layer, context, tokens);
+        let attention = verify_attention_flop(layer, context, tokens);
+        self.roofline_split(phase, flop, attention, bytes)
     }
 
     /// The profiled cost of `layer` in `phase` at `tokens` when the profile has it, else the
@@ -250,6 +329,7 @@ impl LayerTimer<'_> {
         phase: Phase,
         tokens: usize,
         work: impl Fn(&LayerCost, usize) -> (f64, f64),
+        attention: impl Fn(&LayerCost, usize) -> f64,
     ) -> Cost {
         let busy_power_w = self.device.power_busy_w;
         if let Some(c) = self
@@ -259,7 +339,7 @@ impl LayerTimer<'_> {
             return c;
         }
         let (flop, bytes) = work(layer, tokens);
-        self.roofline(flop, bytes)
+        self.roofline_split(phase, flop, attention(layer, tokens), bytes)
     }
 
     /// Sum of `steps` decode steps starting at context `prompt` (contexts prompt..prompt+steps).
@@ -285,10 +365,10 @@ impl LayerTimer<'_> {
             Training::Lora { adapter_params } => 2.0 * adapter_params,
             Training::Full => 0.0,
         };
-        let flop = tokens * (layer.fwd_flop_per_token + adapter)
-            + b * layer.attn_flop_per_token_per_ctx * s * (s + 1.0) / 2.0;
+        let attention = b * layer.attn_flop_per_token_per_ctx * s * (s + 1.0) / 2.0;
+        let flop = tokens * (layer.fwd_flop_per_token + adapter) + attention;
         let bytes = weight_bytes_read(layer, tokens);
-        self.roofline(flop, bytes)
+        self.roofline_split(Phase::Prefill, flop, attention, bytes)
     }
 
     /// Backward pass of a training step. Full fine-tuning computes input and weight gradients
@@ -317,6 +397,10 @@ impl LayerTimer<'_> {
                 weight_bytes_read(layer, tokens),
             ),
         };
-        self.roofline(flop, bytes)
+        let attention = match training {
+            Training::Lora { .. } if layer.kind == LayerKind::Embed => 0.0,
+            _ => attn,
+        };
+        self.roofline_split(Phase::Prefill, flop, attention, bytes)
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::chain::{TierResource, Training, Workload};
 use crate::costs::{
     arch::{ArchConfig, Dtype, LoraTarget, ModelConfig},
-    device::DeviceCatalog,
+    device::{DeviceCatalog, RuntimeChoice},
     latency::Profile,
     table::CostTable,
 };
@@ -140,6 +140,13 @@ pub struct TierSpec {
     /// Use a profiled table when one exists (default true).
     #[serde(default = "yes")]
     pub use_profile: bool,
+    /// Runtime that runs the tier (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default)]
+    pub runtime: Option<String>,
+    /// Processor of the device it runs on: gpu, cpu or npu (default: the runtime's, else the
+    /// device's).
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 fn yes() -> bool {
@@ -226,6 +233,8 @@ pub(crate) struct InstanceModel {
     pub(crate) table: CostTable,
     pub(crate) arch: Option<ArchConfig>,
     pub(crate) name: String,
+    /// Weight type the table was built for.
+    pub(crate) dtype: Dtype,
 }
 
 impl InstanceModel {
@@ -247,6 +256,7 @@ impl InstanceModel {
                 table: CostTable::read_csv(&csv_path, &stem)?,
                 arch: None,
                 name: stem,
+                dtype,
             });
         }
         let config_path = if model.ends_with(".toml") {
@@ -259,6 +269,7 @@ impl InstanceModel {
             table: config.architecture.cost_table(&config.name, dtype),
             arch: Some(config.architecture),
             name: config.name,
+            dtype,
         })
     }
 }
@@ -277,7 +288,23 @@ pub(crate) struct TierContext<'a> {
 impl TierContext<'_> {
     /// The device, its usable memory (`{field}.memory_bytes`) and its profiled table if any.
     pub(crate) fn resource(&self, spec: &TierSpec, field: &str) -> Result<TierResource> {
-        let device = self.catalog.get(&spec.device, self.devices_path)?.clone();
+        self.catalog.get(&spec.device, self.devices_path)?;
+        let choice = RuntimeChoice {
+            runtime: spec.runtime.as_deref(),
+            unit: spec.unit.as_deref(),
+        };
+        let device = self
+            .catalog
+            .resolve(
+                &spec.device,
+                choice,
+                self.model.dtype,
+                self.model.table.len(),
+            )
+            .map_err(|message| {
+                let which = if spec.runtime.is_some() { "runtime" } else { "unit" };
+                Error::field(self.path, format!("{field}.{which}"), message)
+            })?;
         let memory_bytes = match spec.memory_bytes {
             Some(m) => {
                 limits::MEMORY_BYTES.check(self.path, &format!("{field}.memory_bytes"), m)?
@@ -314,6 +341,10 @@ pub(crate) struct NodeSpecParts<'a> {
     pub(crate) use_profile: bool,
     /// Share of the node's compute taken by other work (default 0).
     pub(crate) background_load: Option<f64>,
+    /// Runtime and unit (default none: the device's own efficiencies).
+    pub(crate) runtime: Option<&'a str>,
+    /// Unit kind.
+    pub(crate) unit: Option<&'a str>,
 }
 
 impl TierContext<'_> {
@@ -332,6 +363,8 @@ impl TierContext<'_> {
             device: spec.device.to_string(),
             memory_bytes: spec.memory_bytes,
             use_profile: spec.use_profile,
+            runtime: spec.runtime.map(String::from),
+            unit: spec.unit.map(String::from),
         };
         let resource = self
             .resource(&tier, &field)

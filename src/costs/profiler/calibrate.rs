@@ -220,6 +220,9 @@ mod tests {
             memory_efficiency: 1.0,
             tx_power_w: None,
             source: "test".into(),
+            unit: "cpu".into(),
+            units: Vec::new(),
+            runtime: None,
         };
         let mut rows = Vec::new();
         for l in 0..table.layers.len() {

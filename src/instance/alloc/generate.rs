@@ -427,6 +427,8 @@ fn draw_user(
     let user = UserSpec {
         name: Some(format!("u{k}")),
         device,
+        runtime: None,
+        unit: None,
         memory_bytes: None,
         model,
         dtype: Some(dtype),

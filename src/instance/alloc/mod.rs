@@ -114,6 +114,12 @@ pub struct UserSpec {
     pub name: Option<String>,
     /// Row of devices.csv.
     pub device: String,
+    /// Runtime on the device (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Processor it runs on: gpu, cpu or npu (default: the runtime's, else the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Usable device memory, bytes (default: the device's memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
@@ -355,6 +361,8 @@ impl UserSpec {
             device: self.device.clone(),
             memory_bytes: self.memory_bytes,
             use_profile: true,
+            runtime: self.runtime.clone(),
+            unit: self.unit.clone(),
         };
         let device = tiers
             .resource(&tier, field)

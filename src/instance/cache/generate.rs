@@ -428,6 +428,8 @@ fn place_users(
             CacheUserSpec {
                 name: Some(format!("u{k}")),
                 device,
+                runtime: None,
+                unit: None,
                 memory_bytes: None,
                 prompt_tokens: prompt as i64,
                 generate_tokens: generate as i64,

@@ -162,6 +162,12 @@ pub struct CacheUserSpec {
     pub name: Option<String>,
     /// Row of devices.csv.
     pub device: String,
+    /// Runtime on the device (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Processor it runs on: gpu, cpu or npu (default: the runtime's, else the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Usable device memory, bytes (default: the device's memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
@@ -532,6 +538,8 @@ impl UserBuilder<'_> {
                         device: spec.device.clone(),
                         memory_bytes: spec.memory_bytes,
                         use_profile: true,
+                        runtime: spec.runtime.clone(),
+                        unit: spec.unit.clone(),
                     };
                     let resource = context
                         .resource(&tier, &device_field)

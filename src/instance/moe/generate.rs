@@ -260,6 +260,8 @@ pub fn generate_spec(
     let node = |name: String, dev: &str, memory: f64| MoeNodeSpec {
         name,
         device: dev.to_string(),
+        runtime: None,
+        unit: None,
         memory_bytes: Some(usable(memory, params.memory_share)),
         background_load: None,
         bandwidth_bps: None,

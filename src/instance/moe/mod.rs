@@ -145,6 +145,12 @@ pub struct MoeNodeSpec {
     pub name: String,
     /// Row of devices.csv.
     pub device: String,
+    /// Runtime that runs the node (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Processor it runs on: gpu, cpu or npu (default: the runtime's, else the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Usable memory, bytes (default: the device's memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
@@ -433,6 +439,7 @@ impl MoeInstanceFile {
             table: config.architecture.cost_table(&config.name, dtype),
             arch: Some(config.architecture.clone()),
             name: config.name.clone(),
+            dtype,
         };
         let context = TierContext {
             path,
@@ -470,6 +477,8 @@ impl MoeInstanceFile {
                     memory_bytes: spec.memory_bytes,
                     use_profile: false,
                     background_load: spec.background_load,
+                    runtime: spec.runtime.as_deref(),
+                    unit: spec.unit.as_deref(),
                 },
                 &mut seen,
             )?;

@@ -527,6 +527,8 @@ fn node(
             background_load,
             available: None,
             use_profile: None,
+            runtime: None,
+            unit: None,
         },
         role,
         at,

@@ -110,6 +110,12 @@ pub struct NodeSpec {
     pub name: String,
     /// Row of devices.csv.
     pub device: String,
+    /// Runtime that runs the node (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Processor it runs on: gpu, cpu or npu (default: the runtime's, else the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Usable memory, bytes (default: the device's memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
@@ -260,6 +266,8 @@ impl PipelineInstanceFile {
                     memory_bytes: spec.memory_bytes,
                     use_profile: spec.use_profile.unwrap_or(true),
                     background_load: spec.background_load,
+                    runtime: spec.runtime.as_deref(),
+                    unit: spec.unit.as_deref(),
                 },
                 &mut seen,
             )?;

@@ -2,7 +2,7 @@
 //! mean context, weight and KV-cache bytes), shared by the pricing and the evaluator.
 
 use crate::costs::device::Device;
-use crate::costs::latency::{verify_work, Cost, LayerTimer};
+use crate::costs::latency::{Cost, LayerTimer, Phase};
 use crate::costs::table::LayerCost;
 
 use super::Variant;
@@ -44,8 +44,7 @@ impl<'a> Part<'a> {
     pub fn passes(&self, context: f64, tokens: usize, times: f64) -> Cost {
         let mut c = Cost::default();
         for l in self.layers {
-            let (flop, bytes) = verify_work(l, context, tokens);
-            c += self.timer.roofline(flop, bytes);
+            c += self.timer.pass(Phase::Decode, l, context, tokens);
         }
         Cost {
             latency_s: c.latency_s * times,

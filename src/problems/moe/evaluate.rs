@@ -420,7 +420,8 @@ impl Walker<'_> {
                     if t <= 0.0 {
                         continue;
                     }
-                    let c = timer(r.node).roofline(
+                    let c = timer(r.node).work(
+                        crate::costs::Phase::Prefill,
                         t * block.expert.fwd_flop_per_token,
                         block.expert.param_bytes,
                     );

@@ -84,6 +84,9 @@ fn random_device(rng: &mut ChaCha8Rng, name: &str, peak_lo: f64, peak_hi: f64) -
         memory_efficiency: rng.gen_range(0.3..0.9),
         tx_power_w: None,
         source: "synthetic".into(),
+        unit: "gpu".into(),
+        units: Vec::new(),
+        runtime: None,
     }
 }
 
