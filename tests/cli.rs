@@ -134,9 +134,19 @@ fn costs_writes_the_table() {
     );
     assert_eq!(lines.len(), 1 + 18);
     let v = edgeplan_ok(&["costs", "--validate"]);
-    assert!(String::from_utf8(v.stdout)
-        .unwrap()
-        .contains("median absolute error"));
+    let text = String::from_utf8(v.stdout).unwrap();
+    assert!(text.contains("median |error|"), "{text}");
+    for label in [
+        "all",
+        "phase prefill",
+        "class on-device",
+        "runtime executorch",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(label)),
+            "no `{label}` summary in\n{text}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- bad input

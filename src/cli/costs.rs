@@ -200,7 +200,10 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
             .split_once('=')
             .ok_or_else(|| Error::option("--prior", format!("expected NAME=VALUE, got `{p}`")))?;
         let value: f64 = value.trim().parse().map_err(|_| {
-            Error::option("--prior", format!("`{name}`: expected a number, got `{value}`"))
+            Error::option(
+                "--prior",
+                format!("`{name}`: expected a number, got `{value}`"),
+            )
         })?;
         priors
             .set(name.trim(), value)
@@ -307,9 +310,7 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     outln!();
-    outln!(
-        "median |error|                      rows       v1  v2 (in sample)  v2 (held out)"
-    );
+    outln!("median |error|                      rows       v1  v2 (in sample)  v2 (held out)");
     let summary = |label: String, pick: &dyn Fn(&RowCheck) -> bool| -> anyhow::Result<()> {
         let subset: Vec<&RowCheck> = checks.iter().filter(|c| pick(c)).collect();
         let med = |f: &dyn Fn(&RowCheck) -> f64| {
@@ -335,13 +336,19 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
             runtime_info(&c.measurement.runtime).is_ok_and(|r| r.class == class)
         })?;
     }
-    let mut runtimes: Vec<&str> = checks.iter().map(|c| c.measurement.runtime.as_str()).collect();
+    let mut runtimes: Vec<&str> = checks
+        .iter()
+        .map(|c| c.measurement.runtime.as_str())
+        .collect();
     runtimes.sort();
     runtimes.dedup();
     for r in runtimes {
         summary(format!("runtime {r}"), &|c| c.measurement.runtime == r)?;
     }
-    let mut devices: Vec<&str> = checks.iter().map(|c| c.measurement.device.as_str()).collect();
+    let mut devices: Vec<&str> = checks
+        .iter()
+        .map(|c| c.measurement.device.as_str())
+        .collect();
     devices.sort();
     devices.dedup();
     for d in devices {

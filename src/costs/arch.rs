@@ -24,7 +24,9 @@ use crate::limits;
 
 /// Weight storage format. Byte sizes of the quantized formats are those of llama.cpp's block
 /// formats (Q8_0: 34 bytes per 32 weights; Q4_0: 18 bytes per 32 weights).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
     /// 32-bit floats.

@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arch::Dtype;
 use super::latency::Phase;
-use super::runtime::{
-    check_unit, row_label, runtime_info, PhaseCosts, RuntimeCosts, RuntimeTable,
-};
+use super::runtime::{check_unit, row_label, runtime_info, PhaseCosts, RuntimeCosts, RuntimeTable};
 use super::table::CsvFile;
 use crate::error::{Error, Result};
 use crate::limits;
@@ -339,7 +337,9 @@ impl DeviceCatalog {
             .unwrap_or(device.unit.as_str())
             .to_string();
         let Some((peak, power, ce, me)) = device.unit_figures(&unit) else {
-            let by = info.map_or(String::new(), |r| format!(" (runtime `{}` runs on it)", r.id));
+            let by = info.map_or(String::new(), |r| {
+                format!(" (runtime `{}` runs on it)", r.id)
+            });
             return Err(format!(
                 "device `{name}` has no {unit} unit{by}; its units: {} (add one to units.csv)",
                 device.unit_kinds().join(", ")
@@ -355,7 +355,9 @@ impl DeviceCatalog {
         let mut matched = Vec::new();
         let mut phase_costs = |phase: Phase| {
             let correction = self.runtimes.lookup(None, name, &unit, phase, dtype);
-            let row = self.runtimes.lookup(Some(info.id), name, &unit, phase, dtype);
+            let row = self
+                .runtimes
+                .lookup(Some(info.id), name, &unit, phase, dtype);
             for r in [correction, row].into_iter().flatten() {
                 let label = row_label(r);
                 if !matched.contains(&label) {
@@ -364,9 +366,10 @@ impl DeviceCatalog {
             }
             let (cc, cm) = correction.map_or((1.0, 1.0), |r| (r.compute_scale, r.memory_scale));
             let (rc, rm) = row.map_or((1.0, 1.0), |r| (r.compute_scale, r.memory_scale));
-            let (layer_overhead_s, call_overhead_s, attention_factor) = row.map_or((0.0, 0.0, 1.0), |r| {
-                (r.layer_overhead_s, r.call_overhead_s, r.attention_factor)
-            });
+            let (layer_overhead_s, call_overhead_s, attention_factor) = row
+                .map_or((0.0, 0.0, 1.0), |r| {
+                    (r.layer_overhead_s, r.call_overhead_s, r.attention_factor)
+                });
             PhaseCosts {
                 compute_efficiency: (ce * cc * rc).min(1.0),
                 memory_efficiency: (me * cm * rm).min(1.0),
@@ -392,5 +395,166 @@ impl DeviceCatalog {
             },
         });
         Ok(device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::costs::runtime::RuntimeRow;
+
+    fn catalog() -> DeviceCatalog {
+        let mut c = DeviceCatalog::default();
+        c.devices.insert(
+            "p".into(),
+            Device {
+                name: "p".into(),
+                class: "phone".into(),
+                peak_flops: 4e12,
+                mem_bw_bytes_per_s: 5e10,
+                memory_bytes: 1e10,
+                power_idle_w: 1.0,
+                power_busy_w: 5.0,
+                compute_efficiency: 0.4,
+                memory_efficiency: 0.5,
+                tx_power_w: None,
+                source: String::new(),
+                unit: "gpu".into(),
+                units: vec![ComputeUnit {
+                    unit: "cpu".into(),
+                    peak_flops: 1e12,
+                    power_busy_w: 4.0,
+                    compute_efficiency: 0.3,
+                    memory_efficiency: 0.6,
+                    source: String::new(),
+                }],
+                runtime: None,
+            },
+        );
+        let row =
+            |runtime: Option<&str>, device: Option<&str>, scale: f64, overhead: f64| RuntimeRow {
+                runtime: runtime.map(String::from),
+                device: device.map(String::from),
+                unit: None,
+                phase: None,
+                dtype: None,
+                compute_scale: scale,
+                memory_scale: scale,
+                layer_overhead_s: overhead,
+                call_overhead_s: 2.0 * overhead,
+                attention_factor: 1.0,
+                source: String::new(),
+            };
+        c.runtimes = RuntimeTable {
+            rows: vec![
+                row(Some("executorch"), None, 2.0, 1e-5),
+                row(None, Some("p"), 1.5, 0.0),
+                row(Some("mlc-llm"), None, 4.0, 0.0),
+            ],
+        };
+        c
+    }
+
+    /// A runtime runs on its unit, with the unit's peak and power and the scaled efficiencies
+    /// (capped at 1); without a runtime the row is unchanged (v1).
+    #[test]
+    fn resolve_picks_the_unit_and_scales_its_efficiencies() {
+        let c = catalog();
+        let v1 = c
+            .resolve("p", RuntimeChoice::default(), Dtype::Q4, 10)
+            .unwrap();
+        assert_eq!(v1.peak_flops, 4e12);
+        assert!(v1.runtime.is_none());
+        let choice = RuntimeChoice {
+            runtime: Some("executorch"),
+            unit: None,
+        };
+        let d = c.resolve("p", choice, Dtype::Q4, 10).unwrap();
+        let r = d.runtime.as_ref().unwrap();
+        assert_eq!(
+            (d.peak_flops, d.power_busy_w, r.unit.as_str()),
+            (1e12, 4.0, "cpu")
+        );
+        assert!((r.prefill.compute_efficiency - 0.3 * 1.5 * 2.0).abs() < 1e-12);
+        assert!(
+            (r.decode.memory_efficiency - 1.0).abs() < 1e-12,
+            "0.6 x 3 is capped at 1"
+        );
+        assert!((r.overhead_per_layer_s(Phase::Decode) - (1e-5 + 2e-5 / 10.0)).abs() < 1e-15);
+        // MLC runs on the GPU: 0.4 x 1.5 x 4 capped at 1.
+        let m = c
+            .resolve(
+                "p",
+                RuntimeChoice {
+                    runtime: Some("mlc-llm"),
+                    unit: None,
+                },
+                Dtype::Q4,
+                10,
+            )
+            .unwrap();
+        assert_eq!(m.peak_flops, 4e12);
+        assert_eq!(m.runtime.unwrap().prefill.compute_efficiency, 1.0);
+        // A runtime without rows keeps the unit's own efficiencies and no overheads.
+        let v = c
+            .resolve(
+                "p",
+                RuntimeChoice {
+                    runtime: Some("vllm"),
+                    unit: None,
+                },
+                Dtype::Q4,
+                10,
+            )
+            .unwrap();
+        let vr = v.runtime.unwrap();
+        assert!((vr.decode.memory_efficiency - 0.5 * 1.5).abs() < 1e-12);
+        assert_eq!(vr.overhead_per_layer_s(Phase::Prefill), 0.0);
+    }
+
+    /// Unknown runtimes, units and missing processors are explained.
+    #[test]
+    fn resolve_explains_bad_choices() {
+        let c = catalog();
+        let e = c
+            .resolve(
+                "p",
+                RuntimeChoice {
+                    runtime: Some("qnn-genie"),
+                    unit: None,
+                },
+                Dtype::Q4,
+                10,
+            )
+            .unwrap_err();
+        assert!(e.contains("no npu unit") && e.contains("gpu, cpu"), "{e}");
+        let e = c
+            .resolve(
+                "p",
+                RuntimeChoice {
+                    runtime: Some("nope"),
+                    unit: None,
+                },
+                Dtype::Q4,
+                10,
+            )
+            .unwrap_err();
+        assert!(e.contains("unknown runtime `nope`"), "{e}");
+        let e = c
+            .resolve(
+                "p",
+                RuntimeChoice {
+                    runtime: None,
+                    unit: Some("tpu"),
+                },
+                Dtype::Q4,
+                10,
+            )
+            .unwrap_err();
+        assert!(e.contains("unknown unit `tpu`"), "{e}");
+        assert!(c
+            .resolve("q", RuntimeChoice::default(), Dtype::Q4, 10)
+            .unwrap_err()
+            .contains("unknown device"));
     }
 }

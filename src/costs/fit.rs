@@ -123,10 +123,13 @@ impl Priors {
             ));
         }
         if !(value.is_finite() && value > 0.0 && value <= 100.0) {
-            return Err(format!("prior `{name}`: expected a number in (0, 100], got {value}"));
+            return Err(format!(
+                "prior `{name}`: expected a number in (0, 100], got {value}"
+            ));
         }
         map.insert(name.to_string(), serde_json::json!(value));
-        *self = serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())?;
+        *self =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -239,13 +242,23 @@ fn prepare(
     let (peak, bw) = (device.peak_flops, device.mem_bw_bytes_per_s);
     let mut items: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut push = |flop: f64, attention: f64, bytes: f64, count: f64| {
-        items.push(((flop - attention) / peak, attention / peak, bytes / bw, count));
+        items.push((
+            (flop - attention) / peak,
+            attention / peak,
+            bytes / bw,
+            count,
+        ));
     };
     match m.phase {
         Phase::Prefill if m.context > 0 => {
             for l in &table.layers {
                 let (f, b) = verify_work(l, m.context as f64, m.tokens);
-                push(f, verify_attention_flop(l, m.context as f64, m.tokens), b, 1.0);
+                push(
+                    f,
+                    verify_attention_flop(l, m.context as f64, m.tokens),
+                    b,
+                    1.0,
+                );
             }
         }
         Phase::Prefill => {
@@ -331,7 +344,10 @@ fn prepare(
         },
         rows: table.len() as f64,
         ln_measured: (m.tokens as f64 / m.tokens_per_s).ln(),
-        base: (device.compute_efficiency.ln(), device.memory_efficiency.ln()),
+        base: (
+            device.compute_efficiency.ln(),
+            device.memory_efficiency.ln(),
+        ),
         compute,
         memory,
         layer,
@@ -539,7 +555,10 @@ fn to_table(
     theta: &[f64],
 ) -> RuntimeTable {
     let value = |name: String| layout.index.get(&name).map_or(0.0, |&i| theta[i]);
-    let source = format!("fitted by edgeplan costs --fit to {} rows", measurements.len());
+    let source = format!(
+        "fitted by edgeplan costs --fit to {} rows",
+        measurements.len()
+    );
     let mut table = RuntimeTable::default();
     // Device corrections.
     let mut device_units: Vec<(String, String)> = measurements
@@ -569,8 +588,7 @@ fn to_table(
         if !e.0.contains(&m.dtype) {
             e.0.push(m.dtype);
         }
-        e.1.entry(&m.device)
-            .or_insert_with(|| unit_of(m, catalog));
+        e.1.entry(&m.device).or_insert_with(|| unit_of(m, catalog));
     }
     let t0 = value("T0".into());
     for (k, (dtypes, devices)) in &runtimes {
@@ -587,39 +605,37 @@ fn to_table(
             .exp()
         };
         let tau_layer = t0 + value(format!("TF|{class}")) + value(format!("T|{k}"));
-        let attention_factor = (value("A0".into())
-            + value(format!("AF|{class}"))
-            + value(format!("A|{k}")))
-        .exp();
+        let attention_factor =
+            (value("A0".into()) + value(format!("AF|{class}")) + value(format!("A|{k}"))).exp();
         let default_unit = runtime_info(k).ok().and_then(|r| r.unit).map(String::from);
         let mut push = |device: Option<&str>, unit: Option<String>, dtype: Option<Dtype>| {
             for phase in [Phase::Prefill, Phase::Decode] {
-            let (qc, qm) = dtype.map_or((0.0, 0.0), |q| {
-                (
-                    value(format!("RQ_c|{k}|{q}")),
-                    value(format!("RQ_m|{k}|{q}")),
-                )
-            });
-            let (dc, dm, dt) = device.map_or((0.0, 0.0, 0.0), |d| {
-                (
-                    value(format!("RD_c|{k}|{d}")),
-                    value(format!("RD_m|{k}|{d}")),
-                    value(format!("TD|{k}|{d}")),
-                )
-            });
-            table.rows.push(RuntimeRow {
-                runtime: Some(k.to_string()),
-                device: device.map(String::from),
-                unit: unit.clone(),
-                phase: Some(phase),
-                dtype,
-                compute_scale: (rc + qc + dc).exp(),
-                memory_scale: (rm + qm + dm).exp(),
-                layer_overhead_s: (tau_layer + dt).exp(),
-                call_overhead_s: tau_call(phase),
-                attention_factor,
-                source: source.clone(),
-            });
+                let (qc, qm) = dtype.map_or((0.0, 0.0), |q| {
+                    (
+                        value(format!("RQ_c|{k}|{q}")),
+                        value(format!("RQ_m|{k}|{q}")),
+                    )
+                });
+                let (dc, dm, dt) = device.map_or((0.0, 0.0, 0.0), |d| {
+                    (
+                        value(format!("RD_c|{k}|{d}")),
+                        value(format!("RD_m|{k}|{d}")),
+                        value(format!("TD|{k}|{d}")),
+                    )
+                });
+                table.rows.push(RuntimeRow {
+                    runtime: Some(k.to_string()),
+                    device: device.map(String::from),
+                    unit: unit.clone(),
+                    phase: Some(phase),
+                    dtype,
+                    compute_scale: (rc + qc + dc).exp(),
+                    memory_scale: (rm + qm + dm).exp(),
+                    layer_overhead_s: (tau_layer + dt).exp(),
+                    call_overhead_s: tau_call(phase),
+                    attention_factor,
+                    source: source.clone(),
+                });
             }
         };
         push(None, default_unit.clone(), None);
@@ -655,7 +671,11 @@ impl RowCheck {
     /// `predicted / measured - 1` of each model: (v1, v2 in sample, v2 held out).
     pub fn errors(&self) -> (f64, f64, f64) {
         let m = self.measurement.tokens_per_s;
-        (self.v1 / m - 1.0, self.v2_in_sample / m - 1.0, self.v2_held_out / m - 1.0)
+        (
+            self.v1 / m - 1.0,
+            self.v2_in_sample / m - 1.0,
+            self.v2_held_out / m - 1.0,
+        )
     }
 }
 

@@ -433,7 +433,9 @@ impl RuntimeTable {
     pub fn unit_for(&self, runtime: &str, device: &str) -> Option<&str> {
         self.rows
             .iter()
-            .filter(|r| r.runtime.as_deref() == Some(runtime) && r.device.as_deref() == Some(device))
+            .filter(|r| {
+                r.runtime.as_deref() == Some(runtime) && r.device.as_deref() == Some(device)
+            })
             .find_map(|r| r.unit.as_deref())
     }
 }
@@ -447,4 +449,153 @@ pub fn row_label(row: &RuntimeRow) -> String {
         phase_name(row.phase),
         row.dtype.map_or("*".to_string(), |d| d.to_string())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        runtime: Option<&str>,
+        device: Option<&str>,
+        phase: Option<Phase>,
+        dtype: Option<Dtype>,
+        scale: f64,
+    ) -> RuntimeRow {
+        RuntimeRow {
+            runtime: runtime.map(String::from),
+            device: device.map(String::from),
+            unit: None,
+            phase,
+            dtype,
+            compute_scale: scale,
+            memory_scale: scale,
+            layer_overhead_s: 0.0,
+            call_overhead_s: 0.0,
+            attention_factor: 1.0,
+            source: String::new(),
+        }
+    }
+
+    /// The most specific row wins: device before the runtime's default, then phase and dtype.
+    #[test]
+    fn lookup_prefers_the_most_specific_row() {
+        let k = Some("vllm");
+        let table = RuntimeTable {
+            rows: vec![
+                row(k, None, None, None, 1.0),
+                row(k, None, None, Some(Dtype::Q4), 2.0),
+                row(k, Some("d"), None, None, 3.0),
+                row(k, Some("d"), Some(Phase::Decode), None, 4.0),
+                row(k, Some("d"), Some(Phase::Decode), Some(Dtype::Q4), 5.0),
+                row(None, Some("d"), None, None, 6.0),
+            ],
+        };
+        let scale = |device: &str, phase, dtype| {
+            table
+                .lookup(k, device, "gpu", phase, dtype)
+                .map(|r| r.compute_scale)
+        };
+        assert_eq!(scale("d", Phase::Decode, Dtype::Q4), Some(5.0));
+        assert_eq!(scale("d", Phase::Decode, Dtype::Fp16), Some(4.0));
+        assert_eq!(scale("d", Phase::Prefill, Dtype::Q4), Some(3.0));
+        assert_eq!(scale("e", Phase::Prefill, Dtype::Q4), Some(2.0));
+        assert_eq!(scale("e", Phase::Prefill, Dtype::Fp16), Some(1.0));
+        assert_eq!(
+            table
+                .lookup(Some("mlx"), "d", "gpu", Phase::Decode, Dtype::Q4)
+                .map(|r| r.compute_scale),
+            None
+        );
+        // Device corrections are found only under runtime `*` and never fall back to `device = *`.
+        assert_eq!(
+            table
+                .lookup(None, "d", "gpu", Phase::Decode, Dtype::Q4)
+                .map(|r| r.compute_scale),
+            Some(6.0)
+        );
+        assert_eq!(
+            table.lookup(None, "e", "gpu", Phase::Decode, Dtype::Q4),
+            None
+        );
+    }
+
+    /// A row naming a unit applies only to that unit.
+    #[test]
+    fn rows_apply_to_their_unit_only() {
+        let mut r = row(Some("executorch"), Some("p"), None, None, 2.0);
+        r.unit = Some("cpu".into());
+        let table = RuntimeTable { rows: vec![r] };
+        assert!(table
+            .lookup(Some("executorch"), "p", "cpu", Phase::Prefill, Dtype::Q4)
+            .is_some());
+        assert!(table
+            .lookup(Some("executorch"), "p", "gpu", Phase::Prefill, Dtype::Q4)
+            .is_none());
+        assert_eq!(table.unit_for("executorch", "p"), Some("cpu"));
+    }
+
+    /// Every runtime has a known class and, when fixed, a known unit; ids are unique.
+    #[test]
+    fn the_runtime_list_is_consistent() {
+        for (i, r) in RUNTIMES.iter().enumerate() {
+            assert!(CLASSES.contains(&r.class), "{}", r.id);
+            assert!(r.unit.is_none_or(|u| UNIT_KINDS.contains(&u)), "{}", r.id);
+            assert!(RUNTIMES[..i].iter().all(|o| o.id != r.id), "{}", r.id);
+        }
+        assert!(runtime_info("nope").unwrap_err().contains("llama.cpp-cuda"));
+    }
+
+    /// The CSV round-trips through write_csv and load.
+    #[test]
+    fn csv_round_trip() {
+        let mut r = row(
+            Some("vllm"),
+            Some("d"),
+            Some(Phase::Prefill),
+            Some(Dtype::Int8),
+            0.5,
+        );
+        r.layer_overhead_s = 1.5e-5;
+        r.call_overhead_s = 2e-4;
+        r.attention_factor = 1.25;
+        r.unit = Some("gpu".into());
+        let table = RuntimeTable {
+            rows: vec![r, row(None, Some("d"), None, None, 1.5)],
+        };
+        let dir = std::env::temp_dir().join(format!("edgeplan-rt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("runtimes.csv");
+        let mut out = Vec::new();
+        table.write_csv(&mut out, &["header".into()]).unwrap();
+        std::fs::write(&path, out).unwrap();
+        let back = RuntimeTable::load(&path).unwrap();
+        assert_eq!(back.rows.len(), 2);
+        assert_eq!(back.rows[0].phase, Some(Phase::Prefill));
+        assert_eq!(back.rows[0].dtype, Some(Dtype::Int8));
+        assert_eq!(back.rows[0].attention_factor, 1.25);
+        assert_eq!(back.rows[0].layer_overhead_s, 1.5e-5);
+        assert_eq!(back.rows[1].runtime, None);
+        // A correction row must name its device; an unknown runtime is refused with the list.
+        std::fs::write(
+            &path,
+            "runtime,device,unit,phase,dtype,compute_scale,memory_scale,layer_overhead_s,call_overhead_s\n*,*,,*,*,1,1,0,0\n",
+        )
+        .unwrap();
+        assert!(RuntimeTable::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("name the device"));
+        std::fs::write(
+            &path,
+            "runtime,device,unit,phase,dtype,compute_scale,memory_scale,layer_overhead_s,call_overhead_s\nfoo,*,,*,*,1,1,0,0\n",
+        )
+        .unwrap();
+        let e = RuntimeTable::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("unknown runtime `foo`"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

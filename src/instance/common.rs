@@ -302,7 +302,11 @@ impl TierContext<'_> {
                 self.model.table.len(),
             )
             .map_err(|message| {
-                let which = if spec.runtime.is_some() { "runtime" } else { "unit" };
+                let which = if spec.runtime.is_some() {
+                    "runtime"
+                } else {
+                    "unit"
+                };
                 Error::field(self.path, format!("{field}.{which}"), message)
             })?;
         let memory_bytes = match spec.memory_bytes {
