@@ -27,6 +27,7 @@ fn tiny(seed: u64) -> AllocProblem {
             Server {
                 name: format!("s{m}"),
                 device: catalog.devices[dev].clone(),
+                runtime_devices: Vec::new(),
                 memory_bytes: rng.gen_range(0.5e9..4e9),
                 resource_blocks: rng.gen_range(2..=6),
                 rb_bandwidth_hz: 180e3,

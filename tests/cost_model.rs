@@ -300,3 +300,91 @@ fn shipped_runtime_table_covers_the_measurements() {
         );
     }
 }
+
+/// The runtime each device gets in [`every_problem_prices_tiers_with_their_runtime`].
+const RUNTIME_OF: [(&str, &str); 10] = [
+    ("phone-sd8gen3", "executorch"),
+    ("rpi5", "llama.cpp-cpu"),
+    ("jetson-orin-nano-8gb", "mlc-llm"),
+    ("jetson-agx-orin-64gb", "tensorrt-llm"),
+    ("laptop-m2-pro", "llama.cpp-metal"),
+    ("rtx-4090", "llama.cpp-cuda"),
+    ("l4", "tensorrt-llm"),
+    ("a100-80gb-sxm", "tensorrt-llm"),
+    ("h100-sxm", "tensorrt-llm"),
+    ("epyc-zen4-2vcpu", "llama.cpp-cpu"),
+];
+
+/// One shipped instance of every problem that prices layers, with a runtime on every tier,
+/// node, server and user: it solves, its plan evaluates to the reported objective with no
+/// violation, and (split, pipeline) the latency moves.
+#[test]
+fn every_problem_prices_tiers_with_their_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shipped, moves) in [
+        ("instances/split/llama2-7b-jetson.toml", true),
+        ("instances/pipeline/chain-llama2-7b-jetson.toml", true),
+        ("instances/alloc/alloc-5-users.toml", false),
+        ("instances/cache/cache-small.toml", false),
+        ("instances/collab/collab-4-users-brute.toml", false),
+        ("instances/moe/mixtral-jetson-cache.toml", false),
+    ] {
+        let text = std::fs::read_to_string(common::root().join(shipped)).unwrap();
+        let mut edits: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            let Some(device) = line
+                .trim()
+                .strip_prefix("device = \"")
+                .and_then(|r| r.split('"').next())
+            else {
+                continue;
+            };
+            let runtime = RUNTIME_OF
+                .iter()
+                .find(|(d, _)| *d == device)
+                .unwrap_or_else(|| panic!("{shipped}: no runtime for {device}"))
+                .1;
+            let edit = (line.to_string(), format!("{line}\nruntime = \"{runtime}\""));
+            if !edits.contains(&edit) {
+                edits.push(edit);
+            }
+        }
+        assert!(!edits.is_empty(), "{shipped}: no device lines");
+        // Every line holding that text gets the runtime (replace all, not once).
+        let mut v2 = text.clone();
+        for (from, to) in &edits {
+            v2 = v2.replace(&format!("{from}\n"), &format!("{to}\n"));
+        }
+        let staged = dir.path().join("staged.toml");
+        std::fs::write(common::root().join(&staged), &v2).unwrap();
+        let path = variant(&dir.path().join("v2.toml"), staged.to_str().unwrap(), &[]);
+        let p = path.to_str().unwrap();
+        let v1 = edgeplan_json(&["solve", shipped, "--json"]);
+        let v2 = edgeplan_json(&["solve", p, "--json"]);
+        let objective = |v: &serde_json::Value| v["stats"]["objective"].as_f64().unwrap();
+        let evaluated = common::evaluate_report(dir.path(), p, &v2);
+        // The evaluator's objective field (cache reports its hit ratio).
+        let again = evaluated["objective"]
+            .as_f64()
+            .or_else(|| evaluated["hit_ratio"].as_f64())
+            .unwrap_or_else(|| panic!("{shipped}: no objective in {evaluated}"));
+        assert!(
+            (again / objective(&v2) - 1.0).abs() < 1e-6,
+            "{shipped}: evaluated {again} vs reported {}",
+            objective(&v2)
+        );
+        assert_eq!(
+            evaluated["violations"].as_array().unwrap().len(),
+            0,
+            "{shipped}"
+        );
+        if moves {
+            assert!(
+                (objective(&v2) / objective(&v1) - 1.0).abs() > 1e-3,
+                "{shipped}: v1 {} and v2 {} agree",
+                objective(&v1),
+                objective(&v2)
+            );
+        }
+    }
+}

@@ -336,9 +336,16 @@ fn huge_architectures_and_token_counts_are_refused() {
         ("2147483648", "1..=10000000"),
         ("5000000", "maximum context"),
     ] {
-        let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).take(2).collect();
+        let mut lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .take(2)
+            .collect();
         let row = lines[1].replacen(",512,", &format!(",{tokens},"), 1);
-        assert_ne!(row, lines[1], "the first measurement is a 512-token prefill");
+        assert_ne!(
+            row, lines[1],
+            "the first measurement is a 512-token prefill"
+        );
         lines[1] = &row;
         let csv = d.join("measurements.csv");
         std::fs::write(&csv, lines.join("\n")).unwrap();

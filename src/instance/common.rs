@@ -332,6 +332,31 @@ impl TierContext<'_> {
     }
 }
 
+/// Device `name` as it runs `runtime` / `unit` for each of `models` (`(dtype, cost-table rows)`),
+/// one device per model; empty when neither is named (the v1 model: the device's own row).
+/// Errors name `{field}.runtime` or `{field}.unit`.
+pub(crate) fn runtime_devices(
+    path: &Path,
+    field: &str,
+    catalog: &DeviceCatalog,
+    name: &str,
+    [runtime, unit]: [Option<&str>; 2],
+    models: &[(Dtype, usize)],
+) -> Result<Vec<crate::costs::Device>> {
+    if runtime.is_none() && unit.is_none() {
+        return Ok(Vec::new());
+    }
+    let which = if runtime.is_some() { "runtime" } else { "unit" };
+    models
+        .iter()
+        .map(|&(dtype, rows)| {
+            catalog
+                .resolve(name, RuntimeChoice { runtime, unit }, dtype, rows)
+                .map_err(|message| Error::field(path, format!("{field}.{which}"), message))
+        })
+        .collect()
+}
+
 /// The parts every network node of an instance file has: a unique name, a device with its
 /// usable memory (and profile), and a background load.
 pub(crate) struct NodeSpecParts<'a> {

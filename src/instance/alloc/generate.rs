@@ -354,6 +354,8 @@ fn draw(params: &GenParams) -> (AllocInstanceFile, Vec<usize>) {
         .map(|m| ServerSpec {
             name: Some(format!("bs-{m}")),
             device: params.server_device.clone(),
+            runtime: None,
+            unit: None,
             memory_bytes: None,
             resource_blocks: params.resource_blocks as i64,
             rb_bandwidth_hz: params.rb_bandwidth_hz,

@@ -50,8 +50,8 @@ use crate::chain::Rules;
 use crate::costs::arch::Dtype;
 use crate::error::{Error, Result};
 use crate::instance::common::{
-    at_field, instance_file, instance_name, layer_count, parse_dtype, unique, with_sources,
-    InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
+    at_field, instance_file, instance_name, layer_count, parse_dtype, runtime_devices, unique,
+    with_sources, InstanceModel, Sources, TierContext, TierSpec, WorkloadSpec,
 };
 use crate::instance::read_structured;
 use crate::limits;
@@ -81,6 +81,12 @@ pub struct ServerSpec {
     pub name: Option<String>,
     /// Row of devices.csv.
     pub device: String,
+    /// Runtime serving the users (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Processor it runs on: gpu, cpu or npu (default: the runtime's, else the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Memory for models, KV caches and training state, bytes (default: the device's memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
@@ -244,7 +250,7 @@ impl AllocInstanceFile {
             &[self.users.len(), self.servers.len()],
         )?;
         let mut names = HashMap::new();
-        let servers = self
+        let mut servers = self
             .servers
             .iter()
             .enumerate()
@@ -264,6 +270,7 @@ impl AllocInstanceFile {
         let mut models: HashMap<(String, Dtype), InstanceModel> = HashMap::new();
         let mut names = HashMap::new();
         let mut users = Vec::with_capacity(self.users.len());
+        let mut user_models = Vec::with_capacity(self.users.len());
         for (k, spec) in self.users.iter().enumerate() {
             let field = format!("users[{k}]");
             let dtype = parse_dtype(path, &format!("{field}.dtype"), spec.dtype.as_deref())?;
@@ -275,7 +282,19 @@ impl AllocInstanceFile {
             }
             let user = spec.user(path, k, &models[&key], dtype, &servers, sources)?;
             unique(path, &format!("{field}.name"), &user.name, &mut names)?;
+            user_models.push((dtype, models[&key].table.len()));
             users.push(user);
+        }
+        // A server that names a runtime runs each user's model with it.
+        for (m, spec) in self.servers.iter().enumerate() {
+            servers[m].runtime_devices = runtime_devices(
+                path,
+                &format!("servers[{m}]"),
+                sources.catalog,
+                &spec.device,
+                [spec.runtime.as_deref(), spec.unit.as_deref()],
+                &user_models,
+            )?;
         }
         // The options the solvers price: one per user, server and cut.
         let layers = users.iter().map(|u| u.table.len() + 1).max().unwrap_or(1);
@@ -324,6 +343,7 @@ impl ServerSpec {
         Ok(Server {
             name: self.name.clone().unwrap_or_else(|| format!("bs-{m}")),
             device,
+            runtime_devices: Vec::new(),
             memory_bytes,
             resource_blocks,
             rb_bandwidth_hz: self.rb_bandwidth_hz,

@@ -425,6 +425,8 @@ pub fn generate_spec(
             UserSpec {
                 name: Some(format!("u{k}")),
                 device,
+                runtime: None,
+                unit: None,
                 memory_bytes: None,
                 prompt_tokens: prompt_tokens as i64,
                 output_tokens: output_tokens as i64,
@@ -474,6 +476,8 @@ pub fn generate_spec(
         edge: EdgeSpec {
             name: Some("edge".into()),
             device: params.edge_device.clone(),
+            runtime: None,
+            unit: None,
             memory_bytes: params.edge_memory_bytes,
             resource_blocks: params.resource_blocks as i64,
             rb_bandwidth_hz: params.rb_bandwidth_hz,

@@ -85,7 +85,8 @@ use crate::costs::arch::{Dtype, ModelConfig};
 use crate::costs::table::CsvFile;
 use crate::error::{Error, Result};
 use crate::instance::common::{
-    at_field, bounded_int, instance_file, instance_name, parse_dtype, unique, with_sources, Sources,
+    at_field, bounded_int, instance_file, instance_name, parse_dtype, runtime_devices, unique,
+    with_sources, Sources,
 };
 use crate::instance::{read_structured, resolve};
 use crate::limits;
@@ -206,6 +207,12 @@ pub struct EdgeSpec {
     pub name: Option<String>,
     /// Row of devices.csv.
     pub device: String,
+    /// Runtime on the device (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Processor it runs on: gpu, cpu or npu (default: the runtime's, else the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Memory for variants and KV caches, bytes (default the device's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
@@ -229,6 +236,12 @@ pub struct UserSpec {
     pub name: Option<String>,
     /// Row of devices.csv.
     pub device: String,
+    /// Runtime on the device (`runtimes.csv`; default none: the device's own efficiencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Processor it runs on: gpu, cpu or npu (default: the runtime's, else the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Device memory for a model and its KV cache, bytes (default the device's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<f64>,
@@ -473,7 +486,7 @@ impl CollabInstanceFile {
         }
         let (variants, contexts) = self.variants(path, &models_dir, &benchmark, sources)?;
         let (acceptance, acceptance_source) = self.acceptance(path, &variants, sources)?;
-        let edge = self.edge.server(path, sources)?;
+        let edge = self.edge.server(path, sources, &variants)?;
         let users = self.users(path, &variants, &contexts, sources)?;
         let mc = self.monte_carlo.clone().unwrap_or_default();
         let mc_requests = bounded_int(
@@ -850,7 +863,7 @@ impl CollabInstanceFile {
         let mut names = HashMap::new();
         let mut users = Vec::with_capacity(self.users.len());
         for (k, spec) in self.users.iter().enumerate() {
-            let user = spec.user(path, k, sources)?;
+            let user = spec.user(path, k, sources, variants)?;
             if let Some((context, i)) = shortest {
                 let tokens = user.prompt_tokens + user.output_tokens;
                 if tokens > context {
@@ -873,7 +886,12 @@ impl CollabInstanceFile {
 }
 
 impl EdgeSpec {
-    fn server(&self, path: &Path, sources: Sources<'_>) -> Result<EdgeServer> {
+    fn server(
+        &self,
+        path: &Path,
+        sources: Sources<'_>,
+        variants: &[Variant],
+    ) -> Result<EdgeServer> {
         let f = |name: &str| format!("edge.{name}");
         let device = sources
             .catalog
@@ -895,9 +913,18 @@ impl EdgeSpec {
         if name.trim().is_empty() {
             return Err(Error::field(path, f("name"), "expected a non-empty name"));
         }
+        let runtime_devices = runtime_devices(
+            path,
+            "edge",
+            sources.catalog,
+            &self.device,
+            [self.runtime.as_deref(), self.unit.as_deref()],
+            &models(variants),
+        )?;
         Ok(EdgeServer {
             name,
             device,
+            runtime_devices,
             memory_bytes,
             resource_blocks,
             rb_bandwidth_hz: limits::BANDWIDTH_HZ.check(
@@ -915,13 +942,24 @@ impl EdgeSpec {
     }
 }
 
+/// `(dtype, cost-table rows)` of every variant.
+fn models(variants: &[Variant]) -> Vec<(Dtype, usize)> {
+    variants.iter().map(|v| (v.dtype, v.table.len())).collect()
+}
+
 /// Linear SNR of a value in dB.
 fn snr_linear(db: f64) -> f64 {
     10f64.powf(db / 10.0)
 }
 
 impl UserSpec {
-    fn user(&self, path: &Path, k: usize, sources: Sources<'_>) -> Result<CollabUser> {
+    fn user(
+        &self,
+        path: &Path,
+        k: usize,
+        sources: Sources<'_>,
+        variants: &[Variant],
+    ) -> Result<CollabUser> {
         let f = |name: &str| format!("users[{k}].{name}");
         let name = self.name.clone().unwrap_or_else(|| format!("u{k}"));
         if name.trim().is_empty() {
@@ -968,7 +1006,16 @@ impl UserSpec {
             &f("rx_power_w"),
             self.rx_power_w.unwrap_or(DEFAULT_RX_POWER_W),
         )?;
+        let runtime_devices = runtime_devices(
+            path,
+            &format!("users[{k}]"),
+            sources.catalog,
+            &self.device,
+            [self.runtime.as_deref(), self.unit.as_deref()],
+            &models(variants),
+        )?;
         Ok(CollabUser {
+            runtime_devices,
             name,
             memory_bytes,
             prompt_tokens,

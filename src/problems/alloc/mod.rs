@@ -45,6 +45,8 @@ pub struct Server {
     pub name: String,
     /// The accelerator serving users.
     pub device: Device,
+    /// The accelerator as its runtime runs each user's model (`runtime` named), else empty.
+    pub runtime_devices: Vec<Device>,
     /// Memory for models, KV caches and training state, bytes.
     pub memory_bytes: f64,
     /// Resource blocks N shared by the server's users.
@@ -53,6 +55,13 @@ pub struct Server {
     pub rb_bandwidth_hz: f64,
     /// Round-trip time between a user and the server, s.
     pub rtt_s: f64,
+}
+
+impl Server {
+    /// The accelerator that runs user `k`'s model.
+    pub fn on(&self, k: usize) -> &Device {
+        self.runtime_devices.get(k).unwrap_or(&self.device)
+    }
 }
 
 /// A user: device, model, workload, channel and limits.
@@ -220,9 +229,17 @@ impl AllocProblem {
         let (edge, wireless) = match server {
             Some(m) => {
                 let s = &self.servers[m];
-                let mut device = s.device.clone();
+                let mut device = s.on(k).clone();
                 device.peak_flops *= share;
                 device.mem_bw_bytes_per_s *= share;
+                // Processor sharing stretches all of a user's service time, the runtime's fixed
+                // overheads too.
+                if let Some(r) = device.runtime.as_mut() {
+                    for p in [&mut r.prefill, &mut r.decode] {
+                        p.layer_overhead_s /= share;
+                        p.call_overhead_s /= share;
+                    }
+                }
                 let rb = rbs * s.rb_bandwidth_hz;
                 (
                     Some(TierResource {

@@ -347,7 +347,7 @@ pub fn expected_rounds(acceptance: f64, draft_length: usize, tokens: usize) -> f
 /// The walk of one user's request in `mode` (a mode [`check_shape`] accepted).
 fn walk(problem: &CollabProblem, u: usize, mode: Mode) -> Walk {
     let user = &problem.users[u];
-    let edge = &problem.edge.device;
+    let edge = &problem.edge;
     let v = &problem.variants;
     let (p, t) = (user.prompt_tokens, user.output_tokens);
     let context = p as f64 + t as f64 / 2.0;
@@ -363,7 +363,7 @@ fn walk(problem: &CollabProblem, u: usize, mode: Mode) -> Walk {
     };
     match mode {
         Mode::Device { variant } => {
-            let dev = Part::whole(&v[variant], &user.device);
+            let dev = Part::whole(&v[variant], user.on(variant));
             w.fixed.push(Stretch {
                 device: dev.answer(p, context, t),
                 ..Stretch::default()
@@ -372,7 +372,7 @@ fn walk(problem: &CollabProblem, u: usize, mode: Mode) -> Walk {
             w.quality = v[variant].quality;
         }
         Mode::Edge { variant } => {
-            let srv = Part::whole(&v[variant], edge);
+            let srv = Part::whole(&v[variant], edge.on(variant));
             // The prompt goes up, the edge prefills; it decodes, the tokens come down.
             w.fixed.push(Stretch {
                 up_bytes: p as f64 * tb,
@@ -394,12 +394,12 @@ fn walk(problem: &CollabProblem, u: usize, mode: Mode) -> Walk {
             target,
             escalation,
         } => {
-            let dev = Part::whole(&v[draft], &user.device);
+            let dev = Part::whole(&v[draft], user.on(draft));
             w.fixed.push(Stretch {
                 device: dev.answer(p, context, t),
                 ..Stretch::default()
             });
-            let srv = Part::whole(&v[target], edge);
+            let srv = Part::whole(&v[target], edge.on(target));
             w.varying.push(Stretch {
                 up_bytes: p as f64 * tb,
                 crossings: 2.0,
@@ -426,8 +426,8 @@ fn walk(problem: &CollabProblem, u: usize, mode: Mode) -> Walk {
             draft_length: k,
         } => {
             let a = problem.acceptance[draft][target].unwrap_or(0.0);
-            let dev = Part::whole(&v[draft], &user.device);
-            let srv = Part::whole(&v[target], edge);
+            let dev = Part::whole(&v[draft], user.on(draft));
+            let srv = Part::whole(&v[target], edge.on(target));
             // Both prefill: the device beside the prompt's trip up and the edge's prefill.
             w.fixed.push(Stretch {
                 device: dev.prefill(p),
@@ -459,8 +459,8 @@ fn walk(problem: &CollabProblem, u: usize, mode: Mode) -> Walk {
         }
         Mode::Split { variant, cut } => {
             let rows = v[variant].table.layers.len();
-            let dev = Part::new(&v[variant], &user.device, 0..cut);
-            let srv = Part::new(&v[variant], edge, cut..rows);
+            let dev = Part::new(&v[variant], user.on(variant), 0..cut);
+            let srv = Part::new(&v[variant], edge.on(variant), cut..rows);
             let activation = v[variant].table.layers[cut - 1].out_bytes_per_token;
             // Every token (prompt and generated) crosses up as an activation, every generated
             // token comes down: one round trip per generated token.

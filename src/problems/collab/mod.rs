@@ -102,6 +102,8 @@ pub struct EdgeServer {
     pub name: String,
     /// Its accelerator.
     pub device: Device,
+    /// The device as its runtime runs each variant (`runtime` named), else empty.
+    pub runtime_devices: Vec<Device>,
     /// Memory for variants and KV caches, bytes.
     pub memory_bytes: f64,
     /// Resource blocks `N` shared by the users.
@@ -115,6 +117,11 @@ pub struct EdgeServer {
 }
 
 impl EdgeServer {
+    /// The device that runs variant `v`.
+    pub fn on(&self, v: usize) -> &Device {
+        self.runtime_devices.get(v).unwrap_or(&self.device)
+    }
+
     /// The factor `1 / (1 - rho_max)` on edge service times.
     pub fn inflation(&self) -> f64 {
         1.0 / (1.0 - self.max_utilisation)
@@ -128,6 +135,8 @@ pub struct CollabUser {
     pub name: String,
     /// Its device.
     pub device: Device,
+    /// The device as its runtime runs each variant (`runtime` named), else empty.
+    pub runtime_devices: Vec<Device>,
     /// Device memory usable for a model and its KV cache, bytes.
     pub memory_bytes: f64,
     /// Prompt tokens `P`.
@@ -152,6 +161,13 @@ pub struct CollabUser {
     pub tx_power_w: f64,
     /// Radio receive power, W.
     pub rx_power_w: f64,
+}
+
+impl CollabUser {
+    /// The device that runs variant `v`.
+    pub fn on(&self, v: usize) -> &Device {
+        self.runtime_devices.get(v).unwrap_or(&self.device)
+    }
 }
 
 /// The modes a user may be given.

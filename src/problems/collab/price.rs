@@ -185,7 +185,7 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
     let quality;
     match mode {
         Mode::Device { variant } => {
-            let run = Part::whole(&v[variant], &user.device);
+            let run = Part::whole(&v[variant], user.on(variant));
             let c = full(&run);
             timing.device_s = c.latency_s;
             timing.device_energy_j = c.energy_j;
@@ -193,7 +193,7 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
             quality = v[variant].quality;
         }
         Mode::Edge { variant } => {
-            let run = Part::whole(&v[variant], &edge.device);
+            let run = Part::whole(&v[variant], edge.on(variant));
             let pre = run.prefill(p).latency_s;
             let dec = run.passes(context, 1, tf).latency_s;
             timing.fixed_pre_s = edge.rtt_s / 2.0;
@@ -211,12 +211,12 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
             target,
             escalation: q,
         } => {
-            let dev = Part::whole(&v[draft], &user.device);
+            let dev = Part::whole(&v[draft], user.on(draft));
             let c = full(&dev);
             timing.device_s = c.latency_s;
             timing.device_energy_j = c.energy_j;
             device_bytes = dev.weight_bytes() + dev.kv_bytes(p + t);
-            let run = Part::whole(&v[target], &edge.device);
+            let run = Part::whole(&v[target], edge.on(target));
             let served = full(&run).latency_s;
             timing.fixed_s = q * edge.rtt_s;
             timing.air_up_s = q * up(p as f64 * tb);
@@ -238,14 +238,14 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
         } => {
             let a = problem.acceptance[draft][target].unwrap_or(0.0);
             let rounds = expected_rounds(a, k, t);
-            let dev = Part::whole(&v[draft], &user.device);
+            let dev = Part::whole(&v[draft], user.on(draft));
             let pre = dev.prefill(p);
             let step = dev.passes(context, 1, k as f64 * rounds);
             timing.device_pre_s = pre.latency_s;
             timing.device_s = step.latency_s;
             timing.device_energy_j = pre.energy_j + step.energy_j;
             device_bytes = dev.weight_bytes() + dev.kv_bytes(p + t);
-            let run = Part::whole(&v[target], &edge.device);
+            let run = Part::whole(&v[target], edge.on(target));
             let epre = run.prefill(p).latency_s;
             let verify = run.passes(context, k + 1, rounds).latency_s;
             timing.fixed_pre_s = edge.rtt_s / 2.0;
@@ -261,12 +261,12 @@ pub fn price(problem: &CollabProblem, u: usize, mode: Mode) -> Priced {
         }
         Mode::Split { variant, cut } => {
             let rows = v[variant].table.len();
-            let dev = Part::new(&v[variant], &user.device, 0..cut);
+            let dev = Part::new(&v[variant], user.on(variant), 0..cut);
             let c = full(&dev);
             timing.device_s = c.latency_s;
             timing.device_energy_j = c.energy_j;
             device_bytes = dev.weight_bytes() + dev.kv_bytes(p + t);
-            let run = Part::new(&v[variant], &edge.device, cut..rows);
+            let run = Part::new(&v[variant], edge.on(variant), cut..rows);
             let served = full(&run).latency_s;
             let act = v[variant].table.layers[cut - 1].out_bytes_per_token;
             timing.fixed_s = tf * edge.rtt_s;

@@ -150,6 +150,7 @@ pub fn random_problem(catalog: &DeviceCatalog, shape: &Shape, seed: u64) -> Coll
     let edge_device = pick(&mut rng, &["l4", "rtx-4090", "a100-80gb-sxm"]);
     let weights: f64 = variants.iter().map(|v| v.weight_bytes()).sum();
     let edge = EdgeServer {
+        runtime_devices: Vec::new(),
         name: "edge".into(),
         device: edge_device,
         memory_bytes: weights * rng.gen_range(0.3..1.2),
@@ -174,6 +175,7 @@ pub fn random_problem(catalog: &DeviceCatalog, shape: &Shape, seed: u64) -> Coll
         // Deadlines between a fast edge answer and a slow device one.
         let deadline_s = 10f64.powf(rng.gen_range(-0.5..1.3));
         users.push(CollabUser {
+            runtime_devices: Vec::new(),
             name: format!("u{k}"),
             memory_bytes: device.memory_bytes * rng.gen_range(0.05..0.5),
             device,
