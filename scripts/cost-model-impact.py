@@ -197,7 +197,7 @@ def compare(problem, r1, r2):
         s1, s2 = stages(r1), stages(r2)
         if s1 == s2:
             return False, ""
-        fmt = lambda s: " | ".join(f"{n}[{a},{b})" for n, a, b in s)  # noqa: E731
+        fmt = lambda s: ", ".join(f"{n}[{a},{b})" for n, a, b in s)  # noqa: E731
         return True, f"stages {fmt(s1)} -> {fmt(s2)}"
     if problem == "moe":
         if "experts" not in p1:
