@@ -288,17 +288,19 @@ def main():
                         help=f"comma-separated subset of {','.join(PROBLEMS)}")
     args = parser.parse_args()
     edgeplan = args.edgeplan or str(ROOT / "target" / "release" / "edgeplan")
+    # Bad options exit 2 with the option named (parser.error).
     if not (os.path.isfile(edgeplan) and os.access(edgeplan, os.X_OK)):
-        sys.exit(f"cost-model-impact: edgeplan binary not found at {edgeplan}: pass --edgeplan "
-                 f"PATH or set EDGEPLAN_BIN")
+        parser.error(f"--edgeplan: no edgeplan binary at {edgeplan}: pass --edgeplan PATH or set "
+                     f"EDGEPLAN_BIN")
     problems = [p for p in args.problems.split(",") if p]
     unknown = sorted(set(problems) - set(PROBLEMS))
-    if unknown:
-        sys.exit(f"cost-model-impact: --problems: unknown problem(s) {', '.join(unknown)}; "
-                 f"expected some of {', '.join(PROBLEMS)}")
-
+    if unknown or not problems:
+        parser.error(f"--problems: unknown problem(s) {', '.join(unknown) or '(none given)'}; "
+                     f"expected some of {', '.join(PROBLEMS)}")
     if args.jobs < 1:
-        sys.exit("cost-model-impact: --jobs: expected at least 1")
+        parser.error("--jobs: expected at least 1")
+    if args.skip_after <= 0:
+        parser.error("--skip-after: expected a positive number of seconds")
 
     work, skipped = [], []
     for problem in problems:
