@@ -4,7 +4,8 @@
 1. Runs every sweep in instances/sweeps/*.toml with `edgeplan sweep FILE -o notebooks/data/STEM.csv
    --force --quiet`.
 2. Executes every notebooks/*.ipynb with nbclient (kernel python3, 300 s per cell, working
-   directory notebooks/), with EDGEPLAN_DATA=notebooks/data and EDGEPLAN_FIGURES=notebooks/figures.
+   directory notebooks/), with EDGEPLAN_DATA=notebooks/data, EDGEPLAN_FIGURES=notebooks/figures and
+   EDGEPLAN_BIN=the edgeplan binary (for notebooks that run it, e.g. cost-model.ipynb).
    The executed notebooks are not written back: the committed ones stay without outputs.
 3. Checks that every figure a notebook declares in its metadata (`metadata.edgeplan.figures`, file
    names under the figures directory) was written by this run and is not empty.
@@ -150,8 +151,10 @@ def main():
     # Files written from here on count as this run's; whole seconds, for coarse file systems.
     since = math.floor(time.time())
     started = time.monotonic()
+    edgeplan = None
     if not args.no_sweeps:
-        run_sweeps(resolve_edgeplan(args.edgeplan))
+        edgeplan = resolve_edgeplan(args.edgeplan)
+        run_sweeps(edgeplan)
 
     notebooks = sorted(NOTEBOOKS.glob("*.ipynb"))
     if args.names:
@@ -166,6 +169,9 @@ def main():
     FIGURES.mkdir(parents=True, exist_ok=True)
     os.environ["EDGEPLAN_DATA"] = str(DATA)
     os.environ["EDGEPLAN_FIGURES"] = str(FIGURES)
+    if edgeplan is None:  # --no-sweeps: the notebooks that run the binary need it all the same
+        edgeplan = resolve_edgeplan(args.edgeplan)
+    os.environ["EDGEPLAN_BIN"] = str(edgeplan)
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")  # silences a jupyter_core warning
 
