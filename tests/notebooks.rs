@@ -67,7 +67,15 @@ fn notebooks_run_headless_and_write_their_figures() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in ["split", "alloc", "cache", "green", "moe", "collab"] {
+    for name in [
+        "split",
+        "alloc",
+        "cache",
+        "green",
+        "moe",
+        "collab",
+        "cost-model",
+    ] {
         let notebook = root().join("notebooks").join(format!("{name}.ipynb"));
         let nb: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&notebook).unwrap()).unwrap();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use edgeplan::costs::fit::{check, Priors, RowCheck};
 use edgeplan::costs::runtime::{runtime_info, CLASSES};
-use edgeplan::costs::validate::{cost_tables, load_measurements, median_abs};
+use edgeplan::costs::validate::{cost_tables, load_measurements, median_abs, Measurement};
 use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig, Phase};
 use edgeplan::Error;
 
@@ -262,7 +262,7 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
                 m.device,
                 m.unit.as_deref().unwrap_or(""),
                 m.runtime,
-                phase_name(m.phase),
+                m.phase.name(),
                 m.context,
                 m.tokens,
                 m.tokens_per_s,
@@ -301,7 +301,7 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
             m.dtype.to_string(),
             m.device,
             m.runtime,
-            phase_name(m.phase),
+            m.phase.name(),
             m.tokens,
             m.tokens_per_s,
             100.0 * e1,
@@ -327,7 +327,7 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
     };
     summary("all".into(), &|_| true)?;
     for phase in [Phase::Prefill, Phase::Decode] {
-        summary(format!("phase {}", phase_name(phase)), &|c| {
+        summary(format!("phase {}", phase.name()), &|c| {
             c.measurement.phase == phase
         })?;
     }
@@ -336,37 +336,24 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
             runtime_info(&c.measurement.runtime).is_ok_and(|r| r.class == class)
         })?;
     }
-    let mut runtimes: Vec<&str> = checks
-        .iter()
-        .map(|c| c.measurement.runtime.as_str())
-        .collect();
-    runtimes.sort();
-    runtimes.dedup();
-    for r in runtimes {
-        summary(format!("runtime {r}"), &|c| c.measurement.runtime == r)?;
-    }
-    let mut devices: Vec<&str> = checks
-        .iter()
-        .map(|c| c.measurement.device.as_str())
-        .collect();
-    devices.sort();
-    devices.dedup();
-    for d in devices {
-        summary(format!("device {d}"), &|c| c.measurement.device == d)?;
+    type Key = fn(&Measurement) -> &str;
+    let groups: [(&str, Key); 2] = [
+        ("runtime", |m| m.runtime.as_str()),
+        ("device", |m| m.device.as_str()),
+    ];
+    for (label, key) in groups {
+        let mut values: Vec<&str> = checks.iter().map(|c| key(&c.measurement)).collect();
+        values.sort();
+        values.dedup();
+        for v in values {
+            summary(format!("{label} {v}"), &|c| key(&c.measurement) == v)?;
+        }
     }
     eprintln!(
-        "v1: the device rows of {} alone; v2: {} fitted to all {} rows (in sample) and refitted \
-         without each row's source (held out)",
+        "v1: the device rows of {} alone; v2: runtimes fitted to all {} rows (in sample) and \
+         refitted without each row's source (held out)",
         args.devices.display(),
-        "runtimes",
         rows.len()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Prefill => "prefill",
-        Phase::Decode => "decode",
-    }
 }

@@ -199,14 +199,6 @@ fn unit_of(m: &Measurement, catalog: &DeviceCatalog) -> String {
         .unwrap_or_default()
 }
 
-/// `prefill` or `decode`.
-fn phase_label(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Prefill => "prefill",
-        Phase::Decode => "decode",
-    }
-}
-
 /// The class of runtime `k`.
 fn class_of(k: &str) -> &'static str {
     runtime_info(k).map_or("", |r| r.class)
@@ -321,7 +313,7 @@ fn prepare(
     ];
     // The call overhead of a prefill (time to first token: tokenisation, set-up, the first
     // sample) is not that of a decode step: one set of parameters per phase.
-    let ph = phase_label(m.phase);
+    let ph = m.phase.name();
     let call = vec![
         layout.param(
             format!("C0|{ph}"),
@@ -598,7 +590,7 @@ fn to_table(
         let rc = value(format!("F_c|{class}")) + value(format!("R_c|{k}"));
         let rm = value(format!("F_m|{class}")) + value(format!("R_m|{k}"));
         let tau_call = |phase: Phase| {
-            let ph = phase_label(phase);
+            let ph = phase.name();
             (value(format!("C0|{ph}"))
                 + value(format!("CF|{class}|{ph}"))
                 + value(format!("C|{k}|{ph}")))

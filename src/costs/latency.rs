@@ -45,6 +45,16 @@ pub enum Phase {
     Decode,
 }
 
+impl Phase {
+    /// `prefill` or `decode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Prefill => "prefill",
+            Phase::Decode => "decode",
+        }
+    }
+}
+
 /// A measured point: `(tokens, latency_s, energy_j)`.
 type Point = (f64, f64, Option<f64>);
 

@@ -273,11 +273,7 @@ fn star(text: &str) -> Option<&str> {
 }
 
 fn phase_name(phase: Option<Phase>) -> &'static str {
-    match phase {
-        None => "*",
-        Some(Phase::Prefill) => "prefill",
-        Some(Phase::Decode) => "decode",
-    }
+    phase.map_or("*", Phase::name)
 }
 
 /// Parses `prefill` or `decode`.
