@@ -357,7 +357,7 @@ fn huge_architectures_and_token_counts_are_refused() {
                 "--measurements",
                 csv.to_str().unwrap(),
             ],
-            &["measurements.csv", "line 3", "tokens", needle],
+            &["measurements.csv", "line 2", "tokens", needle],
         );
         assert!(start.elapsed().as_secs() < 30);
     }
