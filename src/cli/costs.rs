@@ -4,7 +4,7 @@ use super::output::{out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use edgeplan::costs::fit::{check, Priors, RowCheck};
+use edgeplan::costs::fit::{check, fit, Priors, RowCheck};
 use edgeplan::costs::runtime::{runtime_info, CLASSES};
 use edgeplan::costs::validate::{cost_tables, load_measurements, median_abs, Measurement};
 use edgeplan::costs::{DeviceCatalog, Dtype, ModelConfig, Phase};
@@ -209,8 +209,9 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
             .set(name.trim(), value)
             .map_err(|e| Error::option("--prior", e))?;
     }
-    let (checks, full) = check(&rows, &tables, &catalog, &priors)?;
     if args.fit {
+        let all: Vec<&Measurement> = rows.iter().collect();
+        let full = fit(&all, &tables, &catalog, &priors)?;
         let sources = {
             let mut k: Vec<String> = rows.iter().map(|m| m.source_key()).collect();
             k.sort();
@@ -245,6 +246,7 @@ fn validate(args: &CostsArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let (checks, _) = check(&rows, &tables, &catalog, &priors)?;
     if let Some(path) = &args.output {
         let mut csv = String::from(
             "line,model,dtype,device,unit,runtime,phase,context,tokens,measured_tokens_per_s,\
