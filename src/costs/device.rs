@@ -328,11 +328,13 @@ impl DeviceCatalog {
         if let Some(u) = choice.unit {
             check_unit(u)?;
         }
+        // The unit named, else the runtime's own, else the one runtimes.csv has for the runtime
+        // on this device, else the device's default.
         let unit = choice
             .unit
             .or_else(|| {
                 let r = info?;
-                self.runtimes.unit_for(r.id, name).or(r.unit)
+                r.unit.or_else(|| self.runtimes.unit_for(r.id, name))
             })
             .unwrap_or(device.unit.as_str())
             .to_string();

@@ -28,7 +28,7 @@
 //! group the table is refitted on the other groups and the group's rows are predicted through the
 //! normal lookup and `LayerTimer` path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -574,13 +574,15 @@ fn to_table(
             source: source.clone(),
         });
     }
-    let mut runtimes: BTreeMap<&str, (Vec<Dtype>, BTreeMap<&str, String>)> = BTreeMap::new();
+    // Per runtime: its dtypes, and the (device, unit) pairs it ran on.
+    type Seen<'a> = (Vec<Dtype>, BTreeSet<(&'a str, String)>);
+    let mut runtimes: BTreeMap<&str, Seen> = BTreeMap::new();
     for m in measurements {
         let e = runtimes.entry(&m.runtime).or_default();
         if !e.0.contains(&m.dtype) {
             e.0.push(m.dtype);
         }
-        e.1.entry(&m.device).or_insert_with(|| unit_of(m, catalog));
+        e.1.insert((&m.device, unit_of(m, catalog)));
     }
     let t0 = value("T0".into());
     for (k, (dtypes, devices)) in &runtimes {
@@ -635,6 +637,7 @@ fn to_table(
             push(None, default_unit.clone(), Some(q));
         }
         for (d, u) in devices {
+            let d = *d;
             push(Some(d), Some(u.clone()), None);
             for &q in &dtypes {
                 push(Some(d), Some(u.clone()), Some(q));
