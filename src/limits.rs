@@ -182,6 +182,10 @@ pub const SIGMA_DB: Range = Range::closed(0.0, 50.0, "dB");
 pub const JOB_TOKENS: Range = Range::closed(1.0, 1e18, "tokens");
 /// An efficiency of the roofline model (share of a peak reached): 0.1% to 100%.
 pub const EFFICIENCY: Range = Range::closed(1e-3, 1.0, "");
+/// A multiplier of runtimes.csv (efficiency scales, attention factor).
+pub const RUNTIME_SCALE: Range = Range::closed(1e-3, 1e3, "");
+/// A fixed overhead of runtimes.csv (per layer or per call).
+pub const OVERHEAD_S: Range = Range::closed(0.0, 10.0, "s");
 /// Work of one layer per token (or per token and context token): 0 to 10^15 FLOP.
 pub const FLOP_PER_TOKEN: Range = Range::closed(0.0, 1e15, "FLOP");
 /// A measured latency of one layer (profiles): 1 ns to 10^7 s (errors relative to it are

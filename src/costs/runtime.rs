@@ -263,11 +263,6 @@ pub struct RuntimeTable {
     pub rows: Vec<RuntimeRow>,
 }
 
-/// Valid range of a scale factor.
-pub const SCALE: limits::Range = limits::Range::closed(1e-3, 1e3, "");
-/// Valid range of an overhead.
-pub const OVERHEAD_S: limits::Range = limits::Range::closed(0.0, 10.0, "s");
-
 fn star(text: &str) -> Option<&str> {
     (text != "*" && !text.is_empty()).then_some(text)
 }
@@ -344,13 +339,13 @@ impl RuntimeTable {
                 unit,
                 phase,
                 dtype,
-                compute_scale: row.range(idx[5], "compute_scale", SCALE)?,
-                memory_scale: row.range(idx[6], "memory_scale", SCALE)?,
-                layer_overhead_s: row.range(idx[7], "layer_overhead_s", OVERHEAD_S)?,
-                call_overhead_s: row.range(idx[8], "call_overhead_s", OVERHEAD_S)?,
-                attention_factor: row
-                    .filled(attention_col)
-                    .map_or(Ok(1.0), |i| row.range(i, "attention_factor", SCALE))?,
+                compute_scale: row.range(idx[5], "compute_scale", limits::RUNTIME_SCALE)?,
+                memory_scale: row.range(idx[6], "memory_scale", limits::RUNTIME_SCALE)?,
+                layer_overhead_s: row.range(idx[7], "layer_overhead_s", limits::OVERHEAD_S)?,
+                call_overhead_s: row.range(idx[8], "call_overhead_s", limits::OVERHEAD_S)?,
+                attention_factor: row.filled(attention_col).map_or(Ok(1.0), |i| {
+                    row.range(i, "attention_factor", limits::RUNTIME_SCALE)
+                })?,
                 source: source_col.map_or("", |i| row.text(i)).to_string(),
             });
         }
