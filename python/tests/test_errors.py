@@ -86,19 +86,13 @@ def test_from_dict_equals_load():
         edgeplan.from_dict({"problem": "split", "x": float("nan")})
 
 
-def test_an_unknown_solver(cli):
-    proc = cli("solve", JETSON, "--solver", "no-such-preset")
+# An unknown preset, and one the problem does not have.
+@pytest.mark.parametrize("solver", ["no-such-preset", "asap"])
+def test_a_bad_solver(cli, solver):
+    proc = cli("solve", JETSON, "--solver", solver)
     assert proc.returncode == 2
     with pytest.raises(edgeplan.BadInputError) as raised:
-        edgeplan.solve(edgeplan.load(JETSON), solver="no-such-preset")
-    assert str(raised.value) == cli_error(proc)
-
-
-def test_a_solver_the_problem_does_not_have(cli):
-    proc = cli("solve", JETSON, "--solver", "asap")
-    assert proc.returncode == 2
-    with pytest.raises(edgeplan.BadInputError) as raised:
-        edgeplan.solve(edgeplan.load(JETSON), solver="asap")
+        edgeplan.solve(edgeplan.load(JETSON), solver=solver)
     assert str(raised.value) == cli_error(proc)
 
 

@@ -89,6 +89,20 @@ impl Device {
             .collect()
     }
 
+    /// The device as seen by a user holding `share` of it (processor sharing): peaks and
+    /// bandwidth scale with the share and the runtime's fixed overheads stretch with it, so every
+    /// latency is the whole device's divided by `share`.
+    pub fn share(&mut self, share: f64) {
+        self.peak_flops *= share;
+        self.mem_bw_bytes_per_s *= share;
+        if let Some(r) = self.runtime.as_mut() {
+            for p in [&mut r.prefill, &mut r.decode] {
+                p.layer_overhead_s /= share;
+                p.call_overhead_s /= share;
+            }
+        }
+    }
+
     /// `(peak_flops, power_busy_w, compute_efficiency, memory_efficiency)` of unit `unit`.
     fn unit_figures(&self, unit: &str) -> Option<(f64, f64, f64, f64)> {
         if unit == self.unit {

@@ -46,6 +46,15 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Parses `prefill` or `decode`.
+    pub fn parse(text: &str) -> Option<Phase> {
+        match text {
+            "prefill" => Some(Phase::Prefill),
+            "decode" => Some(Phase::Decode),
+            _ => None,
+        }
+    }
+
     /// `prefill` or `decode`.
     pub fn name(self) -> &'static str {
         match self {
@@ -85,15 +94,12 @@ impl Profile {
                     layers - 1
                 )));
             }
-            let phase = match row.text(c_phase) {
-                "prefill" => Phase::Prefill,
-                "decode" => Phase::Decode,
-                other => {
-                    return Err(row.bad(format!(
-                        "column `phase`: expected prefill or decode, got `{other}`"
-                    )))
-                }
-            };
+            let phase = Phase::parse(row.text(c_phase)).ok_or_else(|| {
+                row.bad(format!(
+                    "column `phase`: expected prefill or decode, got `{}`",
+                    row.text(c_phase)
+                ))
+            })?;
             let tokens: usize = row.parse(
                 c_tokens,
                 "column `tokens`",

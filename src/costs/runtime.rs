@@ -271,15 +271,6 @@ fn phase_name(phase: Option<Phase>) -> &'static str {
     phase.map_or("*", Phase::name)
 }
 
-/// Parses `prefill` or `decode`.
-pub fn parse_phase(text: &str) -> Option<Phase> {
-    match text {
-        "prefill" => Some(Phase::Prefill),
-        "decode" => Some(Phase::Decode),
-        _ => None,
-    }
-}
-
 impl RuntimeTable {
     /// Reads a runtimes.csv (see the module docs).
     pub fn load(path: &Path) -> Result<RuntimeTable> {
@@ -319,7 +310,7 @@ impl RuntimeTable {
             }
             let phase = match star(row.text(idx[3])) {
                 None => None,
-                Some(p) => Some(parse_phase(p).ok_or_else(|| {
+                Some(p) => Some(Phase::parse(p).ok_or_else(|| {
                     row.bad(format!(
                         "column `phase`: expected prefill, decode or *, got `{p}`"
                     ))

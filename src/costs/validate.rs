@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::arch::{Dtype, ModelConfig};
 use super::device::{DeviceCatalog, RuntimeChoice};
 use super::latency::{LayerTimer, Phase};
-use super::runtime::{check_unit, parse_phase, runtime_info};
+use super::runtime::{check_unit, runtime_info};
 use super::table::{CostTable, CsvFile};
 use crate::error::{Error, Result};
 use crate::limits;
@@ -128,7 +128,7 @@ pub fn load_measurements(path: &Path) -> Result<Vec<Measurement>> {
             .map_err(|e| row.bad(format!("column `runtime`: {e}")))?
             .id
             .to_string();
-        let phase = parse_phase(get(4)).ok_or_else(|| {
+        let phase = Phase::parse(get(4)).ok_or_else(|| {
             row.bad(format!(
                 "column `phase`: expected prefill or decode, got `{}`",
                 get(4)

@@ -230,16 +230,7 @@ impl AllocProblem {
             Some(m) => {
                 let s = &self.servers[m];
                 let mut device = s.on(k).clone();
-                device.peak_flops *= share;
-                device.mem_bw_bytes_per_s *= share;
-                // Processor sharing stretches all of a user's service time, the runtime's fixed
-                // overheads too.
-                if let Some(r) = device.runtime.as_mut() {
-                    for p in [&mut r.prefill, &mut r.decode] {
-                        p.layer_overhead_s /= share;
-                        p.call_overhead_s /= share;
-                    }
-                }
+                device.share(share);
                 let rb = rbs * s.rb_bandwidth_hz;
                 (
                     Some(TierResource {
