@@ -351,7 +351,7 @@ impl Fixed {
     }
 
     /// Fixes column `i` of `pool`.
-    fn fix(&mut self, pool: &[Column], i: usize) {
+    pub fn fix(&mut self, pool: &[Column], i: usize) {
         self.column[pool[i].job] = Some(i);
         for &(m, t, _) in &pool[i].runs {
             self.blocked[m][t] = true;
@@ -359,7 +359,7 @@ impl Fixed {
     }
 
     /// Whether column `c` of a job not yet fixed avoids every blocked slot.
-    fn open(&self, c: &Column) -> bool {
+    pub fn open(&self, c: &Column) -> bool {
         self.column[c.job].is_none() && c.runs.iter().all(|&(m, t, _)| !self.blocked[m][t])
     }
 }

@@ -26,6 +26,7 @@ pub mod columns;
 pub mod evaluate;
 pub mod heuristics;
 pub mod model;
+pub mod neighbourhood;
 pub mod render;
 pub mod solve;
 pub mod traces;

@@ -10,6 +10,7 @@ use super::columns::{
 use super::evaluate::{evaluate, GreenEvaluation};
 use super::heuristics::{asap, complete, greedy};
 use super::model::{build, objective_scale, GreenMilp};
+use super::neighbourhood::{search, Limits};
 use super::{GreenObjective, GreenProblem, Schedule};
 use crate::error::{Error, Result};
 use crate::solve::export::{header, Sense};
@@ -133,10 +134,11 @@ fn exact(
     let mut bound: Option<f64> = None;
     // The time-indexed MILP gets the last part of a time limit only where it is small enough
     // to help; a larger one's root LP alone takes most of a minute, and the master gets it.
-    let master_share = if run_variables(problem) <= MAX_TIME_INDEXED_RUNS {
-        MASTER_SHARE
+    let small = run_variables(problem) <= MAX_TIME_INDEXED_RUNS;
+    let (dive_share, master_share, search_share) = if small {
+        (DIVE_SHARE, MASTER_SHARE, SEARCH_SHARE)
     } else {
-        LARGE_MASTER_SHARE
+        (LARGE_DIVE_SHARE, LARGE_MASTER_SHARE, LARGE_SEARCH_SHARE)
     };
     let generated = generate(
         problem,
@@ -149,7 +151,7 @@ fn exact(
     if let Some(generated) = generated {
         bound = Some(generated.bound * scale);
         // A dive, its last jobs placed by the greedy's rule when its slots run out.
-        let dive_time = left(DIVE_SHARE);
+        let dive_time = left(dive_share);
         let fixed = match dive_time {
             Some(t) if t <= 0.01 => None,
             _ => dive(problem, &costs, &mut pool, dive_time),
@@ -184,6 +186,24 @@ fn exact(
             if let Some(polished) = complete(problem, found.clone()) {
                 consider(&mut best, polished);
             }
+            consider(&mut best, found);
+        }
+        // The neighbourhood search from the best schedule, until it meets the bound.
+        if let (Some(from), Some(b)) = (best.clone(), bound) {
+            let limits = Limits {
+                time_s: left(search_share),
+                // Where the time-indexed MILP is small enough to prove optimality, it gets the
+                // time and the search a few rounds for its start.
+                rounds: if deadline.is_some() && !small {
+                    usize::MAX
+                } else {
+                    SEARCH_ROUNDS
+                },
+                target: b + (preset.mip_rel_gap * b.abs()).max(preset.mip_abs_gap),
+            };
+            let found = search(
+                problem, &costs, &mut pool, from, &objective, limits, &options,
+            );
             consider(&mut best, found);
         }
     }
@@ -326,9 +346,20 @@ const COLUMN_SHARE: f64 = 0.3;
 /// Share of the time limit by which the dive ends.
 const DIVE_SHARE: f64 = 0.5;
 /// Share of the time limit by which the restricted master MILP ends.
-const MASTER_SHARE: f64 = 0.65;
-/// The same when the time-indexed MILP has more than [`MAX_TIME_INDEXED_RUNS`] run variables.
-const LARGE_MASTER_SHARE: f64 = 0.95;
+const MASTER_SHARE: f64 = 0.6;
+/// Share of the time limit by which the neighbourhood search ends.
+const SEARCH_SHARE: f64 = 0.7;
+/// The dive's share when the time-indexed MILP has more than [`MAX_TIME_INDEXED_RUNS`] run
+/// variables.
+const LARGE_DIVE_SHARE: f64 = 0.4;
+/// The restricted master's share in that case.
+const LARGE_MASTER_SHARE: f64 = 0.5;
+/// The neighbourhood search's share in that case: it improves the schedule much faster than
+/// the full restricted master (100 x 96 x 10: 2.2% above the bound with the master to 95% of
+/// 60 s, 1.6-1.7% with the master to 50% and the search after it).
+const LARGE_SEARCH_SHARE: f64 = 0.95;
+/// Neighbourhood rounds without a time limit, or where the time-indexed MILP is small.
+const SEARCH_ROUNDS: usize = 30;
 /// Run variables of the time-indexed MILP above which it gets only the last 5% of a time limit
 /// (100 jobs x 96 slots x 10 servers: 22,000, root LP 14 s; 50 x 96 x 5: 5,700).
 const MAX_TIME_INDEXED_RUNS: usize = 10_000;
