@@ -90,8 +90,9 @@ pub fn solve_with(
 }
 
 /// The exact solve (docs/green.md, "Exact solve"): the greedy, column generation for a bound
-/// and a restricted master MILP for a schedule, then, while the gap is open, the time-indexed
-/// MILP with the bound as a row. Returns the schedule and the time-indexed MILP's size.
+/// and a restricted master MILP for a schedule, on large instances a neighbourhood search from
+/// it, then, while the gap is open, the time-indexed MILP with the bound as a row. Returns the
+/// schedule and the time-indexed MILP's size.
 fn exact(
     problem: &GreenProblem,
     preset: &SolverPreset,
