@@ -495,7 +495,7 @@ fn neighbourhood_search_improves_the_greedy_and_never_passes_the_optimum() {
         let limits = Limits {
             time_s: None,
             rounds: 30,
-            target: f64::NEG_INFINITY,
+            done: &|_| false,
         };
         let costs = Costs::new(problem);
         let found = search(

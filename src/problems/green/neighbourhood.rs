@@ -14,8 +14,8 @@
 //! kept when the evaluator finds it cheaper. A round never makes the schedule worse, and every
 //! schedule it returns is checked by the evaluator.
 //!
-//! The search ends at its time limit, after its round limit, at a target value (the bound the
-//! caller would stop at), or on Ctrl-C. Neighbourhoods are drawn from a seeded generator, so a
+//! The search ends at its time limit, after its round limit, once the caller's test of the
+//! objective holds (the gap to its bound is closed), or on Ctrl-C. Neighbourhoods are drawn from a seeded generator, so a
 //! run with a round limit and no time limit is reproducible.
 
 use std::collections::HashMap;
@@ -36,14 +36,14 @@ const ROUND_COLUMNS_S: f64 = 5.0;
 const ROUND_MASTER_S: f64 = 10.0;
 
 /// When the search stops.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
+#[derive(Clone, Copy)]
+pub struct Limits<'a> {
     /// Wall-clock limit, s.
     pub time_s: Option<f64>,
     /// Rounds at most.
     pub rounds: usize,
-    /// Stop once the schedule's objective (the evaluator's) is at most this.
-    pub target: f64,
+    /// Stop once this holds for the schedule's objective (the evaluator's).
+    pub done: &'a dyn Fn(f64) -> bool,
 }
 
 /// A column's job and runs: what makes it the same column.
@@ -94,7 +94,7 @@ pub fn search(
     columns: &mut Vec<Column>,
     start: Schedule,
     objective: &dyn Fn(&Schedule) -> f64,
-    limits: Limits,
+    limits: Limits<'_>,
     options: &MipOptions,
 ) -> Schedule {
     let clock = Instant::now();
@@ -105,7 +105,7 @@ pub fn search(
     let mut value = objective(&best);
     let jobs = problem.jobs.len();
     for round in 0..limits.rounds {
-        if value <= limits.target || left().is_some_and(|l| l <= 0.0) || watch::stop_requested() {
+        if (limits.done)(value) || left().is_some_and(|l| l <= 0.0) || watch::stop_requested() {
             break;
         }
         let current: Vec<usize> = columns_of(problem, costs, &best)

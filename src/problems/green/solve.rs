@@ -108,6 +108,10 @@ fn exact(
             f64::INFINITY
         }
     };
+    // A plan of this objective meets a bound within the preset's gap.
+    let within_gap = |value: f64, b: f64| {
+        value - b <= (preset.mip_rel_gap * value.abs()).max(preset.mip_abs_gap)
+    };
     let mut options = MipOptions {
         report_scale: objective_scale(problem),
         ..MipOptions::for_run(preset, run)
@@ -193,27 +197,27 @@ fn exact(
         // The neighbourhood search from the best schedule, until it meets the bound, where the
         // time-indexed MILP is too large to close the gap itself (on the smaller ones the
         // search's rounds only delay the MILP's proof).
-        if let (Some(from), Some(b), false) = (best.clone(), bound, small) {
-            let limits = Limits {
-                time_s: left(SEARCH_SHARE),
-                rounds: if deadline.is_some() {
-                    usize::MAX
-                } else {
-                    SEARCH_ROUNDS
-                },
-                target: b + (preset.mip_rel_gap * b.abs()).max(preset.mip_abs_gap),
-            };
-            let found = search(
-                problem, &costs, &mut pool, from, &objective, limits, &options,
-            );
-            consider(&mut best, found);
+        match (best.clone(), bound) {
+            (Some(from), Some(b)) if !small => {
+                let limits = Limits {
+                    time_s: left(SEARCH_SHARE),
+                    rounds: if deadline.is_some() {
+                        usize::MAX
+                    } else {
+                        SEARCH_ROUNDS
+                    },
+                    done: &|value| within_gap(value, b),
+                };
+                let found = search(
+                    problem, &costs, &mut pool, from, &objective, limits, &options,
+                );
+                consider(&mut best, found);
+            }
+            _ => {}
         }
     }
     let closed = |best: &Option<Schedule>, bound: Option<f64>| match (best, bound) {
-        (Some(s), Some(b)) => {
-            let value = objective(s);
-            value - b <= (preset.mip_rel_gap * value.abs()).max(preset.mip_abs_gap)
-        }
+        (Some(s), Some(b)) => within_gap(objective(s), b),
         _ => false,
     };
     if closed(&best, bound) {
