@@ -25,6 +25,7 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
 
 use super::model::Demand;
 use super::{CacheProblem, Placement, LIMIT_TOLERANCE};
@@ -393,6 +394,17 @@ pub fn local_search(
     start: &Placement,
     max_passes: usize,
 ) -> Placement {
+    local_search_until(problem, demands, start, max_passes, None)
+}
+
+/// [`local_search`] that begins no pass after `deadline` (the refill of `start` still runs).
+pub fn local_search_until(
+    problem: &CacheProblem,
+    demands: &[Demand],
+    start: &Placement,
+    max_passes: usize,
+    deadline: Option<Instant>,
+) -> Placement {
     let servers = problem.servers.len();
     let search = DropRefill::new(problem, demands);
     let mut fills: Vec<ServerFill> = (0..servers)
@@ -411,6 +423,9 @@ pub fn local_search(
         search.refill(m, fill, &mut count, &vec![false; problem.models.len()]);
     }
     for _ in 0..max_passes {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
         let mut improved = false;
         for (m, fill) in fills.iter_mut().enumerate() {
             improved |= search.improve_server(m, fill, &mut count);

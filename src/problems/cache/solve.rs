@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::evaluate::{evaluate, unservable_users, CacheEvaluation};
 use super::heuristics::{
-    greedy, local_search, popularity, random, round_fractional, served_weight, Sharing,
+    greedy, local_search, local_search_until, popularity, random, round_fractional, served_weight,
+    Sharing,
 };
 use super::improve::{fits, reoptimise};
 use super::model::{build_with, demands, CacheMilp, Demand, Formulation};
@@ -160,6 +161,15 @@ fn run_heuristic(
 /// before for a rounded start and the root bound.
 const LARGE_ROWS: usize = 30_000;
 
+/// Seconds of the time limit that must be left after the start for HiGHS to run on a MILP of
+/// more than [`LARGE_ROWS`] rows: its root LP alone takes 30-75 s on 20 × 300 × 1000 (one HiGHS
+/// thread, this project's 2-core machines), and with a second or two left the interior-point
+/// method overran a 5 s limit by up to 1 s.
+const LARGE_MIN_S: f64 = 15.0;
+
+/// Share of the time limit by which the local search of the start begins its last pass.
+const LOCAL_SEARCH_SHARE: f64 = 0.3;
+
 /// The start of a MILP with fewer rows is not re-optimised: HiGHS proves those in a fraction of
 /// a second from the local search's plan (4 × 20 × 50: 241 rows, 0.1 s).
 const REOPTIMISE_ROWS: usize = 1_000;
@@ -208,8 +218,21 @@ fn solve_exact(
         });
     }
     let (incumbent, root_lp_bound) =
-        heuristic_start(problem, demand_list, preset, form, milp_size.2)?;
+        heuristic_start(problem, demand_list, preset, form, milp_size.2, start)?;
     let start_weight = served_weight(problem, demand_list, &incumbent);
+    let left = preset
+        .time_limit_s
+        .map(|t| t - start.elapsed().as_secs_f64());
+    if large && left.is_some_and(|l| l < LARGE_MIN_S) {
+        // HiGHS could not end its root LP in the time left, and its interior-point method
+        // overshoots a short limit: the start is the plan, without a bound.
+        stats.termination = Termination::LimitReached;
+        return Ok(Exact {
+            placement: incumbent,
+            milp_size,
+            root_lp_bound,
+        });
+    }
     let report_scale = 1.0 / model.scale;
     let options = |log: bool| MipOptions {
         // What the relaxation and the start left of the time limit.
@@ -342,7 +365,8 @@ fn run_milp(
     })
 }
 
-/// HiGHS's first incumbent: the better of the local search from the greedy and from the
+/// HiGHS's first incumbent: the better of the local search from the greedy (no pass begun past
+/// [`LOCAL_SEARCH_SHARE`] of the time limit, counted from `start`) and from the
 /// rounded LP relaxation (not for a MILP of more than [`LARGE_ROWS`] `rows`), polished by exact
 /// re-optimisation of single servers and overlapping pairs ([`reoptimise`], a quarter of the
 /// time limit at most, not below [`REOPTIMISE_ROWS`] rows); and the
@@ -353,10 +377,20 @@ fn heuristic_start(
     preset: &SolverPreset,
     form: Formulation,
     rows: usize,
+    start: Instant,
 ) -> Result<(Placement, Option<f64>)> {
     let large = rows > LARGE_ROWS;
     let first = greedy(problem, demand_list, Sharing::Aware);
-    let mut incumbent = local_search(problem, demand_list, &first, LOCAL_SEARCH_PASSES);
+    let passes_until = preset
+        .time_limit_s
+        .map(|t| start + Duration::from_secs_f64(LOCAL_SEARCH_SHARE * t));
+    let mut incumbent = local_search_until(
+        problem,
+        demand_list,
+        &first,
+        LOCAL_SEARCH_PASSES,
+        passes_until,
+    );
     let mut root_lp_bound = None;
     if !large {
         let relaxed = build_with(problem, demand_list, form);
