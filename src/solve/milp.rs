@@ -52,6 +52,10 @@ pub struct MipOptions {
     /// objective itself); progress lines ([`super::watch`]) and the exported model
     /// ([`Milp::write_model`]) are in the report's units.
     pub report_scale: f64,
+    /// Stop as soon as an incumbent's objective is below this (in the model's units, of the
+    /// objective as minimised): a bound the caller knows from elsewhere (a decomposition) and
+    /// the gap it asks for, without a row that would tie the LP to it.
+    pub objective_target: Option<f64>,
     /// Heads the progress lines when the model is not the problem's own MILP (e.g. one round
     /// of an outer approximation, whose incumbent and bound are the round's); empty otherwise.
     pub progress_label: &'static str,
@@ -117,6 +121,7 @@ impl Default for MipOptions {
             interior_point: false,
             highs: Vec::new(),
             report_scale: 1.0,
+            objective_target: None,
             progress_label: "",
         }
     }
@@ -407,6 +412,11 @@ impl Milp {
             ..options.clone()
         };
         set_options(&mut model, &scaled_options, relax)?;
+        if let Some(target) = options.objective_target.filter(|_| !relax) {
+            model
+                .try_set_option("objective_target", (target - offset) * scale)
+                .map_err(|e| Error::Solver(format!("HiGHS rejected `objective_target`: {e:?}")))?;
+        }
         if !start.is_empty() && !relax {
             set_start(&mut model, &cols, &start)?;
         }
