@@ -389,8 +389,79 @@ fn column_generation_bound_lies_between_lp_and_optimum() {
     );
 }
 
+/// Lagrangian fixing (`problems::green::fixing`) at the column generation's prices: on the tiny
+/// instances, against a known schedule 5% or 50% above the optimum, no feasible schedule cheaper
+/// than it uses a run the fixing removes (every schedule enumerated), its bound lies between the
+/// column generation's and the optimum, and it removes runs on some instances.
+#[test]
+fn lagrangian_fixing_keeps_every_cheaper_schedule() {
+    use edgeplan::problems::green::columns::{generate, Costs, Fixed};
+    use edgeplan::problems::green::fixing::fixing;
+    use edgeplan::problems::green::model::objective_scale;
+    let (mut checked, mut removed) = (0, 0);
+    for seed in 0..60 {
+        let problem = tiny(seed);
+        let Some(best) = green_brute_force(&problem) else {
+            continue;
+        };
+        let costs = Costs::new(&problem);
+        let mut pool = Vec::new();
+        let generated = generate(
+            &problem,
+            &costs,
+            &mut pool,
+            &Fixed::none(&problem),
+            None,
+            usize::MAX,
+        )
+        .unwrap();
+        let scale = objective_scale(&problem);
+        let tol = 1e-6 * best.abs().max(1e-9);
+        for above in [1.05, 1.5] {
+            let incumbent = best * above;
+            let Some(fixed) = fixing(&problem, &costs, &generated.prices, incumbent / scale) else {
+                continue;
+            };
+            let bound = fixed.bound * scale;
+            assert!(
+                bound <= best + tol,
+                "seed {seed}: bound {bound} above {best}"
+            );
+            assert!(
+                bound >= generated.bound * scale - tol,
+                "seed {seed}: bound {bound} below the column generation's"
+            );
+            removed += fixed.removed.len();
+            checked += 1;
+            common::oracles::green_schedules(&problem, &mut |schedule, value| {
+                if value >= incumbent - tol {
+                    return;
+                }
+                for (m, row) in schedule.runs.iter().enumerate() {
+                    for (t, run) in row.iter().enumerate() {
+                        if let Some(run) = run {
+                            assert!(
+                                !fixed.removed.contains(&(run.job, m, t, run.level)),
+                                "seed {seed}: a schedule of {value} (< {incumbent}) runs job {} \
+                                 on server {m} in slot {t} at level {}, which was removed",
+                                run.job,
+                                run.level
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    }
+    assert!(checked >= 50, "only {checked} fixings checked");
+    assert!(
+        removed >= 20,
+        "the fixing removed only {removed} runs in all"
+    );
+}
+
 /// On medium generated instances the exact solve (column generation, dive, restricted master,
-/// then the time-indexed MILP with the bound as a row) reaches the optimum of the time-indexed
+/// then Lagrangian fixing and the time-indexed MILP) reaches the optimum of the time-indexed
 /// MILP alone.
 #[test]
 fn exact_solve_equals_the_time_indexed_milp_on_medium_instances() {
@@ -495,6 +566,7 @@ fn neighbourhood_search_improves_the_greedy_and_never_passes_the_optimum() {
         let limits = Limits {
             time_s: None,
             rounds: 30,
+            stall: usize::MAX,
             done: &|_| false,
         };
         let costs = Costs::new(problem);

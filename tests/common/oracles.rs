@@ -102,6 +102,18 @@ pub fn cache_brute_force(problem: &CacheProblem) -> (f64, Placement) {
 
 /// The least objective over every feasible schedule (`None`: none is feasible).
 pub fn green_brute_force(problem: &GreenProblem) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    green_schedules(problem, &mut |_, value| {
+        if best.is_none_or(|b| value < b) {
+            best = Some(value);
+        }
+    });
+    best
+}
+
+/// Calls `visit` with every feasible schedule of `problem` (every assignment of a job and level,
+/// or nothing, to every server slot that the evaluator accepts) and its objective.
+pub fn green_schedules(problem: &GreenProblem, visit: &mut dyn FnMut(&Schedule, f64)) {
     let slots = problem.slots();
     let cells: Vec<(usize, usize)> = (0..problem.servers.len())
         .flat_map(|m| (0..slots).map(move |t| (m, t)))
@@ -120,7 +132,6 @@ pub fn green_brute_force(problem: &GreenProblem) -> Option<f64> {
             list
         })
         .collect();
-    let mut best: Option<f64> = None;
     let mut schedule = problem.empty_schedule();
     fn walk(
         problem: &GreenProblem,
@@ -128,22 +139,21 @@ pub fn green_brute_force(problem: &GreenProblem) -> Option<f64> {
         options: &[Vec<Option<Run>>],
         k: usize,
         schedule: &mut Schedule,
-        best: &mut Option<f64>,
+        visit: &mut dyn FnMut(&Schedule, f64),
     ) {
         if k == cells.len() {
             let ev = green_evaluate(problem, schedule);
-            if ev.feasible() && best.is_none_or(|b| ev.objective < b) {
-                *best = Some(ev.objective);
+            if ev.feasible() {
+                visit(schedule, ev.objective);
             }
             return;
         }
         let (m, t) = cells[k];
         for option in &options[k] {
             schedule.runs[m][t] = *option;
-            walk(problem, cells, options, k + 1, schedule, best);
+            walk(problem, cells, options, k + 1, schedule, visit);
         }
         schedule.runs[m][t] = None;
     }
-    walk(problem, &cells, &options, 0, &mut schedule, &mut best);
-    best
+    walk(problem, &cells, &options, 0, &mut schedule, visit);
 }

@@ -144,7 +144,11 @@ impl<'a> Pricing<'a> {
 
     /// The cell groups a column of job `j` may use: each server it fits alone, or (with
     /// migration) all of them together.
-    fn groups(&self, j: usize, open: &dyn Fn(usize, usize) -> bool) -> Vec<Vec<(usize, usize)>> {
+    pub(super) fn groups(
+        &self,
+        j: usize,
+        open: &dyn Fn(usize, usize) -> bool,
+    ) -> Vec<Vec<(usize, usize)>> {
         let p = self.problem;
         let job = &p.jobs[j];
         let window = job.release..job.deadline.min(p.slots());
@@ -194,6 +198,28 @@ impl<'a> Pricing<'a> {
         Ok(out)
     }
 
+    /// Per cell of `cells`, per level: job `j`'s (work share, priced cost) of a run there.
+    pub(super) fn items(
+        &self,
+        j: usize,
+        cells: &[(usize, usize)],
+        pi: &[Vec<f64>],
+    ) -> Vec<Vec<(f64, f64)>> {
+        let p = self.problem;
+        let work = p.jobs[j].work_flop;
+        cells
+            .iter()
+            .map(|&(m, t)| {
+                (0..p.servers[m].levels.len())
+                    .map(|l| {
+                        let share = (p.slot_work(m, l) / work).min(1.0);
+                        (share, self.costs.run[m][t][l] - pi[m][t])
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The exact programme over `cells` (see the module header).
     fn price(
         &self,
@@ -213,18 +239,7 @@ impl<'a> Pricing<'a> {
             };
             return Ok((0.0 < below).then_some((0.0, column)));
         }
-        // Per cell, per level: (work share, priced cost).
-        let items: Vec<Vec<(f64, f64)>> = cells
-            .iter()
-            .map(|&(m, t)| {
-                (0..p.servers[m].levels.len())
-                    .map(|l| {
-                        let share = (p.slot_work(m, l) / job.work_flop).min(1.0);
-                        (share, self.costs.run[m][t][l] - pi[m][t])
-                    })
-                    .collect()
-            })
-            .collect();
+        let items = self.items(j, cells, pi);
         // Least cost still reachable from cell i on (negative items only), for pruning.
         let mut negative_after = vec![0.0; items.len() + 1];
         for i in (0..items.len()).rev() {
@@ -434,6 +449,8 @@ pub struct Generated {
     pub artificial: bool,
     /// Whether the generation converged (no column prices out).
     pub converged: bool,
+    /// The slot prices `pi[m][t]` (`<= 0`) of the round whose Lagrangian bound is `bound`.
+    pub prices: Vec<Vec<f64>>,
 }
 
 /// Column generation over the jobs not `fixed`, adding columns to `pool`, until convergence,
@@ -464,6 +481,7 @@ pub fn generate(
     let free: Vec<usize> = (0..jobs).filter(|&j| fixed.column[j].is_none()).collect();
     let mut rounds = 0;
     let mut bound = f64::NEG_INFINITY;
+    let mut prices = vec![vec![0.0; slots]; servers];
     loop {
         rounds += 1;
         let mut master = Master::new(problem, &free);
@@ -519,7 +537,10 @@ pub fn generate(
             }
         }
         let lagrangian = lagrangian + costs.constant;
-        bound = bound.max(lagrangian);
+        if lagrangian > bound {
+            bound = lagrangian;
+            prices = pi;
+        }
         let value = value + costs.constant;
         let close = value - lagrangian <= BOUND_TOLERANCE * value.abs().max(1.0);
         let out_of_time = watch::stop_requested()
@@ -531,6 +552,7 @@ pub fn generate(
                 lp,
                 artificial: artificial_used,
                 converged: added == 0 || close,
+                prices,
             });
         }
     }

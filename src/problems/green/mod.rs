@@ -24,6 +24,7 @@
 
 pub mod columns;
 pub mod evaluate;
+pub mod fixing;
 pub mod heuristics;
 pub mod model;
 pub mod neighbourhood;

@@ -29,6 +29,8 @@
 //! length and carbon or price scale (a millisecond slot draws some 1e-8 kWh, below HiGHS's
 //! tolerances); [`GreenMilp::objective_scale`] converts the MILP's objective and bound back.
 
+use std::collections::HashSet;
+
 use good_lp::{constraint, variable, Expression, Solution, Variable};
 
 use super::columns::Costs;
@@ -147,6 +149,16 @@ fn least_slots(job: &super::Job, slot_work: f64) -> f64 {
 
 /// Builds the MILP of `problem`.
 pub fn build(problem: &GreenProblem) -> GreenMilp {
+    build_without(problem, &HashSet::new())
+}
+
+/// Builds the MILP of `problem` without the `(job, server, slot, level)` runs in `removed` (a
+/// server left without a run of a job is not offered to it): the runs Lagrangian fixing shows
+/// no schedule cheaper than a known one uses ([`super::fixing`]).
+pub fn build_without(
+    problem: &GreenProblem,
+    removed: &HashSet<(usize, usize, usize, usize)>,
+) -> GreenMilp {
     let slots = problem.slots();
     let servers = problem.servers.len();
     let mut milp = Milp::new();
@@ -166,7 +178,12 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
         let mut slots_used = Expression::from(0);
         let mut fastest = 0.0f64;
         for (m, server) in problem.servers.iter().enumerate() {
-            if !problem.fits(j, m) {
+            let window = job.release..job.deadline.min(slots);
+            let kept = |t: usize, l: usize| !removed.contains(&(j, m, t, l));
+            let offered = window
+                .clone()
+                .any(|t| (0..server.levels.len()).any(|l| kept(t, l)));
+            if !problem.fits(j, m) || !offered {
                 continue;
             }
             let at = format!("{name},{}", server.name);
@@ -178,7 +195,6 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
             }
             let mut on_server = Expression::from(0);
             let mut work_here = Expression::from(0);
-            let window = job.release..job.deadline.min(slots);
             for (t, (occupied, run_cost)) in occupancy[m]
                 .iter_mut()
                 .zip(&costs.run[m])
@@ -186,8 +202,14 @@ pub fn build(problem: &GreenProblem) -> GreenMilp {
                 .take(window.end)
                 .skip(window.start)
             {
+                if !(0..server.levels.len()).any(|l| kept(t, l)) {
+                    continue;
+                }
                 let mut in_slot = Expression::with_capacity(server.levels.len());
                 for (l, &cost) in run_cost.iter().enumerate() {
+                    if !kept(t, l) {
+                        continue;
+                    }
                     let u = milp.add(variable().binary().name(format!("run[{at},t{t},level{l}]")));
                     runs.push((j, m, t, l, u));
                     let share = work_share(problem.slot_work(m, l), job.work_flop);

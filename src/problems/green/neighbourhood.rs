@@ -42,6 +42,9 @@ pub struct Limits<'a> {
     pub time_s: Option<f64>,
     /// Rounds at most.
     pub rounds: usize,
+    /// Consecutive rounds without a cheaper schedule after which the search stops (it is then
+    /// in a local optimum of its neighbourhoods, and the time left is better spent on a bound).
+    pub stall: usize,
     /// Stop once this holds for the schedule's objective (the evaluator's).
     pub done: &'a dyn Fn(f64) -> bool,
 }
@@ -104,8 +107,13 @@ pub fn search(
     let mut best = start;
     let mut value = objective(&best);
     let jobs = problem.jobs.len();
+    let mut improved = 0;
     for round in 0..limits.rounds {
-        if (limits.done)(value) || left().is_some_and(|l| l <= 0.0) || watch::stop_requested() {
+        if (limits.done)(value)
+            || left().is_some_and(|l| l <= 0.0)
+            || round - improved >= limits.stall
+            || watch::stop_requested()
+        {
             break;
         }
         let current: Vec<usize> = columns_of(problem, costs, &best)
@@ -171,6 +179,7 @@ pub fn search(
         if v < value {
             value = v;
             best = found;
+            improved = round + 1;
         }
     }
     best
