@@ -332,11 +332,32 @@ fn pricing_equals_brute_force_for_one_job() {
     assert!(checked >= 50, "only {checked} feasible");
 }
 
+/// The column generation over every job of `problem`, without a time or round limit, and the
+/// costs it priced.
+fn full_generation(
+    problem: &GreenProblem,
+) -> (
+    edgeplan::problems::green::columns::Costs,
+    edgeplan::problems::green::columns::Generated,
+) {
+    use edgeplan::problems::green::columns::{generate, Costs, Fixed};
+    let costs = Costs::new(problem);
+    let generated = generate(
+        problem,
+        &costs,
+        &mut Vec::new(),
+        &Fixed::none(problem),
+        None,
+        usize::MAX,
+    )
+    .unwrap();
+    (costs, generated)
+}
+
 /// The column generation's bound is valid and at least as strong as the time-indexed MILP's
 /// LP relaxation: LP <= bound <= optimum on tiny instances.
 #[test]
 fn column_generation_bound_lies_between_lp_and_optimum() {
-    use edgeplan::problems::green::columns::{generate, Costs, Fixed};
     use edgeplan::problems::green::model::build;
     use edgeplan::solve::milp::MipOptions;
     let mut stronger = 0;
@@ -346,17 +367,7 @@ fn column_generation_bound_lies_between_lp_and_optimum() {
         let Some(best) = green_brute_force(&problem) else {
             continue;
         };
-        let costs = Costs::new(&problem);
-        let mut pool = Vec::new();
-        let generated = generate(
-            &problem,
-            &costs,
-            &mut pool,
-            &Fixed::none(&problem),
-            None,
-            usize::MAX,
-        )
-        .unwrap();
+        let (_, generated) = full_generation(&problem);
         assert!(generated.converged, "seed {seed}");
         let model = build(&problem);
         let scale = model.objective_scale;
@@ -395,7 +406,6 @@ fn column_generation_bound_lies_between_lp_and_optimum() {
 /// column generation's and the optimum, and it removes runs on some instances.
 #[test]
 fn lagrangian_fixing_keeps_every_cheaper_schedule() {
-    use edgeplan::problems::green::columns::{generate, Costs, Fixed};
     use edgeplan::problems::green::fixing::fixing;
     use edgeplan::problems::green::model::objective_scale;
     let (mut checked, mut removed) = (0, 0);
@@ -404,17 +414,7 @@ fn lagrangian_fixing_keeps_every_cheaper_schedule() {
         let Some(best) = green_brute_force(&problem) else {
             continue;
         };
-        let costs = Costs::new(&problem);
-        let mut pool = Vec::new();
-        let generated = generate(
-            &problem,
-            &costs,
-            &mut pool,
-            &Fixed::none(&problem),
-            None,
-            usize::MAX,
-        )
-        .unwrap();
+        let (costs, generated) = full_generation(&problem);
         let scale = objective_scale(&problem);
         let tol = 1e-6 * best.abs().max(1e-9);
         for above in [1.05, 1.5] {
