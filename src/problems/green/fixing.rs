@@ -242,14 +242,10 @@ mod tests {
 
     #[test]
     fn forced_costs_equal_brute_force() {
-        // A small deterministic generator: shares of a few slots' work, costs of either sign.
-        let mut state = 12345u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as f64 / (1u64 << 31) as f64
-        };
+        // Shares of a few slots' work, costs of either sign, from a seeded generator.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12345);
+        let mut next = || rng.gen::<f64>();
         for case in 0..200 {
             let cells = 1 + case % 7;
             let levels = 1 + case % 3;

@@ -14,9 +14,10 @@
 //! kept when the evaluator finds it cheaper. A round never makes the schedule worse, and every
 //! schedule it returns is checked by the evaluator.
 //!
-//! The search ends at its time limit, after its round limit, once the caller's test of the
-//! objective holds (the gap to its bound is closed), or on Ctrl-C. Neighbourhoods are drawn from a seeded generator, so a
-//! run with a round limit and no time limit is reproducible.
+//! The search ends at its time limit, after its round limit, after a number of rounds in a row
+//! without a cheaper schedule, once the caller's test of the objective holds (the gap to its
+//! bound is closed), or on Ctrl-C. Neighbourhoods are drawn from a seeded generator, so a run
+//! with a round limit and no time limit is reproducible.
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -113,6 +113,8 @@ fn exact(
     let within_gap = |value: f64, b: f64| {
         value - b <= (preset.mip_rel_gap * value.abs()).max(preset.mip_abs_gap)
     };
+    // Every plan below this meets bound `b` within the gap (the time-indexed MILP's target).
+    let meets_below = |b: f64| (b + preset.mip_rel_gap * b.abs()).max(b + preset.mip_abs_gap);
     let mut options = MipOptions {
         report_scale: objective_scale(problem),
         ..MipOptions::for_run(preset, run)
@@ -159,7 +161,7 @@ fn exact(
     );
     if let Some(generated) = generated {
         bound = Some(generated.bound * scale);
-        prices = Some(generated.prices.clone());
+        prices = Some(generated.prices);
         // A dive, its last jobs placed by the greedy's rule when its slots run out.
         let dive_time = left(dive_share);
         let fixed = match dive_time {
@@ -279,11 +281,7 @@ fn exact(
             objective_scale,
             ..
         } = model;
-        // A plan below this meets the bound within the gap.
-        options.objective_target = bound.map(|b| {
-            let meets = (b + preset.mip_rel_gap * b.abs()).max(b + preset.mip_abs_gap);
-            meets / objective_scale
-        });
+        options.objective_target = bound.map(|b| meets_below(b) / objective_scale);
         size = Some((
             milp.num_vars(),
             milp.num_integer_vars(),
@@ -325,8 +323,8 @@ fn exact(
         }
         break;
     }
-    // HiGHS may call the model without the fixed runs infeasible when the best schedule was
-    // not passed (or not kept) as a start; a schedule is known, and the gap below decides.
+    // The model keeps the best schedule's runs, so it is feasible; should HiGHS call it
+    // infeasible all the same (its tolerances), a schedule is known, and the gap below decides.
     if stats.termination == Termination::Infeasible && best.is_some() {
         stats.termination = Termination::LimitReached;
     }
