@@ -409,6 +409,10 @@ fn formulations() -> Vec<Formulation> {
             single_on_x: true,
             ..plain
         },
+        Formulation {
+            coverage_subsets: true,
+            ..plain
+        },
         Formulation::default(),
     ]
 }
@@ -442,7 +446,7 @@ fn milp_optimum(problem: &CacheProblem, form: Formulation) -> (f64, Placement) {
 }
 
 /// Each strengthening of the MILP (binary shared blocks, own blocks charged to `x`,
-/// single-server demands credited to `x`), alone and together, has the brute-force optimum on
+/// single-server demands credited to `x`, subset columns for overlap components), alone and together, has the brute-force optimum on
 /// the random libraries and the generated ones, and its plan fits.
 #[test]
 fn every_formulation_equals_brute_force() {
@@ -474,10 +478,12 @@ fn every_formulation_equals_brute_force() {
 
 /// The default formulation has the optimum of the original one on medium generated instances
 /// (4-5 servers, 20-25 models of the default library, 50-60 users, storage 2-4 GB), where
-/// brute force is out of reach.
+/// brute force is out of reach; and its LP relaxation is at most the one without subset
+/// columns, and below it on at least one.
 #[test]
 fn default_formulation_matches_the_original_on_medium_instances() {
     let catalog = common::catalog();
+    let mut tightened = 0;
     for (seed, servers, models, users, storage) in [
         (1, 4, 20, 50, 4e9),
         (2, 4, 20, 50, 2e9),
@@ -498,7 +504,32 @@ fn default_formulation_matches_the_original_on_medium_instances() {
             (plain - strong).abs() <= 1e-7 * plain,
             "seed {seed}: original {plain} vs default {strong}"
         );
+        // The subset columns tighten the LP relaxation, never loosen it.
+        let without = Formulation {
+            coverage_subsets: false,
+            ..Formulation::default()
+        };
+        let loose = lp_bound(&problem, without);
+        let tight = lp_bound(&problem, Formulation::default());
+        assert!(
+            strong <= tight + 1e-9 && tight <= loose + 1e-9,
+            "seed {seed}: optimum {strong}, LP with subsets {tight}, without {loose}"
+        );
+        tightened += usize::from(tight < loose - 1e-6);
     }
+    assert!(tightened > 0, "the subset columns never tightened the LP");
+}
+
+/// The optimum of the LP relaxation of `problem`'s MILP in formulation `form` (a hit ratio).
+fn lp_bound(problem: &CacheProblem, form: Formulation) -> f64 {
+    let list = demands(problem);
+    let model = build_with(problem, &list, form);
+    let result = model
+        .milp
+        .maximise_relaxation(model.objective, &MipOptions::default())
+        .unwrap();
+    assert_eq!(result.termination, Termination::Optimal, "{}", problem.name);
+    result.objective.unwrap() / model.scale
 }
 
 /// The residual demands of a neighbourhood: those no fixed server serves, restricted to the

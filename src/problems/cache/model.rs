@@ -25,9 +25,10 @@
 //! two or more candidate models share (a backbone, the shared layers of top-layer variants) gets
 //! a **binary** `y_mj`, so that HiGHS branches on whole families and separates knapsack covers
 //! on the storage rows (it does so over integer columns only); a demand only one server can
-//! serve is credited to that `x_mi` in the objective (no `z`, no row). Each step keeps the
-//! optimum: the same argument as above gives an integral optimum of the plain form that
-//! satisfies them.
+//! serve is credited to that `x_mi` in the objective (no `z`, no row); the demands of a model
+//! whose servers form a small overlap component are served through one column per subset of
+//! those servers ([`Coverage`]) instead of a `z` each. Each step keeps the optimum: the same
+//! argument as above gives an integral optimum of the plain form that satisfies them.
 
 use std::collections::HashMap;
 
@@ -124,6 +125,12 @@ pub struct Formulation {
     pub own_on_x: bool,
     /// A demand only one server can serve is credited to that server's `x` (no `z`, no row).
     pub single_on_x: bool,
+    /// The demands of a model whose servers form a small overlap component (see
+    /// [`SUBSET_SERVERS`]) are served through one column per subset of the component's servers
+    /// ([`Coverage`]) instead of a `z` per demand: the LP then values each model's copies by
+    /// the hit ratio of the best mix of whole subsets, which a fractional copy on each of two
+    /// overlapping servers no longer inflates.
+    pub coverage_subsets: bool,
 }
 
 impl Formulation {
@@ -132,6 +139,7 @@ impl Formulation {
         binary_shared: false,
         own_on_x: false,
         single_on_x: false,
+        coverage_subsets: false,
     };
 }
 
@@ -141,6 +149,7 @@ impl Default for Formulation {
             binary_shared: true,
             own_on_x: true,
             single_on_x: true,
+            coverage_subsets: true,
         }
     }
 }
@@ -160,6 +169,57 @@ pub struct CacheMilp {
     /// [`CacheMilp::x`]) it follows: it is 1 exactly when one of them is, in the completion of
     /// a placement.
     pub derived: Vec<(Variable, Vec<usize>)>,
+    /// The subset columns of the components served that way ([`Formulation::coverage_subsets`]).
+    pub coverage: Vec<Coverage>,
+}
+
+/// Largest overlap component served by subset columns: at most `2^SUBSET_SERVERS - 1` columns
+/// each (1 023; fewer once the subsets with a server that serves nothing alone are left out).
+pub const SUBSET_SERVERS: usize = 10;
+
+/// Most subset columns in one MILP (before leaving out the dominated ones): components are taken
+/// smallest first, and the rest keep a `z` per demand. The generator's 10 × 100 × 500 needs
+/// 102 400 (100 components of 10 servers); past this the LP's columns cost more than the
+/// tighter relaxation saves.
+pub const SUBSET_COLUMNS: usize = 1 << 17;
+
+/// One model's overlap component (its servers, linked when a demand of the model can be served
+/// by both, transitively) served by subset columns.
+///
+/// A column `lambda_X` for every subset `X` of the component's servers, valued at the weight of
+/// the component's demands some server of `X` serves (`f(X)`); `sum_X lambda_X <= 1` and, for
+/// every server `m` of the component, `sum_{X containing m} lambda_X <= x_mi`. For binary `x`
+/// the best `lambda` puts 1 on the servers caching the model (or a subset of them that serves
+/// as much), so the optimum is unchanged; the LP relaxation is the concave closure of the
+/// component's coverage, at most the `z` rows' value. A subset with a server that serves no
+/// demand alone (no demand meets `X` at that server only) is left out: the subset without it
+/// is worth as much and asks less of `x`.
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    /// Placement variables of the component (indices into [`CacheMilp::x`]); bit `b` of a mask
+    /// is `members[b]`.
+    pub members: Vec<usize>,
+    /// The server mask of every demand of the component.
+    demands: Vec<u32>,
+    /// The column of every subset kept.
+    columns: Vec<(u32, Variable)>,
+}
+
+impl Coverage {
+    /// A server of `mask` that serves no demand alone (its removal keeps `f`), if any.
+    fn idle(&self, mask: u32) -> Option<usize> {
+        (0..self.members.len())
+            .find(|&b| mask >> b & 1 == 1 && !self.demands.iter().any(|&d| d & mask == 1 << b))
+    }
+
+    /// The kept subset worth as much as `mask`: servers that serve nothing alone dropped one at a
+    /// time.
+    fn reduce(&self, mut mask: u32) -> u32 {
+        while let Some(b) = self.idle(mask) {
+            mask &= !(1 << b);
+        }
+        mask
+    }
 }
 
 impl CacheMilp {
@@ -188,6 +248,21 @@ impl CacheMilp {
                 .iter()
                 .map(|(v, of)| (*v, bit(of.iter().any(|&k| on[k])))),
         );
+        for cover in &self.coverage {
+            let on_mask = cover
+                .members
+                .iter()
+                .enumerate()
+                .filter(|&(_, &k)| on[k])
+                .fold(0u32, |mask, (b, _)| mask | 1 << b);
+            let chosen = cover.reduce(on_mask);
+            start.extend(
+                cover
+                    .columns
+                    .iter()
+                    .map(|&(mask, v)| (v, bit(chosen != 0 && mask == chosen))),
+            );
+        }
         self.milp.set_start(start);
     }
 
@@ -300,9 +375,37 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
             terms.push((x_weight[m][i], v));
         }
     }
-    for (g, d) in rows.into_iter().enumerate() {
-        let of: Vec<usize> = d.servers.iter().filter_map(|&m| x[m][d.model]).collect();
-        if of.is_empty() {
+    // Each demand row with the placement variables that serve it.
+    let rows: Vec<(&Demand, Vec<usize>)> = rows
+        .into_iter()
+        .map(|d| {
+            let of: Vec<usize> = d.servers.iter().filter_map(|&m| x[m][d.model]).collect();
+            (d, of)
+        })
+        .filter(|(_, of)| !of.is_empty())
+        .collect();
+    let subset_rows = if form.coverage_subsets {
+        subset_components(&rows, handles.len())
+    } else {
+        vec![None; rows.len()]
+    };
+    let mut coverage: Vec<Coverage> = Vec::new();
+    let mut component_of: HashMap<usize, usize> = HashMap::new();
+    for (g, ((d, of), component)) in rows.iter().zip(&subset_rows).enumerate() {
+        if let Some(members) = component {
+            let c = *component_of.entry(members[0]).or_insert_with(|| {
+                coverage.push(Coverage {
+                    members: members.clone(),
+                    demands: Vec::new(),
+                    columns: Vec::new(),
+                });
+                coverage.len() - 1
+            });
+            let bits = &coverage[c].members;
+            let mask = of.iter().fold(0u32, |mask, k| {
+                mask | 1 << bits.binary_search(k).expect("member of its component")
+            });
+            coverage[c].demands.push(mask);
             continue;
         }
         let name = format!("served[{},demand{g}]", problem.models[d.model].name);
@@ -313,7 +416,60 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
             constraint!(z <= served),
         );
         terms.push((d.weight, z));
-        derived.push((z, of));
+        derived.push((z, of.clone()));
+    }
+    let weights: Vec<Vec<f64>> = {
+        let mut w = vec![Vec::new(); coverage.len()];
+        for ((d, _), component) in rows.iter().zip(&subset_rows) {
+            if let Some(members) = component {
+                w[component_of[&members[0]]].push(d.weight);
+            }
+        }
+        w
+    };
+    for (cover, weights) in coverage.iter_mut().zip(&weights) {
+        let (_, model, _) = handles[cover.members[0]];
+        let model_name = &problem.models[model].name;
+        let mut copies = Expression::with_capacity(1 << cover.members.len());
+        let mut at: Vec<Expression> = vec![Expression::default(); cover.members.len()];
+        for mask in 1u32..1 << cover.members.len() {
+            if cover.idle(mask).is_some() {
+                continue;
+            }
+            let worth: f64 = cover
+                .demands
+                .iter()
+                .zip(weights)
+                .filter(|(&d, _)| d & mask != 0)
+                .map(|(_, &w)| w)
+                .sum();
+            let servers: Vec<&str> = (0..cover.members.len())
+                .filter(|&b| mask >> b & 1 == 1)
+                .map(|b| problem.servers[handles[cover.members[b]].0].name.as_str())
+                .collect();
+            let name = format!("covers[{model_name},{}]", servers.join("+"));
+            let lambda = milp.add(variable().min(0.0).max(1.0).name(name));
+            copies.add_mul(1.0, lambda);
+            for (b, expr) in at.iter_mut().enumerate() {
+                if mask >> b & 1 == 1 {
+                    expr.add_mul(1.0, lambda);
+                }
+            }
+            terms.push((worth, lambda));
+            cover.columns.push((mask, lambda));
+        }
+        milp.constrain_named(
+            format!(
+                "subsets[{model_name},{}]",
+                problem.servers[handles[cover.members[0]].0].name
+            ),
+            constraint!(copies <= 1.0),
+        );
+        for (&k, expr) in cover.members.iter().zip(at) {
+            let (m, _, xv) = handles[k];
+            let name = format!("covered_by[{},{model_name}]", problem.servers[m].name);
+            milp.constrain_named(name, constraint!(expr <= xv));
+        }
     }
     let largest = terms.iter().map(|t| t.0).fold(0.0, f64::max);
     let scale = if largest > 0.0 { 1.0 / largest } else { 1.0 };
@@ -327,5 +483,57 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
         scale,
         x: handles,
         derived,
+        coverage,
     }
+}
+
+/// For every demand row (its placement variables `of`, indices below `handles`), the members of
+/// its model's overlap component when that component is served by subset columns: components of
+/// at most [`SUBSET_SERVERS`] servers, smallest first, while the columns they need stay within
+/// [`SUBSET_COLUMNS`].
+fn subset_components(rows: &[(&Demand, Vec<usize>)], handles: usize) -> Vec<Option<Vec<usize>>> {
+    // Union-find over the placement variables: a demand links the servers that can serve it.
+    let mut parent: Vec<usize> = (0..handles).collect();
+    fn root(parent: &mut [usize], mut k: usize) -> usize {
+        while parent[k] != k {
+            parent[k] = parent[parent[k]];
+            k = parent[k];
+        }
+        k
+    }
+    for (_, of) in rows {
+        for &k in &of[1..] {
+            let (a, b) = (root(&mut parent, of[0]), root(&mut parent, k));
+            parent[a] = b;
+        }
+    }
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (_, of) in rows {
+        for &k in of {
+            let r = root(&mut parent, k);
+            members.entry(r).or_default().push(k);
+        }
+    }
+    for list in members.values_mut() {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let mut order: Vec<(usize, usize)> = members
+        .iter()
+        .filter(|(_, list)| list.len() <= SUBSET_SERVERS)
+        .map(|(&r, list)| (list.len(), r))
+        .collect();
+    order.sort_unstable();
+    let mut columns = 0usize;
+    let mut chosen: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (n, r) in order {
+        columns += 1 << n;
+        if columns > SUBSET_COLUMNS {
+            break;
+        }
+        chosen.insert(r, members[&r].clone());
+    }
+    rows.iter()
+        .map(|(_, of)| chosen.get(&root(&mut parent, of[0])).cloned())
+        .collect()
 }
