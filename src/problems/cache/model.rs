@@ -199,8 +199,8 @@ pub struct Coverage {
     /// Placement variables of the component (indices into [`CacheMilp::x`]); bit `b` of a mask
     /// is `members[b]`.
     pub members: Vec<usize>,
-    /// The server mask of every demand of the component.
-    demands: Vec<u32>,
+    /// The server mask and the weight of every demand of the component.
+    demands: Vec<(u32, f64)>,
     /// The column of every subset kept.
     columns: Vec<(u32, Variable)>,
 }
@@ -209,7 +209,7 @@ impl Coverage {
     /// A server of `mask` that serves no demand alone (its removal keeps `f`), if any.
     fn idle(&self, mask: u32) -> Option<usize> {
         (0..self.members.len())
-            .find(|&b| mask >> b & 1 == 1 && !self.demands.iter().any(|&d| d & mask == 1 << b))
+            .find(|&b| mask >> b & 1 == 1 && !self.demands.iter().any(|&(d, _)| d & mask == 1 << b))
     }
 
     /// The kept subset worth as much as `mask`: servers that serve nothing alone dropped one at a
@@ -405,7 +405,7 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
             let mask = of.iter().fold(0u32, |mask, k| {
                 mask | 1 << bits.binary_search(k).expect("member of its component")
             });
-            coverage[c].demands.push(mask);
+            coverage[c].demands.push((mask, d.weight));
             continue;
         }
         let name = format!("served[{},demand{g}]", problem.models[d.model].name);
@@ -418,16 +418,7 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
         terms.push((d.weight, z));
         derived.push((z, of.clone()));
     }
-    let weights: Vec<Vec<f64>> = {
-        let mut w = vec![Vec::new(); coverage.len()];
-        for ((d, _), component) in rows.iter().zip(&subset_rows) {
-            if let Some(members) = component {
-                w[component_of[&members[0]]].push(d.weight);
-            }
-        }
-        w
-    };
-    for (cover, weights) in coverage.iter_mut().zip(&weights) {
+    for cover in &mut coverage {
         let (_, model, _) = handles[cover.members[0]];
         let model_name = &problem.models[model].name;
         let mut copies = Expression::with_capacity(1 << cover.members.len());
@@ -439,9 +430,8 @@ pub fn build_with(problem: &CacheProblem, demands: &[Demand], form: Formulation)
             let worth: f64 = cover
                 .demands
                 .iter()
-                .zip(weights)
-                .filter(|(&d, _)| d & mask != 0)
-                .map(|(_, &w)| w)
+                .filter(|&&(d, _)| d & mask != 0)
+                .map(|&(_, w)| w)
                 .sum();
             let servers: Vec<&str> = (0..cover.members.len())
                 .filter(|&b| mask >> b & 1 == 1)
