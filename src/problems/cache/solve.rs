@@ -86,7 +86,14 @@ pub fn solve_with(
     let mut root_lp_bound = None;
     let placement = match preset.solver.as_str() {
         "highs" => {
-            let exact = solve_exact(problem, &demand_list, preset, run, start, &mut stats)?;
+            let exact = solve_exact(
+                problem,
+                &demand_list,
+                preset,
+                run,
+                (start, LARGE_ROWS),
+                &mut stats,
+            )?;
             milp_size = Some(exact.milp_size);
             root_lp_bound = exact.root_lp_bound;
             exact.placement
@@ -156,16 +163,33 @@ fn run_heuristic(
     })
 }
 
-/// A MILP with more rows is large: its LP relaxation takes a sizeable share of the time limit,
-/// so it is solved once, at HiGHS's root, by the interior-point method, rather than also
-/// before for a rounded start and the root bound.
+/// A MILP with more rows is large: its LP relaxation takes a sizeable share of the time limit
+/// (46 s on 20 × 300 × 1000 by the interior-point method; the dual simplex takes minutes), and
+/// HiGHS needs as long again for its own root LP.
 const LARGE_ROWS: usize = 30_000;
 
 /// Seconds of the time limit that must be left after the start for HiGHS to run on a MILP of
-/// more than [`LARGE_ROWS`] rows: its root LP alone takes 30-75 s on 20 × 300 × 1000 (one HiGHS
-/// thread, this project's 2-core machines), and with a second or two left the interior-point
-/// method overran a 5 s limit by up to 1 s.
+/// more than [`LARGE_ROWS`] rows, and at least as long as the relaxation took before: its root
+/// LP alone takes 30-75 s on 20 × 300 × 1000 (one HiGHS thread, this project's 2-core
+/// machines), and with a second or two left the interior-point method overran a 5 s limit by up
+/// to 1 s. Otherwise the start is the plan and the relaxation's optimum its bound.
 const LARGE_MIN_S: f64 = 15.0;
+
+/// Share of the time limit a large MILP's relaxation leaves for its rounding and the polish.
+const LARGE_RESERVE_SHARE: f64 = 1.0 / 6.0;
+
+/// Share of the time limit by which the polish of the start ends.
+const POLISH_END_SHARE: f64 = 0.95;
+
+/// Seconds HiGHS needs to end its root LP on a MILP that is `large` ([`LARGE_ROWS`]), given the
+/// seconds its relaxation took before (`None`: it did not end in the time it had); 0 otherwise.
+fn highs_needs_s(large: bool, root_lp_s: Option<f64>) -> f64 {
+    if large {
+        LARGE_MIN_S.max(root_lp_s.unwrap_or(f64::INFINITY))
+    } else {
+        0.0
+    }
+}
 
 /// Share of the time limit by which the local search of the start begins its last pass.
 const LOCAL_SEARCH_SHARE: f64 = 0.3;
@@ -180,21 +204,21 @@ struct Exact {
     placement: Placement,
     /// MILP size: (variables, integer variables, constraints).
     milp_size: (usize, usize, usize),
-    /// Optimum of the LP relaxation (a hit ratio), when it was solved to optimality (not
-    /// solved separately for a large MILP, see [`LARGE_ROWS`]).
+    /// Optimum of the LP relaxation (a hit ratio), when it was solved to optimality.
     root_lp_bound: Option<f64>,
 }
 
 /// The exact solve: build the MILP, start it from [`heuristic_start`] (a complete start), solve
 /// it with what is left of the time limit (counted from `start`), and check HiGHS's answer
 /// against its plan ([`Solved::suspect`]; solved again without the start if it does not hold).
-/// Records build time, termination, bound and nodes in `stats`.
+/// Records build time, termination, bound and nodes in `stats`. A MILP of more than
+/// `large_rows` rows is large ([`LARGE_ROWS`] but in tests).
 fn solve_exact(
     problem: &CacheProblem,
     demand_list: &[Demand],
     preset: &SolverPreset,
     run: &RunOptions,
-    start: Instant,
+    (start, large_rows): (Instant, usize),
     stats: &mut SolveStats,
 ) -> Result<Exact> {
     let form = Formulation::default();
@@ -205,7 +229,7 @@ fn solve_exact(
         model.milp.num_integer_vars(),
         model.milp.num_constraints(),
     );
-    let large = model.milp.num_constraints() > LARGE_ROWS;
+    let large = model.milp.num_constraints() > large_rows;
     if model.x.is_empty() {
         // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
         // prove it (it rejects an empty model).
@@ -217,16 +241,23 @@ fn solve_exact(
             root_lp_bound: None,
         });
     }
-    let (incumbent, root_lp_bound) =
-        heuristic_start(problem, demand_list, preset, form, milp_size.2, start)?;
+    let Start {
+        placement: incumbent,
+        root_lp_bound,
+        root_lp_s,
+    } = heuristic_start(problem, demand_list, preset, (form, &model, large), start)?;
     let start_weight = served_weight(problem, demand_list, &incumbent);
     let left = preset
         .time_limit_s
         .map(|t| t - start.elapsed().as_secs_f64());
-    if large && left.is_some_and(|l| l < LARGE_MIN_S) {
+    // The weight of every servable demand bounds the hit ratio too; HiGHS's trivial bound (every
+    // column at its best) can exceed it many times over when it stops before its root LP.
+    let servable: f64 = demand_list.iter().map(|d| d.weight).sum();
+    if left.is_some_and(|l| l < highs_needs_s(large, root_lp_s)) {
         // HiGHS could not end its root LP in the time left, and its interior-point method
-        // overshoots a short limit: the start is the plan, without a bound.
+        // overshoots a short limit: the start is the plan, the relaxation's optimum its bound.
         stats.termination = Termination::LimitReached;
+        stats.bound = root_lp_bound.map(|b| b.min(servable));
         return Ok(Exact {
             placement: incumbent,
             milp_size,
@@ -281,10 +312,7 @@ fn solve_exact(
     }
     let result = &solved.result;
     stats.termination = result.termination;
-    // The LP optimum is a bound too, and the only one when HiGHS stopped early; so is the
-    // weight of every servable demand, which HiGHS's trivial bound (every column at its best)
-    // can exceed many times over when it stops before its root LP.
-    let servable: f64 = demand_list.iter().map(|d| d.weight).sum();
+    // The LP optimum is a bound too, and the only one when HiGHS stopped early.
     stats.bound = [result.bound.map(|b| b / solved.scale), root_lp_bound]
         .into_iter()
         .flatten()
@@ -371,19 +399,19 @@ fn run_milp(
 
 /// HiGHS's first incumbent: the better of the local search from the greedy (no pass begun past
 /// [`LOCAL_SEARCH_SHARE`] of the time limit, counted from `start`) and from the
-/// rounded LP relaxation (not for a MILP of more than [`LARGE_ROWS`] `rows`), polished by exact
-/// re-optimisation of single servers and overlapping pairs ([`reoptimise`], a quarter of the
-/// time limit at most, not below [`REOPTIMISE_ROWS`] rows); and the
-/// relaxation's optimum (a hit ratio, an upper bound) when it was solved to optimality.
+/// rounded LP relaxation, polished by exact re-optimisation of single servers and overlapping
+/// pairs ([`reoptimise`], a quarter of the time limit at most, not below [`REOPTIMISE_ROWS`]
+/// rows); the relaxation's optimum (a hit ratio, an upper bound) when it was solved to
+/// optimality; and the seconds that took (`None` when it did not end). `model` is the MILP in
+/// formulation `form`, `large` whether it is large ([`LARGE_ROWS`]).
 fn heuristic_start(
     problem: &CacheProblem,
     demand_list: &[Demand],
     preset: &SolverPreset,
-    form: Formulation,
-    rows: usize,
+    (form, model, large): (Formulation, &CacheMilp, bool),
     start: Instant,
-) -> Result<(Placement, Option<f64>)> {
-    let large = rows > LARGE_ROWS;
+) -> Result<Start> {
+    let rows = model.milp.num_constraints();
     let first = greedy(problem, demand_list, Sharing::Aware);
     let passes_until = preset
         .time_limit_s
@@ -396,62 +424,98 @@ fn heuristic_start(
         passes_until,
     );
     let mut root_lp_bound = None;
-    if !large {
-        // The relaxation of the model itself first, within a third of the time limit: its
-        // rounding makes the better start (0.66958 against 0.66923 on 10 × 100 × 500; on
-        // 10 × 300 × 1000 the rounding of its unfinished interior-point solution, 0.5845
-        // against 0.5807). When it does not finish (with subset columns its LP takes 3 s on
-        // 10 × 100 × 500), the relaxation without them within another third, if it is not large
-        // (0.6 s there), so that a short limit still gets a bound.
-        let mut forms = vec![form];
-        if form.coverage_subsets {
-            forms.push(Formulation {
-                coverage_subsets: false,
-                ..form
-            });
+    let mut root_lp_s = None;
+    // The relaxation of the model itself first, within a third of the time limit (a large
+    // model: what is left of it but a sixth): its rounding makes the better start (0.66958
+    // against 0.66923 on 10 × 100 × 500; on 10 × 300 × 1000 the rounding of its unfinished
+    // interior-point solution, 0.5845 against 0.5807; on 20 × 300 × 1000, where it takes 46 s,
+    // 0.6167 against 0.6136). When it does not finish (with subset columns its LP takes 3 s on
+    // 10 × 100 × 500), the relaxation without them within another third, if it is not large
+    // (0.6 s there), so that a short limit still gets a bound.
+    let mut forms = vec![form];
+    if !model.coverage.is_empty() {
+        forms.push(Formulation {
+            coverage_subsets: false,
+            ..form
+        });
+    }
+    for (k, form) in forms.into_iter().enumerate() {
+        let relaxed = build_with(problem, demand_list, form);
+        if k > 0 && relaxed.milp.num_constraints() > LARGE_ROWS {
+            break;
         }
-        for (k, form) in forms.into_iter().enumerate() {
-            let relaxed = build_with(problem, demand_list, form);
-            if k > 0 && relaxed.milp.num_constraints() > LARGE_ROWS {
-                break;
+        let lp_limit = preset.time_limit_s.map(|t| {
+            if large {
+                (t * (1.0 - LARGE_RESERVE_SHARE) - start.elapsed().as_secs_f64()).max(0.01)
+            } else {
+                t / 3.0
             }
-            let lp_options = MipOptions {
-                time_limit_s: preset.time_limit_s.map(|t| t / 3.0),
-                interior_point: true,
-                ..MipOptions::from_preset(preset)
-            };
-            let lp = relaxed
-                .milp
-                .maximise_relaxation(relaxed.objective, &lp_options)?;
-            if let Some(values) = &lp.values {
-                let fractional: Vec<(usize, usize, f64)> = relaxed
-                    .x
-                    .iter()
-                    .map(|&(m, i, v)| (m, i, values.value(v)))
-                    .collect();
-                let rounded =
-                    round_fractional(problem, demand_list, &fractional, LOCAL_SEARCH_PASSES);
-                if served_weight(problem, demand_list, &rounded)
-                    > served_weight(problem, demand_list, &incumbent)
-                {
-                    incumbent = rounded;
-                }
+        });
+        let lp_options = MipOptions {
+            time_limit_s: lp_limit,
+            interior_point: true,
+            ..MipOptions::from_preset(preset)
+        };
+        let began = Instant::now();
+        let lp = relaxed
+            .milp
+            .maximise_relaxation(relaxed.objective, &lp_options)?;
+        if let Some(values) = &lp.values {
+            let fractional: Vec<(usize, usize, f64)> = relaxed
+                .x
+                .iter()
+                .map(|&(m, i, v)| (m, i, values.value(v)))
+                .collect();
+            let rounded = round_fractional(problem, demand_list, &fractional, LOCAL_SEARCH_PASSES);
+            if served_weight(problem, demand_list, &rounded)
+                > served_weight(problem, demand_list, &incumbent)
+            {
+                incumbent = rounded;
             }
-            if lp.termination == Termination::Optimal {
-                root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
-                break;
+        }
+        if lp.termination == Termination::Optimal {
+            root_lp_bound = lp.objective.map(|o| o / relaxed.scale);
+            if k == 0 {
+                root_lp_s = Some(began.elapsed().as_secs_f64());
             }
+            break;
         }
     }
     if rows >= REOPTIMISE_ROWS {
-        // The polish gets a quarter of the time limit (30 s without one), and stops once the
-        // plan is within the preset's gap of the LP bound.
-        let budget = preset.time_limit_s.map_or(30.0, |t| t / 4.0);
-        let deadline = Instant::now() + Duration::from_secs_f64(budget);
+        // The polish gets a quarter of the time limit (30 s without one), not past
+        // [`POLISH_END_SHARE`] of it, and stops once the plan is within the preset's gap of the
+        // LP bound. When HiGHS will not have the time for its root LP after that quarter, it
+        // gets the whole of that share instead.
+        let deadline = match preset.time_limit_s {
+            Some(t) => {
+                let end = start + Duration::from_secs_f64(POLISH_END_SHARE * t);
+                let left = t - start.elapsed().as_secs_f64() - t / 4.0;
+                if left < highs_needs_s(large, root_lp_s) {
+                    end
+                } else {
+                    (Instant::now() + Duration::from_secs_f64(t / 4.0)).min(end)
+                }
+            }
+            None => Instant::now() + Duration::from_secs(30),
+        };
         let target = root_lp_bound.map_or(f64::INFINITY, |b| b * (1.0 - preset.mip_rel_gap));
         incumbent = reoptimise(problem, demand_list, &incumbent, deadline, target)?;
     }
-    Ok((incumbent, root_lp_bound))
+    Ok(Start {
+        placement: incumbent,
+        root_lp_bound,
+        root_lp_s,
+    })
+}
+
+/// What [`heuristic_start`] returns.
+struct Start {
+    /// The best placement found.
+    placement: Placement,
+    /// The LP relaxation's optimum (a hit ratio), when it was solved to optimality.
+    root_lp_bound: Option<f64>,
+    /// Seconds the relaxation of the model itself took, when it was solved to optimality.
+    root_lp_s: Option<f64>,
 }
 
 #[cfg(test)]
@@ -488,5 +552,55 @@ mod tests {
         // Stopped by the limit below the start: the start is kept, nothing is claimed.
         assert!(!solved(Termination::LimitReached, 0.45, 0.45).suspect(start));
         assert!(!solved(Termination::Optimal, 0.45, 0.45).suspect(None));
+    }
+
+    /// A large MILP whose root LP HiGHS could not end in the time left is not handed to HiGHS:
+    /// the start is the plan and the relaxation's optimum its bound, which the optimum (solved
+    /// as a small MILP) respects.
+    #[test]
+    fn a_large_milp_without_time_for_highs_reports_the_relaxation_bound() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("instances/cache/cache-4s-20m-50u.toml");
+        let problem = crate::instance::cache::load(&path).unwrap();
+        let list = demands(&problem);
+        let preset = SolverPreset {
+            time_limit_s: Some(LARGE_MIN_S / 3.0),
+            ..SolverPreset::default()
+        };
+        let solve = |large_rows: usize| {
+            let mut stats = SolveStats::heuristic("highs", 0.0, 0.0);
+            let exact = solve_exact(
+                &problem,
+                &list,
+                &preset,
+                &RunOptions::default(),
+                (Instant::now(), large_rows),
+                &mut stats,
+            )
+            .unwrap();
+            (exact, stats)
+        };
+        let (small, small_stats) = solve(LARGE_ROWS);
+        assert_eq!(small_stats.termination, Termination::Optimal);
+        let optimum = served_weight(&problem, &list, &small.placement);
+
+        let (large, stats) = solve(1);
+        assert_eq!(stats.termination, Termination::LimitReached);
+        let lp = build_with(&problem, &list, Formulation::default());
+        let relaxed = lp
+            .milp
+            .maximise_relaxation(lp.objective, &MipOptions::default())
+            .unwrap();
+        let lp_bound = relaxed.objective.unwrap() / lp.scale;
+        let bound = stats.bound.expect("the relaxation's optimum as the bound");
+        assert!((bound - lp_bound).abs() <= 1e-9, "{bound} vs LP {lp_bound}");
+        assert_eq!(large.root_lp_bound, Some(bound));
+        let plan = served_weight(&problem, &list, &large.placement);
+        assert!(plan <= optimum + 1e-12 && optimum <= bound + 1e-9);
+        assert!(large
+            .placement
+            .iter()
+            .enumerate()
+            .all(|(m, l)| fits(&problem, m, l)));
     }
 }
