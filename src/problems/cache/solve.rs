@@ -91,7 +91,7 @@ pub fn solve_with(
                 &demand_list,
                 preset,
                 run,
-                (start, LARGE_ROWS),
+                (start, LARGE),
                 &mut stats,
             )?;
             milp_size = Some(exact.milp_size);
@@ -163,33 +163,51 @@ fn run_heuristic(
     })
 }
 
-/// A MILP with more rows is large: its LP relaxation takes a sizeable share of the time limit
-/// (46 s on 20 × 300 × 1000 by the interior-point method; the dual simplex takes minutes), and
-/// HiGHS needs as long again for its own root LP.
-const LARGE_ROWS: usize = 30_000;
+/// When a MILP is large, and the least time HiGHS must have left to run on one.
+#[derive(Debug, Clone, Copy)]
+struct LargeMilp {
+    /// A MILP with more rows is large: its LP relaxation takes a sizeable share of the time
+    /// limit (46 s on 20 × 300 × 1000 by the interior-point method; the dual simplex takes
+    /// minutes), and HiGHS needs as long again for its own root LP.
+    rows: usize,
+    /// Seconds of the time limit that must be left after the start for HiGHS to run on a large
+    /// MILP, at the least: with a second or two left the interior-point method overran a 5 s
+    /// limit by up to 1 s. Otherwise the start is the plan and the relaxation's optimum its
+    /// bound.
+    highs_min_s: f64,
+}
 
-/// Seconds of the time limit that must be left after the start for HiGHS to run on a MILP of
-/// more than [`LARGE_ROWS`] rows, and at least as long as the relaxation took before: its root
-/// LP alone takes 30-75 s on 20 × 300 × 1000 (one HiGHS thread, this project's 2-core
-/// machines), and with a second or two left the interior-point method overran a 5 s limit by up
-/// to 1 s. Otherwise the start is the plan and the relaxation's optimum its bound.
+/// The large MILPs of the exact solve ([`LargeMilp`]; other values in tests).
+const LARGE: LargeMilp = LargeMilp {
+    rows: 30_000,
+    highs_min_s: LARGE_MIN_S,
+};
+
+/// Seconds a large MILP's relaxation must have, at the least, and HiGHS on it (see
+/// [`LargeMilp::highs_min_s`]).
 const LARGE_MIN_S: f64 = 15.0;
+
+/// Times the relaxation's seconds that must be left after the start for HiGHS to run on a large
+/// MILP: its root LP takes as long as the relaxation (30-75 s on 20 × 300 × 1000, one HiGHS
+/// thread, this project's 2-core machines), then each round of cut separation 20-27 s, and past
+/// the limit HiGHS does not stop within a round (with 120 s on the shipped 20 × 300 × 1000 it
+/// ended after 187-221 s).
+const LARGE_ROOT_FACTOR: f64 = 3.0;
+
+impl LargeMilp {
+    /// Seconds HiGHS needs on a large MILP, given the seconds its relaxation took before
+    /// (`None`: it did not end in the time it had).
+    fn highs_needs_s(self, root_lp_s: Option<f64>) -> f64 {
+        self.highs_min_s
+            .max(LARGE_ROOT_FACTOR * root_lp_s.unwrap_or(f64::INFINITY))
+    }
+}
 
 /// Share of the time limit a large MILP's relaxation leaves for its rounding and the polish.
 const LARGE_RESERVE_SHARE: f64 = 1.0 / 6.0;
 
 /// Share of the time limit by which the polish of the start ends.
 const POLISH_END_SHARE: f64 = 0.95;
-
-/// Seconds HiGHS needs to end its root LP on a MILP that is `large` ([`LARGE_ROWS`]), given the
-/// seconds its relaxation took before (`None`: it did not end in the time it had); 0 otherwise.
-fn highs_needs_s(large: bool, root_lp_s: Option<f64>) -> f64 {
-    if large {
-        LARGE_MIN_S.max(root_lp_s.unwrap_or(f64::INFINITY))
-    } else {
-        0.0
-    }
-}
 
 /// Share of the time limit by which the local search of the start begins its last pass.
 const LOCAL_SEARCH_SHARE: f64 = 0.3;
@@ -211,25 +229,28 @@ struct Exact {
 /// The exact solve: build the MILP, start it from [`heuristic_start`] (a complete start), solve
 /// it with what is left of the time limit (counted from `start`), and check HiGHS's answer
 /// against its plan ([`Solved::suspect`]; solved again without the start if it does not hold).
-/// Records build time, termination, bound and nodes in `stats`. A MILP of more than
-/// `large_rows` rows is large ([`LARGE_ROWS`] but in tests).
+/// Records build time, termination, bound and nodes in `stats`. What a large MILP is: `limits`
+/// ([`LARGE`] but in tests).
 fn solve_exact(
     problem: &CacheProblem,
     demand_list: &[Demand],
     preset: &SolverPreset,
     run: &RunOptions,
-    (start, large_rows): (Instant, usize),
+    (start, limits): (Instant, LargeMilp),
     stats: &mut SolveStats,
 ) -> Result<Exact> {
     let form = Formulation::default();
     let mut model = build_with(problem, demand_list, form);
     stats.build_s = start.elapsed().as_secs_f64();
-    let milp_size = (
-        model.milp.num_vars(),
-        model.milp.num_integer_vars(),
-        model.milp.num_constraints(),
-    );
-    let large = model.milp.num_constraints() > large_rows;
+    let size = |m: &CacheMilp| {
+        (
+            m.milp.num_vars(),
+            m.milp.num_integer_vars(),
+            m.milp.num_constraints(),
+        )
+    };
+    let mut milp_size = size(&model);
+    let large = (model.milp.num_constraints() > limits.rows).then_some(limits);
     if model.x.is_empty() {
         // Nothing worth caching: no request can be a hit, and HiGHS is not needed to
         // prove it (it rejects an empty model).
@@ -245,7 +266,12 @@ fn solve_exact(
         placement: incumbent,
         root_lp_bound,
         root_lp_s,
+        form: highs_form,
     } = heuristic_start(problem, demand_list, preset, (form, &model, large), start)?;
+    if highs_form != form {
+        model = build_with(problem, demand_list, highs_form);
+        milp_size = size(&model);
+    }
     let start_weight = served_weight(problem, demand_list, &incumbent);
     let left = preset
         .time_limit_s
@@ -253,7 +279,7 @@ fn solve_exact(
     // The weight of every servable demand bounds the hit ratio too; HiGHS's trivial bound (every
     // column at its best) can exceed it many times over when it stops before its root LP.
     let servable: f64 = demand_list.iter().map(|d| d.weight).sum();
-    if left.is_some_and(|l| l < highs_needs_s(large, root_lp_s)) {
+    if left.is_some_and(|l| large.is_some_and(|large| l < large.highs_needs_s(root_lp_s))) {
         // HiGHS could not end its root LP in the time left, and its interior-point method
         // overshoots a short limit: the start is the plan, the relaxation's optimum its bound.
         stats.termination = Termination::LimitReached;
@@ -278,7 +304,7 @@ fn solve_exact(
             "the expected hit ratio, as reported (HiGHS solves it times a factor that makes its \
              largest coefficient 1)",
         ),
-        highs: if large {
+        highs: if large.is_some() {
             // The root LP by the interior-point method (with crossover): the dual simplex
             // takes minutes on it.
             vec![("mip_lp_solver", HighsValue::Text("ipx"))]
@@ -298,7 +324,7 @@ fn solve_exact(
         let retry = run_milp(
             problem,
             demand_list,
-            build_with(problem, demand_list, form),
+            build_with(problem, demand_list, highs_form),
             &options(false),
         )?;
         let doubtful = suspect(&retry);
@@ -403,12 +429,12 @@ fn run_milp(
 /// pairs ([`reoptimise`], a quarter of the time limit at most, not below [`REOPTIMISE_ROWS`]
 /// rows); the relaxation's optimum (a hit ratio, an upper bound) when it was solved to
 /// optimality; and the seconds that took (`None` when it did not end). `model` is the MILP in
-/// formulation `form`, `large` whether it is large ([`LARGE_ROWS`]).
+/// formulation `form`, `large` what a large MILP needs when it is one.
 fn heuristic_start(
     problem: &CacheProblem,
     demand_list: &[Demand],
     preset: &SolverPreset,
-    (form, model, large): (Formulation, &CacheMilp, bool),
+    (form, model, large): (Formulation, &CacheMilp, Option<LargeMilp>),
     start: Instant,
 ) -> Result<Start> {
     let rows = model.milp.num_constraints();
@@ -423,7 +449,6 @@ fn heuristic_start(
         LOCAL_SEARCH_PASSES,
         passes_until,
     );
-    let mut root_lp_bound = None;
     let mut root_lp_s = None;
     // The relaxation of the model itself first, within a third of the time limit (a large
     // model: what is left of it but a sixth): its rounding makes the better start (0.66958
@@ -439,18 +464,25 @@ fn heuristic_start(
             ..form
         });
     }
-    for (k, form) in forms.into_iter().enumerate() {
+    let mut root_lp_bound = None;
+    let mut highs_form = form;
+    for (k, &form) in forms.iter().enumerate() {
         let relaxed = build_with(problem, demand_list, form);
-        if k > 0 && relaxed.milp.num_constraints() > LARGE_ROWS {
+        if k > 0 && relaxed.milp.num_constraints() > LARGE.rows {
             break;
         }
         let lp_limit = preset.time_limit_s.map(|t| {
-            if large {
+            if large.is_some() {
                 (t * (1.0 - LARGE_RESERVE_SHARE) - start.elapsed().as_secs_f64()).max(0.01)
             } else {
                 t / 3.0
             }
         });
+        if large.is_some() && lp_limit.is_some_and(|l| l < LARGE_MIN_S) {
+            // Far too short for a relaxation of 30-75 s: its interior-point solve overshoots
+            // the limit, and the rounding of what it left costs more than it gains.
+            break;
+        }
         let lp_options = MipOptions {
             time_limit_s: lp_limit,
             interior_point: true,
@@ -478,6 +510,10 @@ fn heuristic_start(
             if k == 0 {
                 root_lp_s = Some(began.elapsed().as_secs_f64());
             }
+            // HiGHS gets the model whose relaxation finished: with 5 s on the shipped
+            // 10 × 100 × 500, where the one with subset columns takes 3.9 s, the one without
+            // them (0.8 s) makes HiGHS's bound 0.63959 where it stayed at 0.63980.
+            highs_form = form;
             break;
         }
     }
@@ -490,7 +526,7 @@ fn heuristic_start(
             Some(t) => {
                 let end = start + Duration::from_secs_f64(POLISH_END_SHARE * t);
                 let left = t - start.elapsed().as_secs_f64() - t / 4.0;
-                if left < highs_needs_s(large, root_lp_s) {
+                if large.is_some_and(|large| left < large.highs_needs_s(root_lp_s)) {
                     end
                 } else {
                     (Instant::now() + Duration::from_secs_f64(t / 4.0)).min(end)
@@ -505,6 +541,7 @@ fn heuristic_start(
         placement: incumbent,
         root_lp_bound,
         root_lp_s,
+        form: highs_form,
     })
 }
 
@@ -516,6 +553,9 @@ struct Start {
     root_lp_bound: Option<f64>,
     /// Seconds the relaxation of the model itself took, when it was solved to optimality.
     root_lp_s: Option<f64>,
+    /// The formulation HiGHS gets: without subset columns when their relaxation did not finish
+    /// and the one without them did.
+    form: Formulation,
 }
 
 #[cfg(test)]
@@ -563,28 +603,32 @@ mod tests {
             .join("instances/cache/cache-4s-20m-50u.toml");
         let problem = crate::instance::cache::load(&path).unwrap();
         let list = demands(&problem);
+        // Time for the relaxation, not for HiGHS on a large MILP.
         let preset = SolverPreset {
-            time_limit_s: Some(LARGE_MIN_S / 3.0),
+            time_limit_s: Some(2.0 * LARGE_MIN_S),
             ..SolverPreset::default()
         };
-        let solve = |large_rows: usize| {
+        let solve = |limits: LargeMilp| {
             let mut stats = SolveStats::heuristic("highs", 0.0, 0.0);
             let exact = solve_exact(
                 &problem,
                 &list,
                 &preset,
                 &RunOptions::default(),
-                (Instant::now(), large_rows),
+                (Instant::now(), limits),
                 &mut stats,
             )
             .unwrap();
             (exact, stats)
         };
-        let (small, small_stats) = solve(LARGE_ROWS);
+        let (small, small_stats) = solve(LARGE);
         assert_eq!(small_stats.termination, Termination::Optimal);
         let optimum = served_weight(&problem, &list, &small.placement);
 
-        let (large, stats) = solve(1);
+        let (large, stats) = solve(LargeMilp {
+            rows: 1,
+            highs_min_s: 3.0 * LARGE_MIN_S,
+        });
         assert_eq!(stats.termination, Termination::LimitReached);
         let lp = build_with(&problem, &list, Formulation::default());
         let relaxed = lp
