@@ -23,27 +23,18 @@ import time
 
 import highspy
 
+import exported_model
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mps")
     ap.add_argument("--rounds", type=int, default=400)
     args = ap.parse_args()
-    src = highspy.Highs()
-    src.setOptionValue("output_flag", False)
-    if src.readModel(args.mps) != highspy.HighsStatus.kOk:
-        sys.exit(f"{args.mps}: not a readable MPS file")
-    lp = src.getLp()
+    src, lp, cols_of_row = exported_model.load(args.mps)
     names = list(lp.col_names_)
     rnames = list(lp.row_names_)
-    a = lp.a_matrix_
-    # Copied once: every access to a highspy array attribute copies the whole array.
-    starts, index_, value = list(a.start_), list(a.index_), list(a.value_)
     lower, upper = list(lp.row_lower_), list(lp.row_upper_)
-    cols_of_row = collections.defaultdict(list)
-    for j in range(lp.num_col_):
-        for p in range(starts[j], starts[j + 1]):
-            cols_of_row[index_[p]].append((j, value[p]))
     server_of = {}
     for j, nm in enumerate(names):
         m = re.match(r"([xy])\(([^,]*),", nm)
@@ -94,15 +85,9 @@ def main():
 
     # First contents: nothing, and the start's.
     start = collections.defaultdict(list)
-    index = {nm: j for j, nm in enumerate(names)}
-    try:
-        lines = open(args.mps.removesuffix(".mps") + ".start.sol").read().split("\n")[1:]
-    except OSError:
-        lines = []
-    for line in lines:
-        f = line.split()
-        if len(f) == 3 and f[1] in index and index[f[1]] in link and float(f[2]) > 0.5:
-            start[server_of[index[f[1]]][1]].append(index[f[1]])
+    for j, v in exported_model.start_values(args.mps, names).items():
+        if j in link and v > 0.5:
+            start[server_of[j][1]].append(j)
     for s in servers:
         add_contents(s, [])
         if start[s]:
