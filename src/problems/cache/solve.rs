@@ -512,7 +512,7 @@ fn heuristic_start(
             }
             // HiGHS gets the model whose relaxation finished: with 5 s on the shipped
             // 10 × 100 × 500, where the one with subset columns takes 3.9 s, the one without
-            // them (0.8 s) makes HiGHS's bound 0.63959 where it stayed at 0.63980.
+            // them (0.8 s) gives HiGHS a bound of 0.63951-0.63974 where it stayed at 0.63980.
             highs_form = form;
             break;
         }
