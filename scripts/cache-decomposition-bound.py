@@ -23,7 +23,7 @@ import time
 
 import highspy
 
-import exported_model
+import cache_study
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
     ap.add_argument("mps")
     ap.add_argument("--rounds", type=int, default=400)
     args = ap.parse_args()
-    src, lp, cols_of_row = exported_model.load(args.mps)
+    src, lp, cols_of_row = cache_study.load(args.mps)
     names = list(lp.col_names_)
     rnames = list(lp.row_names_)
     lower, upper = list(lp.row_lower_), list(lp.row_upper_)
@@ -85,7 +85,7 @@ def main():
 
     # First contents: nothing, and the start's.
     start = collections.defaultdict(list)
-    for j, v in exported_model.start_values(args.mps, names).items():
+    for j, v in cache_study.start_values(args.mps, names).items():
         if j in link and v > 0.5:
             start[server_of[j][1]].append(j)
     for s in servers:
@@ -116,10 +116,7 @@ def main():
                 vals = p.getSolution().col_value
                 add_contents(s, [j for j in cols if j in link and vals[at[j]] > 0.5])
                 added += 1
-        best = min(best, value + gain)
-        print(f"round {round_:4d}  {time.time() - began:7.1f} s  master {value:.6f}  "
-              f"bound {value + gain:.6f}  best bound {best:.6f}  new contents {added}",
-              flush=True)
+        best = cache_study.report_round(round_, began, value, gain, best, added, "contents")
         if added == 0:
             break
 

@@ -29,7 +29,7 @@ import time
 import highspy
 import numpy as np
 
-import exported_model
+import cache_study
 
 
 def subset_sums(values):
@@ -46,7 +46,7 @@ def main():
     ap.add_argument("mps")
     ap.add_argument("--rounds", type=int, default=200)
     args = ap.parse_args()
-    src, lp, cols_of_row = exported_model.load(args.mps)
+    src, lp, cols_of_row = cache_study.load(args.mps)
     names = list(lp.col_names_)
     cost = list(lp.col_cost_)
     # Demand rows `z - sum x <= 0`, exported as `sum x - z >= 0`, by model.
@@ -61,7 +61,7 @@ def main():
     if not demands:
         sys.exit(f"{args.mps}: no demand rows (every model already has subset columns)")
     z_cols = sorted(z for rows in demands.values() for _, _, z in rows)
-    start = exported_model.start_values(args.mps, names)
+    start = cache_study.start_values(args.mps, names)
 
     # The master: the relaxation without the demand rows and their z.
     h = highspy.Highs()
@@ -130,10 +130,7 @@ def main():
                     if reduced[mask] > 1e-9:
                         add_subset(model, int(mask))
                         added += 1
-        best = min(best, master + gain)
-        print(f"round {round_:4d}  {time.time() - began:7.1f} s  master {master:.6f}  "
-              f"bound {master + gain:.6f}  best bound {best:.6f}  new subsets {added}",
-              flush=True)
+        best = cache_study.report_round(round_, began, master, gain, best, added, "subsets")
         if added == 0:
             break
 

@@ -1,7 +1,9 @@
-"""Reading a cache MILP exported by `edgeplan solve INSTANCE --write-model MODEL.mps` (and the
-MODEL.start.sol beside it) for the study scripts in this folder. Needs `pip install highspy`."""
+"""What the cache study scripts in this folder share: reading a MILP exported by `edgeplan solve
+INSTANCE --write-model MODEL.mps` (and the MODEL.start.sol beside it), and the report of a column
+generation round. Needs `pip install highspy`."""
 import collections
 import sys
+import time
 
 import highspy
 
@@ -37,3 +39,13 @@ def start_values(path, names):
         if len(f) == 3 and f[1] in index:
             values[index[f[1]]] = float(f[2])
     return values
+
+
+def report_round(round_, began, master, gain, best, added, what):
+    """Prints a column generation round: the master's value, the Lagrangian bound `master +
+    gain`, the best bound so far and how many columns (`what`) it added; returns the best
+    bound."""
+    best = min(best, master + gain)
+    print(f"round {round_:4d}  {time.time() - began:7.1f} s  master {master:.6f}  "
+          f"bound {master + gain:.6f}  best bound {best:.6f}  new {what} {added}", flush=True)
+    return best
