@@ -23,6 +23,7 @@
 //! [`crate::instance::green::generate`], with the synthetic traces of [`traces`].
 
 pub mod columns;
+pub mod cuts;
 pub mod evaluate;
 pub mod fixing;
 pub mod heuristics;

@@ -134,6 +134,8 @@ pub fn search(
             &fixed,
             Some(left().map_or(ROUND_COLUMNS_S, |l| l.min(ROUND_COLUMNS_S))),
             usize::MAX,
+            &[],
+            true,
         );
         pool.index_from(first);
         let Some(generated) = generated else {
