@@ -540,13 +540,27 @@ fn column_generation_bound_lies_between_lp_and_optimum() {
     );
 }
 
+/// A generated day-long instance at load 0.25 (the benchmark's shape).
+fn day(jobs: usize, slots: usize, servers: usize, seed: u64) -> GreenProblem {
+    use edgeplan::instance::green::generate::{generate, GenParams};
+    let params = GenParams {
+        jobs,
+        servers,
+        slots,
+        slot_s: 86_400.0 / slots as f64,
+        seed,
+        load: 0.25,
+        ..GenParams::default()
+    };
+    generate(&params, std::path::Path::new("instances")).unwrap()
+}
+
 /// The rank-1 cuts on the master (`problems::green::cuts`) give a valid bound at least the
 /// Dantzig-Wolfe one: on the tiny instances it stays at most the brute-force optimum, and on
 /// generated medium instances at most the optimum of the time-indexed MILP alone (solved by
 /// HiGHS without the column generation), and above the Dantzig-Wolfe bound on some.
 #[test]
 fn cuts_raise_the_bound_but_never_past_the_optimum() {
-    use edgeplan::instance::green::generate::{generate as generate_problem, GenParams};
     use edgeplan::problems::green::columns::{generate, Costs, Fixed};
     use edgeplan::problems::green::cuts::strengthen;
     use edgeplan::problems::green::model::{build, objective_scale};
@@ -560,16 +574,7 @@ fn cuts_raise_the_bound_but_never_past_the_optimum() {
         }
     }
     for (jobs, slots, servers, seed) in MEDIUM_CUT_CASES {
-        let params = GenParams {
-            jobs,
-            servers,
-            slots,
-            slot_s: 86_400.0 / slots as f64,
-            seed,
-            load: 0.25,
-            ..GenParams::default()
-        };
-        let problem = generate_problem(&params, std::path::Path::new("instances")).unwrap();
+        let problem = day(jobs, slots, servers, seed);
         let model = build(&problem);
         let plain = model
             .milp
@@ -747,22 +752,12 @@ fn exact_solve_equals_the_time_indexed_milp_on_medium_instances() {
 /// without Lagrangian prices was 3.6-11% above.
 #[test]
 fn greedy_is_within_5_percent_of_the_optimum_on_medium_instances() {
-    use edgeplan::instance::green::generate::{generate, GenParams};
     let mut problems = vec![(
         "green-day".to_string(),
         edgeplan::instance::green::load("instances/green/green-day.toml".as_ref()).unwrap(),
     )];
     for (jobs, slots, servers, seed) in [(50, 48, 5, 2), (30, 48, 5, 4)] {
-        let params = GenParams {
-            jobs,
-            servers,
-            slots,
-            slot_s: 86_400.0 / slots as f64,
-            seed,
-            load: 0.25,
-            ..GenParams::default()
-        };
-        let problem = generate(&params, std::path::Path::new("instances")).unwrap();
+        let problem = day(jobs, slots, servers, seed);
         problems.push((format!("{jobs}x{slots}x{servers} seed {seed}"), problem));
     }
     for (name, problem) in problems {

@@ -171,9 +171,11 @@ fn exact(
         // close the gap (on the smaller ones it does, and the cut rounds' columns only slow the
         // restricted master down). The slot prices for the fixing below stay those of the
         // generation without them.
+        // Without a time limit the cut rounds get a few seconds, so the restricted master (and
+        // its progress lines) still comes soon.
+        let cut_time = left(CUT_SHARE).or(Some(CUT_SECONDS_WITHOUT_LIMIT));
         if generated.converged && !small {
-            let (strengthened, _) =
-                strengthen(problem, &costs, &mut pool, &generated.lp, left(CUT_SHARE));
+            let (strengthened, _) = strengthen(problem, &costs, &mut pool, &generated.lp, cut_time);
             if let Some(b) = strengthened {
                 bound = Some((b * scale).max(generated.bound * scale));
             }
@@ -401,6 +403,8 @@ const COLUMN_SHARE: f64 = 0.3;
 /// they raise the bound from 1725.5 g to 1741.0 g by 35% of the limit, 1741.7-1742.1 g by 45%,
 /// and the dive and the restricted master need the time more.
 const CUT_SHARE: f64 = 0.35;
+/// Seconds of cut rounds without a time limit.
+const CUT_SECONDS_WITHOUT_LIMIT: f64 = 10.0;
 /// Share of the time limit by which the dive ends.
 const DIVE_SHARE: f64 = 0.5;
 /// Share of the time limit by which the restricted master MILP ends.
