@@ -470,20 +470,22 @@ fn pricing_with_cuts_equals_brute_force() {
     assert!(checked >= 100, "only {checked} jobs with a column");
 }
 
-/// The column generation over every job of `problem`, without a time or round limit, and the
-/// costs it priced.
+/// The column generation over every job of `problem`, without a time or round limit, the costs
+/// it priced and its columns.
 fn full_generation(
     problem: &GreenProblem,
 ) -> (
     edgeplan::problems::green::columns::Costs,
     edgeplan::problems::green::columns::Generated,
+    Vec<edgeplan::problems::green::columns::Column>,
 ) {
     use edgeplan::problems::green::columns::{generate, Costs, Fixed};
     let costs = Costs::new(problem);
+    let mut pool = Vec::new();
     let generated = generate(
         problem,
         &costs,
-        &mut Vec::new(),
+        &mut pool,
         &Fixed::none(problem),
         None,
         usize::MAX,
@@ -491,7 +493,7 @@ fn full_generation(
         false,
     )
     .unwrap();
-    (costs, generated)
+    (costs, generated, pool)
 }
 
 /// The column generation's bound is valid and at least as strong as the time-indexed MILP's
@@ -507,7 +509,7 @@ fn column_generation_bound_lies_between_lp_and_optimum() {
         let Some(best) = green_brute_force(&problem) else {
             continue;
         };
-        let (_, generated) = full_generation(&problem);
+        let (_, generated, _) = full_generation(&problem);
         assert!(generated.converged, "seed {seed}");
         let model = build(&problem);
         let scale = model.objective_scale;
@@ -561,7 +563,6 @@ fn day(jobs: usize, slots: usize, servers: usize, seed: u64) -> GreenProblem {
 /// HiGHS without the column generation), and above the Dantzig-Wolfe bound on some.
 #[test]
 fn cuts_raise_the_bound_but_never_past_the_optimum() {
-    use edgeplan::problems::green::columns::{generate, Costs, Fixed};
     use edgeplan::problems::green::cuts::strengthen;
     use edgeplan::problems::green::model::{build, objective_scale};
     use edgeplan::solve::milp::MipOptions;
@@ -590,20 +591,8 @@ fn cuts_raise_the_bound_but_never_past_the_optimum() {
     }
     let mut raised = 0;
     for (name, problem, optimum) in &cases {
-        let costs = Costs::new(problem);
         let scale = objective_scale(problem);
-        let mut pool = Vec::new();
-        let generated = generate(
-            problem,
-            &costs,
-            &mut pool,
-            &Fixed::none(problem),
-            None,
-            usize::MAX,
-            &[],
-            false,
-        )
-        .unwrap();
+        let (costs, generated, mut pool) = full_generation(problem);
         assert!(generated.converged, "{name}");
         let dw = generated.bound * scale;
         let (bound, cuts) = strengthen(problem, &costs, &mut pool, &generated.lp, None);
@@ -660,7 +649,7 @@ fn lagrangian_fixing_keeps_every_cheaper_schedule() {
         let Some(best) = green_brute_force(&problem) else {
             continue;
         };
-        let (costs, generated) = full_generation(&problem);
+        let (costs, generated, _) = full_generation(&problem);
         let scale = objective_scale(&problem);
         let tol = 1e-6 * best.abs().max(1e-9);
         for above in [1.05, 1.5] {
