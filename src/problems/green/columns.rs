@@ -25,8 +25,8 @@
 //! when bound and master LP agree to [`BOUND_TOLERANCE`].
 //!
 //! A generation may keep one master LP, each round's columns added to it, so that HiGHS starts
-//! from the last basis ([`generate`]'s `warm`). With rank-1 cuts in the master ([`super::cuts`]) the pricing also
-//! charges their duals ([`CutPrices`]).
+//! from the last basis ([`generate`]'s `warm`). With rank-1 cuts in the master
+//! ([`super::cuts`]) the pricing also charges their duals ([`CutPrices`]).
 //!
 //! **Restricted master MILP**: the master over the columns generated (and the heuristic's,
 //! which keep it feasible) with binary `lambda`, solved by HiGHS: a schedule, not a bound.

@@ -177,7 +177,7 @@ fn exact(
         if generated.converged && !small {
             let (strengthened, _) = strengthen(problem, &costs, &mut pool, &generated.lp, cut_time);
             if let Some(b) = strengthened {
-                bound = Some((b * scale).max(generated.bound * scale));
+                bound = bound.map(|dw| dw.max(b * scale));
             }
         }
         prices = Some(generated.prices);
