@@ -138,6 +138,8 @@ pub struct Watch {
     label: &'static str,
     relax: bool,
     mip_seen: bool,
+    /// The last LP iteration count HiGHS reported (none yet: `None`).
+    iterations: Option<c_int>,
 }
 
 /// Makes a HiGHS model built outside [`crate::solve::Milp`] stop on [`request_stop`] (without
@@ -166,6 +168,7 @@ impl Watch {
             label,
             relax,
             mip_seen: false,
+            iterations: None,
         });
         let data = (&mut *watch as *mut Watch).cast::<c_void>();
         // SAFETY: the model pointer is valid for the lifetime of `model`; `data` points into a
@@ -221,12 +224,22 @@ impl Watch {
         } else {
             ("simplex", out.simplex_iteration_count)
         };
+        // IPX passes -1 from inside its work (the linear solves of an iteration, the basis
+        // construction, the crossover) and the count only at the head of an iteration: the last
+        // count seen stands for those.
+        if iterations >= 0 {
+            self.iterations = Some(iterations);
+        }
+        let done = self.iterations;
         let what = if self.relax {
             "LP relaxation"
         } else {
             "root LP"
         };
-        report(|elapsed| format!("{elapsed:7.1} s  {what}: {method} iteration {iterations}"));
+        report(|elapsed| match done {
+            Some(n) => format!("{elapsed:7.1} s  {what}: {method} iteration {n}"),
+            None => format!("{elapsed:7.1} s  {what}: {method}, starting"),
+        });
     }
 }
 
