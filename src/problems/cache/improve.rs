@@ -153,14 +153,21 @@ pub fn reoptimise(
             milp: model,
             objective,
             x,
+            scale,
             ..
         } = milp;
+        // What the fixed servers serve, as a constant: the progress lines then show the whole
+        // plan's hit ratio rather than the neighbourhood's share of it.
+        let fixed = served_weight(problem, demands, &placement(&cached)) - before;
         let options = MipOptions {
             time_limit_s: Some(left.min(MOVE_LIMIT_S)),
             mip_rel_gap: 1e-9,
             threads: 1,
+            report_scale: 1.0 / scale,
+            progress_label: "re-optimising one neighbourhood",
             ..MipOptions::default()
         };
+        let objective = objective + fixed.max(0.0) * scale;
         let result = model.maximise(objective, &options)?;
         let Some(values) = result.values.as_ref() else {
             continue;
