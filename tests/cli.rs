@@ -744,3 +744,52 @@ fn infeasible_alloc_instances_name_users_and_resources() {
         assert_eq!(report["stats"]["termination"], "optimal", "{edit:?}");
     }
 }
+
+/// `--threads 2` where a solve runs HiGHS models with different thread counts on one thread
+/// (cache's one-thread re-optimisation after its relaxation, green's one-thread master LPs
+/// before its MILP): every solve succeeds, the plan evaluates, and green's optimum is the
+/// one-thread optimum. HiGHS keeps one scheduler per thread and refused the second count
+/// (`HiGHS failed: Error`) until the shared layer reset it between them.
+#[test]
+fn two_highs_threads_mix_with_one_thread_models() {
+    let dir = tempfile::tempdir().unwrap();
+    for (problem, name, limit) in [
+        ("cache", "cache-10s-100m-500u", "5"),
+        ("green", "green-30j-4s-48t", "60"),
+    ] {
+        let path = common::shipped_path(problem, name);
+        let path = path.to_str().unwrap();
+        let report = edgeplan_json(&[
+            "solve",
+            path,
+            "--threads",
+            "2",
+            "--time-limit",
+            limit,
+            "--json",
+        ]);
+        assert_eq!(report["stats"]["primal_status"], "feasible", "{name}");
+        let objective = report["stats"]["objective"].as_f64().unwrap();
+        let evaluated = common::evaluate_report(dir.path(), path, &report);
+        let key = if problem == "cache" {
+            "hit_ratio"
+        } else {
+            "objective"
+        };
+        let again = evaluated[key].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (again - objective).abs() <= 1e-9 * objective.abs().max(1.0),
+            "{name}: {again} vs {objective}"
+        );
+        if problem == "green" {
+            let one = edgeplan_json(&["solve", path, "--time-limit", limit, "--json"]);
+            assert_eq!(report["stats"]["termination"], "optimal");
+            assert_eq!(one["stats"]["termination"], "optimal");
+            let single = one["stats"]["objective"].as_f64().unwrap();
+            assert!(
+                (single - objective).abs() <= 1e-6 * single,
+                "{single} vs {objective}"
+            );
+        }
+    }
+}

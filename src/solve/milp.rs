@@ -2,6 +2,7 @@
 //! the solved `highs::Model` can be read directly (status, bound, gap, node count) rather than
 //! through `good_lp`'s coarser result type.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -428,6 +429,7 @@ impl Milp {
         let _watch = watch::Watch::attach(&mut model, Some(units), relax, options.progress_label);
 
         let start = Instant::now();
+        use_highs_threads(options.threads);
         let solved = model
             .try_solve()
             .map_err(|e| Error::Solver(format!("HiGHS failed: {e:?}")))?;
@@ -470,6 +472,28 @@ impl Milp {
             values,
         })
     }
+}
+
+thread_local! {
+    /// The `threads` option of the last HiGHS model run on this thread.
+    static HIGHS_THREADS: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Call right before running a HiGHS model whose `threads` option is `threads`. HiGHS keeps one
+/// task scheduler per thread, sized by the first model run on it, and refuses to run a later
+/// model that asks for another count (`HiGHS failed: Error`; e.g. `--threads 2` on a cache or
+/// green instance, whose polish and column generation run one-thread models between the
+/// preset's). When the count changes, this thread's scheduler is shut down (blocking: no model
+/// runs on this thread meanwhile) and the next run starts one of the right size.
+pub fn use_highs_threads(threads: u32) {
+    HIGHS_THREADS.with(|last| {
+        if last.get().is_some_and(|t| t != threads) {
+            // SAFETY: no HiGHS model is running on this thread (runs are synchronous); the
+            // next run initialises a new scheduler.
+            unsafe { highs_sys::Highs_resetGlobalScheduler(1) };
+        }
+        last.set(Some(threads));
+    });
 }
 
 /// Sets HiGHS's options from `options`: gaps, threads, seed, time limit (s), log file, and for a

@@ -38,7 +38,7 @@ use highs::{ColProblem, HighsModelStatus, Model, Row};
 use super::cuts::Cut;
 use super::evaluate::WORK_TOLERANCE;
 use super::{GreenProblem, Run, Schedule};
-use crate::solve::milp::MipOptions;
+use crate::solve::milp::{use_highs_threads, MipOptions};
 use crate::solve::watch;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -621,6 +621,7 @@ pub fn generate(
     let mut _watch = watch::interruptible(&mut model);
     loop {
         rounds += 1;
+        use_highs_threads(1);
         let solved = model.try_solve().ok()?;
         if solved.status() != HighsModelStatus::Optimal {
             return None;
@@ -859,6 +860,7 @@ fn solve_master(
         sign: 1.0,
     };
     let _watch = watch::watched(&mut model, units, "restricted master");
+    use_highs_threads(options.threads.max(1));
     let solved = model.try_solve().ok()?;
     // `primal_solution_status` panics when HiGHS leaves the info unset (a model presolve
     // solves outright): read it as an integer (2: feasible), an optimal status also counts.
