@@ -393,12 +393,18 @@ impl Milp {
             start,
         } = self;
         let (objective, scale) = scaled_objective(objective)?;
-        // The objective HiGHS gets, by column: to check its answer against its solution.
-        let costs: Vec<(usize, f64)> = objective
-            .clone()
-            .linear_coefficients()
-            .filter_map(|(v, c)| cols.get(&v).map(|&j| (j, c)))
-            .collect();
+        let started = !start.is_empty() && !relax;
+        // The objective HiGHS gets, by column: to check an answer from a start against its
+        // solution (no copy without a start).
+        let costs: Vec<(usize, f64)> = if started {
+            objective
+                .clone()
+                .linear_coefficients()
+                .filter_map(|(v, c)| cols.get(&v).map(|&j| (j, c)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let bounds: HashMap<Variable, (f64, f64)> = vars
             .iter_variables_with_def()
             .map(|(v, def)| (v, (def.get_min(), def.get_max())))
@@ -424,7 +430,6 @@ impl Milp {
                 .try_set_option("objective_target", (target - offset) * scale)
                 .map_err(|e| Error::Solver(format!("HiGHS rejected `objective_target`: {e:?}")))?;
         }
-        let started = !start.is_empty() && !relax;
         if started {
             set_start(&mut model, &cols, &start)?;
         }

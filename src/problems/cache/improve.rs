@@ -114,7 +114,9 @@ pub fn reoptimise(
             .map(|row| (0..models).filter(|&i| row[i]).collect())
             .collect()
     };
-    if served_weight(problem, demands, start) >= target {
+    // The current plan's hit ratio, updated at each move taken.
+    let mut total = served_weight(problem, demands, start);
+    if total >= target {
         return Ok(placement(&cached));
     }
     // Moves since the last improvement: a full round of them ends the search.
@@ -158,7 +160,7 @@ pub fn reoptimise(
         } = milp;
         // What the fixed servers serve, as a constant: the progress lines then show the whole
         // plan's hit ratio rather than the neighbourhood's share of it.
-        let fixed = served_weight(problem, demands, &placement(&cached)) - before;
+        let fixed = total - before;
         let options = MipOptions {
             time_limit_s: Some(left.min(MOVE_LIMIT_S)),
             mip_rel_gap: 1e-9,
@@ -190,7 +192,8 @@ pub fn reoptimise(
                 }
             }
             idle = 0;
-            if served_weight(problem, demands, &placement(&cached)) >= target {
+            total = served_weight(problem, demands, &placement(&cached));
+            if total >= target {
                 break;
             }
         }
